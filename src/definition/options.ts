@@ -1,0 +1,81 @@
+import { InvalidOptionError } from '../errors.js';
+
+/** Exponential backoff between attempts of a failing task. */
+export interface BackoffOptions {
+  /** Delay before the first retry. @defaultValue 1000 */
+  initialMs?: number;
+  /** Multiplier applied per further retry. @defaultValue 2 */
+  factor?: number;
+  /** Upper bound of one delay. @defaultValue 300000 (5 minutes) */
+  maxMs?: number;
+  /** Random spread as a fraction of the delay (0 = none, 0.5 = ±50 %). @defaultValue 0.25 */
+  jitter?: number;
+}
+
+/** Per-task options, shared by declared tasks and tasks added at run time. */
+export interface TaskOptions {
+  /** Retries after the first failed attempt. @defaultValue 3 */
+  retries?: number;
+  /** Backoff between attempts. */
+  backoff?: BackoffOptions;
+  /** Per-attempt time limit in milliseconds; `0` means none. @defaultValue 0 */
+  timeoutMs?: number;
+  /** Name of a concurrency group whose limit is set on the runner. */
+  group?: string;
+}
+
+/** Task options with every default filled in. */
+export interface ResolvedTaskOptions {
+  retries: number;
+  backoff: Required<BackoffOptions>;
+  timeoutMs: number;
+  group: string | null;
+}
+
+/** The defaults used when a task leaves an option out. */
+export const DEFAULT_TASK_OPTIONS: ResolvedTaskOptions = Object.freeze({
+  retries: 3,
+  backoff: Object.freeze({ initialMs: 1000, factor: 2, maxMs: 300_000, jitter: 0.25 }),
+  timeoutMs: 0,
+  group: null,
+}) as ResolvedTaskOptions;
+
+/** Fills in defaults and validates; the error names the task and the option. */
+export function resolveTaskOptions(task: string, options: TaskOptions = {}): ResolvedTaskOptions {
+  const where = (o: string) => `${o} (task "${task}")`;
+  const retries = options.retries ?? DEFAULT_TASK_OPTIONS.retries;
+  if (!Number.isInteger(retries) || retries < 0) {
+    throw new InvalidOptionError(where('retries'), `must be a non-negative integer, got ${String(retries)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TASK_OPTIONS.timeoutMs;
+  nonNegative(where('timeoutMs'), timeoutMs);
+  const b = { ...DEFAULT_TASK_OPTIONS.backoff, ...stripUndefined(options.backoff ?? {}) };
+  nonNegative(where('backoff.initialMs'), b.initialMs);
+  nonNegative(where('backoff.maxMs'), b.maxMs);
+  if (!(b.factor >= 1)) throw new InvalidOptionError(where('backoff.factor'), `must be >= 1, got ${b.factor}`);
+  if (!(b.jitter >= 0 && b.jitter <= 1)) {
+    throw new InvalidOptionError(where('backoff.jitter'), `must be between 0 and 1, got ${b.jitter}`);
+  }
+  const group = options.group ?? null;
+  if (group !== null && (typeof group !== 'string' || group.length === 0)) {
+    throw new InvalidOptionError(where('group'), 'must be a non-empty string');
+  }
+  return { retries, backoff: b, timeoutMs, group };
+}
+
+/** Delay before the retry that follows failure number `failures` (1-based). */
+export function backoffDelayMs(backoff: Required<BackoffOptions>, failures: number, random = Math.random): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** Math.max(0, failures - 1));
+  const spread = base * backoff.jitter;
+  return Math.max(0, Math.round(base - spread + random() * 2 * spread));
+}
+
+function nonNegative(option: string, value: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidOptionError(option, `must be a non-negative finite number, got ${String(value)}`);
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,83 @@
+import { LeaseLostError } from '../errors.js';
+import type { AttemptPatch, Claim, TaskStore } from '../store/types.js';
+
+/**
+ * Serialises and throttles the in-place writes of one running attempt:
+ * heartbeats, progress and checkpoints share one writer, so at most one write
+ * is in flight and the newest values always win. Progress and checkpoints are
+ * coalesced to one write per `intervalMs`; `flush()` writes what is left.
+ */
+export class AttemptWriter {
+  private pending: AttemptPatch = {};
+  private hasPending = false;
+  private lastWriteAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private lost: LeaseLostError | null = null;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly claim: Claim,
+    private readonly intervalMs: number,
+    private readonly onLost: (error: LeaseLostError) => void,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  /** Queues a patch; it is written now if the last write is old enough, else at the trailing edge. */
+  queue(patch: AttemptPatch): Promise<void> {
+    if (this.lost) return Promise.reject(this.lost);
+    Object.assign(this.pending, patch);
+    this.hasPending = true;
+    const wait = this.lastWriteAt + this.intervalMs - Date.now();
+    if (wait <= 0) return this.flush();
+    this.timer ??= setTimeout(() => {
+      this.timer = null;
+      this.flush().catch(() => undefined); // reported through onLost / onError
+    }, wait);
+    return Promise.resolve();
+  }
+
+  /** Extends the lease now, together with anything queued. */
+  heartbeat(leaseUntil: Date): Promise<void> {
+    if (this.lost) return Promise.reject(this.lost);
+    Object.assign(this.pending, { leaseUntil });
+    this.hasPending = true;
+    return this.flush();
+  }
+
+  /** Writes whatever is queued; resolves when it is persisted. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const run = async (): Promise<void> => {
+      if (this.lost) throw this.lost;
+      if (!this.hasPending) return;
+      const patch = this.pending;
+      this.pending = {};
+      this.hasPending = false;
+      this.lastWriteAt = Date.now();
+      try {
+        await this.store.updateAttempt(this.claim, patch);
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.lost = error;
+          this.onLost(error);
+        } else {
+          this.onError(error as Error);
+        }
+        throw error;
+      }
+    };
+    const next = this.chain.then(run, run);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Stops the trailing timer without writing. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

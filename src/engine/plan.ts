@@ -1,0 +1,97 @@
+import type { ContainerSnapshot, ContainerStatus, TaskSnapshot } from '../store/types.js';
+import { TERMINAL_STATUSES } from '../store/types.js';
+
+/** A transition of a task that is not (or no longer) running anywhere. */
+export interface Settlement {
+  task: string;
+  token: number;
+  kind: 'skipped' | 'cancelled';
+  reason: string;
+}
+
+/** What a runner should do next, derived from one snapshot. */
+export interface StepPlan {
+  /** Every task has reached a terminal status. */
+  done: boolean;
+  /** The container's final status, once `done`. */
+  outcome: Exclude<ContainerStatus, 'running'> | null;
+  /** When set, the container is stopping (cancelled, or failed fast): abort local attempts with this reason. */
+  halt: { status: 'cancelled' | 'failed'; reason: string } | null;
+  /** Tasks to skip or cancel now. */
+  settle: Settlement[];
+  /** Tasks that may be claimed now, in declaration order; `recovered` when a lease expired. */
+  ready: Array<{ snapshot: TaskSnapshot; recovered: boolean }>;
+  /** Earliest future moment at which something may become ready (a retry, a lease expiry). */
+  nextWakeAt: Date | null;
+}
+
+/**
+ * Plans one step from task statuses alone; no counters are involved, so any
+ * runner derives the same plan from the same snapshot.
+ */
+export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPlan {
+  const now = snapshot.readAt.getTime();
+  const byName = new Map(snapshot.tasks.map((t) => [t.record.name, t]));
+  const plan: StepPlan = { done: false, outcome: null, halt: null, settle: [], ready: [], nextWakeAt: null };
+  const wakeAt = (ms: number) => {
+    if (ms > now && (plan.nextWakeAt === null || ms < plan.nextWakeAt.getTime())) plan.nextWakeAt = new Date(ms);
+  };
+
+  const firstFailed = snapshot.tasks.find((t) => t.state.status === 'failed');
+  if (snapshot.container.cancelRequestedAt) {
+    plan.halt = { status: 'cancelled', reason: 'container cancelled' };
+  } else if (failFast && firstFailed) {
+    plan.halt = { status: 'failed', reason: `container failed: task "${firstFailed.record.name}" failed` };
+  }
+
+  for (const t of snapshot.tasks) {
+    const { status, token, leaseUntil, notBefore } = t.state;
+    const leaseExpired = status === 'running' && (leaseUntil === null || leaseUntil.getTime() <= now);
+    if (plan.halt) {
+      // Pending tasks stop here; running ones are stopped by their runners,
+      // or settled here once their runner is gone (lease expired).
+      if (status === 'pending' || leaseExpired) {
+        const kind = plan.halt.status === 'failed' && status === 'pending' ? 'skipped' : 'cancelled';
+        plan.settle.push({ task: t.record.name, token, kind, reason: plan.halt.reason });
+      } else if (status === 'running' && leaseUntil) {
+        wakeAt(leaseUntil.getTime());
+      }
+      continue;
+    }
+    if (status === 'pending') {
+      const blocked = t.record.dependsOn
+        .map((d) => byName.get(d))
+        .find((d) => d !== undefined && (d.state.status === 'failed' || d.state.status === 'skipped' || d.state.status === 'cancelled'));
+      if (blocked) {
+        plan.settle.push({
+          task: t.record.name,
+          token,
+          kind: 'skipped',
+          reason: `dependency "${blocked.record.name}" ${blocked.state.status}`,
+        });
+        continue;
+      }
+      const depsDone = t.record.dependsOn.every((d) => byName.get(d)?.state.status === 'succeeded');
+      if (!depsDone) continue;
+      if (notBefore && notBefore.getTime() > now) wakeAt(notBefore.getTime());
+      else plan.ready.push({ snapshot: t, recovered: false });
+    } else if (status === 'running') {
+      if (leaseExpired) plan.ready.push({ snapshot: t, recovered: true });
+      else if (leaseUntil) wakeAt(leaseUntil.getTime());
+    }
+  }
+
+  if (plan.settle.length === 0 && snapshot.tasks.every((t) => TERMINAL_STATUSES.has(t.state.status))) {
+    plan.done = true;
+    plan.outcome = containerOutcome(snapshot);
+  }
+  return plan;
+}
+
+/** The final status of a container whose tasks are all terminal. */
+export function containerOutcome(snapshot: ContainerSnapshot): Exclude<ContainerStatus, 'running'> {
+  const statuses = snapshot.tasks.map((t) => t.state.status);
+  if (statuses.includes('failed')) return 'failed';
+  if (statuses.every((s) => s === 'succeeded')) return 'succeeded';
+  return snapshot.container.cancelRequestedAt ? 'cancelled' : 'failed';
+}

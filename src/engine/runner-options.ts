@@ -1,0 +1,98 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Connection } from 'mongoose';
+import type { ContainerBuilder } from '../definition/define.js';
+import type { ContainerDefinition, TaskHandler } from '../definition/types.js';
+import { InvalidOptionError } from '../errors.js';
+import type { TaskStore } from '../store/types.js';
+
+/** Options of {@link Runner.create}. */
+export interface RunnerOptions {
+  /** What to run: a declared container, or the name of a persisted one (tasks bound through `handlers`). */
+  container: ContainerDefinition | ContainerBuilder<any> | string;
+  /** Mongoose connection to use. @defaultValue mongoose's default connection */
+  connection?: Connection;
+  /** A ready store instead of a connection (for tests of other backends). */
+  store?: TaskStore;
+  /** Prefix of the collection names. @defaultValue 'pts' */
+  collectionPrefix?: string;
+  /** Handlers by key, for persisted tasks not declared in code. */
+  handlers?: Record<string, TaskHandler<any, unknown>>;
+  /** Attempts running at once in this runner. @defaultValue 4 */
+  concurrency?: number;
+  /** Limits per concurrency group (task option `group`), per runner. @defaultValue {} */
+  groups?: Record<string, number>;
+  /** How long a claim stays valid without a heartbeat. @defaultValue 30000 */
+  leaseMs?: number;
+  /** Interval between heartbeats of a running attempt. @defaultValue leaseMs / 3 */
+  heartbeatMs?: number;
+  /** Interval between reads of the container when nothing local finishes. @defaultValue 1000 */
+  pollMs?: number;
+  /** Minimum interval between progress/checkpoint writes of one attempt. @defaultValue 1000 */
+  checkpointIntervalMs?: number;
+  /** Takeovers of one task after lost runners before it fails with RecoveryLimitError. @defaultValue 5 */
+  maxRecoveries?: number;
+  /** How long `stop()` waits for running attempts before releasing them. @defaultValue 30000 */
+  stopTimeoutMs?: number;
+  /** Aborting it stops the runner gracefully, like `stop()`. */
+  signal?: AbortSignal;
+  /** Identifies this runner in claims and events. @defaultValue `<hostname>:<pid>:<random>` */
+  runnerId?: string;
+}
+
+/** Runner options with defaults filled in and validated. */
+export interface ResolvedRunnerOptions {
+  concurrency: number;
+  groups: Record<string, number>;
+  leaseMs: number;
+  heartbeatMs: number;
+  pollMs: number;
+  checkpointIntervalMs: number;
+  maxRecoveries: number;
+  stopTimeoutMs: number;
+  runnerId: string;
+}
+
+/** Validates options once, with messages that name the option. */
+export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
+  const leaseMs = positive('leaseMs', o.leaseMs ?? 30_000);
+  const heartbeatMs = positive('heartbeatMs', o.heartbeatMs ?? Math.max(1, Math.floor(leaseMs / 3)));
+  if (heartbeatMs >= leaseMs) throw new InvalidOptionError('heartbeatMs', `must be below leaseMs (${leaseMs})`);
+  const concurrency = o.concurrency ?? 4;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidOptionError('concurrency', `must be a positive integer, got ${String(concurrency)}`);
+  }
+  const groups = { ...(o.groups ?? {}) };
+  for (const [g, n] of Object.entries(groups)) {
+    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`groups.${g}`, `must be a positive integer, got ${String(n)}`);
+  }
+  const maxRecoveries = o.maxRecoveries ?? 5;
+  if (!Number.isInteger(maxRecoveries) || maxRecoveries < 0) {
+    throw new InvalidOptionError('maxRecoveries', 'must be a non-negative integer');
+  }
+  return {
+    concurrency,
+    groups,
+    leaseMs,
+    heartbeatMs,
+    pollMs: positive('pollMs', o.pollMs ?? 1000),
+    checkpointIntervalMs: nonNegative('checkpointIntervalMs', o.checkpointIntervalMs ?? 1000),
+    maxRecoveries,
+    stopTimeoutMs: nonNegative('stopTimeoutMs', o.stopTimeoutMs ?? 30_000),
+    runnerId: o.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+  };
+}
+
+function positive(option: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new InvalidOptionError(option, `must be a positive number, got ${String(v)}`);
+  }
+  return v;
+}
+
+function nonNegative(option: string, v: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidOptionError(option, `must be a non-negative number, got ${String(v)}`);
+  }
+  return v;
+}

@@ -1,0 +1,277 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import { ContainerBuilder } from '../definition/define.js';
+import { compileDynamicTasks } from '../definition/dynamic.js';
+import { assertSafeName } from '../definition/names.js';
+import type { ContainerDefinition, DynamicTaskSpec, TaskHandler } from '../definition/types.js';
+import { CancelledError, NotFoundError, RecoveryLimitError, RunnerStoppedError } from '../errors.js';
+import { defaultConnection } from '../store/mongo/models.js';
+import { MongoStore } from '../store/mongo/mongo-store.js';
+import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
+import { executeAttempt, toPersistedError } from './attempt.js';
+import { ensureContainer } from './ensure-container.js';
+import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
+import { planStep, type StepPlan } from './plan.js';
+import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
+
+/** How `run()` ended. */
+export interface RunResult {
+  container: string;
+  /** The container's final status, or `stopped` when the runner was stopped first. */
+  status: ContainerStatus | 'stopped';
+  durationMs: number;
+}
+
+interface LocalAttempt {
+  claim: Claim;
+  group: string | null;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Executes the ready tasks of one container under concurrency limits, until
+ * the container finishes or the runner is stopped. Any number of runners, in
+ * any number of processes, may run the same container at once.
+ */
+export class Runner {
+  /** Typed events; see {@link RunnerEventMap}. */
+  readonly events = new RunnerEvents();
+  private readonly local = new Map<string, LocalAttempt>();
+  private readonly limit: LimitFunction;
+  private readonly groupLimits = new Map<string, LimitFunction>();
+  private readonly warnedNoHandler = new Set<string>();
+  private runPromise: Promise<RunResult> | null = null;
+  private stopPromise: Promise<void> | null = null;
+  private stopping = false;
+  private wakeUp: (() => void) | null = null;
+
+  private constructor(
+    private readonly store: TaskStore,
+    /** Name of the container this runner executes. */
+    readonly container: string,
+    private readonly handlers: ReadonlyMap<string, TaskHandler<any, unknown>>,
+    private readonly opts: ResolvedRunnerOptions,
+    private readonly resumed: boolean,
+    signal?: AbortSignal,
+  ) {
+    this.limit = pLimit(opts.concurrency);
+    for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
+    signal?.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  /**
+   * Validates the definition, then creates the container or checks that the
+   * persisted one matches it (throwing {@link DefinitionConflictError}).
+   */
+  static async create(options: RunnerOptions): Promise<Runner> {
+    const opts = resolveRunnerOptions(options);
+    const c = options.container;
+    const definition: ContainerDefinition | null =
+      typeof c === 'string' ? null : c instanceof ContainerBuilder ? c.build() : c;
+    const name = definition?.name ?? (c as string);
+    assertSafeName('container', name);
+    const store =
+      options.store ??
+      (await MongoStore.create(options.connection ?? defaultConnection(), { collectionPrefix: options.collectionPrefix }));
+    const { resumed } = await ensureContainer(store, name, definition);
+    const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
+    for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
+    for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
+    return new Runner(store, name, handlers, opts, resumed, options.signal);
+  }
+
+  /** This runner's identifier, as recorded in its claims. */
+  get runnerId(): string {
+    return this.opts.runnerId;
+  }
+
+  /** Adds a typed listener (shorthand for `events.on`). */
+  on<E extends RunnerEventName>(event: E, listener: (payload: RunnerEventMap[E]) => void): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  /** Runs until the container finishes or `stop()` is called; calling it again returns the same promise. */
+  run(): Promise<RunResult> {
+    this.runPromise ??= this.loop();
+    return this.runPromise;
+  }
+
+  /**
+   * Graceful stop: claims nothing more, waits up to `stopTimeoutMs` for running
+   * attempts, then aborts the rest and releases their leases. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= (async () => {
+      this.stopping = true;
+      this.wake();
+      const all = () => Promise.allSettled([...this.local.values()].map((l) => l.done));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, this.opts.stopTimeoutMs)))]);
+      clearTimeout(timer);
+      for (const l of this.local.values()) l.abort.abort(new RunnerStoppedError());
+      await all();
+      await this.runPromise?.catch(() => undefined);
+    })();
+    return this.stopPromise;
+  }
+
+  private async loop(): Promise<RunResult> {
+    const startedAt = Date.now();
+    this.events.emit('container:started', { container: this.container, runnerId: this.runnerId, resumed: this.resumed });
+    while (!this.stopping) {
+      let snapshot: ContainerSnapshot | null;
+      try {
+        snapshot = await this.store.loadSnapshot(this.container);
+      } catch (error) {
+        this.events.emit('runner:error', { error: error as Error, context: 'reading the container' });
+        await this.sleep(null);
+        continue;
+      }
+      if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
+      const plan = planStep(snapshot, snapshot.container.failFast);
+      if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
+      if (plan.settle.length > 0) {
+        await this.settle(plan);
+        continue;
+      }
+      if (plan.done && this.local.size === 0) {
+        const status = plan.outcome!;
+        if (snapshot.container.status === 'running') await this.store.finishContainer(this.container, status);
+        const durationMs = Date.now() - startedAt;
+        this.events.emit('container:completed', { container: this.container, runnerId: this.runnerId, status, durationMs });
+        return { container: this.container, status, durationMs };
+      }
+      if (!plan.halt) await this.claimReady(plan, snapshot);
+      await this.sleep(plan.nextWakeAt);
+    }
+    await Promise.allSettled([...this.local.values()].map((l) => l.done));
+    return { container: this.container, status: 'stopped', durationMs: Date.now() - startedAt };
+  }
+
+  private async settle(plan: StepPlan): Promise<void> {
+    for (const s of plan.settle) {
+      const ok = await this.store.settleTask(this.container, s.task, s.token, { kind: s.kind, reason: s.reason });
+      if (!ok) continue; // another runner moved it first
+      if (s.kind === 'skipped') this.events.emit('task:skipped', { container: this.container, task: s.task, reason: s.reason });
+      else this.events.emit('task:cancelled', { container: this.container, task: s.task, attempt: null, reason: s.reason });
+    }
+  }
+
+  private async claimReady(plan: StepPlan, snapshot: ContainerSnapshot): Promise<void> {
+    for (const { snapshot: t, recovered } of plan.ready) {
+      if (this.stopping || this.limit.activeCount + this.limit.pendingCount >= this.opts.concurrency) return;
+      const { name, options } = { name: t.record.name, options: t.record.options };
+      if (this.local.has(name) || !this.hasGroupCapacity(options.group)) continue;
+      const handler = this.handlerFor(t);
+      if (!handler) continue;
+      const claim = await this.store.claimTask(this.container, name, t.state.token, {
+        runnerId: this.runnerId,
+        attempt: t.state.attempt + 1,
+        leaseMs: this.opts.leaseMs,
+        checkpoint: t.state.checkpoint,
+      });
+      if (!claim) continue; // another runner claimed it first
+      if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {
+        await this.failRecoveryLimit(claim, t);
+        continue;
+      }
+      this.start(claim, t, handler, recovered, snapshot);
+    }
+  }
+
+  private start(claim: Claim, t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean, snapshot: ContainerSnapshot): void {
+    const outputs = new Map(snapshot.tasks.map((s) => [s.record.name, s.state.output]));
+    const abort = new AbortController();
+    const group = t.record.options.group;
+    const attempt = () =>
+      executeAttempt({
+        store: this.store,
+        events: this.events,
+        claim,
+        handler,
+        options: t.record.options,
+        input: t.record.input,
+        deps: Object.fromEntries(t.record.dependsOn.map((d) => [d, outputs.get(d) ?? null])),
+        lastCheckpoint: t.state.checkpoint ?? undefined,
+        failuresBefore: t.state.failures,
+        recovered,
+        leaseMs: this.opts.leaseMs,
+        heartbeatMs: this.opts.heartbeatMs,
+        checkpointIntervalMs: this.opts.checkpointIntervalMs,
+        runnerSignal: abort.signal,
+        addTasks: (specs) => this.addDynamicTasks(t.record.name, specs),
+      });
+    const groupLimit = group ? this.groupLimits.get(group) : undefined;
+    const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt())).finally(() => {
+      this.local.delete(t.record.name);
+      this.wake();
+    });
+    this.local.set(t.record.name, { claim, group, abort, done });
+  }
+
+  private async failRecoveryLimit(claim: Claim, t: TaskSnapshot): Promise<void> {
+    const error = toPersistedError(new RecoveryLimitError(t.record.name, t.state.recoveries + 1), claim.attempt);
+    try {
+      await this.store.finishAttempt(claim, { kind: 'failed', error, retryAt: null });
+      this.events.emit('task:failed', { container: this.container, task: t.record.name, attempt: claim.attempt, error });
+    } catch (e) {
+      this.events.emit('runner:error', { error: e as Error, context: `failing task "${t.record.name}"` });
+    }
+  }
+
+  private async addDynamicTasks(addedBy: string, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
+    const snapshot = await this.store.loadSnapshot(this.container);
+    const existing = new Set(snapshot?.tasks.map((t) => t.record.name) ?? []);
+    const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
+    const added = await this.store.addTasks(
+      this.container,
+      compiled.map((t) => ({ ...t, dynamic: true, addedBy })),
+    );
+    this.wake();
+    return { added };
+  }
+
+  private handlerFor(t: TaskSnapshot): TaskHandler<any, unknown> | undefined {
+    const handler = this.handlers.get(t.record.handler);
+    if (!handler && !this.warnedNoHandler.has(t.record.name)) {
+      this.warnedNoHandler.add(t.record.name);
+      this.events.emit('runner:error', {
+        error: new NotFoundError('handler', t.record.handler, `task "${t.record.name}" waits for a runner that has it`),
+        context: 'binding handlers',
+      });
+    }
+    return handler;
+  }
+
+  private hasGroupCapacity(group: string | null): boolean {
+    const limit = group ? this.groupLimits.get(group) : undefined;
+    return !limit || limit.activeCount + limit.pendingCount < limit.concurrency;
+  }
+
+  private abortLocal(reason: Error): void {
+    for (const l of this.local.values()) if (!l.abort.signal.aborted) l.abort.abort(reason);
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /** Waits for a local attempt to end, the poll interval, or `until`, whichever is first. */
+  private sleep(until: Date | null): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    const ms = Math.max(0, Math.min(this.opts.pollMs, until ? until.getTime() - Date.now() + 5 : Infinity));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = null;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * One error hierarchy for the whole package. Every error carries a stable
+ * `code` so callers can branch without `instanceof` across module copies.
+ */
+
+/** Base class of every error thrown by persistent-task-status. */
+export class TaskStatusError extends Error {
+  /** Stable machine-readable code, e.g. `PTS_VALIDATION`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A container or task declaration is invalid; nothing was written. */
+export class ValidationError extends TaskStatusError {
+  constructor(message: string, code = 'PTS_VALIDATION') {
+    super(code, message);
+  }
+}
+
+/** Two tasks share one name. */
+export class DuplicateTaskError extends ValidationError {
+  constructor(readonly taskName: string, readonly container?: string) {
+    super(
+      `Task "${taskName}" is declared more than once${container ? ` in container "${container}"` : ''}`,
+      'PTS_DUPLICATE_TASK',
+    );
+  }
+}
+
+/** A task depends on a task that does not exist. */
+export class UnknownDependencyError extends ValidationError {
+  constructor(readonly taskName: string, readonly dependency: string) {
+    super(`Task "${taskName}" depends on unknown task "${dependency}"`, 'PTS_UNKNOWN_DEPENDENCY');
+  }
+}
+
+/** The dependency graph has a cycle; `cycle` lists it, first name repeated last. */
+export class CycleError extends ValidationError {
+  constructor(readonly cycle: string[]) {
+    super(`Dependency cycle: ${cycle.join(' -> ')}`, 'PTS_CYCLE');
+  }
+}
+
+/** A container or task name MongoDB cannot store safely. */
+export class InvalidNameError extends ValidationError {
+  constructor(readonly kind: 'container' | 'task' | 'group' | 'handler', readonly value: unknown, reason: string) {
+    super(`Invalid ${kind} name ${JSON.stringify(value)}: ${reason}`, 'PTS_INVALID_NAME');
+  }
+}
+
+/** An option has a value outside its allowed range. */
+export class InvalidOptionError extends ValidationError {
+  constructor(readonly option: string, reason: string) {
+    super(`Invalid option "${option}": ${reason}`, 'PTS_INVALID_OPTION');
+  }
+}
+
+/** The declared container differs from the run persisted under the same name. */
+export class DefinitionConflictError extends TaskStatusError {
+  constructor(readonly container: string, readonly differences: string[]) {
+    super(
+      'PTS_DEFINITION_CONFLICT',
+      `Container "${container}" was persisted with a different definition; cannot resume:\n- ${differences.join('\n- ')}`,
+    );
+  }
+}
+
+/** A container or task that should exist does not. */
+export class NotFoundError extends TaskStatusError {
+  constructor(readonly kind: 'container' | 'task' | 'handler', readonly target: string, detail = '') {
+    super('PTS_NOT_FOUND', `Unknown ${kind} "${target}"${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+/**
+ * This runner's attempt was taken over by another runner (its lease expired),
+ * so its writes are rejected. Handlers see it as the reason of their signal.
+ */
+export class LeaseLostError extends TaskStatusError {
+  constructor(readonly container: string, readonly task: string, readonly fencingToken: number) {
+    super(
+      'PTS_LEASE_LOST',
+      `Lease on task "${task}" of container "${container}" was lost (fencing token ${fencingToken} is stale); the write was rejected`,
+    );
+  }
+}
+
+/** A task attempt ran longer than its `timeoutMs`. */
+export class TaskTimeoutError extends TaskStatusError {
+  constructor(readonly task: string, readonly timeoutMs: number) {
+    super('PTS_TIMEOUT', `Task "${task}" timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** Work was cancelled: the container was cancelled, or failed fast, or the runner stopped. */
+export class CancelledError extends TaskStatusError {
+  constructor(message = 'Cancelled') {
+    super('PTS_CANCELLED', message);
+  }
+}
+
+/** The runner is stopping; the attempt's lease is released so another runner can take the task. */
+export class RunnerStoppedError extends CancelledError {
+  constructor() {
+    super('Runner stopped; the task was released');
+    (this as { code: string }).code = 'PTS_RUNNER_STOPPED';
+  }
+}
+
+/** A task was taken over after crashes more often than `maxRecoveries` allows. */
+export class RecoveryLimitError extends TaskStatusError {
+  constructor(readonly task: string, readonly recoveries: number) {
+    super(
+      'PTS_RECOVERY_LIMIT',
+      `Task "${task}" was recovered from a lost runner ${recoveries} times; giving up (it may be crashing its process)`,
+    );
+  }
+}
+
+/** Throw from a handler to fail the task at once, without retries. */
+export class NonRetryableError extends TaskStatusError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PTS_NON_RETRYABLE', message, options);
+  }
+}
+
+/** Turns any thrown value into an Error, keeping the original as `cause`. */
+export function coerceError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  const text = typeof value === 'string' ? value : safeStringify(value);
+  return new Error(`Non-error thrown: ${text}`, { cause: value });
+}
+
+function safeStringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

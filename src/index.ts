@@ -1,0 +1,27 @@
+/**
+ * persistent-task-status: DAG containers of long tasks, run under concurrency
+ * limits, checkpointed to MongoDB, resumable after any crash.
+ */
+export { defineContainer, compileDefinition, ContainerBuilder } from './definition/define.js';
+export type { ContainerOptions, ContainerSpec, DeclaredTaskOptions } from './definition/define.js';
+export type { BackoffOptions, TaskOptions, ResolvedTaskOptions } from './definition/options.js';
+export { DEFAULT_TASK_OPTIONS } from './definition/options.js';
+export type {
+  CompiledTask,
+  ContainerDefinition,
+  DynamicTaskSpec,
+  TaskContext,
+  TaskHandler,
+  TaskSpec,
+} from './definition/types.js';
+export { Runner } from './engine/runner.js';
+export type { RunResult } from './engine/runner.js';
+export type { RunnerOptions } from './engine/runner-options.js';
+export { RunnerEvents } from './engine/events.js';
+export type { RunnerEventMap, RunnerEventName } from './engine/events.js';
+export { MongoStore } from './store/mongo/mongo-store.js';
+export type { MongoStoreOptions } from './store/mongo/mongo-store.js';
+export type * from './store/types.js';
+export { summarizeContainer } from './status/container-status.js';
+export type { ContainerStatusReport, TaskStatusReport } from './status/container-status.js';
+export * from './errors.js';

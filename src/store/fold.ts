@@ -1,0 +1,100 @@
+import type { Transition } from './transition.js';
+import type { TaskState } from './types.js';
+
+/** The state of a task that has no transitions yet. */
+export function initialTaskState(): TaskState {
+  return {
+    status: 'pending',
+    token: 0,
+    attempt: 0,
+    failures: 0,
+    recoveries: 0,
+    notBefore: null,
+    runnerId: null,
+    leaseUntil: null,
+    progress: 0,
+    statusText: '',
+    checkpoint: undefined,
+    output: null,
+    lastError: null,
+    errors: [],
+    startedAt: null,
+    firstStartedAt: null,
+    endedAt: null,
+    durationMs: null,
+    reason: null,
+  };
+}
+
+/**
+ * Derives a task's state from its transition log (sorted by token). The log is
+ * the source of truth, so state never depends on counters that concurrent
+ * writers increment: it can always be derived again.
+ */
+export function foldTransitions(log: readonly Transition[]): TaskState {
+  const s = initialTaskState();
+  for (const t of log) {
+    s.token = t.token;
+    switch (t.kind) {
+      case 'claimed':
+        if (s.status === 'running') s.recoveries += 1;
+        s.status = 'running';
+        s.attempt = t.attempt ?? s.attempt + 1;
+        s.runnerId = t.runnerId ?? null;
+        s.leaseUntil = t.leaseUntil ?? null;
+        s.progress = t.progress ?? 0;
+        s.statusText = t.statusText ?? '';
+        if (t.checkpoint !== undefined) s.checkpoint = t.checkpoint;
+        s.startedAt = t.at;
+        s.firstStartedAt ??= t.at;
+        s.notBefore = null;
+        s.endedAt = null;
+        s.durationMs = null;
+        break;
+      case 'succeeded':
+        s.status = 'succeeded';
+        s.output = t.output ?? null;
+        s.progress = 1;
+        endAttempt(s, t.at);
+        break;
+      case 'failed':
+        s.failures += 1;
+        if (t.error) {
+          s.lastError = t.error;
+          s.errors.push(t.error);
+        }
+        s.status = t.retryAt ? 'pending' : 'failed';
+        s.notBefore = t.retryAt ?? null;
+        endAttempt(s, t.at);
+        break;
+      case 'released':
+        s.status = 'pending';
+        endAttempt(s, t.at);
+        break;
+      case 'cancelled':
+      case 'skipped':
+        if (s.status === 'running') endAttempt(s, t.at);
+        else s.endedAt = t.at;
+        s.status = t.kind;
+        s.reason = t.reason ?? null;
+        break;
+      case 'reset':
+        s.status = 'pending';
+        s.failures = 0;
+        s.recoveries = 0;
+        s.notBefore = null;
+        s.reason = null;
+        s.endedAt = null;
+        s.durationMs = null;
+        s.progress = 0;
+        break;
+    }
+  }
+  return s;
+}
+
+function endAttempt(s: TaskState, at: Date): void {
+  s.leaseUntil = null;
+  s.endedAt = at;
+  s.durationMs = s.startedAt ? at.getTime() - s.startedAt.getTime() : null;
+}

@@ -1,0 +1,16 @@
+/**
+ * Deterministic `_id`s. Only `_id` lookups use an index on every server we
+ * support (FerretDB scans for anything else), and a unique `_id` is what makes
+ * task names and log positions exclusive. JSON arrays keep the parts unambiguous.
+ */
+export const taskKey = (container: string, task: string): string => JSON.stringify([container, task]);
+
+/** `_id` of the transition at position `token` of a task's log. */
+export const transitionKey = (container: string, task: string, token: number): string =>
+  JSON.stringify([container, task, token]);
+
+/** True for MongoDB's duplicate-key error (E11000). */
+export function isDuplicateKeyError(error: unknown): boolean {
+  const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;
+  return e?.code === 11000 || (e?.writeErrors?.length ?? 0) > 0 && e!.writeErrors!.every((w) => w.code === 11000);
+}

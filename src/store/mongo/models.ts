@@ -1,0 +1,135 @@
+import mongoose, { type Connection, type Model, Schema } from 'mongoose';
+import type { ContainerStatus, PersistedError } from '../types.js';
+import type { TransitionKind } from '../transition.js';
+
+/** A container document: `_id` is the container name. */
+export interface ContainerDoc {
+  _id: string;
+  status: ContainerStatus;
+  failFast: boolean;
+  definition: Array<{ name: string; dependsOn: string[] }> | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+  cancelRequestedAt: Date | null;
+}
+
+/** A task document: `_id` is `taskKey(container, name)`. */
+export interface TaskDoc {
+  _id: string;
+  container: string;
+  name: string;
+  dependsOn: string[];
+  handler: string;
+  input: unknown;
+  options: unknown;
+  dynamic: boolean;
+  addedBy: string | null;
+  order: number;
+  createdAt: Date;
+}
+
+/** A transition document: `_id` is `transitionKey(container, task, token)`. */
+export interface TransitionDoc {
+  _id: string;
+  container: string;
+  task: string;
+  token: number;
+  kind: TransitionKind;
+  at: Date;
+  runnerId?: string | null;
+  attempt?: number;
+  leaseUntil?: Date | null;
+  progress?: number;
+  statusText?: string;
+  checkpoint?: unknown;
+  output?: unknown;
+  error?: PersistedError | null;
+  retryAt?: Date | null;
+  reason?: string | null;
+}
+
+const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
+const Mixed = Schema.Types.Mixed;
+
+const containerSchema = new Schema<ContainerDoc>(
+  {
+    _id: { type: String, required: true },
+    status: { type: String, required: true, enum: ['running', 'succeeded', 'failed', 'cancelled'] },
+    failFast: { type: Boolean, required: true },
+    definition: { type: Mixed, default: null },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+    finishedAt: { type: Date, default: null },
+    cancelRequestedAt: { type: Date, default: null },
+  },
+  common,
+);
+
+const taskSchema = new Schema<TaskDoc>(
+  {
+    _id: { type: String, required: true },
+    container: { type: String, required: true },
+    name: { type: String, required: true },
+    dependsOn: { type: [String], default: [] },
+    handler: { type: String, required: true },
+    input: { type: Mixed, default: null },
+    options: { type: Mixed, required: true },
+    dynamic: { type: Boolean, default: false },
+    addedBy: { type: String, default: null },
+    order: { type: Number, required: true },
+    createdAt: { type: Date, required: true },
+  },
+  common,
+);
+taskSchema.index({ container: 1, name: 1 }, { unique: true });
+
+const transitionSchema = new Schema<TransitionDoc>(
+  {
+    _id: { type: String, required: true },
+    container: { type: String, required: true },
+    task: { type: String, required: true },
+    token: { type: Number, required: true },
+    kind: { type: String, required: true },
+    at: { type: Date, required: true },
+    runnerId: String,
+    attempt: Number,
+    leaseUntil: Date,
+    progress: Number,
+    statusText: String,
+    checkpoint: Mixed,
+    output: Mixed,
+    error: Mixed,
+    retryAt: Date,
+    reason: String,
+  },
+  common,
+);
+transitionSchema.index({ container: 1, task: 1, token: 1 }, { unique: true });
+
+/** The three models of one store, bound to one connection. */
+export interface StoreModels {
+  containers: Model<ContainerDoc>;
+  tasks: Model<TaskDoc>;
+  transitions: Model<TransitionDoc>;
+}
+
+/**
+ * Registers the models on the given connection only (never on the global
+ * mongoose), under prefixed names that cannot collide with the user's own
+ * `Task` or `TaskContainer` models.
+ */
+export function bindModels(connection: Connection, prefix: string): StoreModels {
+  const get = <T>(suffix: string, schema: Schema<T>): Model<T> => {
+    const name = `${prefix}:${suffix}`;
+    return (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema, `${prefix}_${suffix}`);
+  };
+  return {
+    containers: get('containers', containerSchema),
+    tasks: get('tasks', taskSchema),
+    transitions: get('transitions', transitionSchema),
+  };
+}
+
+/** Re-exported so callers outside the store never import mongoose for this. */
+export const defaultConnection = (): Connection => mongoose.connection;

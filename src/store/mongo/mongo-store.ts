@@ -1,0 +1,290 @@
+import type { Connection } from 'mongoose';
+import type { ResolvedTaskOptions } from '../../definition/options.js';
+import { LeaseLostError, TaskStatusError } from '../../errors.js';
+import { foldTransitions } from '../fold.js';
+import type { Transition } from '../transition.js';
+import type {
+  AttemptOutcome,
+  AttemptPatch,
+  Claim,
+  ContainerRecord,
+  ContainerSnapshot,
+  NewContainer,
+  NewTask,
+  SettleOutcome,
+  TaskRecord,
+  TaskStore,
+} from '../types.js';
+import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
+import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
+
+/** Options of {@link MongoStore.create}. */
+export interface MongoStoreOptions {
+  /** Prefix of the collection names (`<prefix>_containers`, …). @defaultValue 'pts' */
+  collectionPrefix?: string;
+}
+
+/** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
+export class MongoStore implements TaskStore {
+  private constructor(private readonly m: StoreModels) {}
+
+  /** Binds the store to a connection and makes sure its indexes exist. */
+  static async create(connection: Connection, options: MongoStoreOptions = {}): Promise<MongoStore> {
+    const prefix = options.collectionPrefix ?? 'pts';
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
+      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "collectionPrefix": ${JSON.stringify(prefix)}`);
+    }
+    const models = bindModels(connection, prefix);
+    await connection.asPromise();
+    await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+    return new MongoStore(models);
+  }
+
+  async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
+    const now = new Date();
+    const doc: ContainerDoc = {
+      _id: input.name,
+      status: 'running',
+      failFast: input.failFast,
+      definition: input.definition,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      cancelRequestedAt: null,
+    };
+    try {
+      await this.m.containers.create(doc);
+      return { record: toContainerRecord(doc), created: true };
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const existing = await this.getContainer(input.name);
+      if (!existing) throw error;
+      return { record: existing, created: false };
+    }
+  }
+
+  async getContainer(name: string): Promise<ContainerRecord | null> {
+    const doc = await this.m.containers.findById(name).lean<ContainerDoc>();
+    return doc ? toContainerRecord(doc) : null;
+  }
+
+  async listContainers(): Promise<ContainerRecord[]> {
+    const docs = await this.m.containers.find({}).lean<ContainerDoc[]>();
+    return docs.map(toContainerRecord).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  async deleteContainer(name: string): Promise<boolean> {
+    // Children first: a crash half-way leaves a container that can be deleted again.
+    await this.m.transitions.deleteMany({ container: name });
+    await this.m.tasks.deleteMany({ container: name });
+    const res = await this.m.containers.deleteOne({ _id: name });
+    return res.deletedCount > 0;
+  }
+
+  async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
+    const now = new Date();
+    await this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } });
+  }
+
+  async reopenContainer(name: string): Promise<void> {
+    await this.m.containers.updateOne(
+      { _id: name },
+      { $set: { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: new Date() } },
+    );
+  }
+
+  async requestCancel(name: string): Promise<boolean> {
+    const now = new Date();
+    const res = await this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } });
+    return res.matchedCount > 0;
+  }
+
+  async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+    const now = new Date();
+    const base = now.getTime() * 1000;
+    const added: string[] = [];
+    // One insert per task: a duplicate name must not stop the others, and
+    // FerretDB reports unordered bulk errors less precisely than MongoDB.
+    for (const [i, t] of tasks.entries()) {
+      const doc: TaskDoc = {
+        _id: taskKey(container, t.name),
+        container,
+        name: t.name,
+        dependsOn: [...t.dependsOn],
+        handler: t.handler,
+        input: t.input ?? null,
+        options: t.options,
+        dynamic: t.dynamic,
+        addedBy: t.addedBy,
+        order: base + i,
+        createdAt: now,
+      };
+      try {
+        await this.m.tasks.create(doc);
+        added.push(t.name);
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+      }
+    }
+    return added;
+  }
+
+  async updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
+    const { name: newName, ...rest } = patch;
+    if (newName !== undefined && newName !== name) return this.renameTask(container, name, newName, rest);
+    const res = await this.m.tasks.updateOne({ _id: taskKey(container, name) }, { $set: rest });
+    return res.matchedCount > 0;
+  }
+
+  /** Re-keys a task and its log under a new name; the new name must be free. */
+  private async renameTask(container: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
+    const doc = await this.m.tasks.findById(taskKey(container, from)).lean<TaskDoc>();
+    if (!doc) return false;
+    await this.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to), name: to });
+    const log = await this.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>();
+    if (log.length > 0) {
+      await this.m.transitions.insertMany(
+        log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token), task: to })),
+      );
+    }
+    await this.deleteTask(container, from);
+    return true;
+  }
+
+  async deleteTask(container: string, name: string): Promise<boolean> {
+    await this.m.transitions.deleteMany({ container, task: name });
+    const res = await this.m.tasks.deleteOne({ _id: taskKey(container, name) });
+    return res.deletedCount > 0;
+  }
+
+  async loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
+    const readAt = new Date();
+    const [record, tasks, log] = await Promise.all([
+      this.getContainer(container),
+      this.m.tasks.find({ container }).lean<TaskDoc[]>(),
+      this.m.transitions.find({ container }).lean<TransitionDoc[]>(),
+    ]);
+    if (!record) return null;
+    const byTask = new Map<string, Transition[]>();
+    for (const t of log) {
+      const list = byTask.get(t.task);
+      if (list) list.push(t);
+      else byTask.set(t.task, [t]);
+    }
+    const snapshots = tasks
+      .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
+      .map((doc) => ({
+        record: toTaskRecord(doc),
+        state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
+      }));
+    return { container: record, tasks: snapshots, readAt };
+  }
+
+  async claimTask(
+    container: string,
+    task: string,
+    expectedToken: number,
+    claim: { runnerId: string; attempt: number; leaseMs: number; checkpoint: unknown },
+  ): Promise<Claim | null> {
+    const at = new Date();
+    const token = expectedToken + 1;
+    const leaseUntil = new Date(at.getTime() + claim.leaseMs);
+    const inserted = await this.append({
+      container,
+      task,
+      token,
+      kind: 'claimed',
+      at,
+      runnerId: claim.runnerId,
+      attempt: claim.attempt,
+      leaseUntil,
+      progress: 0,
+      statusText: '',
+      checkpoint: claim.checkpoint,
+    });
+    if (!inserted) return null;
+    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil };
+  }
+
+  async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
+    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    // Writing to our own claim entry is harmless even when fenced out: state is
+    // read from the newest claim only. The probe below tells us if we lost it.
+    await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token) }, { $set: set });
+    const taken = await this.m.transitions.exists({ _id: transitionKey(claim.container, claim.task, claim.token + 1) });
+    if (taken) throw new LeaseLostError(claim.container, claim.task, claim.token);
+  }
+
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = new Date()): Promise<void> {
+    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt };
+    const entry: Transition =
+      outcome.kind === 'succeeded'
+        ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
+        : outcome.kind === 'failed'
+          ? { ...base, kind: 'failed', error: outcome.error, retryAt: outcome.retryAt }
+          : outcome.kind === 'cancelled'
+            ? { ...base, kind: 'cancelled', reason: outcome.reason }
+            : { ...base, kind: 'released' };
+    if (!(await this.append(entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
+  }
+
+  async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
+    return this.append({
+      container,
+      task,
+      token: expectedToken + 1,
+      kind: outcome.kind,
+      at: new Date(),
+      reason: outcome.kind === 'reset' ? null : outcome.reason,
+    });
+  }
+
+  /** Appends to a task's log at `entry.token`; false when that position is taken. */
+  private async append(entry: Transition): Promise<boolean> {
+    try {
+      await this.m.transitions.create({ ...entry, _id: transitionKey(entry.container, entry.task, entry.token) });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+}
+
+async function ensureIndexes(model: StoreModels[keyof StoreModels]): Promise<void> {
+  try {
+    await model.createCollection();
+  } catch (error) {
+    // Already exists (code 48), possibly created by a concurrent runner.
+    if ((error as { code?: number }).code !== 48) throw error;
+  }
+  await model.createIndexes();
+}
+
+function toContainerRecord(doc: ContainerDoc): ContainerRecord {
+  return {
+    name: doc._id,
+    status: doc.status,
+    failFast: doc.failFast,
+    definition: doc.definition ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    finishedAt: doc.finishedAt ?? null,
+    cancelRequestedAt: doc.cancelRequestedAt ?? null,
+  };
+}
+
+function toTaskRecord(doc: TaskDoc): TaskRecord {
+  return {
+    container: doc.container,
+    name: doc.name,
+    dependsOn: doc.dependsOn ?? [],
+    handler: doc.handler,
+    input: doc.input ?? null,
+    options: doc.options as ResolvedTaskOptions,
+    dynamic: doc.dynamic ?? false,
+    addedBy: doc.addedBy ?? null,
+    order: doc.order,
+    createdAt: doc.createdAt,
+  };
+}

@@ -1,0 +1,28 @@
+import type { PersistedError } from './types.js';
+
+/** Kinds of entries in a task's transition log. */
+export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset';
+
+/**
+ * One entry of a task's append-only transition log. `token` is its position;
+ * a unique key on (container, task, token) makes each position exclusive.
+ * Only a `claimed` entry is updated after insertion (lease, progress,
+ * checkpoint), and only by the attempt that owns it.
+ */
+export interface Transition {
+  container: string;
+  task: string;
+  token: number;
+  kind: TransitionKind;
+  at: Date;
+  runnerId?: string | null;
+  attempt?: number;
+  leaseUntil?: Date | null;
+  progress?: number;
+  statusText?: string;
+  checkpoint?: unknown;
+  output?: unknown;
+  error?: PersistedError | null;
+  retryAt?: Date | null;
+  reason?: string | null;
+}

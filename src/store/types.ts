@@ -1,0 +1,183 @@
+import type { ResolvedTaskOptions } from '../definition/options.js';
+
+/** Where a task is in its life. */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+
+/** Statuses a task never leaves on its own. */
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+
+/** Where a container is in its life. */
+export type ContainerStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** One failed attempt's error, as persisted. */
+export interface PersistedError {
+  name: string;
+  message: string;
+  code: string | null;
+  stack: string | null;
+  attempt: number;
+  at: Date;
+}
+
+/** A container as stored. */
+export interface ContainerRecord {
+  name: string;
+  status: ContainerStatus;
+  failFast: boolean;
+  /** Tasks declared in code (name and dependencies), or null when created through the 0.0.1 API. */
+  definition: Array<{ name: string; dependsOn: string[] }> | null;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+  cancelRequestedAt: Date | null;
+}
+
+/** The static part of a task: what it is, not where it is. */
+export interface TaskRecord {
+  container: string;
+  name: string;
+  dependsOn: string[];
+  /** Key of the handler that runs it. */
+  handler: string;
+  input: unknown;
+  options: ResolvedTaskOptions;
+  /** True for tasks added at run time (excluded from definition-conflict checks). */
+  dynamic: boolean;
+  /** The task whose handler added it, if any. */
+  addedBy: string | null;
+  /** Sort key: declaration order. */
+  order: number;
+  createdAt: Date;
+}
+
+/** A task's state, derived from its transition log. */
+export interface TaskState {
+  status: TaskStatus;
+  /** Fencing token: the position of the last transition in this task's log (0 = none). */
+  token: number;
+  /** Claims so far (every attempt, including ones recovered after a crash). */
+  attempt: number;
+  /** Failed attempts since the last reset; retries left = options.retries - failures + 1. */
+  failures: number;
+  /** Takeovers of an expired lease since the last reset. */
+  recoveries: number;
+  /** A pending task is not claimed before this time (retry backoff). */
+  notBefore: Date | null;
+  runnerId: string | null;
+  leaseUntil: Date | null;
+  /** 0..1 within the current or last attempt; 1 once succeeded. */
+  progress: number;
+  statusText: string;
+  /** Last checkpointed state, carried from attempt to attempt. */
+  checkpoint: unknown;
+  output: unknown;
+  lastError: PersistedError | null;
+  errors: PersistedError[];
+  /** Start of the current or last attempt. */
+  startedAt: Date | null;
+  firstStartedAt: Date | null;
+  endedAt: Date | null;
+  /** Duration of the attempt that ended the task. */
+  durationMs: number | null;
+  /** Why a task was skipped or cancelled. */
+  reason: string | null;
+}
+
+/** A task's record and derived state, read together. */
+export interface TaskSnapshot {
+  record: TaskRecord;
+  state: TaskState;
+}
+
+/** Everything a runner needs to plan its next step, read in one go. */
+export interface ContainerSnapshot {
+  container: ContainerRecord;
+  tasks: TaskSnapshot[];
+  readAt: Date;
+}
+
+/** Proof of an exclusive claim on one attempt of a task. */
+export interface Claim {
+  container: string;
+  task: string;
+  /** Fencing token of the claim; the attempt's outcome is written at `token + 1`. */
+  token: number;
+  attempt: number;
+  runnerId: string;
+  claimedAt: Date;
+  leaseUntil: Date;
+}
+
+/** Fields a running attempt updates in place (heartbeat, progress, checkpoint). */
+export interface AttemptPatch {
+  leaseUntil?: Date;
+  progress?: number;
+  statusText?: string;
+  checkpoint?: unknown;
+}
+
+/** How an attempt ended. */
+export type AttemptOutcome =
+  | { kind: 'succeeded'; output: unknown }
+  | { kind: 'failed'; error: PersistedError; retryAt: Date | null }
+  | { kind: 'released' }
+  | { kind: 'cancelled'; reason: string };
+
+/** Transitions of a task that is not running. */
+export type SettleOutcome =
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'cancelled'; reason: string }
+  | { kind: 'reset' };
+
+/** A task to add to a container. */
+export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
+
+/** A container to create. */
+export interface NewContainer {
+  name: string;
+  failFast: boolean;
+  definition: ContainerRecord['definition'];
+}
+
+/**
+ * The persistence interface, in the engine's words. Every transition of a
+ * task is exclusive: it is appended at the next position of the task's log,
+ * and only one writer can take a position.
+ */
+export interface TaskStore {
+  /** Creates the container unless it exists; racing callers create exactly one. */
+  createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }>;
+  getContainer(name: string): Promise<ContainerRecord | null>;
+  listContainers(): Promise<ContainerRecord[]>;
+  /** Deletes a container with its tasks and history; false when it did not exist. */
+  deleteContainer(name: string): Promise<boolean>;
+  /** Records the container's final status (idempotent). */
+  finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
+  /** Puts a finished container back to running (after tasks were reset). */
+  reopenContainer(name: string): Promise<void>;
+  /** Asks every runner of the container to cancel it. */
+  requestCancel(name: string): Promise<boolean>;
+
+  /** Adds tasks, idempotently by name; returns the names actually inserted. */
+  addTasks(container: string, tasks: NewTask[]): Promise<string[]>;
+  /** Replaces the static fields of a task that exists (0.0.1 `updateTask`). */
+  updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean>;
+  /** Deletes one task and its history; false when it did not exist. */
+  deleteTask(container: string, name: string): Promise<boolean>;
+  /** The container with all its tasks and their derived states, or null. */
+  loadSnapshot(container: string): Promise<ContainerSnapshot | null>;
+
+  /** Claims the attempt after `expectedToken`; null when another writer got there first. */
+  claimTask(
+    container: string,
+    task: string,
+    expectedToken: number,
+    claim: { runnerId: string; attempt: number; leaseMs: number; checkpoint: unknown },
+  ): Promise<Claim | null>;
+  /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
+  updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
+  /** Records how an attempt ended; throws {@link LeaseLostError} once it was taken over. */
+  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void>;
+  /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
+  settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
+}
