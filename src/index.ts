@@ -25,3 +25,6 @@ export type * from './store/types.js';
 export { summarizeContainer } from './status/container-status.js';
 export type { ContainerStatusReport, TaskStatusReport } from './status/container-status.js';
 export * from './errors.js';
+export { getContainerStatus, openStore } from './status/inspect.js';
+export type { StoreSource } from './status/inspect.js';
+export { retryTasks, cancelContainer } from './engine/container-commands.js';

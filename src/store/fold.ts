@@ -78,6 +78,9 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         s.status = t.kind;
         s.reason = t.reason ?? null;
         break;
+      case 'edited':
+        applyEdit(s, t.set ?? {});
+        break;
       case 'reset':
         s.status = 'pending';
         s.failures = 0;
@@ -91,6 +94,22 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
     }
   }
   return s;
+}
+
+function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
+  if (set.status !== undefined) {
+    s.status = set.status;
+    if (set.status !== 'running') s.leaseUntil = null;
+    if (set.status === 'succeeded') s.progress = 1;
+  }
+  if (set.progress !== undefined) s.progress = set.progress;
+  if (set.statusText !== undefined) s.statusText = set.statusText;
+  if (set.checkpoint !== undefined) s.checkpoint = set.checkpoint;
+  if (set.attempt !== undefined) s.attempt = set.attempt;
+  if (set.startedAt !== undefined) s.startedAt = set.startedAt;
+  if (set.endedAt !== undefined) s.endedAt = set.endedAt;
+  if (set.leaseUntil !== undefined) s.leaseUntil = set.leaseUntil;
+  s.durationMs = s.startedAt && s.endedAt ? s.endedAt.getTime() - s.startedAt.getTime() : null;
 }
 
 function endAttempt(s: TaskState, at: Date): void {

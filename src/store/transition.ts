@@ -1,7 +1,7 @@
-import type { PersistedError } from './types.js';
+import type { PersistedError, TaskEdit } from './types.js';
 
 /** Kinds of entries in a task's transition log. */
-export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset';
+export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset' | 'edited';
 
 /**
  * One entry of a task's append-only transition log. `token` is its position;
@@ -25,4 +25,6 @@ export interface Transition {
   error?: PersistedError | null;
   retryAt?: Date | null;
   reason?: string | null;
+  /** For `edited` entries: the fields set by hand. */
+  set?: TaskEdit;
 }

@@ -123,11 +123,27 @@ export type AttemptOutcome =
   | { kind: 'released' }
   | { kind: 'cancelled'; reason: string };
 
-/** Transitions of a task that is not running. */
+/**
+ * Fields set directly on a task's state, for callers that drive tasks by hand
+ * (the 0.0.1 API's `updateTask`). Unset fields keep their values.
+ */
+export interface TaskEdit {
+  status?: TaskStatus;
+  progress?: number;
+  statusText?: string;
+  checkpoint?: unknown;
+  attempt?: number;
+  startedAt?: Date | null;
+  endedAt?: Date | null;
+  leaseUntil?: Date | null;
+}
+
+/** Transitions written by whoever holds the current token (not by a running attempt). */
 export type SettleOutcome =
   | { kind: 'skipped'; reason: string }
   | { kind: 'cancelled'; reason: string }
-  | { kind: 'reset' };
+  | { kind: 'reset' }
+  | { kind: 'edited'; set: TaskEdit };
 
 /** A task to add to a container. */
 export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;

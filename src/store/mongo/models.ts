@@ -47,6 +47,7 @@ export interface TransitionDoc {
   error?: PersistedError | null;
   retryAt?: Date | null;
   reason?: string | null;
+  set?: Record<string, unknown>;
 }
 
 const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
@@ -102,6 +103,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     error: Mixed,
     retryAt: Date,
     reason: String,
+    set: Mixed,
   },
   common,
 );

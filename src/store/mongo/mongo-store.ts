@@ -229,14 +229,9 @@ export class MongoStore implements TaskStore {
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    return this.append({
-      container,
-      task,
-      token: expectedToken + 1,
-      kind: outcome.kind,
-      at: new Date(),
-      reason: outcome.kind === 'reset' ? null : outcome.reason,
-    });
+    const base = { container, task, token: expectedToken + 1, at: new Date() };
+    if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
+    return this.append({ ...base, kind: outcome.kind, reason: outcome.kind === 'reset' ? null : outcome.reason });
   }
 
   /** Appends to a task's log at `entry.token`; false when that position is taken. */

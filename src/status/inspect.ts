@@ -1,0 +1,30 @@
+import type { Connection } from 'mongoose';
+import { NotFoundError } from '../errors.js';
+import { defaultConnection } from '../store/mongo/models.js';
+import { MongoStore } from '../store/mongo/mongo-store.js';
+import type { TaskStore } from '../store/types.js';
+import { summarizeContainer, type ContainerStatusReport } from './container-status.js';
+
+/** Where to read from: a store, or a connection (mongoose's default one when omitted). */
+export interface StoreSource {
+  store?: TaskStore;
+  connection?: Connection;
+  /** @defaultValue 'pts' */
+  collectionPrefix?: string;
+}
+
+/** Opens the store of a connection (or returns the given one). */
+export async function openStore(source: StoreSource = {}): Promise<TaskStore> {
+  return (
+    source.store ??
+    MongoStore.create(source.connection ?? defaultConnection(), { collectionPrefix: source.collectionPrefix })
+  );
+}
+
+/** Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist. */
+export async function getContainerStatus(container: string, source: StoreSource = {}): Promise<ContainerStatusReport> {
+  const store = await openStore(source);
+  const snapshot = await store.loadSnapshot(container);
+  if (!snapshot) throw new NotFoundError('container', container);
+  return summarizeContainer(snapshot);
+}
