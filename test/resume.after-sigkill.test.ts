@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DefinitionConflictError, defineContainer, Runner } from '../src/index.js';
+import { killAllChildren, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { snapshotOf, stateOf } from './support/engine.js';
+
+type Entry = { runner: string; event: string; task?: string; attempt?: number; offset?: number; output?: unknown };
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+afterEach(() => killAllChildren());
+afterAll(() => db.drop());
+
+describe('crash resume after SIGKILL', () => {
+  it('resumes in a new process: finished tasks never run again, the download continues from its checkpoint, outputs survive', async () => {
+    const log = sideEffectLog<Entry>(path.join(makeTempDir(), 'effects.jsonl'));
+    const env = { MONGODB_URI: db.uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '1000' };
+
+    const first = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'A' });
+    const prepared = await first.waitForLine(/^succeeded prepare /);
+    await first.waitForLine('chunk 8');
+    const exit = await first.kill('SIGKILL');
+    expect(exit.signal).toBe('SIGKILL');
+
+    // What the dead process left behind.
+    const mid = await snapshotOf(db.connection, 'crash');
+    expect(stateOf(mid, 'prepare').status).toBe('succeeded');
+    expect(stateOf(mid, 'download').status).toBe('running');
+    const savedOffset = (stateOf(mid, 'download').checkpoint as { offset: number }).offset;
+    expect(savedOffset).toBeGreaterThanOrEqual(7);
+    const doneBeforeKill = mid.tasks.filter((t) => t.state.status === 'succeeded').map((t) => t.record.name);
+
+    const second = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'B' });
+    await second.waitForLine('started download attempt=2 recovered=true');
+    await second.waitForLine('done succeeded', 30_000);
+    await second.waitForExit();
+
+    const entries = log.read();
+    const starts = (task: string) => entries.filter((e) => e.event === 'start' && e.task === task);
+    for (const task of doneBeforeKill) {
+      expect(starts(task), `${task} ran again`).toHaveLength(1);
+      expect(starts(task)[0]!.runner).toBe('A');
+    }
+    for (const task of ['prepare', 'side', 'download', 'verify', 'import']) {
+      expect(entries.filter((e) => e.event === 'finish' && e.task === task), task).toHaveLength(1);
+    }
+    // The second attempt continued from the saved byte offset, not from 0.
+    expect(entries.filter((e) => e.event === 'resume-from').map((e) => [e.runner, e.offset])).toEqual([
+      ['A', 0],
+      ['B', savedOffset],
+    ]);
+    const chunksB = entries.filter((e) => e.event === 'chunk' && e.runner === 'B').map((e) => e.offset);
+    expect(chunksB[0]).toBe(savedOffset + 1);
+    expect(chunksB.at(-1)).toBe(20);
+
+    // Outputs of tasks finished by the dead process reach dependents in the new one.
+    const end = await snapshotOf(db.connection, 'crash');
+    expect(end.container.status).toBe('succeeded');
+    const prepareOutput = JSON.parse(prepared.replace(/^succeeded prepare /, ''));
+    const imported = stateOf(end, 'import').output as { prepare: unknown; verified: number };
+    expect(JSON.parse(JSON.stringify(imported.prepare))).toEqual(prepareOutput);
+    expect((imported.prepare as { at: unknown }).at).toBeInstanceOf(Date);
+    expect(imported.verified).toBe(20);
+  });
+
+  it('refuses to resume a run whose definition changed, naming the difference', async () => {
+    const noop = async () => null;
+    const v1 = defineContainer('versioned').task('a', noop).task('b', { dependsOn: ['a'] }, noop);
+    await (await Runner.create({ connection: db.connection, container: v1, pollMs: 50 })).run();
+
+    const v2 = defineContainer('versioned').task('a', noop).task('c', noop).task('b', { dependsOn: ['a', 'c'] }, noop);
+    const error = await Runner.create({ connection: db.connection, container: v2 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DefinitionConflictError);
+    expect((error as DefinitionConflictError).differences).toEqual([
+      'task "b" depended on [a] but now depends on [a, c]',
+      'task "c" is declared but not in the persisted run',
+    ]);
+    expect((error as Error).message).toContain('versioned');
+  });
+});
