@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineContainer, getContainerStatus, Runner } from '../src/index.js';
 import { useTestDatabase, type TestDatabase } from './support/database.js';
-import { sleep } from './support/engine.js';
+import { sleep, snapshotOf } from './support/engine.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -78,8 +78,27 @@ describe('runner: order and parallelism', () => {
       groups: { io: 1 },
       pollMs: 50,
     });
+    // Claims are leases: the database must never show more running tasks
+    // than may really run, or a queued claim could expire without heartbeats.
+    let maxClaimed = 0;
+    let maxClaimedIo = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const snap = await snapshotOf(db.connection, 'parallel').catch(() => null);
+        const running = snap?.tasks.filter((x) => x.state.status === 'running') ?? [];
+        maxClaimed = Math.max(maxClaimed, running.length);
+        maxClaimedIo = Math.max(maxClaimedIo, running.filter((x) => x.record.options.group === 'io').length);
+        await sleep(20);
+      }
+    })();
     expect((await runner.run()).status).toBe('succeeded');
+    sampling = false;
+    await sampler;
     expect(t.maxRunning()).toBe(3);
     expect(t.groupMax('io')).toBe(1);
+    expect(maxClaimed).toBeGreaterThan(0);
+    expect(maxClaimed).toBeLessThanOrEqual(3);
+    expect(maxClaimedIo).toBeLessThanOrEqual(1);
   });
 });

@@ -160,7 +160,10 @@ export class Runner {
 
   private async claimReady(plan: StepPlan, snapshot: ContainerSnapshot): Promise<void> {
     for (const { snapshot: t, recovered } of plan.ready) {
-      if (this.stopping || this.limit.activeCount + this.limit.pendingCount >= this.opts.concurrency) return;
+      // Counted synchronously from local attempts: p-limit only updates its
+      // counters once the queued function starts, and a claim must never wait
+      // in a queue (its lease would expire without heartbeats).
+      if (this.stopping || this.local.size >= this.opts.concurrency) return;
       const { name, options } = { name: t.record.name, options: t.record.options };
       if (this.local.has(name) || !this.hasGroupCapacity(options.group)) continue;
       const handler = this.handlerFor(t);
@@ -246,7 +249,10 @@ export class Runner {
 
   private hasGroupCapacity(group: string | null): boolean {
     const limit = group ? this.groupLimits.get(group) : undefined;
-    return !limit || limit.activeCount + limit.pendingCount < limit.concurrency;
+    if (!limit) return true;
+    let inGroup = 0;
+    for (const l of this.local.values()) if (l.group === group) inGroup += 1;
+    return inGroup < limit.concurrency;
   }
 
   private abortLocal(reason: Error): void {
