@@ -225,4 +225,23 @@ describe('runner: failures', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(stateOf(await snapshotOf(db.connection, 'stop'), 'work').output).toBe(2);
   });
+
+  it('a task whose runners keep dying fails with RecoveryLimitError instead of looping forever', async () => {
+    const container = () => defineContainer('crashy').task('oom', async () => 'never reached');
+    // Create the container, then simulate three runners that claimed the task and died.
+    const store = await MongoStore.create(db.connection);
+    await Runner.create({ connection: db.connection, container: container() });
+    let token = 0;
+    for (let i = 1; i <= 3; i++) {
+      const claim = await store.claimTask('crashy', 'oom', token, { runnerId: `dead-${i}`, attempt: i, leaseMs: 1, checkpoint: null });
+      token = claim!.token;
+    }
+    await sleep(5);
+    const runner = await Runner.create({ connection: db.connection, container: container(), maxRecoveries: 2, ...fast });
+    expect((await runner.run()).status).toBe('failed');
+    const state = stateOf(await snapshotOf(db.connection, 'crashy'), 'oom');
+    expect(state.status).toBe('failed');
+    expect(state.lastError?.name).toBe('RecoveryLimitError');
+    expect(state.output).toBeNull();
+  });
 });
