@@ -1,0 +1,57 @@
+/**
+ * The README is read and run by people trying the package: its TypeScript
+ * examples that import the package are executed here, against the test
+ * server, with the import pointed at this checkout's sources.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { killAllChildren, REPO_ROOT, spawnTsChild } from './support/child.js';
+import { useTestDatabase, type TestDatabase } from './support/database.js';
+
+const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
+  .map((m) => m[1]!)
+  .filter((code) => code.includes("from 'persistent-task-status'"));
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await useTestDatabase();
+});
+afterEach(() => killAllChildren());
+afterAll(() => db.drop());
+
+describe('README examples', () => {
+  it('has at least one runnable example', () => {
+    expect(examples.length).toBeGreaterThan(0);
+  });
+
+  it.each(examples.map((code, i) => [i + 1, code] as const))('example %i runs to completion', async (i, code) => {
+    const dir = path.join(REPO_ROOT, '.cache', 'readme-examples');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `example-${i}-${process.pid}.ts`);
+    const source = pathToFileURL(path.join(REPO_ROOT, 'src', 'index.ts')).href;
+    fs.writeFileSync(
+      file,
+      [
+        code.replaceAll("from 'persistent-task-status'", `from '${source}'`),
+        // An example that ends with a run result must have succeeded.
+        "if (typeof result !== 'undefined' && (result as { status?: string }).status !== 'succeeded') {",
+        "  console.error(`Error: the run ended as ${(result as { status?: string }).status}`);",
+        '  process.exit(1);',
+        '}',
+        "await (await import('mongoose')).default.disconnect();",
+        'process.exit(0);',
+      ].join('\n'),
+    );
+    try {
+      const child = spawnTsChild(file, [], { MONGODB_URI: db.uriWithDb });
+      const exit = await child.waitForExit(30_000);
+      expect(child.stderr).not.toMatch(/Error/);
+      expect(exit.code).toBe(0);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
