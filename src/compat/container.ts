@@ -1,0 +1,157 @@
+import { assertSafeName } from '../definition/names.js';
+import { NotFoundError } from '../errors.js';
+import type { ContainerSnapshot } from '../store/types.js';
+import { addCompatTask } from './add-task.js';
+import { deliver, type NodeCallback } from './callback.js';
+import { findTask, loadContainer, type CompatContext } from './context.js';
+import { deleteCompatTask } from './delete-task.js';
+import { claimNextTask } from './next-task.js';
+import { CompatTask } from './task.js';
+import { updateCompatTask } from './update-task.js';
+import type { CompatTaskValues } from './values.js';
+
+/**
+ * A task container of the 0.0.1 API. Every method takes an optional
+ * node-style callback; without one it returns a promise of the callback's
+ * result. The object caches the task states it last read (every method
+ * refreshes them), which is what the synchronous `isComplete()` answers from.
+ */
+export class CompatContainer {
+  /** The container's name. */
+  readonly name: string;
+  #tasks: CompatTask[] = [];
+
+  /** @internal made by the compat client */
+  constructor(
+    private readonly ctx: CompatContext,
+    snapshot: ContainerSnapshot,
+  ) {
+    this.name = snapshot.container.name;
+    this.#remember(snapshot);
+  }
+
+  /**
+   * True when the container has no tasks or all of them are complete.
+   * Without a callback it answers synchronously from the task states this
+   * object last read (as in 0.0.1, where a loaded container was a document);
+   * with a callback it reads the tasks again first.
+   */
+  isComplete(): boolean;
+  isComplete(callback: NodeCallback<boolean>): void;
+  isComplete(callback?: NodeCallback<boolean>): boolean | void {
+    if (callback === undefined || callback === null) return this.#tasks.every((t) => t.isComplete());
+    deliver(async () => {
+      await this.#reload();
+      return [this.#tasks.every((t) => t.isComplete())] as const;
+    }, callback);
+  }
+
+  /** Reads the container's tasks again (refreshing what `isComplete()` answers from). */
+  refresh(): Promise<CompatContainer>;
+  refresh(callback: NodeCallback<CompatContainer>): void;
+  refresh(callback?: NodeCallback<CompatContainer>): Promise<CompatContainer> | void {
+    return deliver(async () => {
+      await this.#reload();
+      return [this] as const;
+    }, callback);
+  }
+
+  /**
+   * Adds a task; its name must be unique in the container
+   * ({@link DuplicateTaskError} otherwise). `values` may set any 0.0.1 field.
+   */
+  addTask(name: string, values?: CompatTaskValues | null): Promise<CompatTask>;
+  addTask(name: string, values: CompatTaskValues | null | undefined, callback: NodeCallback<CompatTask>): void;
+  addTask(name: string, callback: NodeCallback<CompatTask>): void;
+  addTask(name: string, values?: unknown, callback?: unknown): Promise<CompatTask> | void {
+    if (typeof values === 'function') [values, callback] = [undefined, values];
+    return deliver(async () => {
+      const snapshot = await addCompatTask(await this.ctx.store(), this.name, name, values);
+      return [this.#rememberFound(snapshot, name)] as const;
+    }, callback);
+  }
+
+  /** The task with this name, or null. */
+  getTask(name: string): Promise<CompatTask | null>;
+  getTask(name: string, callback: NodeCallback<CompatTask | null>): void;
+  getTask(name: string, callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
+    return deliver(async () => {
+      assertSafeName('task', name);
+      await this.#reload();
+      return [this.#tasks.find((t) => t.name() === name) ?? null] as const;
+    }, callback);
+  }
+
+  /** All tasks, in declaration order. */
+  getTasks(): Promise<CompatTask[]>;
+  getTasks(callback: NodeCallback<CompatTask[]>): void;
+  getTasks(callback?: NodeCallback<CompatTask[]>): Promise<CompatTask[]> | void {
+    return deliver(async () => {
+      await this.#reload();
+      return [[...this.#tasks]] as [CompatTask[]];
+    }, callback);
+  }
+
+  /**
+   * Changes a task ({@link NotFoundError} when it does not exist); `values.name`
+   * renames it. Returns the task as it is afterwards.
+   */
+  updateTask(name: string, values: CompatTaskValues): Promise<CompatTask>;
+  updateTask(name: string, values: CompatTaskValues, callback: NodeCallback<CompatTask>): void;
+  updateTask(name: string, values: CompatTaskValues, callback?: NodeCallback<CompatTask>): Promise<CompatTask> | void {
+    return deliver(async () => {
+      const result = await updateCompatTask(await this.ctx.store(), this.name, name, values);
+      return [this.#rememberFound(result.snapshot, result.name)] as const;
+    }, callback);
+  }
+
+  /** Deletes a task; returns it as it was before, or null when there was none. */
+  deleteTask(name: string): Promise<CompatTask | null>;
+  deleteTask(name: string, callback: NodeCallback<CompatTask | null>): void;
+  deleteTask(name: string, callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
+    return deliver(async () => {
+      const { deleted, snapshot } = await deleteCompatTask(await this.ctx.store(), this.name, name);
+      this.#remember(snapshot);
+      return [deleted ? new CompatTask(deleted) : null] as const;
+    }, callback);
+  }
+
+  /**
+   * Hands out and leases the next task ready to run (declaration order: not
+   * complete or failed, dependencies complete, not leased, retry time passed),
+   * or null. Concurrent callers, in any process, never get the same task.
+   */
+  getNextTask(): Promise<CompatTask | null>;
+  getNextTask(callback: NodeCallback<CompatTask | null>): void;
+  getNextTask(callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
+    return deliver(async () => {
+      const store = await this.ctx.store();
+      const before = await loadContainer(store, this.name);
+      const claimed = await claimNextTask(store, before, this.ctx);
+      if (claimed === null) {
+        this.#remember(before);
+        return [null] as const;
+      }
+      return [this.#remember(await loadContainer(store, this.name), claimed) ?? null] as const;
+    }, callback);
+  }
+
+  /** Like #remember, for a task that must be there (it was just written). */
+  #rememberFound(snapshot: ContainerSnapshot, task: string): CompatTask {
+    const found = this.#remember(snapshot, task);
+    if (!found) throw new NotFoundError('task', task, `not in container "${this.name}" (deleted meanwhile)`);
+    return found;
+  }
+
+  async #reload(): Promise<void> {
+    this.#remember(await loadContainer(await this.ctx.store(), this.name));
+  }
+
+  /** Caches the snapshot's tasks; returns the named one. */
+  #remember(snapshot: ContainerSnapshot, task?: string): CompatTask | undefined {
+    this.#tasks = snapshot.tasks.map((t) => new CompatTask(t));
+    if (task === undefined) return undefined;
+    const found = findTask(snapshot, task);
+    return found ? this.#tasks[snapshot.tasks.indexOf(found)] : undefined;
+  }
+}

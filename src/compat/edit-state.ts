@@ -1,0 +1,70 @@
+import { NotFoundError } from '../errors.js';
+import type { TaskEdit, TaskSnapshot, TaskState, TaskStore } from '../store/types.js';
+import { ConcurrentUpdateError } from './errors.js';
+import type { StateFields } from './values.js';
+
+/** Times an edit is retried after another writer moved the task first. */
+const MAX_EDIT_ATTEMPTS = 8;
+
+/**
+ * Turns 0.0.1 state fields into the fields of one `edited` transition, given
+ * the task's current state:
+ * - `isComplete: true` → succeeded, `hasFailed: true` → failed;
+ * - `isComplete: false` on a succeeded task, or `hasFailed: false` on a failed
+ *   one → pending again (a false flag leaves other statuses alone);
+ * - when the status changes to succeeded/failed and `taskEndedAt` is not
+ *   given, the end time is now; when it goes back to pending, the end time is
+ *   cleared — so `taskDurationInMilliseconds` stays meaningful.
+ */
+export function toTaskEdit(fields: StateFields, current: TaskState, now: Date): TaskEdit {
+  const set: TaskEdit = {};
+  if (fields.isComplete === true) set.status = 'succeeded';
+  else if (fields.hasFailed === true) set.status = 'failed';
+  else if (fields.isComplete === false && current.status === 'succeeded') set.status = 'pending';
+  else if (fields.hasFailed === false && current.status === 'failed') set.status = 'pending';
+  if (set.status === current.status) delete set.status;
+  if (set.status !== undefined && fields.endedAt === undefined) {
+    set.endedAt = set.status === 'pending' ? null : now;
+  }
+  if (fields.progress !== undefined) set.progress = fields.progress;
+  if (fields.statusText !== undefined) set.statusText = fields.statusText;
+  if (fields.checkpoint !== undefined) set.checkpoint = fields.checkpoint;
+  if (fields.attempt !== undefined) set.attempt = fields.attempt;
+  if (fields.startedAt !== undefined) set.startedAt = fields.startedAt;
+  if (fields.endedAt !== undefined) set.endedAt = fields.endedAt;
+  if (fields.leaseUntil !== undefined) set.leaseUntil = fields.leaseUntil;
+  return set;
+}
+
+/**
+ * Appends one `edited` transition at the task's next log position. When
+ * another writer takes that position first, re-reads the task and tries again
+ * (a few times), then throws {@link ConcurrentUpdateError}. `known` is a
+ * state just read, to save the first read.
+ */
+export async function editTaskState(
+  store: TaskStore,
+  container: string,
+  task: string,
+  fields: StateFields,
+  known?: TaskState,
+): Promise<void> {
+  let state = known;
+  for (let attempt = 1; attempt <= MAX_EDIT_ATTEMPTS; attempt++) {
+    state ??= (await readTask(store, container, task)).state;
+    const set = toTaskEdit(fields, state, new Date());
+    if (Object.keys(set).length === 0) return; // nothing would change
+    if (await store.settleTask(container, task, state.token, { kind: 'edited', set })) return;
+    state = undefined;
+    await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+  }
+  throw new ConcurrentUpdateError(container, task, MAX_EDIT_ATTEMPTS);
+}
+
+async function readTask(store: TaskStore, container: string, task: string): Promise<TaskSnapshot> {
+  const snapshot = await store.loadSnapshot(container);
+  if (!snapshot) throw new NotFoundError('container', container);
+  const found = snapshot.tasks.find((t) => t.record.name === task);
+  if (!found) throw new NotFoundError('task', task, `not in container "${container}"`);
+  return found;
+}
