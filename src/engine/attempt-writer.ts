@@ -1,4 +1,4 @@
-import { LeaseLostError } from '../errors.js';
+import { CancelledError, LeaseLostError } from '../errors.js';
 import type { AttemptPatch, Claim, TaskStore } from '../store/types.js';
 
 /**
@@ -14,6 +14,7 @@ export class AttemptWriter {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private lost: LeaseLostError | null = null;
+  private closed: CancelledError | null = null;
 
   constructor(
     private readonly store: TaskStore,
@@ -25,7 +26,7 @@ export class AttemptWriter {
 
   /** Queues a patch; it is written now if the last write is old enough, else at the trailing edge. */
   queue(patch: AttemptPatch): Promise<void> {
-    if (this.lost) return Promise.reject(this.lost);
+    if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
     Object.assign(this.pending, patch);
     this.hasPending = true;
     const wait = this.lastWriteAt + this.intervalMs - Date.now();
@@ -39,7 +40,7 @@ export class AttemptWriter {
 
   /** Extends the lease now, together with anything queued. */
   heartbeat(leaseUntil: Date): Promise<void> {
-    if (this.lost) return Promise.reject(this.lost);
+    if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
     Object.assign(this.pending, { leaseUntil });
     this.hasPending = true;
     return this.flush();
@@ -75,8 +76,12 @@ export class AttemptWriter {
     return next;
   }
 
-  /** Stops the trailing timer without writing. */
+  /**
+   * Ends the attempt's writes: a handler still running after its attempt
+   * ended (it ignored a timeout's abort) gets a rejection instead of writing.
+   */
   close(): void {
+    this.closed = new CancelledError(`Attempt ${this.claim.attempt} of task "${this.claim.task}" has ended; its state can no longer change`);
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -44,7 +44,9 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         s.leaseUntil = t.leaseUntil ?? null;
         s.progress = t.progress ?? 0;
         s.statusText = t.statusText ?? '';
-        if (t.checkpoint !== undefined) s.checkpoint = t.checkpoint;
+        // Each claim carries the checkpoint it started from, so writes that
+        // reach an older claim entry late (a fenced-off attempt) are never read.
+        s.checkpoint = t.checkpoint ?? undefined;
         s.startedAt = t.at;
         s.firstStartedAt ??= t.at;
         s.notBefore = null;

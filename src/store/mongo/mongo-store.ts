@@ -200,7 +200,7 @@ export class MongoStore implements TaskStore {
       leaseUntil,
       progress: 0,
       statusText: '',
-      checkpoint: claim.checkpoint,
+      checkpoint: claim.checkpoint ?? null,
     });
     if (!inserted) return null;
     return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil };
