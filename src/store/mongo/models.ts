@@ -1,18 +1,9 @@
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
-import type { ContainerStatus, PersistedError } from '../types.js';
-import type { TransitionKind } from '../transition.js';
+import type { ContainerRecord } from '../types.js';
+import type { Transition } from '../transition.js';
 
 /** A container document: `_id` is the container name. */
-export interface ContainerDoc {
-  _id: string;
-  status: ContainerStatus;
-  failFast: boolean;
-  definition: Array<{ name: string; dependsOn: string[] }> | null;
-  createdAt: Date;
-  updatedAt: Date;
-  finishedAt: Date | null;
-  cancelRequestedAt: Date | null;
-}
+export type ContainerDoc = Omit<ContainerRecord, 'name'> & { _id: string };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
 export interface TaskDoc {
@@ -30,25 +21,7 @@ export interface TaskDoc {
 }
 
 /** A transition document: `_id` is `transitionKey(container, task, token)`. */
-export interface TransitionDoc {
-  _id: string;
-  container: string;
-  task: string;
-  token: number;
-  kind: TransitionKind;
-  at: Date;
-  runnerId?: string | null;
-  attempt?: number;
-  leaseUntil?: Date | null;
-  progress?: number;
-  statusText?: string;
-  checkpoint?: unknown;
-  output?: unknown;
-  error?: PersistedError | null;
-  retryAt?: Date | null;
-  reason?: string | null;
-  set?: Record<string, unknown>;
-}
+export type TransitionDoc = Transition & { _id: string };
 
 const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
 const Mixed = Schema.Types.Mixed;
