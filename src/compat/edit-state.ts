@@ -1,7 +1,10 @@
 import { NotFoundError } from '../errors.js';
-import type { TaskEdit, TaskSnapshot, TaskState, TaskStore } from '../store/types.js';
+import type { TaskEdit, TaskSnapshot, TaskState, TaskStatus, TaskStore } from '../store/types.js';
 import { ConcurrentUpdateError } from './errors.js';
 import type { StateFields } from './values.js';
+
+const REVIVED_BY_NOT_COMPLETE: ReadonlySet<TaskStatus> = new Set(['succeeded', 'skipped', 'cancelled']);
+const REVIVED_BY_NOT_FAILED: ReadonlySet<TaskStatus> = new Set(['failed', 'skipped', 'cancelled']);
 
 /** Times an edit is retried after another writer moved the task first. */
 const MAX_EDIT_ATTEMPTS = 8;
@@ -10,8 +13,10 @@ const MAX_EDIT_ATTEMPTS = 8;
  * Turns 0.0.1 state fields into the fields of one `edited` transition, given
  * the task's current state:
  * - `isComplete: true` → succeeded, `hasFailed: true` → failed;
- * - `isComplete: false` on a succeeded task, or `hasFailed: false` on a failed
- *   one → pending again (a false flag leaves other statuses alone);
+ * - a false flag on a finished task makes it pending again, unless the task
+ *   ended the other way: `isComplete: false` revives a succeeded, skipped or
+ *   cancelled task (not a failed one), `hasFailed: false` a failed, skipped or
+ *   cancelled one (not a succeeded one);
  * - when the status changes to succeeded/failed and `taskEndedAt` is not
  *   given, the end time is now; when it goes back to pending, the end time is
  *   cleared — so `taskDurationInMilliseconds` stays meaningful.
@@ -20,8 +25,8 @@ export function toTaskEdit(fields: StateFields, current: TaskState, now: Date): 
   const set: TaskEdit = {};
   if (fields.isComplete === true) set.status = 'succeeded';
   else if (fields.hasFailed === true) set.status = 'failed';
-  else if (fields.isComplete === false && current.status === 'succeeded') set.status = 'pending';
-  else if (fields.hasFailed === false && current.status === 'failed') set.status = 'pending';
+  else if (fields.isComplete === false && REVIVED_BY_NOT_COMPLETE.has(current.status)) set.status = 'pending';
+  else if (fields.hasFailed === false && REVIVED_BY_NOT_FAILED.has(current.status)) set.status = 'pending';
   if (set.status === current.status) delete set.status;
   if (set.status !== undefined && fields.endedAt === undefined) {
     set.endedAt = set.status === 'pending' ? null : now;
