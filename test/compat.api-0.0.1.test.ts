@@ -263,6 +263,11 @@ describe('container', () => {
     // A false flag does not touch another status.
     await c.updateTask('u', { isComplete: true });
     expect((await c.updateTask('u', { hasFailed: false })).isComplete()).toBe(true);
+    // Without values (callback second): the task, unchanged.
+    const token = (await rawState(c.name, 'u')).state.token;
+    const unchanged = await viaCallback((done) => c.updateTask('u', done));
+    expect((unchanged.args[1] as CompatTask).isComplete()).toBe(true);
+    expect((await rawState(c.name, 'u')).state.token).toBe(token);
   });
 
   it('updateTask changes static fields: taskData, retries, delay, handler, dependsOn', async () => {

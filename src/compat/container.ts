@@ -98,7 +98,10 @@ export class CompatContainer {
    */
   updateTask(name: string, values: CompatTaskValues): Promise<CompatTask>;
   updateTask(name: string, values: CompatTaskValues, callback: NodeCallback<CompatTask>): void;
-  updateTask(name: string, values: CompatTaskValues, callback?: NodeCallback<CompatTask>): Promise<CompatTask> | void {
+  updateTask(name: string, callback: NodeCallback<CompatTask>): void;
+  updateTask(name: string, values: unknown, callback?: unknown): Promise<CompatTask> | void {
+    // `updateTask(name, cb)`: no values, the task is read back unchanged.
+    if (typeof values === 'function') [values, callback] = [{}, values];
     return deliver(async () => {
       const result = await updateCompatTask(await this.ctx.store(), this.name, name, values);
       return [this.#rememberFound(result.snapshot, result.name)] as const;
