@@ -74,21 +74,21 @@ describe('compat API under concurrency', () => {
   });
 
   it('hands a task out again once its lease expired', async () => {
-    const shortLease = createClient({ connection: db.connection, leaseMs: 150 });
+    const shortLease = createClient({ connection: db.connection, leaseMs: 500 });
     const c = await shortLease.getOrCreateTaskContainer(uniqueName('lease'));
     await c.addTask('only', { processingData: { step: 1 } });
     const first = await c.getNextTask();
     expect(first?.invokeCount()).toBe(1);
-    expect(first!.leasedTill()!.getTime() - first!.lastInvokedAt()!.getTime()).toBe(150);
+    expect(first!.leasedTill()!.getTime() - first!.lastInvokedAt()!.getTime()).toBe(500);
     await expect(c.getNextTask()).resolves.toBeNull();
-    await sleep(200);
+    await sleep(first!.leasedTill()!.getTime() - Date.now() + 50);
     const again = await c.getNextTask();
     expect(again?.name()).toBe('only');
     expect(again?.invokeCount()).toBe(2);
     expect(again?.processingData()).toEqual({ step: 1 }); // carried to the next attempt
     // Extending the lease through updateTask keeps it from being handed out.
     await c.updateTask('only', { leasedTill: new Date(Date.now() + 60_000) });
-    await sleep(200);
+    await sleep(550);
     await expect(c.getNextTask()).resolves.toBeNull();
   });
 
