@@ -2,7 +2,7 @@
 // Run after `npm run build`:  MONGODB_URI=mongodb://127.0.0.1:27017/legacy node examples/legacy-0.0.1.cjs
 'use strict';
 const mongoose = require('mongoose');
-const client = require('../dist/index.cjs').client;
+const client = require('persistent-task-status').client;
 
 mongoose.connect(process.env.MONGODB_URI || 'mongodb://127.0.0.1:27017/legacy-example');
 

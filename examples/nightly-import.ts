@@ -70,6 +70,9 @@ const container = defineContainer('nightly-import-demo')
 
 const server = await startMongoServer({ dataDir: '.pts-data', persistent: true, log: (l) => console.log(l) });
 const connection = await mongoose.createConnection(server.uri, { dbName: 'pts_example' }).asPromise();
+const watchUri = new URL(server.uri);
+watchUri.pathname = '/pts_example';
+console.log(`Watch it from another terminal:\n  MONGODB_URI=${watchUri.href} npm run pts -- status ${container.name} --watch`);
 try {
   if (args.fresh) {
     await (await MongoStore.create(connection)).deleteContainer(container.name);
