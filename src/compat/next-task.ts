@@ -1,22 +1,5 @@
-import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
-
-/**
- * Tasks `getNextTask` may hand out, in declaration order: pending ones whose
- * dependencies all succeeded and whose retry time has come, and running ones
- * whose lease expired (their runner is gone). Nothing while the container is
- * being cancelled.
- */
-export function nextTaskCandidates(snapshot: ContainerSnapshot): TaskSnapshot[] {
-  if (snapshot.container.cancelRequestedAt) return [];
-  const now = snapshot.readAt.getTime();
-  const status = new Map(snapshot.tasks.map((t) => [t.record.name, t.state.status]));
-  return snapshot.tasks.filter(({ record, state }) => {
-    if (state.status === 'running') return state.leaseUntil === null || state.leaseUntil.getTime() <= now;
-    if (state.status !== 'pending') return false;
-    if (state.notBefore && state.notBefore.getTime() > now) return false;
-    return record.dependsOn.every((d) => status.get(d) === 'succeeded');
-  });
-}
+import { planStep } from '../engine/plan.js';
+import type { ContainerSnapshot, TaskStore } from '../store/types.js';
 
 /**
  * Leases the first candidate nobody else claims first: each claim is appended
@@ -29,7 +12,11 @@ export async function claimNextTask(
   snapshot: ContainerSnapshot,
   claim: { runnerId: string; leaseMs: number },
 ): Promise<string | null> {
-  for (const { record, state } of nextTaskCandidates(snapshot)) {
+  // The same readiness rules as the engine's runners: pending with every
+  // dependency succeeded and the retry time come, or running with an expired
+  // lease; nothing while the container is being cancelled.
+  const { ready } = planStep(snapshot, snapshot.container.failFast);
+  for (const { snapshot: { record, state } } of ready) {
     const won = await store.claimTask(snapshot.container.name, record.name, state.token, {
       runnerId: claim.runnerId,
       attempt: state.attempt + 1,
