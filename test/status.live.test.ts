@@ -64,3 +64,9 @@ it('reports live progress, per-task state and an ETA to another connection', asy
 
   await expect(getContainerStatus('nope', { connection: observer })).rejects.toBeInstanceOf(NotFoundError);
 });
+
+it('reading status never writes: no collections appear in a database that has none', async () => {
+  const empty = observer.useDb(`${db.dbName}_empty`);
+  await expect(getContainerStatus('anything', { connection: empty })).rejects.toBeInstanceOf(NotFoundError);
+  expect(await empty.db!.listCollections().toArray()).toEqual([]);
+});

@@ -15,7 +15,7 @@ export interface Session {
   connection: Connection;
   store: TaskStore;
   /** `{ connection, collectionPrefix }`, for `getContainerStatus` and friends. */
-  source: { connection: Connection; collectionPrefix: string };
+  source: { connection: Connection; collectionPrefix: string; readOnly: boolean };
 }
 
 /** How long to look for a server before giving up. */
@@ -59,8 +59,10 @@ export async function withSession<T>(options: GlobalOptions, io: CliIo, fn: (ses
       throw connectError(error, uri);
     }
     const collectionPrefix = options.prefix;
-    const store = await openStore({ connection, collectionPrefix });
-    return await fn({ connection, store, source: { connection, collectionPrefix } });
+    // Looking must not write: no collections or indexes are created from here
+    // (retry and cancel only append transitions, keyed by _id).
+    const store = await openStore({ connection, collectionPrefix, readOnly: true });
+    return await fn({ connection, store, source: { connection, collectionPrefix, readOnly: true } });
   } finally {
     await connection.close(true).catch(() => undefined);
   }

@@ -11,19 +11,24 @@ export interface StoreSource {
   connection?: Connection;
   /** @defaultValue 'pts' */
   collectionPrefix?: string;
+  /** Only read: do not create collections or indexes. @defaultValue false */
+  readOnly?: boolean;
 }
 
 /** Opens the store of a connection (or returns the given one). */
 export async function openStore(source: StoreSource = {}): Promise<TaskStore> {
   return (
     source.store ??
-    MongoStore.create(source.connection ?? defaultConnection(), { collectionPrefix: source.collectionPrefix })
+    MongoStore.create(source.connection ?? defaultConnection(), {
+      collectionPrefix: source.collectionPrefix,
+      ensureIndexes: !source.readOnly,
+    })
   );
 }
 
 /** Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist. */
 export async function getContainerStatus(container: string, source: StoreSource = {}): Promise<ContainerStatusReport> {
-  const store = await openStore(source);
+  const store = await openStore({ readOnly: true, ...source });
   const snapshot = await store.loadSnapshot(container);
   if (!snapshot) throw new NotFoundError('container', container);
   return summarizeContainer(snapshot);

@@ -22,6 +22,12 @@ import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type Tra
 export interface MongoStoreOptions {
   /** Prefix of the collection names (`<prefix>_containers`, …). @defaultValue 'pts' */
   collectionPrefix?: string;
+  /**
+   * Create the collections and indexes if missing. Readers (status, the CLI)
+   * turn it off so that looking never writes.
+   * @defaultValue true
+   */
+  ensureIndexes?: boolean;
 }
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
@@ -36,7 +42,9 @@ export class MongoStore implements TaskStore {
     }
     const models = bindModels(connection, prefix);
     await connection.asPromise();
-    await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+    if (options.ensureIndexes ?? true) {
+      await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+    }
     return new MongoStore(models);
   }
 
