@@ -244,4 +244,43 @@ describe('runner: failures', () => {
     expect(state.lastError?.name).toBe('RecoveryLimitError');
     expect(state.output).toBeNull();
   });
+
+  it('a database error while scheduling is reported and the run goes on', async () => {
+    const real = await MongoStore.create(db.connection);
+    let failures = 2;
+    // Fault injection on top of the real store: the first two claims fail like a dropped connection.
+    const flaky = Object.create(real) as MongoStore;
+    flaky.claimTask = async (...args: Parameters<MongoStore['claimTask']>) => {
+      if (failures-- > 0) throw new Error('connection reset by peer');
+      return real.claimTask(...args);
+    };
+    const errors: string[] = [];
+    const runner = await Runner.create({
+      store: flaky,
+      container: defineContainer('hiccup').task('a', async () => 'fine'),
+      ...fast,
+    });
+    runner.on('runner:error', (e) => errors.push(`${e.context}: ${e.error.message}`));
+    expect((await runner.run()).status).toBe('succeeded');
+    expect(errors).toEqual(['scheduling: connection reset by peer', 'scheduling: connection reset by peer']);
+  });
+
+  it('deleting the container under a running runner aborts its attempts and rejects run()', async () => {
+    let aborted: unknown;
+    const container = defineContainer('deleted').task('long', async (ctx) => {
+      await sleep(30_000, ctx.signal).catch((e: unknown) => {
+        aborted = e;
+        throw e;
+      });
+    });
+    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const started = new Promise<void>((r) => runner.on('task:started', () => r()));
+    const run = runner.run();
+    await started;
+    await (await MongoStore.create(db.connection)).deleteContainer('deleted');
+    await expect(run).rejects.toThrow(/deleted while running/);
+    expect((aborted as Error).name).toBe('NotFoundError');
+    // Nothing was written for the aborted attempt: no orphan history is left behind.
+    expect(await db.connection.collection('pts_transitions').countDocuments({ container: 'deleted' })).toBe(0);
+  });
 });

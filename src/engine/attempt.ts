@@ -5,6 +5,7 @@ import {
   coerceError,
   LeaseLostError,
   NonRetryableError,
+  NotFoundError,
   RunnerStoppedError,
   TaskTimeoutError,
 } from '../errors.js';
@@ -130,6 +131,7 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
 
 async function recordFailure(a: AttemptInput, error: Error, ids: { container: string; task: string; attempt: number }) {
   const { claim, events, options } = a;
+  if (error instanceof NotFoundError) return; // the container was deleted under us
   if (error instanceof RunnerStoppedError) {
     await a.store.finishAttempt(claim, { kind: 'released' });
     events.emit('task:released', ids);

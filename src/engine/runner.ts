@@ -3,7 +3,7 @@ import { ContainerBuilder } from '../definition/define.js';
 import { compileDynamicTasks } from '../definition/dynamic.js';
 import { assertSafeName } from '../definition/names.js';
 import type { ContainerDefinition, DynamicTaskSpec, TaskHandler } from '../definition/types.js';
-import { CancelledError, NotFoundError, RecoveryLimitError, RunnerStoppedError } from '../errors.js';
+import { CancelledError, coerceError, NotFoundError, RecoveryLimitError, RunnerStoppedError } from '../errors.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -120,33 +120,46 @@ export class Runner {
     const startedAt = Date.now();
     this.events.emit('container:started', { container: this.container, runnerId: this.runnerId, resumed: this.resumed });
     while (!this.stopping) {
-      let snapshot: ContainerSnapshot | null;
       try {
-        snapshot = await this.store.loadSnapshot(this.container);
+        const result = await this.step(startedAt);
+        if (result) return result;
       } catch (error) {
-        this.events.emit('runner:error', { error: error as Error, context: 'reading the container' });
+        if (error instanceof NotFoundError) {
+          // Nothing is recorded for these attempts: there is nowhere to record it.
+          this.abortLocal(error);
+          await Promise.allSettled([...this.local.values()].map((l) => l.done));
+          throw error;
+        }
+        // A database hiccup must not end the run: running attempts keep their
+        // heartbeats, and the next step reads everything again.
+        this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
         await this.sleep(null);
-        continue;
       }
-      if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
-      const plan = planStep(snapshot, snapshot.container.failFast);
-      if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
-      if (plan.settle.length > 0) {
-        await this.settle(plan);
-        continue;
-      }
-      if (plan.done && this.local.size === 0) {
-        const status = plan.outcome!;
-        if (snapshot.container.status === 'running') await this.store.finishContainer(this.container, status);
-        const durationMs = Date.now() - startedAt;
-        this.events.emit('container:completed', { container: this.container, runnerId: this.runnerId, status, durationMs });
-        return { container: this.container, status, durationMs };
-      }
-      if (!plan.halt) await this.claimReady(plan, snapshot);
-      await this.sleep(plan.nextWakeAt);
     }
     await Promise.allSettled([...this.local.values()].map((l) => l.done));
     return { container: this.container, status: 'stopped', durationMs: Date.now() - startedAt };
+  }
+
+  /** One scheduling step; returns the result once the container has finished. */
+  private async step(startedAt: number): Promise<RunResult | null> {
+    const snapshot = await this.store.loadSnapshot(this.container);
+    if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    const plan = planStep(snapshot, snapshot.container.failFast);
+    if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
+    if (plan.settle.length > 0) {
+      await this.settle(plan);
+      return null;
+    }
+    if (plan.done && this.local.size === 0) {
+      const status = plan.outcome!;
+      if (snapshot.container.status === 'running') await this.store.finishContainer(this.container, status);
+      const durationMs = Date.now() - startedAt;
+      this.events.emit('container:completed', { container: this.container, runnerId: this.runnerId, status, durationMs });
+      return { container: this.container, status, durationMs };
+    }
+    if (!plan.halt) await this.claimReady(plan, snapshot);
+    await this.sleep(plan.nextWakeAt);
+    return null;
   }
 
   private async settle(plan: StepPlan): Promise<void> {

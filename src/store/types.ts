@@ -165,7 +165,11 @@ export interface TaskStore {
   createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }>;
   getContainer(name: string): Promise<ContainerRecord | null>;
   listContainers(): Promise<ContainerRecord[]>;
-  /** Deletes a container with its tasks and history; false when it did not exist. */
+  /**
+   * Deletes a container with its tasks and history; false when it did not
+   * exist. Stop its runners first: a runner in another process that is still
+   * mid-attempt could otherwise append to the history after the delete.
+   */
   deleteContainer(name: string): Promise<boolean>;
   /** Records the container's final status (idempotent). */
   finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
