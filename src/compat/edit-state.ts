@@ -22,22 +22,17 @@ const MAX_EDIT_ATTEMPTS = 8;
  *   cleared — so `taskDurationInMilliseconds` stays meaningful.
  */
 export function toTaskEdit(fields: StateFields, current: TaskState, now: Date): TaskEdit {
-  const set: TaskEdit = {};
-  if (fields.isComplete === true) set.status = 'succeeded';
-  else if (fields.hasFailed === true) set.status = 'failed';
-  else if (fields.isComplete === false && REVIVED_BY_NOT_COMPLETE.has(current.status)) set.status = 'pending';
-  else if (fields.hasFailed === false && REVIVED_BY_NOT_FAILED.has(current.status)) set.status = 'pending';
-  if (set.status === current.status) delete set.status;
-  if (set.status !== undefined && fields.endedAt === undefined) {
-    set.endedAt = set.status === 'pending' ? null : now;
+  const { isComplete, hasFailed, ...direct } = fields;
+  const set: TaskEdit = Object.fromEntries(Object.entries(direct).filter(([, v]) => v !== undefined));
+  let status: TaskStatus | undefined;
+  if (isComplete === true) status = 'succeeded';
+  else if (hasFailed === true) status = 'failed';
+  else if (isComplete === false && REVIVED_BY_NOT_COMPLETE.has(current.status)) status = 'pending';
+  else if (hasFailed === false && REVIVED_BY_NOT_FAILED.has(current.status)) status = 'pending';
+  if (status !== undefined && status !== current.status) {
+    set.status = status;
+    if (direct.endedAt === undefined) set.endedAt = status === 'pending' ? null : now;
   }
-  if (fields.progress !== undefined) set.progress = fields.progress;
-  if (fields.statusText !== undefined) set.statusText = fields.statusText;
-  if (fields.checkpoint !== undefined) set.checkpoint = fields.checkpoint;
-  if (fields.attempt !== undefined) set.attempt = fields.attempt;
-  if (fields.startedAt !== undefined) set.startedAt = fields.startedAt;
-  if (fields.endedAt !== undefined) set.endedAt = fields.endedAt;
-  if (fields.leaseUntil !== undefined) set.leaseUntil = fields.leaseUntil;
   return set;
 }
 

@@ -1,5 +1,6 @@
 import { assertSafeName } from '../definition/names.js';
 import { InvalidOptionError } from '../errors.js';
+import type { TaskEdit } from '../store/types.js';
 import { assertStorable } from './storable.js';
 
 /** A date field of the 0.0.1 API: a Date, an ISO string or epoch milliseconds (as mongoose cast them), or null. */
@@ -40,18 +41,7 @@ export interface RecordFields {
 }
 
 /** Validated state fields: they become one `edited` transition. */
-export interface StateFields {
-  isComplete?: boolean;
-  hasFailed?: boolean;
-  /** 0..1 */
-  progress?: number;
-  statusText?: string;
-  checkpoint?: unknown;
-  attempt?: number;
-  startedAt?: Date | null;
-  endedAt?: Date | null;
-  leaseUntil?: Date | null;
-}
+export type StateFields = Omit<TaskEdit, 'status'> & { isComplete?: boolean; hasFailed?: boolean };
 
 /** `values` split by where each field is persisted. */
 export interface ParsedValues {

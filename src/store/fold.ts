@@ -98,19 +98,18 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
   return s;
 }
 
+const EDITABLE_FIELDS = ['progress', 'statusText', 'checkpoint', 'attempt', 'startedAt', 'endedAt', 'leaseUntil'] as const;
+
 function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
   if (set.status !== undefined) {
     s.status = set.status;
     if (set.status !== 'running') s.leaseUntil = null;
     if (set.status === 'succeeded') s.progress = 1;
   }
-  if (set.progress !== undefined) s.progress = set.progress;
-  if (set.statusText !== undefined) s.statusText = set.statusText;
-  if (set.checkpoint !== undefined) s.checkpoint = set.checkpoint;
-  if (set.attempt !== undefined) s.attempt = set.attempt;
-  if (set.startedAt !== undefined) s.startedAt = set.startedAt;
-  if (set.endedAt !== undefined) s.endedAt = set.endedAt;
-  if (set.leaseUntil !== undefined) s.leaseUntil = set.leaseUntil;
+  // The other fields of an edit carry the names of the state they set.
+  for (const key of EDITABLE_FIELDS) {
+    if (set[key] !== undefined) (s as unknown as Record<string, unknown>)[key] = set[key];
+  }
   s.durationMs = s.startedAt && s.endedAt ? s.endedAt.getTime() - s.startedAt.getTime() : null;
 }
 
