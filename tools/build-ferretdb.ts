@@ -1,10 +1,11 @@
 /**
  * Ensures the FerretDB test server used by the test suite is built
- * (`npm run test:db`). Skipped when MONGODB_URI points at a real server.
+ * (`npm run test:db`; the build itself is in ./ferretdb-build.ts). Skipped when
+ * MONGODB_URI points at a real server.
  *
  *   tsx tools/build-ferretdb.ts [--force]
  */
-import { ensureFerretDbBinary, FERRETDB_BINARY, REPO_ROOT } from './mongo-server.js';
+import { ensureFerretDbBinary, FERRETDB_BINARY, REPO_ROOT } from './ferretdb-build.js';
 import path from 'node:path';
 
 const force = process.argv.includes('--force');
