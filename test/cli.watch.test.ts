@@ -3,18 +3,14 @@
  * in this process: live bars on a (pseudo-)terminal, JSON lines and plain text
  * otherwise; the watch ends by itself when the container finishes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineContainer, NonRetryableError, Runner, type TaskHandler } from '../src/index.js';
 import { startPtsInTerminal } from './cli.support.js';
 import { spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 import { sleep } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterAll(() => db?.drop());
+const db = databasePerFile();
 
 const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
 
@@ -42,10 +38,10 @@ describe('pts status --watch', () => {
       .task('download-files', gated(8, 200))
       .task('resize-images', gated(8, 250))
       .task('publish', { dependsOn: ['download-files', 'resize-images'] }, stepping(2, 100));
-    const run = (await Runner.create({ connection: db.connection, container, ...fast })).run();
+    const run = (await Runner.create({ connection: db().connection, container, ...fast })).run();
     const args = ['status', 'bars demo', '--watch', '--interval', '200'];
-    const tty = startPtsInTerminal(db.uriWithDb, args);
-    const jsonl = spawnTsChild('src/cli/main.ts', [...args, '--json'], { MONGODB_URI: db.uriWithDb }, { echoStderr: false });
+    const tty = startPtsInTerminal(db().uriWithDb, args);
+    const jsonl = spawnTsChild('src/cli/main.ts', [...args, '--json'], { MONGODB_URI: db().uriWithDb }, { echoStderr: false });
     await Promise.all([
       tty.waitForOutput(/ {2}download-files +░+ +0% {2}attempt 1[^]* {2}resize-images +░+ +0%/),
       jsonl.waitForLine((l) => l.includes('"status":"running","dependsOn":[],"attempt":1')),
@@ -83,8 +79,8 @@ describe('pts status --watch', () => {
       .task('explode', { dependsOn: ['crunch'], retries: 0 }, async () => {
         throw new NonRetryableError('disk full');
       });
-    const run = (await Runner.create({ connection: db.connection, container, ...fast })).run();
-    const child = spawnTsChild('src/cli/main.ts', ['status', 'plain demo', '--watch', '--interval', '200'], { MONGODB_URI: db.uriWithDb }, {
+    const run = (await Runner.create({ connection: db().connection, container, ...fast })).run();
+    const child = spawnTsChild('src/cli/main.ts', ['status', 'plain demo', '--watch', '--interval', '200'], { MONGODB_URI: db().uriWithDb }, {
       echoStderr: false,
     });
     await child.waitForLine(/^ {2}crunch 0% attempt 1/);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   compileDefinition,
   CycleError,
@@ -10,7 +10,7 @@ import {
   UnknownDependencyError,
   ValidationError,
 } from '../src/index.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 
 const noop = async () => null;
 
@@ -81,19 +81,15 @@ describe('container validation', () => {
 });
 
 describe('validation happens before anything is written', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await useTestDatabase();
-  });
-  afterAll(() => db.drop());
+  const db = databasePerFile();
 
   it('an invalid container leaves the database untouched', async () => {
     const bad = defineContainer('bad').task('a', { dependsOn: ['b' as never] }, noop);
-    await expect(Runner.create({ connection: db.connection, container: bad })).rejects.toThrow(UnknownDependencyError);
+    await expect(Runner.create({ connection: db().connection, container: bad })).rejects.toThrow(UnknownDependencyError);
     await expect(
-      Runner.create({ connection: db.connection, container: defineContainer('ok').task('a', noop), concurrency: 0 }),
+      Runner.create({ connection: db().connection, container: defineContainer('ok').task('a', noop), concurrency: 0 }),
     ).rejects.toThrow(/concurrency/);
-    const collections = await db.connection.db!.listCollections().toArray();
+    const collections = await db().connection.db!.listCollections().toArray();
     expect(collections.map((c) => c.name)).toEqual([]);
   });
 });

@@ -1,27 +1,23 @@
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { killAllChildren, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { expect, it } from 'vitest';
+import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
 import { snapshotOf, stateOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterEach(() => killAllChildren());
-afterAll(() => db.drop());
+const db = databasePerFile();
+killChildrenAfterEach();
 
 it('tasks added at run time survive a SIGKILL between adding them and finishing the handler', async () => {
   const log = sideEffectLog<{ runner: string; event: string; task?: string; added?: string[] }>(
     path.join(makeTempDir(), 'effects.jsonl'),
   );
-  const env = { MONGODB_URI: db.uriWithDb, SCENARIO: 'dynamic', LOG: log.path, LEASE_MS: '1000', CONCURRENCY: '2' };
+  const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'dynamic', LOG: log.path, LEASE_MS: '1000', CONCURRENCY: '2' };
 
   const first = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'A' });
   await first.waitForLine('tasks-added 6');
   await first.kill('SIGKILL');
 
-  const mid = await snapshotOf(db.connection, 'dynamic');
+  const mid = await snapshotOf(db().connection, 'dynamic');
   expect(mid.tasks.map((t) => t.record.name).sort()).toEqual(
     ['discover', 'download-a', 'download-b', 'download-c', 'download-d', 'download-e', 'import-all'].sort(),
   );
@@ -37,7 +33,7 @@ it('tasks added at run time survive a SIGKILL between adding them and finishing 
     ['A', 6],
     ['B', 0],
   ]);
-  const end = await snapshotOf(db.connection, 'dynamic');
+  const end = await snapshotOf(db().connection, 'dynamic');
   expect(end.container.status).toBe('succeeded');
   expect(end.tasks).toHaveLength(7);
   expect(stateOf(end, 'import-all').output).toEqual(['A', 'B', 'C', 'D', 'E']);

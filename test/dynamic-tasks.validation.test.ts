@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { CycleError, defineContainer, DuplicateTaskError, InvalidNameError, InvalidOptionError, Runner, UnknownDependencyError } from '../src/index.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 import { snapshotOf, stateOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterAll(() => db.drop());
+const db = databasePerFile();
 
 it('tasks added at run time are validated before anything is written, and then run with their dependencies', async () => {
   const errors: Record<string, unknown> = {};
@@ -47,7 +43,7 @@ it('tasks added at run time are validated before anything is written, and then r
       const again = await ctx.addTasks([{ name: 'one', handler: 'step', input: { n: 100 } }]);
       return { first: first.added, again: again.added };
     });
-  const runner = await Runner.create({ connection: db.connection, container, pollMs: 50 });
+  const runner = await Runner.create({ connection: db().connection, container, pollMs: 50 });
   expect((await runner.run()).status).toBe('succeeded');
 
   expect(errors['unknown handler']).toBeInstanceOf(InvalidOptionError);
@@ -56,7 +52,7 @@ it('tasks added at run time are validated before anything is written, and then r
   expect(errors['duplicate']).toBeInstanceOf(DuplicateTaskError);
   expect(errors['bad name']).toBeInstanceOf(InvalidNameError);
 
-  const snap = await snapshotOf(db.connection, 'adds');
+  const snap = await snapshotOf(db().connection, 'adds');
   // Only the valid batch was written; re-adding "one" changed nothing.
   expect(snap.tasks.map((t) => t.record.name)).toEqual(['plan', 'one', 'two', 'total']);
   expect(stateOf(snap, 'plan').output).toEqual({ first: ['one', 'two', 'total'], again: [] });

@@ -1,21 +1,17 @@
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { killAllChildren, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { expect, it } from 'vitest';
+import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
 import { sleep, snapshotOf, stateOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterEach(() => killAllChildren());
-afterAll(() => db.drop());
+const db = databasePerFile();
+killChildrenAfterEach();
 
 it('a runner frozen past its lease is fenced off: its late writes are rejected', async () => {
   const log = sideEffectLog<{ runner: string; event: string; task?: string; error?: string; attempt?: number }>(
     path.join(makeTempDir(), 'effects.jsonl'),
   );
-  const env = { MONGODB_URI: db.uriWithDb, SCENARIO: 'zombie', LOG: log.path, LEASE_MS: '1000' };
+  const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'zombie', LOG: log.path, LEASE_MS: '1000' };
 
   const zombie = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'A' });
   await zombie.waitForLine('slow-started');
@@ -25,7 +21,7 @@ it('a runner frozen past its lease is fenced off: its late writes are rejected',
   const rescuer = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'B' });
   await rescuer.waitForLine('started slow attempt=2 recovered=true');
   await rescuer.waitForLine('done succeeded', 30_000);
-  const settled = await snapshotOf(db.connection, 'zombie');
+  const settled = await snapshotOf(db().connection, 'zombie');
 
   zombie.child.kill('SIGCONT');
   await zombie.waitForLine('lease-lost slow', 20_000);
@@ -40,7 +36,7 @@ it('a runner frozen past its lease is fenced off: its late writes are rejected',
   expect(entries.filter((e) => e.runner === 'B' && e.event === 'checkpoint-accepted')).toHaveLength(1);
 
   // Nothing the zombie did after waking changed the persisted state.
-  const end = await snapshotOf(db.connection, 'zombie');
+  const end = await snapshotOf(db().connection, 'zombie');
   const slow = stateOf(end, 'slow');
   expect(slow.output).toBe('from-B');
   expect(slow.attempt).toBe(2);

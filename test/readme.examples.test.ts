@@ -6,21 +6,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killAllChildren, REPO_ROOT, spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { describe, expect, it } from 'vitest';
+import { killChildrenAfterEach, REPO_ROOT, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
 
 const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
   .map((m) => m[1]!)
   .filter((code) => code.includes("from 'persistent-task-status'"));
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterEach(() => killAllChildren());
-afterAll(() => db.drop());
+const db = databasePerFile();
+killChildrenAfterEach();
 
 describe('README examples', () => {
   it('has at least one runnable example', () => {
@@ -46,7 +42,7 @@ describe('README examples', () => {
       ].join('\n'),
     );
     try {
-      const child = spawnTsChild(file, [], { MONGODB_URI: db.uriWithDb });
+      const child = spawnTsChild(file, [], { MONGODB_URI: db().uriWithDb });
       const exit = await child.waitForExit(30_000);
       expect(child.stderr).not.toMatch(/Error/);
       expect(exit.code).toBe(0);

@@ -1,23 +1,19 @@
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DefinitionConflictError, defineContainer, Runner } from '../src/index.js';
-import { killAllChildren, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
 import { snapshotOf, stateOf } from './support/engine.js';
 
 type Entry = { runner: string; event: string; task?: string; attempt?: number; offset?: number; output?: unknown };
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterEach(() => killAllChildren());
-afterAll(() => db.drop());
+const db = databasePerFile();
+killChildrenAfterEach();
 
 describe('crash resume after SIGKILL', () => {
   it('resumes in a new process: finished tasks never run again, the download continues from its checkpoint, outputs survive', async () => {
     const log = sideEffectLog<Entry>(path.join(makeTempDir(), 'effects.jsonl'));
-    const env = { MONGODB_URI: db.uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '1000' };
+    const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '1000' };
 
     const first = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'A' });
     const prepared = await first.waitForLine(/^succeeded prepare /);
@@ -26,7 +22,7 @@ describe('crash resume after SIGKILL', () => {
     expect(exit.signal).toBe('SIGKILL');
 
     // What the dead process left behind.
-    const mid = await snapshotOf(db.connection, 'crash');
+    const mid = await snapshotOf(db().connection, 'crash');
     expect(stateOf(mid, 'prepare').status).toBe('succeeded');
     expect(stateOf(mid, 'download').status).toBe('running');
     const savedOffset = (stateOf(mid, 'download').checkpoint as { offset: number }).offset;
@@ -57,7 +53,7 @@ describe('crash resume after SIGKILL', () => {
     expect(chunksB.at(-1)).toBe(20);
 
     // Outputs of tasks finished by the dead process reach dependents in the new one.
-    const end = await snapshotOf(db.connection, 'crash');
+    const end = await snapshotOf(db().connection, 'crash');
     expect(end.container.status).toBe('succeeded');
     const prepareOutput = JSON.parse(prepared.replace(/^succeeded prepare /, ''));
     const imported = stateOf(end, 'import').output as { prepare: unknown; verified: number };
@@ -69,10 +65,10 @@ describe('crash resume after SIGKILL', () => {
   it('refuses to resume a run whose definition changed, naming the difference', async () => {
     const noop = async () => null;
     const v1 = defineContainer('versioned').task('a', noop).task('b', { dependsOn: ['a'] }, noop);
-    await (await Runner.create({ connection: db.connection, container: v1, pollMs: 50 })).run();
+    await (await Runner.create({ connection: db().connection, container: v1, pollMs: 50 })).run();
 
     const v2 = defineContainer('versioned').task('a', noop).task('c', noop).task('b', { dependsOn: ['a', 'c'] }, noop);
-    const error = await Runner.create({ connection: db.connection, container: v2 }).catch((e: unknown) => e);
+    const error = await Runner.create({ connection: db().connection, container: v2 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DefinitionConflictError);
     expect((error as DefinitionConflictError).differences).toEqual([
       'task "b" depended on [a] but now depends on [a, c]',

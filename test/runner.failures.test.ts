@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   cancelContainer,
   defineContainer,
@@ -7,14 +7,10 @@ import {
   Runner,
   type RunnerEventMap,
 } from '../src/index.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 import { sleep, snapshotOf, stateOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterAll(() => db.drop());
+const db = databasePerFile();
 
 const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
 
@@ -31,7 +27,7 @@ describe('runner: failures', () => {
       },
     );
     const retries: Array<RunnerEventMap['task:retry']> = [];
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     runner.on('task:retry', (e) => retries.push(e));
     expect((await runner.run()).status).toBe('succeeded');
 
@@ -42,7 +38,7 @@ describe('runner: failures', () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(400);
     expect(retries.map((r) => r.delayMs)).toEqual([100, 200, 400]);
 
-    const state = stateOf(await snapshotOf(db.connection, 'retry'), 'flaky');
+    const state = stateOf(await snapshotOf(db().connection, 'retry'), 'flaky');
     expect(state.status).toBe('succeeded');
     expect(state.attempt).toBe(4);
     expect(state.errors.map((e) => e.message)).toEqual(['boom 1', 'boom 2', 'boom 3']);
@@ -61,10 +57,10 @@ describe('runner: failures', () => {
         await sleep(5_000, ctx.signal);
       })
       .task('after-sibling', { dependsOn: ['slow-sibling'] }, async () => void ran.push('after-sibling'));
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     expect((await runner.run()).status).toBe('failed');
     expect(ran).toEqual([]);
-    const snap = await snapshotOf(db.connection, 'fail-fast');
+    const snap = await snapshotOf(db().connection, 'fail-fast');
     expect(stateOf(snap, 'bad').status).toBe('failed');
     expect(stateOf(snap, 'bad').attempt).toBe(2);
     expect(stateOf(snap, 'after-bad').status).toBe('skipped');
@@ -86,9 +82,9 @@ describe('runner: failures', () => {
         return 1;
       })
       .task('after-sibling', { dependsOn: ['sibling'] }, async (ctx) => ctx.deps.sibling + 1);
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     expect((await runner.run()).status).toBe('failed');
-    const snap = await snapshotOf(db.connection, 'keep-going');
+    const snap = await snapshotOf(db().connection, 'keep-going');
     expect(stateOf(snap, 'after-bad').status).toBe('skipped');
     expect(stateOf(snap, 'after-sibling').status).toBe('succeeded');
     expect(stateOf(snap, 'after-sibling').output).toBe(2);
@@ -100,10 +96,10 @@ describe('runner: failures', () => {
       calls += 1;
       throw new NonRetryableError('bad input');
     });
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     expect((await runner.run()).status).toBe('failed');
     expect(calls).toBe(1);
-    expect(stateOf(await snapshotOf(db.connection, 'non-retryable'), 't').lastError?.code).toBe('PTS_NON_RETRYABLE');
+    expect(stateOf(await snapshotOf(db().connection, 'non-retryable'), 't').lastError?.code).toBe('PTS_NON_RETRYABLE');
   });
 
   it('times out an attempt, aborts its signal, and retries', async () => {
@@ -121,9 +117,9 @@ describe('runner: failures', () => {
         return 'second time lucky';
       },
     );
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     expect((await runner.run()).status).toBe('succeeded');
-    const state = stateOf(await snapshotOf(db.connection, 'timeout'), 'slow');
+    const state = stateOf(await snapshotOf(db().connection, 'timeout'), 'slow');
     expect(state.errors).toHaveLength(1);
     expect(state.errors[0]!.name).toBe('TaskTimeoutError');
     expect(state.errors[0]!.message).toMatch(/150 ms/);
@@ -143,13 +139,13 @@ describe('runner: failures', () => {
         });
       })
       .task('next', { dependsOn: ['long'] }, async () => 'never');
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     const run = runner.run();
     await isStarted;
-    expect(await cancelContainer(await MongoStore.create(db.connection), 'cancel')).toBe(true);
+    expect(await cancelContainer(await MongoStore.create(db().connection), 'cancel')).toBe(true);
     expect((await run).status).toBe('cancelled');
     expect((abortedWith as Error).name).toBe('CancelledError');
-    const snap = await snapshotOf(db.connection, 'cancel');
+    const snap = await snapshotOf(db().connection, 'cancel');
     expect(stateOf(snap, 'long').status).toBe('cancelled');
     expect(stateOf(snap, 'next').status).toBe('cancelled');
   });
@@ -157,7 +153,7 @@ describe('runner: failures', () => {
   it('a listener that throws does not break the runner', async () => {
     const errors: string[] = [];
     const container = defineContainer('listener').task('a', async () => 1).task('b', { dependsOn: ['a'] }, async () => 2);
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     runner.on('task:succeeded', () => {
       throw new Error('listener bug');
     });
@@ -188,10 +184,10 @@ describe('runner: failures', () => {
         return offset;
       },
     );
-    const runner = await Runner.create({ connection: db.connection, container, pollMs: 50, checkpointIntervalMs: 20 });
+    const runner = await Runner.create({ connection: db().connection, container, pollMs: 50, checkpointIntervalMs: 20 });
     expect((await runner.run()).status).toBe('succeeded');
     expect(seen).toEqual([undefined, { offset: 40 }]);
-    const state = stateOf(await snapshotOf(db.connection, 'checkpoint'), 'download');
+    const state = stateOf(await snapshotOf(db().connection, 'checkpoint'), 'download');
     expect(state.checkpoint).toEqual({ offset: 100 });
     expect(state.statusText).toBe('100 bytes');
   });
@@ -205,7 +201,7 @@ describe('runner: failures', () => {
         return calls;
       });
     const first = await Runner.create({
-      connection: db.connection,
+      connection: db().connection,
       container: container(),
       stopTimeoutMs: 100,
       leaseMs: 60_000,
@@ -216,37 +212,37 @@ describe('runner: failures', () => {
     await started;
     await first.stop();
     expect((await run).status).toBe('stopped');
-    expect(stateOf(await snapshotOf(db.connection, 'stop'), 'work').status).toBe('pending');
+    expect(stateOf(await snapshotOf(db().connection, 'stop'), 'work').status).toBe('pending');
 
     // The lease is 60 s, yet the second runner does not wait for it.
-    const second = await Runner.create({ connection: db.connection, container: container(), ...fast });
+    const second = await Runner.create({ connection: db().connection, container: container(), ...fast });
     const t0 = Date.now();
     expect((await second.run()).status).toBe('succeeded');
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(stateOf(await snapshotOf(db.connection, 'stop'), 'work').output).toBe(2);
+    expect(stateOf(await snapshotOf(db().connection, 'stop'), 'work').output).toBe(2);
   });
 
   it('a task whose runners keep dying fails with RecoveryLimitError instead of looping forever', async () => {
     const container = () => defineContainer('crashy').task('oom', async () => 'never reached');
     // Create the container, then simulate three runners that claimed the task and died.
-    const store = await MongoStore.create(db.connection);
-    await Runner.create({ connection: db.connection, container: container() });
+    const store = await MongoStore.create(db().connection);
+    await Runner.create({ connection: db().connection, container: container() });
     let token = 0;
     for (let i = 1; i <= 3; i++) {
       const claim = await store.claimTask('crashy', 'oom', token, { runnerId: `dead-${i}`, attempt: i, leaseMs: 1, checkpoint: null });
       token = claim!.token;
     }
     await sleep(5);
-    const runner = await Runner.create({ connection: db.connection, container: container(), maxRecoveries: 2, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container: container(), maxRecoveries: 2, ...fast });
     expect((await runner.run()).status).toBe('failed');
-    const state = stateOf(await snapshotOf(db.connection, 'crashy'), 'oom');
+    const state = stateOf(await snapshotOf(db().connection, 'crashy'), 'oom');
     expect(state.status).toBe('failed');
     expect(state.lastError?.name).toBe('RecoveryLimitError');
     expect(state.output).toBeNull();
   });
 
   it('a database error while scheduling is reported and the run goes on', async () => {
-    const real = await MongoStore.create(db.connection);
+    const real = await MongoStore.create(db().connection);
     let failures = 2;
     // Fault injection on top of the real store: the first two claims fail like a dropped connection.
     const flaky = Object.create(real) as MongoStore;
@@ -273,14 +269,14 @@ describe('runner: failures', () => {
         throw e;
       });
     });
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     const started = new Promise<void>((r) => runner.on('task:started', () => r()));
     const run = runner.run();
     await started;
-    await (await MongoStore.create(db.connection)).deleteContainer('deleted');
+    await (await MongoStore.create(db().connection)).deleteContainer('deleted');
     await expect(run).rejects.toThrow(/deleted while running/);
     expect((aborted as Error).name).toBe('NotFoundError');
     // Nothing was written for the aborted attempt: no orphan history is left behind.
-    expect(await db.connection.collection('pts_transitions').countDocuments({ container: 'deleted' })).toBe(0);
+    expect(await db().connection.collection('pts_transitions').countDocuments({ container: 'deleted' })).toBe(0);
   });
 });

@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defineContainer, getContainerStatus, Runner } from '../src/index.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 import { sleep, snapshotOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterAll(() => db.drop());
+const db = databasePerFile();
 
 /** Records when each task starts and ends, and the highest overlap seen. */
 function tracker() {
@@ -49,7 +45,7 @@ describe('runner: order and parallelism', () => {
         await t.track('join', 10)();
         return [ctx.deps.a2, ctx.deps.b1];
       });
-    const runner = await Runner.create({ connection: db.connection, container, concurrency: 4, pollMs: 100 });
+    const runner = await Runner.create({ connection: db().connection, container, concurrency: 4, pollMs: 100 });
     const result = await runner.run();
     expect(result.status).toBe('succeeded');
 
@@ -60,7 +56,7 @@ describe('runner: order and parallelism', () => {
     // a1 and b1 are independent: they overlapped.
     expect(t.spans.get('b1')!.start).toBeLessThan(t.spans.get('a1')!.end);
 
-    const status = await getContainerStatus('order', { connection: db.connection });
+    const status = await getContainerStatus('order', { connection: db().connection });
     expect(status.status).toBe('succeeded');
     expect(status.percentComplete).toBe(100);
     expect(status.counts.succeeded).toBe(5);
@@ -72,7 +68,7 @@ describe('runner: order and parallelism', () => {
     for (let i = 0; i < 8; i++) c = c.task(`free-${i}`, t.track(`free-${i}`, 150)) as typeof c;
     for (let i = 0; i < 4; i++) c = c.task(`io-${i}`, { group: 'io' }, t.track(`io-${i}`, 100, 'io')) as typeof c;
     const runner = await Runner.create({
-      connection: db.connection,
+      connection: db().connection,
       container: c,
       concurrency: 3,
       groups: { io: 1 },
@@ -85,7 +81,7 @@ describe('runner: order and parallelism', () => {
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const snap = await snapshotOf(db.connection, 'parallel').catch(() => null);
+        const snap = await snapshotOf(db().connection, 'parallel').catch(() => null);
         const running = snap?.tasks.filter((x) => x.state.status === 'running') ?? [];
         maxClaimed = Math.max(maxClaimed, running.length);
         maxClaimedIo = Math.max(maxClaimedIo, running.filter((x) => x.record.options.group === 'io').length);

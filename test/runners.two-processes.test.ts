@@ -1,22 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { killAllChildren, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { expect, it } from 'vitest';
+import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
 import { snapshotOf } from './support/engine.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterEach(() => killAllChildren());
-afterAll(() => db.drop());
+const db = databasePerFile();
+killChildrenAfterEach();
 
 it('two runner processes share one container and no task runs twice', async () => {
   const dir = makeTempDir();
   const log = sideEffectLog<{ runner: string; event: string; task: string }>(path.join(dir, 'effects.jsonl'));
   const goFile = path.join(dir, 'go');
-  const env = { MONGODB_URI: db.uriWithDb, SCENARIO: 'many', LOG: log.path, LEASE_MS: '5000', GO_FILE: goFile };
+  const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'many', LOG: log.path, LEASE_MS: '5000', GO_FILE: goFile };
   const runners = ['A', 'B'].map((r) => spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: r }));
   await Promise.all(runners.map((r) => r.waitForLine('ready')));
   fs.writeFileSync(goFile, 'go');
@@ -25,7 +21,7 @@ it('two runner processes share one container and no task runs twice', async () =
   const starts = log.read().filter((e) => e.event === 'start');
   const byTask = new Map<string, string[]>();
   for (const s of starts) byTask.set(s.task, [...(byTask.get(s.task) ?? []), s.runner]);
-  const snapshot = await snapshotOf(db.connection, 'many');
+  const snapshot = await snapshotOf(db().connection, 'many');
   expect(snapshot.tasks).toHaveLength(22);
   expect(byTask.size).toBe(22);
   for (const [task, ranBy] of byTask) expect(ranBy, `${task} ran ${ranBy.length} times`).toHaveLength(1);

@@ -6,7 +6,7 @@
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TASK_OPTIONS, LeaseLostError, MongoStore, type NewTask, type TaskStore } from '../src/index.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { databasePerFile } from './support/database.js';
 
 const task = (name: string, dependsOn: string[] = []): NewTask => ({
   name,
@@ -106,16 +106,12 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
   });
 }
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await useTestDatabase();
-});
-afterAll(() => db.drop());
+const db = databasePerFile();
 
 storeContract('MongoStore, two connections', async () => {
-  const second = await mongoose.createConnection(db.uriWithDb).asPromise();
+  const second = await mongoose.createConnection(db().uriWithDb).asPromise();
   return {
-    a: await MongoStore.create(db.connection),
+    a: await MongoStore.create(db().connection),
     b: await MongoStore.create(second),
     close: () => second.close(),
   };

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach } from 'vitest';
 
 export { appendJsonl, readJsonl, sideEffectLog, makeTempDir, type SideEffectLog } from './side-effects.js';
 
@@ -76,6 +77,11 @@ export async function killAllChildren(): Promise<void> {
         }),
     ),
   );
+}
+
+/** Registers an afterEach, in the current scope, that runs killAllChildren(). */
+export function killChildrenAfterEach(): void {
+  afterEach(() => killAllChildren());
 }
 
 function matches(predicate: LinePredicate, line: string): boolean {

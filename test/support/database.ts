@@ -1,14 +1,19 @@
 /**
  * Per-test-file databases on the server started by ./global-setup.ts.
  *
+ *   const db = databasePerFile();   // at the top of a test file (or describe)
+ *   // in tests and hooks:
+ *   db().connection                 // a dedicated mongoose connection (never the default one)
+ *   db().uriWithDb                  // a full URI for child processes
+ *
+ * or, when a file needs its own setup around it:
+ *
  *   const db = await useTestDatabase();
  *   afterAll(() => db.drop());
- *   // db.connection is a dedicated mongoose connection (never the default one)
- *   // db.uriWithDb is a full URI for child processes
  */
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 /** URI of the test server (no database name). */
 export function testMongoUri(): string {
@@ -103,5 +108,27 @@ export async function useTestDatabase(): Promise<TestDatabase> {
           await connection.close();
         }
       })()),
+  };
+}
+
+/**
+ * Registers a beforeAll that creates a fresh test database and an afterAll
+ * that drops it, in the current scope (file or describe block). Returns a
+ * getter for the database; calling it before that beforeAll has run (e.g. at
+ * module level or while vitest collects a describe block) throws.
+ */
+export function databasePerFile(): () => TestDatabase {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await useTestDatabase();
+  });
+  afterAll(() => db?.drop());
+  return () => {
+    if (!db) {
+      throw new Error(
+        'databasePerFile(): the test database does not exist yet; use it inside tests or hooks, after its beforeAll has run (or that beforeAll failed: see its error)',
+      );
+    }
+    return db;
   };
 }
