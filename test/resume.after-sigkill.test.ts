@@ -62,6 +62,35 @@ describe('crash resume after SIGKILL', () => {
     expect(imported.verified).toBe(20);
   });
 
+  it('survives repeated SIGKILLs at arbitrary moments: no task starts again once its success was recorded', async () => {
+    const log = sideEffectLog<Entry>(path.join(makeTempDir(), 'effects.jsonl'));
+    const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '500', CONTAINER_SUFFIX: '-chaos' };
+    // Kill points spread over the run: while claiming, mid-download, near the end.
+    for (const [i, delayMs] of [150, 700, 450, 900].entries()) {
+      const victim = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: `victim-${i}` });
+      await victim.waitForLine('ready');
+      await new Promise((r) => setTimeout(r, delayMs));
+      await victim.kill('SIGKILL');
+    }
+    const survivor = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'survivor' });
+    await survivor.waitForLine('done succeeded', 45_000);
+
+    const entries = log.read();
+    for (const task of ['prepare', 'side', 'download', 'verify', 'import']) {
+      const succeededAt = entries.findIndex((e) => e.event === 'succeeded' && e.task === task);
+      expect(succeededAt, `${task} never succeeded`).toBeGreaterThanOrEqual(0);
+      const laterStarts = entries.slice(succeededAt + 1).filter((e) => e.event === 'start' && e.task === task);
+      expect(laterStarts, `${task} ran again after its success was recorded`).toEqual([]);
+      expect(entries.filter((e) => e.event === 'succeeded' && e.task === task), task).toHaveLength(1);
+    }
+    // Each download attempt started at or after where the previous one started: checkpoints only move forward.
+    const offsets = entries.filter((e) => e.event === 'resume-from').map((e) => e.offset ?? 0);
+    expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+    const end = await snapshotOf(db().connection, 'crash-chaos');
+    expect(end.container.status).toBe('succeeded');
+    expect((stateOf(end, 'import').output as { verified: number }).verified).toBe(20);
+  });
+
   it('refuses to resume a run whose definition changed, naming the difference', async () => {
     const noop = async () => null;
     const v1 = defineContainer('versioned').task('a', noop).task('b', { dependsOn: ['a'] }, noop);
