@@ -69,9 +69,11 @@ const container = defineContainer('nightly-import-demo')
   });
 
 const server = await startMongoServer({ dataDir: '.pts-data', persistent: true, log: (l) => console.log(l) });
-const connection = await mongoose.createConnection(server.uri, { dbName: 'pts_example' }).asPromise();
+// Your MONGODB_URI is used as given; the embedded server gets its own database.
+const embedded = server.kind !== 'external';
+const connection = await mongoose.createConnection(server.uri, embedded ? { dbName: 'pts_example' } : {}).asPromise();
 const watchUri = new URL(server.uri);
-watchUri.pathname = '/pts_example';
+if (embedded) watchUri.pathname = '/pts_example';
 console.log(`Watch it from another terminal:\n  MONGODB_URI=${watchUri.href} npm run pts -- status ${container.name} --watch`);
 try {
   if (args.fresh) {
