@@ -1,5 +1,5 @@
 import mongoose from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CompatContainer,
   CompatTask,
@@ -12,23 +12,17 @@ import {
   NotFoundError,
   UnknownDependencyError,
   ValidationError,
-  type CompatClient,
 } from '../src/index.js';
-import { viaCallback, uniqueName } from './support/compat.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { compatClientPerFile, uniqueName, viaCallback } from './support/compat.js';
 
-let db: TestDatabase;
-let api: CompatClient;
+const { db, api } = compatClientPerFile();
 let store: MongoStore;
 beforeAll(async () => {
-  db = await useTestDatabase();
-  api = createClient({ connection: db.connection });
-  store = await MongoStore.create(db.connection);
+  store = await MongoStore.create(db().connection);
 });
-afterAll(() => db.drop());
 
 async function freshContainer(prefix = 'c'): Promise<CompatContainer> {
-  return api.getOrCreateTaskContainer(uniqueName(prefix));
+  return api().getOrCreateTaskContainer(uniqueName(prefix));
 }
 
 async function rawState(container: string, task: string) {
@@ -41,33 +35,33 @@ async function rawState(container: string, task: string) {
 describe('client', () => {
   it('getTaskContainer: null for a missing container (callback and promise)', async () => {
     const name = uniqueName('missing');
-    const cb = await viaCallback((done) => api.getTaskContainer(name, done));
+    const cb = await viaCallback((done) => api().getTaskContainer(name, done));
     expect(cb.sync).toBe(false);
     expect(cb.args).toEqual([null, null]);
-    await expect(api.getTaskContainer(name)).resolves.toBeNull();
+    await expect(api().getTaskContainer(name)).resolves.toBeNull();
   });
 
   it('getOrCreateTaskContainer: creates once, then finds (callback with isNew, promise with the container)', async () => {
     const name = uniqueName('goc');
-    const first = await viaCallback((done) => api.getOrCreateTaskContainer(name, done));
+    const first = await viaCallback((done) => api().getOrCreateTaskContainer(name, done));
     expect(first.sync).toBe(false);
     expect(first.args[0]).toBeNull();
     expect(first.args[1]).toBeInstanceOf(CompatContainer);
     expect((first.args[1] as CompatContainer).name).toBe(name);
     expect(first.args[2]).toBe(true);
 
-    const second = await viaCallback((done) => api.getOrCreateTaskContainer(name, done));
+    const second = await viaCallback((done) => api().getOrCreateTaskContainer(name, done));
     expect(second.args[0]).toBeNull();
     expect((second.args[1] as CompatContainer).name).toBe(name);
     expect(second.args[2]).toBe(false);
 
-    const viaPromise = await api.getOrCreateTaskContainer(name);
+    const viaPromise = await api().getOrCreateTaskContainer(name);
     expect(viaPromise).toBeInstanceOf(CompatContainer);
     expect(viaPromise.name).toBe(name);
 
-    const found = await api.getTaskContainer(name);
+    const found = await api().getTaskContainer(name);
     expect(found?.name).toBe(name);
-    const cb = await viaCallback((done) => api.getTaskContainer(name, done));
+    const cb = await viaCallback((done) => api().getTaskContainer(name, done));
     expect((cb.args[1] as CompatContainer).name).toBe(name);
 
     // Made for the 0.0.1 API: no declared definition, fail fast.
@@ -78,36 +72,36 @@ describe('client', () => {
   it('deleteTaskContainer: deletes the container and its tasks; a missing one is not an error', async () => {
     const c = await freshContainer('del');
     await c.addTask('t1', { taskData: { x: 1 } });
-    const cb = await viaCallback((done) => api.deleteTaskContainer(c.name, done));
+    const cb = await viaCallback((done) => api().deleteTaskContainer(c.name, done));
     expect(cb.sync).toBe(false);
     expect(cb.args).toEqual([null, c.name]);
-    await expect(api.getTaskContainer(c.name)).resolves.toBeNull();
+    await expect(api().getTaskContainer(c.name)).resolves.toBeNull();
 
     // Missing: still fine, both forms.
-    await expect(api.deleteTaskContainer(c.name)).resolves.toBe(c.name);
-    const again = await viaCallback((done) => api.deleteTaskContainer(c.name, done));
+    await expect(api().deleteTaskContainer(c.name)).resolves.toBe(c.name);
+    const again = await viaCallback((done) => api().deleteTaskContainer(c.name, done));
     expect(again.args).toEqual([null, c.name]);
 
     // Re-created empty: no leftover tasks.
-    const recreated = await api.getOrCreateTaskContainer(c.name);
+    const recreated = await api().getOrCreateTaskContainer(c.name);
     await expect(recreated.getTasks()).resolves.toEqual([]);
     expect(recreated.isComplete()).toBe(true);
   });
 
   it('rejects invalid container names in both forms', async () => {
     for (const bad of ['', '$bad', 'a.b', ' padded', 42 as unknown as string]) {
-      await expect(api.getOrCreateTaskContainer(bad)).rejects.toBeInstanceOf(InvalidNameError);
-      const cb = await viaCallback((done) => api.getTaskContainer(bad, done));
+      await expect(api().getOrCreateTaskContainer(bad)).rejects.toBeInstanceOf(InvalidNameError);
+      const cb = await viaCallback((done) => api().getTaskContainer(bad, done));
       expect(cb.args[0]).toBeInstanceOf(InvalidNameError);
       expect(cb.args).toHaveLength(1);
-      await expect(api.deleteTaskContainer(bad)).rejects.toBeInstanceOf(InvalidNameError);
+      await expect(api().deleteTaskContainer(bad)).rejects.toBeInstanceOf(InvalidNameError);
     }
   });
 
   it('validates createClient options and callbacks', () => {
     expect(() => createClient({ leaseMs: 0 })).toThrow(InvalidOptionError);
     expect(() => createClient({ leaseMs: Number.NaN })).toThrow(/leaseMs/);
-    expect(() => api.getTaskContainer('x', 'not a function' as never)).toThrow(/callback/);
+    expect(() => api().getTaskContainer('x', 'not a function' as never)).toThrow(/callback/);
   });
 });
 
@@ -374,7 +368,7 @@ describe('container', () => {
     expect(c.isComplete()).toBe(false);
 
     // Another client completes b: this object only knows after a read.
-    const other = (await createClient({ connection: db.connection }).getTaskContainer(c.name))!;
+    const other = (await createClient({ connection: db().connection }).getTaskContainer(c.name))!;
     await other.updateTask('b', { isComplete: true });
     expect(c.isComplete()).toBe(false);
     const cb = await viaCallback((done) => c.isComplete(done));
@@ -420,7 +414,7 @@ describe('persistence', () => {
     });
     const expected = (await c.getTasks()).map((t) => JSON.stringify(t));
 
-    const connection = mongoose.createConnection(db.uriWithDb);
+    const connection = mongoose.createConnection(db().uriWithDb);
     try {
       await connection.asPromise();
       const reopened = await createClient({ connection }).getTaskContainer(c.name);
@@ -444,11 +438,11 @@ describe('persistence', () => {
 
   it('uses separate collections per collectionPrefix', async () => {
     const name = uniqueName('prefixed');
-    const prefixed = createClient({ connection: db.connection, collectionPrefix: 'legacy' });
+    const prefixed = createClient({ connection: db().connection, collectionPrefix: 'legacy' });
     await (await prefixed.getOrCreateTaskContainer(name)).addTask('t', null);
-    await expect(api.getTaskContainer(name)).resolves.toBeNull();
+    await expect(api().getTaskContainer(name)).resolves.toBeNull();
     expect((await (await prefixed.getTaskContainer(name))!.getTasks()).map((t) => t.name())).toEqual(['t']);
-    await expect(createClient({ connection: db.connection, collectionPrefix: 'bad-prefix!' }).getTaskContainer(name)).rejects.toThrow(
+    await expect(createClient({ connection: db().connection, collectionPrefix: 'bad-prefix!' }).getTaskContainer(name)).rejects.toThrow(
       /collectionPrefix/,
     );
   });
@@ -486,7 +480,7 @@ describe('errors', () => {
 
   it('methods of a deleted container fail with NotFoundError', async () => {
     const c = await freshContainer();
-    await api.deleteTaskContainer(c.name);
+    await api().deleteTaskContainer(c.name);
     await expect(c.addTask('t', null)).rejects.toBeInstanceOf(NotFoundError);
     await expect(c.getTasks()).rejects.toBeInstanceOf(NotFoundError);
     await expect(c.getNextTask()).rejects.toBeInstanceOf(NotFoundError);

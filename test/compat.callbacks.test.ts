@@ -1,16 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, InvalidNameError, type CompatClient } from '../src/index.js';
-import { uniqueName } from './support/compat.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { describe, expect, it } from 'vitest';
+import { InvalidNameError } from '../src/index.js';
+import { compatClientPerFile, uniqueName } from './support/compat.js';
 import { sleep } from './support/engine.js';
 
-let db: TestDatabase;
-let api: CompatClient;
-beforeAll(async () => {
-  db = await useTestDatabase();
-  api = createClient({ connection: db.connection });
-});
-afterAll(() => db.drop());
+const { api } = compatClientPerFile();
 
 /** Runs `fn` with our own uncaughtException listener in place of the test runner's. */
 async function catchingUncaught(fn: (uncaught: unknown[]) => Promise<void>): Promise<unknown[]> {
@@ -32,7 +25,7 @@ describe('compat callbacks', () => {
   it('are called asynchronously, also for errors found before any I/O', async () => {
     const order: string[] = [];
     await new Promise<void>((resolve) => {
-      api.getTaskContainer('$invalid', (err) => {
+      api().getTaskContainer('$invalid', (err) => {
         order.push(`callback:${(err as Error).constructor.name}`);
         resolve();
       });
@@ -45,7 +38,7 @@ describe('compat callbacks', () => {
     const name = uniqueName('throwing');
     let calls = 0;
     const uncaught = await catchingUncaught(async (seen) => {
-      api.getOrCreateTaskContainer(name, () => {
+      api().getOrCreateTaskContainer(name, () => {
         calls += 1;
         throw new Error('thrown by the callback');
       });
@@ -59,7 +52,7 @@ describe('compat callbacks', () => {
     // Same for a callback that throws while handling an error.
     let errorCalls = 0;
     const again = await catchingUncaught(async (seen) => {
-      api.deleteTaskContainer('', (err) => {
+      api().deleteTaskContainer('', (err) => {
         errorCalls += 1;
         expect(err).toBeInstanceOf(InvalidNameError);
         throw new Error('thrown on error');
@@ -72,10 +65,10 @@ describe('compat callbacks', () => {
   });
 
   it('without a callback, methods return promises that reject with typed errors', async () => {
-    const p = api.getTaskContainer('a.b');
+    const p = api().getTaskContainer('a.b');
     expect(p).toBeInstanceOf(Promise);
     await expect(p).rejects.toBeInstanceOf(InvalidNameError);
-    const c = await api.getOrCreateTaskContainer(uniqueName('promise'));
+    const c = await api().getOrCreateTaskContainer(uniqueName('promise'));
     const added = c.addTask('x', null);
     expect(added).toBeInstanceOf(Promise);
     expect((await added).name()).toBe('x');

@@ -1,5 +1,5 @@
 import mongoose from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 // Imported before mongoose.connect(), as 0.0.1 users require the package first.
 import { client, MongoStore } from '../src/index.js';
 import { uniqueName } from './support/compat.js';

@@ -1,30 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  createClient,
   defineContainer,
   getContainerStatus,
   NonRetryableError,
   Runner,
-  type CompatClient,
   type TaskContext,
 } from '../src/index.js';
-import { uniqueName } from './support/compat.js';
-import { useTestDatabase, type TestDatabase } from './support/database.js';
+import { compatClientPerFile, uniqueName } from './support/compat.js';
 import { sleep } from './support/engine.js';
 
-let db: TestDatabase;
-let api: CompatClient;
-beforeAll(async () => {
-  db = await useTestDatabase();
-  api = createClient({ connection: db.connection });
-});
-afterAll(() => db.drop());
+const { db, api } = compatClientPerFile();
 
 const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
 
 describe('compat API and the engine share containers', () => {
   it('a container made through the 0.0.1 API runs to completion on the engine, then reads as complete', async () => {
-    const c = await api.getOrCreateTaskContainer(uniqueName('legacy-run'));
+    const c = await api().getOrCreateTaskContainer(uniqueName('legacy-run'));
     await c.addTask('download', { taskData: { pages: 3 } });
     await c.addTask('parse', { dependsOn: ['download'], taskData: 'csv' });
     await c.addTask('index-a', { dependsOn: ['parse'], handler: 'index' });
@@ -35,7 +26,7 @@ describe('compat API and the engine share containers', () => {
     const seen: Record<string, unknown> = {};
     let flakyCalls = 0;
     const runner = await Runner.create({
-      connection: db.connection,
+      connection: db().connection,
       container: c.name,
       ...fast,
       handlers: {
@@ -90,7 +81,7 @@ describe('compat API and the engine share containers', () => {
   });
 
   it('tasks driven by hand through getNextTask/updateTask and by the engine mix in one container', async () => {
-    const c = await api.getOrCreateTaskContainer(uniqueName('mixed'));
+    const c = await api().getOrCreateTaskContainer(uniqueName('mixed'));
     await c.addTask('manual', null);
     await c.addTask('auto', { dependsOn: ['manual'] });
     const handed = await c.getNextTask();
@@ -99,7 +90,7 @@ describe('compat API and the engine share containers', () => {
     await c.updateTask('manual', { isComplete: true, statusText: 'done by hand' });
 
     const runner = await Runner.create({
-      connection: db.connection,
+      connection: db().connection,
       container: c.name,
       ...fast,
       handlers: { auto: async (ctx: TaskContext) => ({ after: ctx.deps.manual ?? null }) },
@@ -109,7 +100,7 @@ describe('compat API and the engine share containers', () => {
     expect(auto.isComplete()).toBe(true);
     expect(auto.output()).toEqual({ after: null });
     expect((await c.getTask('manual'))!.statusText()).toBe('done by hand');
-    expect((await getContainerStatus(c.name, { connection: db.connection })).status).toBe('succeeded');
+    expect((await getContainerStatus(c.name, { connection: db().connection })).status).toBe('succeeded');
   });
 
   it('a container declared and run by the engine reads through the compat API, failures included', async () => {
@@ -124,10 +115,10 @@ describe('compat API and the engine share containers', () => {
       })
       .task('after-broken', { dependsOn: ['broken'] }, async () => 'never')
       .task('load', { dependsOn: ['extract'] }, async () => 2);
-    const runner = await Runner.create({ connection: db.connection, container, ...fast });
+    const runner = await Runner.create({ connection: db().connection, container, ...fast });
     expect((await runner.run()).status).toBe('failed');
 
-    const c = await api.getTaskContainer(name);
+    const c = await api().getTaskContainer(name);
     expect(c).not.toBeNull();
     expect(c!.isComplete()).toBe(false);
     const byName = Object.fromEntries((await c!.getTasks()).map((t) => [t.name(), t]));
@@ -148,23 +139,23 @@ describe('compat API and the engine share containers', () => {
     // Fixing the failure by hand through the 0.0.1 API: the skipped task stays
     // skipped (the container stays finished) until it is marked not complete.
     await c!.updateTask('broken', { isComplete: true });
-    expect((await getContainerStatus(name, { connection: db.connection })).status).toBe('failed');
+    expect((await getContainerStatus(name, { connection: db().connection })).status).toBe('failed');
     const revived = await c!.updateTask('after-broken', { isComplete: false });
     expect(revived.status()).toBe('pending');
-    expect((await getContainerStatus(name, { connection: db.connection })).status).toBe('running');
+    expect((await getContainerStatus(name, { connection: db().connection })).status).toBe('running');
     expect((await c!.getNextTask())?.name()).toBe('after-broken');
     await c!.updateTask('after-broken', { isComplete: true });
     expect(c!.isComplete()).toBe(true);
-    expect((await getContainerStatus(name, { connection: db.connection })).status).toBe('succeeded');
+    expect((await getContainerStatus(name, { connection: db().connection })).status).toBe('succeeded');
   });
 
   it('a task running on the engine shows as leased through the compat API', async () => {
-    const c = await api.getOrCreateTaskContainer(uniqueName('live'));
+    const c = await api().getOrCreateTaskContainer(uniqueName('live'));
     await c.addTask('slow', null);
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     const runner = await Runner.create({
-      connection: db.connection,
+      connection: db().connection,
       container: c.name,
       ...fast,
       leaseMs: 10_000,

@@ -1,5 +1,7 @@
 /** Helpers for the tests of the 0.0.1 compatibility API. */
 import { randomBytes } from 'node:crypto';
+import { createClient, type CompatClient } from '../../src/index.js';
+import { databasePerFile, type TestDatabase } from './database.js';
 
 /** What a node-style callback was called with, and whether it was called before the method returned. */
 export interface CallbackCall {
@@ -19,4 +21,11 @@ export function viaCallback(invoke: (cb: (...args: unknown[]) => void) => unknow
 /** A container name unique within a test file's database. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A database for this test file and a 0.0.1 client bound to it (created on first use). */
+export function compatClientPerFile(): { db: () => TestDatabase; api: () => CompatClient } {
+  const db = databasePerFile();
+  let api: CompatClient | undefined;
+  return { db, api: () => (api ??= createClient({ connection: db().connection })) };
 }
