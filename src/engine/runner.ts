@@ -172,6 +172,8 @@ export class Runner {
   }
 
   private async claimReady(plan: StepPlan, snapshot: ContainerSnapshot): Promise<void> {
+    // Outputs by task name, built once per step and only when something starts.
+    let outputs: Map<string, unknown> | undefined;
     for (const { snapshot: t, recovered } of plan.ready) {
       // Counted synchronously from local attempts: p-limit only updates its
       // counters once the queued function starts, and a claim must never wait
@@ -192,12 +194,18 @@ export class Runner {
         await this.failRecoveryLimit(claim, t);
         continue;
       }
-      this.start(claim, t, handler, recovered, snapshot);
+      outputs ??= new Map(snapshot.tasks.map((s) => [s.record.name, s.state.output]));
+      this.start(claim, t, handler, recovered, outputs);
     }
   }
 
-  private start(claim: Claim, t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean, snapshot: ContainerSnapshot): void {
-    const outputs = new Map(snapshot.tasks.map((s) => [s.record.name, s.state.output]));
+  private start(
+    claim: Claim,
+    t: TaskSnapshot,
+    handler: TaskHandler<any, unknown>,
+    recovered: boolean,
+    outputs: ReadonlyMap<string, unknown>,
+  ): void {
     const abort = new AbortController();
     const group = t.record.options.group;
     const attempt = () =>
