@@ -15,6 +15,7 @@ interface Effect {
   task?: string;
   action?: string;
   slot?: string;
+  at?: number;
 }
 
 it('two scheduler processes ticking the same slots create and run each slot container exactly once', async () => {
@@ -56,5 +57,9 @@ it('two scheduler processes ticking the same slots create and run each slot cont
   expect(slots.map((s) => [s.container, s.state])).toEqual(containers.map((c) => [c, 'succeeded']));
   // Which process won is up to the race; say so for the record.
   const winners = slots.map((s) => s.claimedBy).join('');
-  process.stderr.write(`once-per-slot: slot winners in order: ${winners}\n`);
+  const gaps = hours.map((h) => {
+    const at = effects.filter((e) => e.event === 'outcome' && e.slot === `2026-11-29T${h}:00Z`).map((e) => e.at!);
+    return Math.abs(at[0]! - at[1]!);
+  });
+  process.stderr.write(`once-per-slot: winners in slot order ${winners}; ms between the two processes' outcomes ${gaps.join(',')}\n`);
 });
