@@ -129,8 +129,8 @@ describe('overlap', () => {
     expect((await s.tick()).map((o) => o.action)).toEqual(['started']);
     await both;
     await expect.poll(() => log.length, { timeout: 20_000 }).toBe(2);
-    expect(log.sort()).toEqual(['start 2026-11-29T14:00Z', 'start 2026-11-29T15:00Z']); // both running at once
-    const done = Promise.all([nextEvent(s, 'slot:completed'), nextEvent(s, 'slot:completed', (e) => e.container.endsWith('15:00Z'))]);
+    expect([...log].sort()).toEqual(['start 2026-11-29T14:00Z', 'start 2026-11-29T15:00Z']); // both running at once
+    const done = Promise.all(['14:00Z', '15:00Z'].map((t) => nextEvent(s, 'slot:completed', (e) => e.container.endsWith(t))));
     g.release('2026-11-29T15:00Z');
     g.release('2026-11-29T14:00Z');
     await done;
