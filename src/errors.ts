@@ -48,7 +48,11 @@ export class CycleError extends ValidationError {
 
 /** A container or task name MongoDB cannot store safely. */
 export class InvalidNameError extends ValidationError {
-  constructor(readonly kind: 'container' | 'task' | 'group' | 'handler', readonly value: unknown, reason: string) {
+  constructor(
+    readonly kind: 'container' | 'task' | 'group' | 'handler' | 'schedule' | 'ledger',
+    readonly value: unknown,
+    reason: string,
+  ) {
     super(`Invalid ${kind} name ${JSON.stringify(value)}: ${reason}`, 'PTS_INVALID_NAME');
   }
 }
@@ -141,5 +145,44 @@ function safeStringify(value: unknown): string {
     return JSON.stringify(value) ?? String(value);
   } catch {
     return String(value);
+  }
+}
+
+/** A schedule declaration is invalid; nothing was written. */
+export class InvalidScheduleError extends ValidationError {
+  constructor(readonly schedule: string, reason: string, code = 'PTS_INVALID_SCHEDULE') {
+    super(`Invalid schedule "${schedule}": ${reason}`, code);
+  }
+}
+
+/** A schedule's cron expression cannot be parsed (by croner) or never fires. */
+export class InvalidCronError extends InvalidScheduleError {
+  constructor(schedule: string, readonly cron: unknown, reason: string) {
+    super(schedule, `cron expression ${JSON.stringify(cron)}: ${reason}`, 'PTS_INVALID_CRON');
+  }
+}
+
+/** A schedule names a time zone this Node.js runtime does not know (IANA names, e.g. "Europe/Berlin"). */
+export class UnknownTimezoneError extends InvalidScheduleError {
+  constructor(schedule: string, readonly timezone: unknown) {
+    super(schedule, `unknown time zone ${JSON.stringify(timezone)} (use an IANA name such as "UTC" or "Europe/Berlin")`, 'PTS_UNKNOWN_TIMEZONE');
+  }
+}
+
+/**
+ * A schedule's container factory threw, or returned something that is not a
+ * valid container definition, for one slot. Nothing was written for that slot.
+ */
+export class InvalidSlotDefinitionError extends InvalidScheduleError {
+  constructor(schedule: string, readonly slot: Date, reason: string, options?: { cause?: unknown }) {
+    super(schedule, `the container factory failed for slot ${slot.toISOString()}: ${reason}`, 'PTS_INVALID_SLOT_DEFINITION');
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/** A ledger item is malformed (url, size in bytes, checksum); nothing was written. */
+export class InvalidLedgerItemError extends ValidationError {
+  constructor(readonly item: unknown, reason: string) {
+    super(`Invalid ledger item: ${reason}`, 'PTS_INVALID_LEDGER_ITEM');
   }
 }

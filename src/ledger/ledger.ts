@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import type { Connection } from 'mongoose';
+import { assertSafeName } from '../definition/names.js';
+import { InvalidLedgerItemError, InvalidOptionError } from '../errors.js';
+import type { LedgerEntry, LedgerItem, LedgerStore } from '../store/ledger-types.js';
+import { defaultConnection } from '../store/mongo/models.js';
+import { MongoLedgerStore } from '../store/mongo/ledger-store.js';
+
+/** Options of {@link Ledger.create}. */
+export interface LedgerOptions {
+  /** Names this ledger; items are remembered per name. */
+  name: string;
+  /** Mongoose connection to use. @defaultValue mongoose's default connection */
+  connection?: Connection;
+  /** Prefix of the collection name (`<prefix>_ledger`). @defaultValue 'pts' */
+  collectionPrefix?: string;
+  /** A ready store instead of a connection (for tests of other backends). */
+  store?: LedgerStore;
+}
+
+/**
+ * Remembers which remote files were ingested, keyed by URL, size and
+ * checksum together: a file re-posted with other content is new again. Record
+ * an item only once its work succeeded; a failed item is never recorded, so
+ * the next run sees it as new and tries again.
+ */
+export class Ledger {
+  private constructor(
+    /** This ledger's name. */
+    readonly name: string,
+    private readonly store: LedgerStore,
+  ) {}
+
+  /**
+   * Opens a ledger (creates its collection if missing).
+   * @throws {@link InvalidNameError} for a name that is empty, over 200 characters, `$`-prefixed or holds a dot
+   */
+  static async create(options: LedgerOptions): Promise<Ledger> {
+    if (!options || typeof options !== 'object') throw new InvalidOptionError('options', 'must be an object');
+    assertSafeName('ledger', options.name);
+    const store =
+      options.store ??
+      (await MongoLedgerStore.create(options.connection ?? defaultConnection(), { collectionPrefix: options.collectionPrefix }));
+    return new Ledger(options.name, store);
+  }
+
+  /**
+   * The item's deterministic key: sha256 hex of `[ledger, url, size, checksum]`.
+   * @throws {@link InvalidLedgerItemError} for a malformed item
+   */
+  keyOf(item: LedgerItem): string {
+    const { url, size, checksum } = normalize(item);
+    return createHash('sha256').update(JSON.stringify([this.name, url, size, checksum])).digest('hex');
+  }
+
+  /** True when this exact item (url, size, checksum) was recorded. */
+  async has(item: LedgerItem): Promise<boolean> {
+    return (await this.store.findEntries([this.keyOf(item)])).length > 0;
+  }
+
+  /** The items not recorded yet, in their given order (duplicates in the input kept once). */
+  async filterNew<T extends LedgerItem>(items: readonly T[]): Promise<T[]> {
+    const keyed = new Map<string, T>();
+    for (const item of items) {
+      const key = this.keyOf(item);
+      if (!keyed.has(key)) keyed.set(key, item);
+    }
+    const known = new Set((await this.store.findEntries([...keyed.keys()])).map((e) => e.id));
+    return [...keyed].filter(([key]) => !known.has(key)).map(([, item]) => item);
+  }
+
+  /**
+   * Records an item as done; idempotent (a second call changes nothing and
+   * returns `recorded: false`). `info` is stored with the first record only.
+   */
+  async record(item: LedgerItem, info?: unknown): Promise<{ recorded: boolean; id: string }> {
+    const { url, size, checksum } = normalize(item);
+    const id = this.keyOf(item);
+    const recorded = await this.store.insertEntry({ id, ledger: this.name, url, size, checksum, recordedAt: new Date(), info: info ?? null });
+    return { recorded, id };
+  }
+
+  /** Every recorded item of this ledger, oldest first (a collection scan on FerretDB). */
+  list(): Promise<LedgerEntry[]> {
+    return this.store.listEntries(this.name);
+  }
+}
+
+function normalize(item: LedgerItem): LedgerItem {
+  if (!item || typeof item !== 'object') throw new InvalidLedgerItemError(item, 'must be an object { url, size, checksum }');
+  const { url, size, checksum } = item;
+  if (typeof url !== 'string' || url.length === 0) throw new InvalidLedgerItemError(item, '"url" must be a non-empty string');
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new InvalidLedgerItemError(item, `"size" must be a non-negative integer number of bytes, got ${String(size)}`);
+  }
+  if (typeof checksum !== 'string' || checksum.trim().length === 0) {
+    throw new InvalidLedgerItemError(item, '"checksum" must be a non-empty string (md5 hex or ETag)');
+  }
+  const c = checksum.trim();
+  return { url, size, checksum: /^[0-9a-fA-F]{32}$/.test(c) ? c.toLowerCase() : c };
+}

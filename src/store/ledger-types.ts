@@ -1,0 +1,29 @@
+/** One remote file as the ledger identifies it. */
+export interface LedgerItem {
+  /** Where the file was fetched from. */
+  url: string;
+  /** Size in bytes. */
+  size: number;
+  /** MD5 hex (lower-cased when given as 32 hex digits) or the server's ETag, compared as given otherwise. */
+  checksum: string;
+}
+
+/** A recorded item. */
+export interface LedgerEntry extends LedgerItem {
+  /** Deterministic key: sha256 hex of the ledger name and the item. */
+  id: string;
+  ledger: string;
+  recordedAt: Date;
+  /** Free BSON-serializable data given to `record()` (e.g. rows imported), or null. */
+  info: unknown;
+}
+
+/** Persistence of ledgers: exact-key reads and idempotent inserts. */
+export interface LedgerStore {
+  /** Inserts the entry unless its id exists; true when this call inserted it. */
+  insertEntry(entry: LedgerEntry): Promise<boolean>;
+  /** The entries among `ids` that exist (one exact `_id` lookup each). */
+  findEntries(ids: string[]): Promise<LedgerEntry[]>;
+  /** Every entry of one ledger, oldest first (scans). */
+  listEntries(ledger: string): Promise<LedgerEntry[]>;
+}

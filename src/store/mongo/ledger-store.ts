@@ -1,0 +1,68 @@
+import { type Connection, type Model, Schema } from 'mongoose';
+import { InvalidOptionError } from '../../errors.js';
+import type { LedgerEntry, LedgerStore } from '../ledger-types.js';
+import { isDuplicateKeyError } from './keys.js';
+
+type LedgerDoc = Omit<LedgerEntry, 'id'> & { _id: string };
+
+const ledgerSchema = new Schema<LedgerDoc>(
+  {
+    _id: { type: String, required: true },
+    ledger: { type: String, required: true },
+    url: { type: String, required: true },
+    size: { type: Number, required: true },
+    checksum: { type: String, required: true },
+    recordedAt: { type: Date, required: true },
+    info: { type: Schema.Types.Mixed, default: null },
+  },
+  { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true },
+);
+
+/** The {@link LedgerStore} over MongoDB (or FerretDB): collection `<prefix>_ledger`. */
+export class MongoLedgerStore implements LedgerStore {
+  private constructor(private readonly m: Model<LedgerDoc>) {}
+
+  /** Binds to a connection and creates the collection if missing. */
+  static async create(connection: Connection, options: { collectionPrefix?: string } = {}): Promise<MongoLedgerStore> {
+    const prefix = options.collectionPrefix ?? 'pts';
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
+      throw new InvalidOptionError('collectionPrefix', `must match /^[A-Za-z][A-Za-z0-9_]{0,40}$/, got ${JSON.stringify(prefix)}`);
+    }
+    const name = `${prefix}:ledger`;
+    const model = (connection.models[name] as Model<LedgerDoc> | undefined) ?? connection.model<LedgerDoc>(name, ledgerSchema, `${prefix}_ledger`);
+    await connection.asPromise();
+    try {
+      await model.createCollection();
+    } catch (error) {
+      if ((error as { code?: number }).code !== 48) throw error; // 48: exists
+    }
+    return new MongoLedgerStore(model);
+  }
+
+  async insertEntry(entry: LedgerEntry): Promise<boolean> {
+    const { id, ...rest } = entry;
+    try {
+      await this.m.create({ _id: id, ...rest });
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  async findEntries(ids: string[]): Promise<LedgerEntry[]> {
+    // One exact `_id` lookup per id: the only indexed query on FerretDB v1.
+    const docs = await Promise.all(ids.map((id) => this.m.findById(id).lean<LedgerDoc>()));
+    return docs.filter((d): d is LedgerDoc => d !== null).map(toEntry);
+  }
+
+  async listEntries(ledger: string): Promise<LedgerEntry[]> {
+    const docs = await this.m.find({ ledger }).lean<LedgerDoc[]>();
+    return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
+  }
+}
+
+function toEntry(doc: LedgerDoc): LedgerEntry {
+  const { _id, ...rest } = doc;
+  return { id: _id, ...rest, info: rest.info ?? null };
+}

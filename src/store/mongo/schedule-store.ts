@@ -1,0 +1,185 @@
+import { type Connection, type Model, Schema } from 'mongoose';
+import { InvalidOptionError } from '../../errors.js';
+import { OPEN_SLOT_STATES, slotKey, type NewSlot, type ScheduleHead, type ScheduleStore, type SlotRecord } from '../schedule-types.js';
+import { isDuplicateKeyError } from './keys.js';
+
+interface HeadDoc {
+  _id: string;
+  cursor: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+type SlotDoc = Omit<SlotRecord, 'id'> & { _id: string; updatedAt: Date };
+
+const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
+
+const headSchema = new Schema<HeadDoc>(
+  {
+    _id: { type: String, required: true },
+    cursor: { type: Date, required: true },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+  },
+  common,
+);
+
+const slotSchema = new Schema<SlotDoc>(
+  {
+    _id: { type: String, required: true },
+    schedule: { type: String, required: true },
+    slot: { type: Date, required: true },
+    container: { type: String, required: true },
+    state: { type: String, required: true, enum: ['queued', 'started', 'skipped', 'succeeded', 'failed', 'cancelled'] },
+    reason: { type: String, default: null },
+    claimedBy: { type: String, required: true },
+    claimedAt: { type: Date, required: true },
+    startedAt: { type: Date, default: null },
+    finishedAt: { type: Date, default: null },
+    updatedAt: { type: Date, required: true },
+  },
+  common,
+);
+// Used by MongoDB; FerretDB v1 scans (only `_id` lookups are indexed there),
+// which is why the scheduler lists slots only at start-up and when a slot is due.
+slotSchema.index({ schedule: 1, state: 1, slot: 1 });
+
+/** Options of {@link MongoScheduleStore.create}. */
+export interface MongoScheduleStoreOptions {
+  /** Prefix of the collection names (`<prefix>_schedule_heads`, `<prefix>_schedule_slots`). @defaultValue 'pts' */
+  collectionPrefix?: string;
+}
+
+/** The {@link ScheduleStore} over MongoDB (or FerretDB) through mongoose. */
+export class MongoScheduleStore implements ScheduleStore {
+  private constructor(
+    private readonly heads: Model<HeadDoc>,
+    private readonly slots: Model<SlotDoc>,
+  ) {}
+
+  /** Binds the store to a connection and creates its collections and indexes if missing. */
+  static async create(connection: Connection, options: MongoScheduleStoreOptions = {}): Promise<MongoScheduleStore> {
+    const prefix = options.collectionPrefix ?? 'pts';
+    if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
+      throw new InvalidOptionError('collectionPrefix', `must match /^[A-Za-z][A-Za-z0-9_]{0,40}$/, got ${JSON.stringify(prefix)}`);
+    }
+    const bind = <T>(suffix: string, schema: Schema<T>): Model<T> => {
+      const name = `${prefix}:${suffix}`;
+      return (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema, `${prefix}_${suffix}`);
+    };
+    const heads = bind('schedule_heads', headSchema);
+    const slots = bind('schedule_slots', slotSchema);
+    await connection.asPromise();
+    await ensureCollection(heads);
+    await ensureCollection(slots);
+    return new MongoScheduleStore(heads, slots);
+  }
+
+  async openHead(schedule: string, initialCursor: Date): Promise<ScheduleHead> {
+    const found = await this.heads.findById(schedule).lean<HeadDoc>();
+    if (found) return toHead(found);
+    const now = new Date();
+    const doc: HeadDoc = { _id: schedule, cursor: initialCursor, createdAt: now, updatedAt: now };
+    try {
+      await this.heads.create(doc);
+      return toHead(doc);
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const existing = await this.heads.findById(schedule).lean<HeadDoc>();
+      if (!existing) throw error;
+      return toHead(existing);
+    }
+  }
+
+  async advanceHead(schedule: string, cursor: Date): Promise<void> {
+    // `$max` keeps the newest cursor. Without atomic updates (FerretDB v1) a
+    // racing writer may win with an older value; that only makes a later tick
+    // look at slots again, whose claims are already decided by their `_id`.
+    await this.heads.updateOne({ _id: schedule }, { $max: { cursor }, $set: { updatedAt: new Date() } });
+  }
+
+  async claimSlot(slot: NewSlot): Promise<boolean> {
+    const now = new Date();
+    const doc: SlotDoc = {
+      _id: slotKey(slot.schedule, slot.slot),
+      ...slot,
+      claimedAt: now,
+      startedAt: slot.state === 'started' ? now : null,
+      finishedAt: slot.state === 'skipped' ? now : null,
+      updatedAt: now,
+    };
+    try {
+      await this.slots.create(doc);
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  async getSlot(schedule: string, slot: Date): Promise<SlotRecord | null> {
+    const doc = await this.slots.findById(slotKey(schedule, slot)).lean<SlotDoc>();
+    return doc ? toSlot(doc) : null;
+  }
+
+  async listOpenSlots(schedule: string): Promise<SlotRecord[]> {
+    const docs = await this.slots.find({ schedule, state: { $in: [...OPEN_SLOT_STATES] } }).lean<SlotDoc[]>();
+    return docs.map(toSlot).sort(bySlot);
+  }
+
+  async listSlots(schedule: string): Promise<SlotRecord[]> {
+    const docs = await this.slots.find({ schedule }).lean<SlotDoc[]>();
+    return docs.map(toSlot).sort(bySlot);
+  }
+
+  async markSlotStarted(schedule: string, slot: Date): Promise<void> {
+    const now = new Date();
+    await this.slots.updateOne(
+      { _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } },
+      { $set: { state: 'started', startedAt: now, updatedAt: now } },
+    );
+  }
+
+  async finishSlot(
+    schedule: string,
+    slot: Date,
+    state: 'succeeded' | 'failed' | 'cancelled',
+    reason: string | null = null,
+  ): Promise<void> {
+    const now = new Date();
+    await this.slots.updateOne(
+      { _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } },
+      { $set: { state, reason, finishedAt: now, updatedAt: now } },
+    );
+  }
+}
+
+async function ensureCollection<T>(m: Model<T>): Promise<void> {
+  try {
+    await m.createCollection();
+  } catch (error) {
+    if ((error as { code?: number }).code !== 48) throw error; // 48: exists (maybe a racing process)
+  }
+  await m.createIndexes();
+}
+
+const bySlot = (a: SlotRecord, b: SlotRecord): number => a.slot.getTime() - b.slot.getTime();
+
+function toHead(doc: HeadDoc): ScheduleHead {
+  return { schedule: doc._id, cursor: doc.cursor, createdAt: doc.createdAt, updatedAt: doc.updatedAt };
+}
+
+function toSlot(doc: SlotDoc): SlotRecord {
+  return {
+    id: doc._id,
+    schedule: doc.schedule,
+    slot: doc.slot,
+    container: doc.container,
+    state: doc.state,
+    reason: doc.reason ?? null,
+    claimedBy: doc.claimedBy,
+    claimedAt: doc.claimedAt,
+    startedAt: doc.startedAt ?? null,
+    finishedAt: doc.finishedAt ?? null,
+  };
+}

@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidLedgerItemError, Ledger, ValidationError } from '../src/index.js';
+import { databasePerFile } from './support/database.js';
+
+const db = databasePerFile();
+const open = (name: string) => Ledger.create({ connection: db().connection, name });
+const file = (name: string, size: number, checksum: string) => ({ url: `https://feed.example/v5/${name}`, size, checksum });
+
+describe('ledger', () => {
+  it('remembers a recorded item by url, size and checksum together', async () => {
+    const ledger = await open('keys');
+    const item = file('itunes20261129/application.tbz', 1_234_567, 'd41d8cd98f00b204e9800998ecf8427e');
+    expect(await ledger.has(item)).toBe(false);
+    expect((await ledger.record(item, { rows: 42 })).recorded).toBe(true);
+    expect(await ledger.has(item)).toBe(true);
+    expect(await ledger.has({ ...item, checksum: item.checksum.toUpperCase() })).toBe(true); // md5 hex is case-insensitive
+    expect(await ledger.has({ ...item, checksum: '0cc175b9c0f1b6a831c399e269772661' })).toBe(false); // re-posted content
+    expect(await ledger.has({ ...item, size: item.size + 1 })).toBe(false);
+    expect(await ledger.has({ ...item, url: `${item.url}?v=2` })).toBe(false);
+    const [entry] = await ledger.list();
+    expect(entry).toMatchObject({ ledger: 'keys', url: item.url, size: item.size, checksum: item.checksum, info: { rows: 42 } });
+  });
+
+  it('records idempotently: racing and repeated records keep one entry', async () => {
+    const ledger = await open('idempotent');
+    const item = file('incremental/current/song.tbz', 99, '"etag-abc-1"');
+    const results = await Promise.all(Array.from({ length: 5 }, () => ledger.record(item)));
+    expect(results.filter((r) => r.recorded)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    expect((await ledger.record(item, { late: true })).recorded).toBe(false);
+    const entries = await ledger.list();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.info).toBeNull(); // info of the first record only
+  });
+
+  it('filterNew returns the unrecorded items in order; a failed item is new again next time', async () => {
+    const ledger = await open('hourly');
+    const a = file('a.tbz', 10, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa');
+    const b = file('b.tbz', 20, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb');
+    const c = file('c.tbz', 30, 'cccccccccccccccccccccccccccccccc');
+    // Slot 1: a and c succeed, b fails (so it is never recorded).
+    expect(await ledger.filterNew([a, b, c])).toEqual([a, b, c]);
+    await ledger.record(a);
+    await ledger.record(c);
+    // Slot 2: only b is left, plus c re-posted with new content.
+    const c2 = { ...c, checksum: 'dddddddddddddddddddddddddddddddd' };
+    expect(await ledger.filterNew([a, b, c, c2, b])).toEqual([b, c2]);
+  });
+
+  it('keeps ledgers of different names apart', async () => {
+    const one = await open('one');
+    const two = await open('two');
+    const item = file('x.tbz', 1, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee');
+    await one.record(item);
+    expect(await one.has(item)).toBe(true);
+    expect(await two.has(item)).toBe(false);
+    expect(await two.list()).toEqual([]);
+  });
+
+  it('rejects malformed items with a typed error and writes nothing', async () => {
+    const ledger = await open('invalid');
+    const bad = [
+      { url: '', size: 1, checksum: 'x' },
+      { url: 'https://x/y', size: -1, checksum: 'x' },
+      { url: 'https://x/y', size: 1.5, checksum: 'x' },
+      { url: 'https://x/y', size: 1, checksum: '  ' },
+      null,
+    ];
+    for (const item of bad) {
+      const error = await ledger.record(item as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidLedgerItemError);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as InvalidLedgerItemError).code).toBe('PTS_INVALID_LEDGER_ITEM');
+    }
+    expect(await ledger.list()).toEqual([]);
+  });
+});
