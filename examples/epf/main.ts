@@ -20,7 +20,7 @@ import { startFixtureFeed } from './fixture/server.js';
 import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from './job.js';
 import type { EpfEnv } from './env.js';
 import { ConsoleReporter, printSummary } from './report.js';
-import { runHourly } from './hourly.js';
+import { followRunner, runHourly } from './hourly.js';
 import { summarize } from './summary.js';
 
 const { values: args } = parseArgs({
@@ -90,7 +90,7 @@ const shutdown = async () => {
 let exitCode = 0;
 try {
   if (args.hourly) {
-    await runHourly({ connection, env: jobEnv, runner: runnerTuning, log: out });
+    await runHourly({ connection, env: { ...jobEnv, reporter }, runner: runnerTuning, log: out, json: Boolean(args.json) });
   } else {
     // Resume an interrupted run first (kill -9, reboot); else start a slot now.
     const store = await MongoStore.create(connection);
@@ -106,12 +106,7 @@ try {
       process.once('SIGINT', () => process.exit(130));
     });
     const runner = await Runner.create({ connection, container: epfContainer(name, jobEnv), ...runnerTuning, signal: controller.signal });
-    runner.on('task:succeeded', () => reporter.taskFinished()).on('task:failed', (e) => {
-      reporter.taskFinished();
-      reporter.log(`✗ ${e.task} failed: ${e.error.message}`);
-    });
-    runner.on('task:retry', (e) => reporter.log(`↻ ${e.task}: ${e.error.message} (retry in ${Math.round(e.delayMs / 1000)} s)`));
-    runner.on('runner:error', (e) => reporter.log(`! ${e.context}: ${e.error.message}`));
+    followRunner(runner, reporter);
     const result = await runner.run();
     reporter.stop();
     const summary = await summarize(store, name, result.status, reporter.bytesReceived, Date.now() - startedAt);

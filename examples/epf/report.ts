@@ -98,6 +98,21 @@ export class ConsoleReporter implements EpfReporter {
     }
   }
 
+  /** Forgets the files of the previous slot (hourly mode). */
+  reset(): void {
+    this.stop();
+    this.files.clear();
+    this.lastOffset.clear();
+    this.finishedTasks = 0;
+  }
+
+  /** Returns the bytes received since the last call, and starts counting again. */
+  takeBytesReceived(): number {
+    const n = this.bytesReceived;
+    this.bytesReceived = 0;
+    return n;
+  }
+
   /** Stops the bars (call before printing the summary). */
   stop(): void {
     this.multibar?.stop();
