@@ -30,6 +30,8 @@ function work(container) {
     if (err) return fail(err);
     if (!task) return finish(container);
     console.log('working on %s (invocation %d)', task.name(), task.invokeCount());
+    // As in 0.0.1, task fields are getter functions (task.name() too); container.name is a string.
+    // A failure is recorded as { isComplete: true, hasFailed: true }.
     container.updateTask(task.name(), { percentageComplete: 50, statusText: 'halfway' }, function (err) {
       if (err) return fail(err);
       container.updateTask(task.name(), { isComplete: true, processingData: { rows: 42 } }, function (err, done) {

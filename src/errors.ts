@@ -184,5 +184,48 @@ export class InvalidSlotDefinitionError extends InvalidScheduleError {
 export class InvalidLedgerItemError extends ValidationError {
   constructor(readonly item: unknown, reason: string) {
     super(`Invalid ledger item: ${reason}`, 'PTS_INVALID_LEDGER_ITEM');
+
+/**
+ * A task's output or checkpoint cannot be stored as given: BSON would change
+ * it (a function, a bigint, a Map, ...) or it is larger than a MongoDB
+ * document may be. The task fails without retries, since it would fail again.
+ */
+export class UnstorableValueError extends NonRetryableError {
+  constructor(
+    /** Which value was refused. */
+    readonly value: 'output' | 'checkpoint',
+    readonly task: string,
+    reason: string,
+    /** BSON size of the refused document in bytes, when it was too large. */
+    readonly sizeBytes: number | null = null,
+    /** Largest document the server accepts, in bytes, when it was too large. */
+    readonly limitBytes: number | null = null,
+  ) {
+    super(`The ${value} of task "${task}" cannot be stored: ${reason}`);
+    (this as { code: string }).code = 'PTS_UNSTORABLE_VALUE';
+  }
+}
+
+/** `run()` was called on a runner whose run already ended; create a new Runner to run again. */
+export class RunnerFinishedError extends TaskStatusError {
+  constructor(readonly container: string, readonly status: string) {
+    super(
+      'PTS_RUNNER_FINISHED',
+      `This runner's run of container "${container}" already ended (${status}); create a new Runner with Runner.create() to run again`,
+    );
+  }
+}
+
+/** The MongoDB server could not be reached within the server-selection timeout. */
+export class ServerUnreachableError extends TaskStatusError {
+  constructor(
+    /** Host list of the connection (credentials removed), or a description when it has none. */
+    readonly host: string,
+    /** How long it waited, in milliseconds. */
+    readonly timeoutMs: number,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super('PTS_SERVER_UNREACHABLE', `Cannot reach MongoDB at ${host}: timed out after ${timeoutMs} ms (${detail})`, options);
   }
 }

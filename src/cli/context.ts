@@ -10,8 +10,8 @@ export interface CliContext {
 
 /** The program-wide options (`--uri`, `--prefix`) as seen from a subcommand. */
 export function globalOptions(command: Command): GlobalOptions {
-  const o = command.optsWithGlobals<{ uri?: string; prefix?: string }>();
-  return { uri: o.uri, prefix: o.prefix ?? 'pts' };
+  const o = command.optsWithGlobals<{ uri?: string; prefix?: string; serverTimeout?: string }>();
+  return { uri: o.uri, prefix: o.prefix ?? 'pts', serverTimeout: o.serverTimeout };
 }
 
 /** Prints a value as JSON (pretty, or one line when `compact`). */

@@ -11,6 +11,7 @@ import { oneLine } from './errors.js';
 const HELP_FOOTER = `
 Environment:
   MONGODB_URI   connection string, database included (required unless --uri is given)
+  PTS_SERVER_TIMEOUT_MS  like --server-timeout (default 5000)
   PTS_DEBUG=1   print stack traces of errors
   PTS_FORCE_TTY=1  draw live bars even when stdout is not a terminal
 
@@ -35,6 +36,9 @@ export function buildProgram(ctx: CliContext): Command {
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--uri <uri>', 'MongoDB connection string (overrides MONGODB_URI)'))
     .option('--prefix <prefix>', 'collection name prefix', 'pts')
+    .addOption(
+      new Option('--server-timeout <ms>', 'how long to look for a MongoDB server before giving up').env('PTS_SERVER_TIMEOUT_MS'),
+    )
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({

@@ -1,5 +1,6 @@
 import type { Connection } from 'mongoose';
 import { assertSafeName } from '../definition/names.js';
+import { MAX_TIMER_MS } from '../definition/options.js';
 import { InvalidOptionError, NotFoundError } from '../errors.js';
 import { deliver, type NodeCallback } from './callback.js';
 import { CompatContainer } from './container.js';
@@ -14,6 +15,12 @@ export interface CompatClientOptions {
   collectionPrefix?: string;
   /** How long a task handed out by `getNextTask` stays leased. @defaultValue 300000 (5 minutes) */
   leaseMs?: number;
+  /**
+   * How long the first call waits for the connection to reach a server before
+   * failing with a ServerUnreachableError that names the host, in ms.
+   * @defaultValue 5000
+   */
+  serverSelectionTimeoutMs?: number;
 }
 
 /** Default lease of a task handed out by `getNextTask`. */
@@ -34,8 +41,12 @@ export class CompatClient {
     if (typeof leaseMs !== 'number' || !Number.isFinite(leaseMs) || leaseMs <= 0) {
       throw new InvalidOptionError('leaseMs', `must be a positive number, got ${String(leaseMs)}`);
     }
+    const timeoutMs = options.serverSelectionTimeoutMs ?? 5000;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) {
+      throw new InvalidOptionError('serverSelectionTimeoutMs', `must be a positive number of ms up to ${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
+    }
     this.#ctx = {
-      store: lazyStore(options.connection, options.collectionPrefix),
+      store: lazyStore(options.connection, options.collectionPrefix, timeoutMs),
       leaseMs,
       runnerId: `compat:${process.pid}`,
     };

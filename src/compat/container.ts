@@ -123,14 +123,21 @@ export class CompatContainer {
    * Hands out and leases the next task ready to run (declaration order: not
    * complete or failed, dependencies complete, not leased, retry time passed),
    * or null. Concurrent callers, in any process, never get the same task.
+   * With a name (0.0.1's `getNextTask(name, cb)`), only that task is handed
+   * out, when it is ready; a missing one is a {@link NotFoundError}.
    */
-  getNextTask(): Promise<CompatTask | null>;
+  getNextTask(name?: string | null): Promise<CompatTask | null>;
   getNextTask(callback: NodeCallback<CompatTask | null>): void;
-  getNextTask(callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
+  getNextTask(name: string | null | undefined, callback: NodeCallback<CompatTask | null>): void;
+  getNextTask(name?: unknown, callback?: unknown): Promise<CompatTask | null> | void {
+    if (typeof name === 'function') [name, callback] = [undefined, name];
     return deliver(async () => {
+      if (name !== undefined && name !== null) assertSafeName('task', name);
+      const only = (name ?? undefined) as string | undefined;
       const store = await this.ctx.store();
       const before = await loadContainer(store, this.name);
-      const claimed = await claimNextTask(store, before, this.ctx);
+      if (only !== undefined && !findTask(before, only)) throw new NotFoundError('task', only, `not in container "${this.name}"`);
+      const claimed = await claimNextTask(store, before, this.ctx, only);
       if (claimed === null) {
         this.#remember(before);
         return [null] as const;

@@ -3,7 +3,7 @@ import type { TaskEdit, TaskSnapshot, TaskState, TaskStatus, TaskStore } from '.
 import { ConcurrentUpdateError } from './errors.js';
 import type { StateFields } from './values.js';
 
-const REVIVED_BY_NOT_COMPLETE: ReadonlySet<TaskStatus> = new Set(['succeeded', 'skipped', 'cancelled']);
+const REVIVED_BY_NOT_COMPLETE: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 const REVIVED_BY_NOT_FAILED: ReadonlySet<TaskStatus> = new Set(['failed', 'skipped', 'cancelled']);
 
 /** Times an edit is retried after another writer moved the task first. */
@@ -12,11 +12,13 @@ const MAX_EDIT_ATTEMPTS = 8;
 /**
  * Turns 0.0.1 state fields into the fields of one `edited` transition, given
  * the task's current state:
- * - `isComplete: true` → succeeded, `hasFailed: true` → failed;
- * - a false flag on a finished task makes it pending again, unless the task
- *   ended the other way: `isComplete: false` revives a succeeded, skipped or
- *   cancelled task (not a failed one), `hasFailed: false` a failed, skipped or
- *   cancelled one (not a succeeded one);
+ * - `hasFailed: true` → failed, with or without `isComplete: true` (0.0.1:
+ *   "hasFailed is true only when isComplete is true as well", so
+ *   `{ isComplete: true, hasFailed: true }` is how 0.0.1 code records a
+ *   failure); `isComplete: true` alone → succeeded;
+ * - a false flag on a finished task makes it pending again: `isComplete:
+ *   false` revives any finished task (a failed task counts as complete),
+ *   `hasFailed: false` a failed, skipped or cancelled one (not a succeeded one);
  * - when the status changes to succeeded/failed and `taskEndedAt` is not
  *   given, the end time is now; when it goes back to pending, the end time is
  *   cleared — so `taskDurationInMilliseconds` stays meaningful.
@@ -25,8 +27,8 @@ export function toTaskEdit(fields: StateFields, current: TaskState, now: Date): 
   const { isComplete, hasFailed, ...direct } = fields;
   const set: TaskEdit = Object.fromEntries(Object.entries(direct).filter(([, v]) => v !== undefined));
   let status: TaskStatus | undefined;
-  if (isComplete === true) status = 'succeeded';
-  else if (hasFailed === true) status = 'failed';
+  if (hasFailed === true) status = 'failed';
+  else if (isComplete === true) status = 'succeeded';
   else if (isComplete === false && REVIVED_BY_NOT_COMPLETE.has(current.status)) status = 'pending';
   else if (hasFailed === false && REVIVED_BY_NOT_FAILED.has(current.status)) status = 'pending';
   if (status !== undefined && status !== current.status) {

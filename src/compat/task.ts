@@ -38,9 +38,13 @@ export class CompatTask {
     return this.#record.name;
   }
 
-  /** True once the task succeeded. */
+  /**
+   * True once the task ended, successfully or not (0.0.1: a failed task has
+   * `isComplete()` and `hasFailed()` both true). Skipped and cancelled tasks
+   * (engine statuses) are not complete until they are run or marked so.
+   */
   isComplete(): boolean {
-    return this.#state.status === 'succeeded';
+    return this.#state.status === 'succeeded' || this.#state.status === 'failed';
   }
 
   /** Progress from 0 to 100 (rounded to 6 decimals, so 57 stays 57 after the 0..1 round trip). */
@@ -78,14 +82,17 @@ export class CompatTask {
     return this.#state.endedAt;
   }
 
-  /** Duration of the attempt that ended the task, or null. */
+  /** Duration of the attempt that ended the task, or the value last set through updateTask/addTask; null when unknown. */
   taskDurationInMilliseconds(): number | null {
     return this.#state.durationMs;
   }
 
-  /** Until when the task is leased to whoever runs it; null unless it is running. */
+  /**
+   * Until when the task is leased: the lease of a running attempt, or the
+   * value set through updateTask/addTask (kept until the task is claimed or ends); null otherwise.
+   */
   leasedTill(): Date | null {
-    return this.#state.status === 'running' ? this.#state.leaseUntil : null;
+    return this.#state.leaseUntil;
   }
 
   /** Retries after the first failed attempt. */
@@ -98,7 +105,7 @@ export class CompatTask {
     return this.#record.options.backoff.initialMs / 1000;
   }
 
-  /** True once the task failed for good. */
+  /** True once the task failed for good (then `isComplete()` is true as well). */
   hasFailed(): boolean {
     return this.#state.status === 'failed';
   }

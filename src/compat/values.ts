@@ -1,7 +1,7 @@
 import { assertSafeName } from '../definition/names.js';
 import { InvalidOptionError } from '../errors.js';
 import type { TaskEdit } from '../store/types.js';
-import { assertStorable } from './storable.js';
+import { assertStorable } from '../definition/storable.js';
 
 /** A date field of the 0.0.1 API: a Date, an ISO string or epoch milliseconds (as mongoose cast them), or null. */
 export type CompatDateInput = Date | string | number | null;
@@ -24,6 +24,8 @@ export interface CompatTaskValues {
   statusText?: string;
   processingData?: unknown;
   invokeCount?: number;
+  /** Stored as given; the engine writes its own when it runs the task. Null clears it. */
+  taskDurationInMilliseconds?: number | null;
   lastInvokedAt?: CompatDateInput;
   taskEndedAt?: CompatDateInput;
   leasedTill?: CompatDateInput;
@@ -93,6 +95,12 @@ const PARSERS: Record<keyof CompatTaskValues, Parser> = {
     o.state.checkpoint = v;
   },
   invokeCount: (v, o) => (o.state.attempt = integer('invokeCount', v)),
+  taskDurationInMilliseconds: (v, o) => {
+    if (v === null) o.state.durationMs = null;
+    else if (number('taskDurationInMilliseconds', v) < 0) {
+      throw new InvalidOptionError('taskDurationInMilliseconds', `must be >= 0 or null, got ${String(v)}`);
+    } else o.state.durationMs = v as number;
+  },
   lastInvokedAt: (v, o) => (o.state.startedAt = date('lastInvokedAt', v)),
   taskEndedAt: (v, o) => (o.state.endedAt = date('taskEndedAt', v)),
   leasedTill: (v, o) => (o.state.leaseUntil = date('leasedTill', v)),
@@ -105,15 +113,11 @@ const STATE_KEYS = new Set<string>([
   'statusText',
   'processingData',
   'invokeCount',
+  'taskDurationInMilliseconds',
   'lastInvokedAt',
   'taskEndedAt',
   'leasedTill',
 ]);
-
-/** Fields that are read-only because they are derived. */
-const DERIVED: Record<string, string> = {
-  taskDurationInMilliseconds: 'it is derived from lastInvokedAt and taskEndedAt',
-};
 
 /**
  * Validates `addTask`/`updateTask` values without touching the database:
@@ -131,18 +135,13 @@ export function parseTaskValues(values: unknown): ParsedValues {
     if (value === undefined) continue;
     const parse = Object.hasOwn(PARSERS, key) ? PARSERS[key as keyof CompatTaskValues] : undefined;
     if (!parse) {
-      throw new InvalidOptionError(
-        key,
-        DERIVED[key] ? `cannot be set: ${DERIVED[key]}` : `is not a task field (known: ${Object.keys(PARSERS).join(', ')})`,
-      );
+      throw new InvalidOptionError(key, `is not a task field (known: ${Object.keys(PARSERS).join(', ')})`);
     }
     parse(value, out);
     if (STATE_KEYS.has(key)) out.hasState = true;
     else out.hasRecord = true;
   }
-  if (out.state.isComplete === true && out.state.hasFailed === true) {
-    throw new InvalidOptionError('hasFailed', 'cannot be true together with isComplete');
-  }
+  // `{ isComplete: true, hasFailed: true }` is how 0.0.1 records a failure (see edit-state.ts).
   return out;
 }
 

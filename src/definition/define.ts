@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { assertValidGraph } from './graph.js';
 import { assertSafeName } from './names.js';
+import { assertStorable } from './storable.js';
 import { resolveTaskOptions, type TaskOptions } from './options.js';
 import type { CompiledTask, ContainerDefinition, Persistable, TaskHandler, TaskSpec } from './types.js';
 
@@ -52,7 +53,9 @@ export class ContainerBuilder<O extends Outputs = {}> {
       DeclaredTaskOptions<string>,
       TaskHandler<any, unknown>,
     ];
-    this.specs.push({ ...options, name, dependsOn: [...(options.dependsOn ?? [])], handler });
+    // Copied, not spread: a string given as dependsOn must reach validation as is.
+    const dependsOn = Array.isArray(options.dependsOn) ? [...options.dependsOn] : options.dependsOn;
+    this.specs.push({ ...options, name, dependsOn: dependsOn as string[] | undefined, handler });
     return this;
   }
 
@@ -95,9 +98,8 @@ export function compileDefinition(spec: ContainerSpec): ContainerDefinition {
   const tasks: CompiledTask[] = spec.tasks.map((t) => {
     assertSafeName('task', t?.name);
     if (typeof t.handler !== 'function') throw new InvalidOptionError(`handler (task "${t.name}")`, 'must be a function');
-    const dependsOn = t.dependsOn ?? [];
-    if (!Array.isArray(dependsOn)) throw new InvalidOptionError(`dependsOn (task "${t.name}")`, 'must be an array');
-    for (const d of dependsOn) assertSafeName('task', d);
+    const dependsOn = assertDependsOn(t.name, t.dependsOn);
+    assertStorable('input', t.input, ` (task "${t.name}")`);
     return Object.freeze({
       name: t.name,
       dependsOn: Object.freeze([...new Set(dependsOn)]),
@@ -109,4 +111,15 @@ export function compileDefinition(spec: ContainerSpec): ContainerDefinition {
   });
   assertValidGraph(tasks);
   return Object.freeze({ name: spec.name, failFast: spec.failFast ?? true, tasks: Object.freeze(tasks), handlers });
+}
+
+/** Checks `dependsOn`: an array of task names (a string is refused, not split into letters). */
+export function assertDependsOn(task: string, dependsOn: unknown): string[] {
+  if (dependsOn === undefined || dependsOn === null) return [];
+  if (!Array.isArray(dependsOn)) {
+    const got = typeof dependsOn === 'string' ? `a string (${JSON.stringify(dependsOn)}); write ["${dependsOn}"]` : typeof dependsOn;
+    throw new InvalidOptionError(`dependsOn (task "${task}")`, `must be an array of task names, got ${got}`);
+  }
+  for (const d of dependsOn) assertSafeName('task', d);
+  return dependsOn as string[];
 }

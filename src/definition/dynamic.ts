@@ -1,6 +1,8 @@
 import { InvalidOptionError } from '../errors.js';
 import { assertValidGraph } from './graph.js';
+import { assertDependsOn } from './define.js';
 import { assertSafeName } from './names.js';
+import { assertStorable } from './storable.js';
 import { resolveTaskOptions, type ResolvedTaskOptions } from './options.js';
 import type { DynamicTaskSpec } from './types.js';
 
@@ -27,8 +29,8 @@ export function compileDynamicTasks(
   if (!Array.isArray(specs)) throw new InvalidOptionError('tasks', 'addTasks() takes an array of task specs');
   const compiled = specs.map((spec): CompiledDynamicTask => {
     assertSafeName('task', spec?.name);
-    const dependsOn = [...new Set<string>(spec.dependsOn ?? [])];
-    for (const d of dependsOn) assertSafeName('task', d);
+    const dependsOn = [...new Set<string>(assertDependsOn(spec.name, spec.dependsOn))];
+    assertStorable('input', spec.input, ` (task "${spec.name}")`);
     const handler = spec.handler ?? spec.name;
     assertSafeName('handler', handler);
     if (!knownHandlers.has(handler)) {

@@ -1,5 +1,11 @@
 import { InvalidOptionError } from '../errors.js';
 
+/**
+ * Longest delay Node's timers accept (2^31 - 1 ms, about 24.8 days); a longer
+ * one fires after 1 ms, so options used as timers are refused above it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** Exponential backoff between attempts of a failing task. */
 export interface BackoffOptions {
   /** Delay before the first retry. @defaultValue 1000 */
@@ -18,7 +24,7 @@ export interface TaskOptions {
   retries?: number;
   /** Backoff between attempts. */
   backoff?: BackoffOptions;
-  /** Per-attempt time limit in milliseconds; `0` means none. @defaultValue 0 */
+  /** Per-attempt time limit in milliseconds, at most {@link MAX_TIMER_MS}; `0` means none. @defaultValue 0 */
   timeoutMs?: number;
   /** Name of a concurrency group whose limit is set on the runner. */
   group?: string;
@@ -49,6 +55,7 @@ export function resolveTaskOptions(task: string, options: TaskOptions = {}): Res
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_TASK_OPTIONS.timeoutMs;
   nonNegative(where('timeoutMs'), timeoutMs);
+  if (timeoutMs > MAX_TIMER_MS) throw new InvalidOptionError(where('timeoutMs'), timerTooLong(timeoutMs));
   const b = { ...DEFAULT_TASK_OPTIONS.backoff, ...stripUndefined(options.backoff ?? {}) };
   nonNegative(where('backoff.initialMs'), b.initialMs);
   nonNegative(where('backoff.maxMs'), b.maxMs);
@@ -78,4 +85,9 @@ function nonNegative(option: string, value: number): void {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The reason given when a timer option exceeds {@link MAX_TIMER_MS}. */
+export function timerTooLong(ms: number): string {
+  return `must be at most ${MAX_TIMER_MS} ms (2^31-1, about 24.8 days; Node's timers fire at once beyond it), got ${ms}`;
 }

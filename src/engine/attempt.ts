@@ -8,7 +8,9 @@ import {
   NotFoundError,
   RunnerStoppedError,
   TaskTimeoutError,
+  UnstorableValueError,
 } from '../errors.js';
+import { findUnstorable } from '../definition/storable.js';
 import type { Claim, PersistedError, TaskStore } from '../store/types.js';
 import { AttemptWriter } from './attempt-writer.js';
 import type { RunnerEvents } from './events.js';
@@ -52,7 +54,12 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
     claim,
     a.checkpointIntervalMs,
     (lost) => controller.abort(lost),
-    (error) => events.emit('runner:error', { error, context: `writing attempt state of task "${claim.task}"` }),
+    (error) => {
+      // A checkpoint the store refused (too large) would be refused again: the
+      // attempt ends with it, and it is recorded as the task's failure.
+      if (error instanceof UnstorableValueError) return controller.abort(error);
+      events.emit('runner:error', { error, context: `writing attempt state of task "${claim.task}"` });
+    },
   );
   const heartbeat = setInterval(() => {
     writer.heartbeat(new Date(Date.now() + a.leaseMs)).catch(() => undefined);
@@ -77,6 +84,8 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
       return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
     },
     checkpoint(state) {
+      const bad = findUnstorable(state, 'checkpoint');
+      if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
       return writer.queue({ checkpoint: state === undefined ? null : state });
     },
     addTasks: (specs) => a.addTasks(specs),
@@ -87,7 +96,10 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
   let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
   try {
     const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
-    outcome = { ok: true, output: output === undefined ? null : output };
+    const bad = findUnstorable(output, 'output');
+    outcome = bad
+      ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
+      : { ok: true, output: output === undefined ? null : output };
   } catch (error) {
     outcome = { ok: false, error: coerceError(error) };
   } finally {
@@ -114,8 +126,15 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
         return;
       } catch (error) {
         if (error instanceof LeaseLostError) throw error;
-        // Typically an output MongoDB cannot store: record it as this attempt's failure.
-        outcome = { ok: false, error: new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }) };
+        // An output MongoDB cannot store: record it as this attempt's failure
+        // (without retries when it is known to fail again, e.g. too large).
+        outcome = {
+          ok: false,
+          error:
+            error instanceof UnstorableValueError
+              ? error
+              : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
+        };
       }
     }
     // When the signal fired, its reason (timeout, cancel, stop, lost lease) is

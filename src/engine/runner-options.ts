@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import type { ContainerBuilder } from '../definition/define.js';
 import type { ContainerDefinition, TaskHandler } from '../definition/types.js';
+import { MAX_TIMER_MS, timerTooLong } from '../definition/options.js';
 import { InvalidOptionError } from '../errors.js';
 import type { TaskStore } from '../store/types.js';
 
@@ -22,7 +23,13 @@ export interface RunnerOptions {
   concurrency?: number;
   /** Limits per concurrency group (task option `group`), per runner. @defaultValue {} */
   groups?: Record<string, number>;
-  /** How long a claim stays valid without a heartbeat. @defaultValue 30000 */
+  /**
+   * How long `Runner.create` waits for the connection to reach a server before
+   * failing with a ServerUnreachableError naming the host, in ms.
+   * @defaultValue 5000
+   */
+  serverSelectionTimeoutMs?: number;
+  /** How long a claim stays valid without a heartbeat, in ms (at most 2^31-1, as every timer option). @defaultValue 30000 */
   leaseMs?: number;
   /** Interval between heartbeats of a running attempt. @defaultValue leaseMs / 3 */
   heartbeatMs?: number;
@@ -50,6 +57,7 @@ export interface ResolvedRunnerOptions {
   checkpointIntervalMs: number;
   maxRecoveries: number;
   stopTimeoutMs: number;
+  serverSelectionTimeoutMs: number;
   runnerId: string;
 }
 
@@ -79,6 +87,7 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
     checkpointIntervalMs: nonNegative('checkpointIntervalMs', o.checkpointIntervalMs ?? 1000),
     maxRecoveries,
     stopTimeoutMs: nonNegative('stopTimeoutMs', o.stopTimeoutMs ?? 30_000),
+    serverSelectionTimeoutMs: positive('serverSelectionTimeoutMs', o.serverSelectionTimeoutMs ?? 5000),
     runnerId: o.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
   };
 }
@@ -87,6 +96,7 @@ function positive(option: string, v: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new InvalidOptionError(option, `must be a positive number, got ${String(v)}`);
   }
+  if (v > MAX_TIMER_MS) throw new InvalidOptionError(option, timerTooLong(v));
   return v;
 }
 
@@ -94,5 +104,6 @@ function nonNegative(option: string, v: number): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
     throw new InvalidOptionError(option, `must be a non-negative number, got ${String(v)}`);
   }
+  if (v > MAX_TIMER_MS) throw new InvalidOptionError(option, timerTooLong(v));
   return v;
 }

@@ -3,7 +3,14 @@ import { ContainerBuilder } from '../definition/define.js';
 import { compileDynamicTasks } from '../definition/dynamic.js';
 import { assertSafeName } from '../definition/names.js';
 import type { ContainerDefinition, DynamicTaskSpec, TaskHandler } from '../definition/types.js';
-import { CancelledError, coerceError, NotFoundError, RecoveryLimitError, RunnerStoppedError } from '../errors.js';
+import {
+  CancelledError,
+  coerceError,
+  NotFoundError,
+  RecoveryLimitError,
+  RunnerFinishedError,
+  RunnerStoppedError,
+} from '../errors.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -41,6 +48,8 @@ export class Runner {
   private readonly groupLimits = new Map<string, LimitFunction>();
   private readonly warnedNoHandler = new Set<string>();
   private runPromise: Promise<RunResult> | null = null;
+  /** How the run ended, once it has. */
+  private ended: RunResult | Error | null = null;
   private stopPromise: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
@@ -72,7 +81,10 @@ export class Runner {
     assertSafeName('container', name);
     const store =
       options.store ??
-      (await MongoStore.create(options.connection ?? defaultConnection(), { collectionPrefix: options.collectionPrefix }));
+      (await MongoStore.create(options.connection ?? defaultConnection(), {
+        collectionPrefix: options.collectionPrefix,
+        serverSelectionTimeoutMs: opts.serverSelectionTimeoutMs,
+      }));
     const { resumed } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
@@ -91,9 +103,27 @@ export class Runner {
     return this;
   }
 
-  /** Runs until the container finishes or `stop()` is called; calling it again returns the same promise. */
+  /**
+   * Runs until the container finishes or `stop()` is called. Calling it again
+   * while the run goes on returns the same promise; calling it after the run
+   * ended rejects with {@link RunnerFinishedError}: a runner runs once, so
+   * create a new Runner (e.g. after `retryTasks`) to run the container again.
+   */
   run(): Promise<RunResult> {
-    this.runPromise ??= this.loop();
+    if (this.ended) {
+      const status = this.ended instanceof Error ? `with ${this.ended.name}` : this.ended.status;
+      return Promise.reject(new RunnerFinishedError(this.container, status));
+    }
+    this.runPromise ??= this.loop().then(
+      (result) => {
+        this.ended = result;
+        return result;
+      },
+      (error: unknown) => {
+        this.ended = coerceError(error);
+        throw error;
+      },
+    );
     return this.runPromise;
   }
 

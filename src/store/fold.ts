@@ -98,7 +98,7 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
   return s;
 }
 
-const EDITABLE_FIELDS = ['progress', 'statusText', 'checkpoint', 'attempt', 'startedAt', 'endedAt', 'leaseUntil'] as const;
+const EDITABLE_FIELDS = ['progress', 'statusText', 'checkpoint', 'attempt', 'startedAt', 'endedAt', 'leaseUntil', 'durationMs'] as const;
 
 function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
   if (set.status !== undefined) {
@@ -110,7 +110,12 @@ function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
   for (const key of EDITABLE_FIELDS) {
     if (set[key] !== undefined) (s as unknown as Record<string, unknown>)[key] = set[key];
   }
-  s.durationMs = s.startedAt && s.endedAt ? s.endedAt.getTime() - s.startedAt.getTime() : null;
+  // A duration given with the edit wins; otherwise it follows the times when
+  // they change, and a duration set earlier stays until then.
+  const timesChanged = set.status !== undefined || set.startedAt !== undefined || set.endedAt !== undefined;
+  if (set.durationMs === undefined && timesChanged) {
+    s.durationMs = s.startedAt && s.endedAt ? s.endedAt.getTime() - s.startedAt.getTime() : null;
+  }
 }
 
 function endAttempt(s: TaskState, at: Date): void {

@@ -136,6 +136,8 @@ export interface TaskEdit {
   startedAt?: Date | null;
   endedAt?: Date | null;
   leaseUntil?: Date | null;
+  /** Kept as given until the engine or an edit of the times writes a newer one. */
+  durationMs?: number | null;
 }
 
 /** Transitions written by whoever holds the current token (not by a running attempt). */

@@ -1,6 +1,6 @@
-import type { Connection } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
-import { LeaseLostError, TaskStatusError } from '../../errors.js';
+import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
 import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
 import type {
@@ -15,6 +15,7 @@ import type {
   TaskRecord,
   TaskStore,
 } from '../types.js';
+import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
 import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
 
@@ -28,6 +29,12 @@ export interface MongoStoreOptions {
    * @defaultValue true
    */
   ensureIndexes?: boolean;
+  /**
+   * How long to wait for the connection to reach a server before failing with
+   * {@link ServerUnreachableError}, in ms.
+   * @defaultValue 5000
+   */
+  serverSelectionTimeoutMs?: number;
 }
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
@@ -41,7 +48,7 @@ export class MongoStore implements TaskStore {
       throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "collectionPrefix": ${JSON.stringify(prefix)}`);
     }
     const models = bindModels(connection, prefix);
-    await connection.asPromise();
+    await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
     }
@@ -216,6 +223,10 @@ export class MongoStore implements TaskStore {
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (set.checkpoint !== undefined) {
+      // The claim entry as it will be once patched (its other fields are small).
+      assertFits('checkpoint', claim.task, { ...claim, kind: 'claimed', at: claim.claimedAt, progress: 0, statusText: '', ...set });
+    }
     // Writing to our own claim entry is harmless even when fenced out: state is
     // read from the newest claim only. The probe below tells us if we lost it.
     await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token) }, { $set: set });
@@ -233,6 +244,7 @@ export class MongoStore implements TaskStore {
           : outcome.kind === 'cancelled'
             ? { ...base, kind: 'cancelled', reason: outcome.reason }
             : { ...base, kind: 'released' };
+    if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token) });
     if (!(await this.append(entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
   }
 
@@ -251,6 +263,24 @@ export class MongoStore implements TaskStore {
       if (isDuplicateKeyError(error)) return false;
       throw error;
     }
+  }
+}
+
+/** Largest document MongoDB (and FerretDB) stores: 16 MiB. */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/** Refuses a document over the BSON limit before the driver fails on it with an unhelpful message. */
+function assertFits(value: 'output' | 'checkpoint', task: string, doc: Record<string, unknown>): void {
+  const size = mongoose.mongo.BSON.calculateObjectSize(doc);
+  if (size > MAX_DOCUMENT_BYTES) {
+    throw new UnstorableValueError(
+      value,
+      task,
+      `it makes a ${size}-byte BSON document, over the limit of ${MAX_DOCUMENT_BYTES} bytes (16 MiB) per MongoDB document; ` +
+        'store large data elsewhere (a file, GridFS, another collection) and return a reference',
+      size,
+      MAX_DOCUMENT_BYTES,
+    );
   }
 }
 
