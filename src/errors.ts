@@ -184,6 +184,8 @@ export class InvalidSlotDefinitionError extends InvalidScheduleError {
 export class InvalidLedgerItemError extends ValidationError {
   constructor(readonly item: unknown, reason: string) {
     super(`Invalid ledger item: ${reason}`, 'PTS_INVALID_LEDGER_ITEM');
+  }
+}
 
 /**
  * A task's output or checkpoint cannot be stored as given: BSON would change
