@@ -32,7 +32,7 @@ export class AttemptWriter {
   queue(patch: AttemptPatch): Promise<void> {
     if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
     if (patch.progress !== undefined) this.progress = patch.progress;
-    Object.assign(this.pending, patch);
+    Object.assign(this.pending, patch, patch.progress !== undefined ? { progressAt: new Date() } : {});
     if (patch.checkpoint !== undefined) this.pending.checkpointProgress = this.progress;
     this.hasPending = true;
     const wait = this.lastWriteAt + this.intervalMs - Date.now();

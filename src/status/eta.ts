@@ -110,11 +110,18 @@ function keysOf(t: TaskSnapshot): string[] {
   return keys;
 }
 
-/** A running attempt's whole-task duration extrapolated from its own rate, or null. */
+/**
+ * A running attempt's whole-task duration extrapolated from its own rate, or
+ * null. The rate of an attempt whose runner is lost is taken up to its last
+ * progress report (or heartbeat).
+ */
 function ownRate(s: TaskState, now: number): { elapsed: number; perUnit: number } | null {
   if (s.status !== 'running' || !s.startedAt) return null;
+  const lost = lostRunner(s, new Date(now));
+  const until = lost ? (s.progressAt ?? lost.lastHeartbeatAt)?.getTime() : now;
+  if (until === undefined) return null;
   const done = s.progress - s.startProgress;
-  const elapsed = now - s.startedAt.getTime();
+  const elapsed = until - s.startedAt.getTime();
   if (done < MIN_PROGRESS_FOR_RATE || elapsed <= 0) return null;
   return { elapsed, perUnit: elapsed / done };
 }
@@ -126,7 +133,7 @@ function collectSamples(tasks: readonly TaskSnapshot[], now: number): Samples {
     let whole: number | null = null;
     if (s.status === 'succeeded' && s.durationMs !== null && 1 - s.startProgress >= MIN_PROGRESS_FOR_RATE) {
       whole = s.durationMs / (1 - s.startProgress);
-    } else if (!lostRunner(s, new Date(now))) {
+    } else {
       whole = ownRate(s, now)?.perUnit ?? null;
     }
     if (whole === null) continue;
@@ -153,9 +160,9 @@ function workLeft(t: TaskSnapshot, now: number, samples: Samples): { wait: numbe
   const resumeFrom = s.checkpoint === undefined || s.checkpoint === null ? 0 : s.checkpointProgress;
   if (s.status === 'running') {
     const lost = lostRunner(s, new Date(now));
-    const full = estimatedDuration(t, samples);
-    if (lost) return full === null ? null : { wait: Math.max(0, lost.expiresAt.getTime() - now), work: full * (1 - resumeFrom) };
     const rate = ownRate(s, now);
+    const full = rate?.perUnit ?? estimatedDuration(t, samples);
+    if (lost) return full === null ? null : { wait: Math.max(0, lost.expiresAt.getTime() - now), work: full * (1 - resumeFrom) };
     if (rate) return { wait: 0, work: rate.perUnit * (1 - s.progress) };
     if (full === null) return null;
     const elapsed = s.startedAt ? now - s.startedAt.getTime() : 0;

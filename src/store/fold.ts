@@ -15,6 +15,7 @@ export function initialTaskState(): TaskState {
     leaseMs: null,
     heartbeatMs: null,
     progress: 0,
+    progressAt: null,
     startProgress: 0,
     checkpointProgress: 0,
     statusText: '',
@@ -50,6 +51,7 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         s.heartbeatMs = t.heartbeatMs ?? null;
         s.progress = t.progress ?? 0;
         s.startProgress = t.startProgress ?? 0;
+        s.progressAt = t.progressAt ?? null;
         s.checkpointProgress = t.checkpointProgress ?? s.startProgress;
         s.statusText = t.statusText ?? '';
         // Each claim carries the checkpoint it started from, so writes that

@@ -23,6 +23,8 @@ export interface Transition {
   checkpoint?: unknown;
   /** For `claimed` entries: the progress the attempt started from (that of the checkpoint it resumed). */
   startProgress?: number;
+  /** For `claimed` entries: when `progress` was last written. */
+  progressAt?: Date | null;
   /** For `claimed` entries: the progress reported when `checkpoint` was written. */
   checkpointProgress?: number;
   /** For `claimed` entries: the holder's lease length (ms); `leaseUntil - leaseMs` is its last heartbeat. */

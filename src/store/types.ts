@@ -71,6 +71,8 @@ export interface TaskState {
   heartbeatMs: number | null;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
+  /** When the current or last attempt last wrote its progress; null before it did. */
+  progressAt: Date | null;
   /** 0..1: the progress the current or last attempt started from (its checkpoint's). */
   startProgress: number;
   /** 0..1: the progress reported when the last checkpoint was written; a resumed attempt starts here. */
@@ -124,6 +126,8 @@ export interface AttemptPatch {
   progress?: number;
   statusText?: string;
   checkpoint?: unknown;
+  /** When `progress` was reported; written with it. */
+  progressAt?: Date;
   /** 0..1: the progress at the time `checkpoint` was taken; written with it. */
   checkpointProgress?: number;
 }

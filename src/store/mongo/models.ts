@@ -73,6 +73,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     statusText: String,
     checkpoint: Mixed,
     startProgress: Number,
+    progressAt: Date,
     checkpointProgress: Number,
     leaseMs: Number,
     heartbeatMs: Number,
