@@ -6,7 +6,8 @@
  */
 import { expect, it } from 'vitest';
 import { getContainerStatus, Runner, type ContainerStatusReport, type RunnerEventMap } from '../src/index.js';
-import { renderStatus } from '../src/cli/render/text.js';
+import { renderMermaid } from '../src/cli/render/mermaid.js';
+import { renderSnapshot, renderStatus } from '../src/cli/render/text.js';
 import { runPts } from './cli.support.js';
 import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
@@ -60,6 +61,13 @@ it('shows a lost runner, announces the wait once, and resumes at the checkpoint 
   // Once the lease has expired and nobody took over, the line says so (rendered at a later "now").
   const later = download.runnerLost!.expiresAt.getTime() + 3000;
   expect(renderStatus(lost, later).join('\n')).toContain('runner lost, waiting for takeover (lease expired 3 s ago)');
+  // `status --watch` on a pipe: the time stops at the last heartbeat instead of growing.
+  const fiveBefore = download.runnerLost!.expiresAt.getTime() - 5000;
+  const watchLines = renderSnapshot(lost, fiveBefore).join('\n');
+  expect(watchLines).toMatch(/^ {2}download \d+(\.\d)?% attempt 1, \S+ - runner lost, waiting for takeover \(lease expires in 5 s\)$/m);
+  const timeShownAt = (now: number) => /attempt 1, (\S+) - /.exec(renderSnapshot(lost, now).join('\n'))![1];
+  expect(timeShownAt(fiveBefore + 60_000)).toBe(timeShownAt(fiveBefore));
+  expect(renderMermaid(lost)).toMatch(/\["download<br\/>runner lost \d+(\.\d)?%"\]:::running/);
 
   // A second runner waits for the lease, says so once, then takes over from the checkpoint.
   const waits: Array<RunnerEventMap['task:waiting-for-lease']> = [];

@@ -15,7 +15,9 @@ export interface EtaEstimate {
 
 /** Below this much progress within an attempt, its rate says too little to extrapolate from. */
 const MIN_PROGRESS_FOR_RATE = 0.01;
-/** A task running past its estimate is assumed to need at least this share of it again. */
+/** A progress report this recent (as a share of the attempt's time so far) measures the rate. */
+const FRESH_REPORT_SHARE = 0.1;
+/** A task running past its estimate is assumed to need at least this share of its remaining work. */
 const OVERRUN_FLOOR = 0.1;
 
 /**
@@ -105,25 +107,36 @@ function keysOf(t: TaskSnapshot): string[] {
   if (handler !== name) keys.push(`handler:${handler}`);
   const cut = Math.max(name.lastIndexOf('-'), name.lastIndexOf('_'), name.lastIndexOf('.'), name.lastIndexOf(':'));
   if (cut > 0) keys.push(`family:${name.slice(0, cut)}`);
-  if (options?.group) keys.push(`group:${options.group}`);
+  // Tasks outside any group count as one kind too: groups hold the heavy work.
+  keys.push(`group:${options?.group ?? ''}`);
   keys.push('all');
   return keys;
 }
 
 /**
- * A running attempt's whole-task duration extrapolated from its own rate, or
- * null. The rate of an attempt whose runner is lost is taken up to its last
- * progress report (or heartbeat).
+ * A running attempt's own rate, or null: `perUnit` is its whole-task duration
+ * extrapolated from (progress − start progress) over the time it took, and
+ * `left` the time it still needs. The time taken runs to its last progress
+ * report while that report is fresh (at least a tenth of the attempt's
+ * time), so throttled progress writes do not look like slowness; a staler
+ * report may mean the task stalled, so the time runs to now. A lost runner's
+ * attempt is measured up to its last report (or heartbeat).
  */
-function ownRate(s: TaskState, now: number): { elapsed: number; perUnit: number } | null {
+function ownRate(s: TaskState, now: number): { perUnit: number; left: number } | null {
   if (s.status !== 'running' || !s.startedAt) return null;
+  const start = s.startedAt.getTime();
   const lost = lostRunner(s, new Date(now));
-  const until = lost ? (s.progressAt ?? lost.lastHeartbeatAt)?.getTime() : now;
+  const reportAt = s.progressAt?.getTime();
+  let until: number | undefined = now;
+  if (lost) until = reportAt ?? lost.lastHeartbeatAt?.getTime();
+  else if (reportAt !== undefined && reportAt - start >= FRESH_REPORT_SHARE * (now - start)) until = reportAt;
   if (until === undefined) return null;
   const done = s.progress - s.startProgress;
-  const elapsed = until - s.startedAt.getTime();
+  const elapsed = until - start;
   if (done < MIN_PROGRESS_FOR_RATE || elapsed <= 0) return null;
-  return { elapsed, perUnit: elapsed / done };
+  const perUnit = elapsed / done;
+  const sinceReport = lost ? 0 : now - until;
+  return { perUnit, left: Math.max(perUnit * (1 - s.progress) - sinceReport, OVERRUN_FLOOR * perUnit * (1 - s.progress)) };
 }
 
 function collectSamples(tasks: readonly TaskSnapshot[], now: number): Samples {
@@ -163,7 +176,7 @@ function workLeft(t: TaskSnapshot, now: number, samples: Samples): { wait: numbe
     const rate = ownRate(s, now);
     const full = rate?.perUnit ?? estimatedDuration(t, samples);
     if (lost) return full === null ? null : { wait: Math.max(0, lost.expiresAt.getTime() - now), work: full * (1 - resumeFrom) };
-    if (rate) return { wait: 0, work: rate.perUnit * (1 - s.progress) };
+    if (rate) return { wait: 0, work: rate.left };
     if (full === null) return null;
     const elapsed = s.startedAt ? now - s.startedAt.getTime() : 0;
     return { wait: 0, work: Math.max(full * (1 - s.startProgress) - elapsed, OVERRUN_FLOOR * full * (1 - s.progress)) };
