@@ -30,7 +30,9 @@ const OVERRUN_FLOOR = 0.1;
  *    whole run, and running tasks' extrapolations) of the first of these that
  *    has any: tasks with the same handler (shared by dynamic tasks), the same
  *    name family (the name up to its last `-`, `_`, `.` or `:`, e.g.
- *    `download-a`, `download-b`), the same concurrency group, all tasks.
+ *    `download-a`, `download-b`), the same concurrency group (tasks in no
+ *    group count as one group), all tasks. A running attempt's rate is
+ *    measured up to its last progress report while that report is fresh.
  * 2. **Work left per task.** A running task: the rest of its attempt. A
  *    pending task: its duration minus what its checkpoint already covers,
  *    after its retry time. A task whose runner is lost: the wait until its
