@@ -44,8 +44,8 @@ it('reports live progress, per-task state and an ETA to another connection', asy
   expect(mid.status).toBe('running');
   expect(mid.total).toBe(4);
   expect(mid.counts).toMatchObject({ succeeded: 1, failed: 1, running: 1, pending: 1 });
-  // quick (1) + broken (1, finished) + long (0.5) + last (0), over 4 tasks
-  expect(mid.percentComplete).toBe(62.5);
+  // quick (1) + broken (0: it failed before reporting progress) + long (0.5) + last (0), over 4 tasks
+  expect(mid.percentComplete).toBe(37.5);
   const long = mid.tasks.find((t) => t.name === 'long')!;
   expect(long).toMatchObject({ status: 'running', attempt: 1, percentComplete: 50, statusText: 'half way' });
   expect(long.startedAt).toBeInstanceOf(Date);
@@ -58,7 +58,9 @@ it('reports live progress, per-task state and an ETA to another connection', asy
   release();
   expect((await run).status).toBe('failed');
   const end = await getContainerStatus('live', { connection: observer });
-  expect(end.percentComplete).toBe(100);
+  // A failed container never shows 100 %: broken did nothing.
+  expect(end.percentComplete).toBe(75);
+  expect(end.tasks.find((t) => t.name === 'broken')!.percentComplete).toBe(0);
   expect(end.etaMs).toBe(0);
   expect(end.finishedAt).toBeInstanceOf(Date);
 

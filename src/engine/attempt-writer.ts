@@ -15,6 +15,8 @@ export class AttemptWriter {
   private chain: Promise<void> = Promise.resolve();
   private lost: LeaseLostError | null = null;
   private closed: CancelledError | null = null;
+  /** The newest progress queued, so a checkpoint records the progress it stands for. */
+  private progress: number;
 
   constructor(
     private readonly store: TaskStore,
@@ -22,12 +24,16 @@ export class AttemptWriter {
     private readonly intervalMs: number,
     private readonly onLost: (error: LeaseLostError) => void,
     private readonly onError: (error: Error) => void,
-  ) {}
+  ) {
+    this.progress = claim.progress;
+  }
 
   /** Queues a patch; it is written now if the last write is old enough, else at the trailing edge. */
   queue(patch: AttemptPatch): Promise<void> {
     if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
-    Object.assign(this.pending, patch);
+    if (patch.progress !== undefined) this.progress = patch.progress;
+    Object.assign(this.pending, patch, patch.progress !== undefined ? { progressAt: new Date() } : {});
+    if (patch.checkpoint !== undefined) this.pending.checkpointProgress = this.progress;
     this.hasPending = true;
     const wait = this.lastWriteAt + this.intervalMs - Date.now();
     if (wait <= 0) return this.flush();

@@ -14,6 +14,12 @@ export interface RunnerEventMap {
   'task:cancelled': { container: string; task: string; attempt: number | null; reason: string };
   'task:released': { container: string; task: string; attempt: number };
   'task:lease-lost': { container: string; task: string; attempt: number; fencingToken: number };
+  /**
+   * The runner holding this task stopped renewing its lease (it died or froze):
+   * this runner takes the task over once the lease expires at `expiresAt`.
+   * Emitted once per lease (per claim of the task), by every runner that waits.
+   */
+  'task:waiting-for-lease': { container: string; task: string; attempt: number; holder: string; expiresAt: Date };
   /** Something went wrong outside a handler: a throwing listener, a failed store write. */
   'runner:error': { error: Error; context: string };
 }

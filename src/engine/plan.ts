@@ -1,3 +1,4 @@
+import { lostRunner } from '../store/lease-health.js';
 import type { ContainerSnapshot, ContainerStatus, TaskSnapshot } from '../store/types.js';
 import { TERMINAL_STATUSES } from '../store/types.js';
 
@@ -23,6 +24,11 @@ export interface StepPlan {
   ready: Array<{ snapshot: TaskSnapshot; recovered: boolean }>;
   /** Earliest future moment at which something may become ready (a retry, a lease expiry). */
   nextWakeAt: Date | null;
+  /**
+   * Running tasks whose holder stopped renewing its lease, which is not
+   * expired yet: nobody can take them over before `expiresAt`.
+   */
+  waitingForLease: Array<{ task: string; token: number; attempt: number; holder: string; expiresAt: Date }>;
 }
 
 /**
@@ -32,7 +38,7 @@ export interface StepPlan {
 export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPlan {
   const now = snapshot.readAt.getTime();
   const byName = new Map(snapshot.tasks.map((t) => [t.record.name, t]));
-  const plan: StepPlan = { done: false, outcome: null, halt: null, settle: [], ready: [], nextWakeAt: null };
+  const plan: StepPlan = { done: false, outcome: null, halt: null, settle: [], ready: [], nextWakeAt: null, waitingForLease: [] };
   const wakeAt = (ms: number) => {
     if (ms > now && (plan.nextWakeAt === null || ms < plan.nextWakeAt.getTime())) plan.nextWakeAt = new Date(ms);
   };
@@ -47,6 +53,11 @@ export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPl
   for (const t of snapshot.tasks) {
     const { status, token, leaseUntil, notBefore } = t.state;
     const leaseExpired = status === 'running' && (leaseUntil === null || leaseUntil.getTime() <= now);
+    const lost = leaseExpired ? null : lostRunner(t.state, snapshot.readAt);
+    if (lost) {
+      const { attempt } = t.state;
+      plan.waitingForLease.push({ task: t.record.name, token, attempt, holder: lost.holder, expiresAt: lost.expiresAt });
+    }
     if (plan.halt) {
       // Pending tasks stop here; running ones are stopped by their runners,
       // or settled here once their runner is gone (lease expired).

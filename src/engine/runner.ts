@@ -47,6 +47,8 @@ export class Runner {
   private readonly limit: LimitFunction;
   private readonly groupLimits = new Map<string, LimitFunction>();
   private readonly warnedNoHandler = new Set<string>();
+  /** `task#token` of the silent leases already announced with `task:waiting-for-lease`. */
+  private readonly announcedWaits = new Set<string>();
   private runPromise: Promise<RunResult> | null = null;
   /** How the run ended, once it has. */
   private ended: RunResult | Error | null = null;
@@ -175,6 +177,7 @@ export class Runner {
     const snapshot = await this.store.loadSnapshot(this.container);
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
     const plan = planStep(snapshot, snapshot.container.failFast);
+    this.announceWaits(plan);
     if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
     if (plan.settle.length > 0) {
       await this.settle(plan);
@@ -201,6 +204,17 @@ export class Runner {
     }
   }
 
+  /** Says once per lease that a task waits for a silent runner's lease to expire. */
+  private announceWaits(plan: StepPlan): void {
+    for (const w of plan.waitingForLease) {
+      const key = `${w.task}#${w.token}`;
+      if (w.holder === this.runnerId || this.local.has(w.task) || this.announcedWaits.has(key)) continue;
+      this.announcedWaits.add(key);
+      const { task, attempt, holder, expiresAt } = w;
+      this.events.emit('task:waiting-for-lease', { container: this.container, task, attempt, holder, expiresAt });
+    }
+  }
+
   private async claimReady(plan: StepPlan, snapshot: ContainerSnapshot): Promise<void> {
     // Outputs by task name, built once per step and only when something starts.
     let outputs: Map<string, unknown> | undefined;
@@ -217,7 +231,10 @@ export class Runner {
         runnerId: this.runnerId,
         attempt: t.state.attempt + 1,
         leaseMs: this.opts.leaseMs,
+        heartbeatMs: this.opts.heartbeatMs,
         checkpoint: t.state.checkpoint,
+        // A resumed attempt starts where its checkpoint left off, not at 0 %.
+        progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       });
       if (!claim) continue; // another runner claimed it first
       if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {

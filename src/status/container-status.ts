@@ -1,5 +1,12 @@
-import type { ContainerSnapshot, ContainerStatus, PersistedError, TaskStatus } from '../store/types.js';
-import { TERMINAL_STATUSES } from '../store/types.js';
+import { lostRunner, type LostRunner } from '../store/lease-health.js';
+import type { ContainerSnapshot, ContainerStatus, PersistedError, TaskState, TaskStatus } from '../store/types.js';
+import { estimateRemaining } from './eta.js';
+
+/** A running task whose runner is lost, as shown to people. */
+export interface RunnerLostReport extends LostRunner {
+  /** Milliseconds until the lease expires and another runner may take over; 0 once expired. */
+  expiresInMs: number;
+}
 
 /** One task's state, as shown to people. */
 export interface TaskStatusReport {
@@ -7,11 +14,22 @@ export interface TaskStatusReport {
   status: TaskStatus;
   dependsOn: string[];
   attempt: number;
-  /** 0..100 */
+  /**
+   * 0..100. Succeeded: 100 (the only status that shows 100). Running: the
+   * attempt's progress, starting from its checkpoint's when it resumed.
+   * Failed or cancelled: the last progress reported. Pending: what the next
+   * attempt resumes from (its checkpoint's progress, else 0). Skipped: 0, or
+   * the last progress if it had run.
+   */
   percentComplete: number;
+  /** What the running attempt says it is doing; empty once the task is no longer running. */
   statusText: string;
+  /** The last status text any attempt reported (kept after the task ended, for reference). */
+  lastStatusText: string;
   runnerId: string | null;
   leaseUntil: Date | null;
+  /** Set while the task's runner stopped renewing its lease and nobody has taken the task over yet. */
+  runnerLost: RunnerLostReport | null;
   startedAt: Date | null;
   endedAt: Date | null;
   durationMs: number | null;
@@ -26,37 +44,53 @@ export interface TaskStatusReport {
 export interface ContainerStatusReport {
   name: string;
   status: ContainerStatus;
-  /** Finished tasks plus the in-task fractions of running ones, over all tasks; 0..100. */
+  /**
+   * Mean of the tasks' fractions (see {@link TaskStatusReport.percentComplete}); 0..100.
+   * 100 only when every task succeeded, so a failed container never shows 100.
+   */
   percentComplete: number;
   counts: Record<TaskStatus, number>;
+  /** Running tasks whose runner is lost (they are also counted as running). */
+  runnersLost: number;
   total: number;
   createdAt: Date;
   finishedAt: Date | null;
   cancelRequested: boolean;
-  /** Estimated milliseconds left, from the durations observed so far; null before any task finished. */
+  /**
+   * Estimated milliseconds left (see {@link estimateRemaining}): 0 once the
+   * container finished; null while no task has finished or reported progress.
+   */
   etaMs: number | null;
   tasks: TaskStatusReport[];
 }
 
-/** Summarises a snapshot: percentages, counts and an ETA. */
+/** Below 100 %, at most this is shown, so that only a succeeded task (or container) shows 100 %. */
+const NOT_DONE_MAX = 99.9;
+
+/** Summarises a snapshot (as of `snapshot.readAt`): percentages, counts, lost runners and an ETA. */
 export function summarizeContainer(snapshot: ContainerSnapshot): ContainerStatusReport {
   const counts: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
   let units = 0;
-  const durations: number[] = [];
+  let runnersLost = 0;
+  const now = snapshot.readAt;
   const tasks = snapshot.tasks.map(({ record, state }): TaskStatusReport => {
     counts[state.status] += 1;
-    const fraction = TERMINAL_STATUSES.has(state.status) ? 1 : state.status === 'running' ? state.progress : 0;
+    const fraction = taskFraction(state);
     units += fraction;
-    if (state.status === 'succeeded' && state.durationMs !== null) durations.push(state.durationMs);
+    const lost = lostRunner(state, now);
+    if (lost) runnersLost += 1;
+    const running = state.status === 'running';
     return {
       name: record.name,
       status: state.status,
       dependsOn: record.dependsOn,
       attempt: state.attempt,
-      percentComplete: round1(fraction * 100),
-      statusText: state.statusText,
-      runnerId: state.status === 'running' ? state.runnerId : null,
+      percentComplete: percent(fraction, state.status === 'succeeded'),
+      statusText: running ? state.statusText : '',
+      lastStatusText: state.statusText,
+      runnerId: running ? state.runnerId : null,
       leaseUntil: state.leaseUntil,
+      runnerLost: lost && { ...lost, expiresInMs: Math.max(0, lost.expiresAt.getTime() - now.getTime()) },
       startedAt: state.startedAt,
       endedAt: state.endedAt,
       durationMs: state.durationMs,
@@ -67,28 +101,31 @@ export function summarizeContainer(snapshot: ContainerSnapshot): ContainerStatus
     };
   });
   const total = tasks.length;
-  const remaining = total - units;
-  let etaMs: number | null = null;
-  if (remaining <= 0) etaMs = 0;
-  else if (durations.length > 0) {
-    const mean = durations.reduce((a, b) => a + b, 0) / durations.length;
-    // Work left in task-lengths, spread over the tasks running now (at least one).
-    etaMs = Math.round((remaining * mean) / Math.max(1, counts.running));
-  }
+  const allSucceeded = counts.succeeded === total;
+  const finished = snapshot.container.status !== 'running';
   return {
     name: snapshot.container.name,
     status: snapshot.container.status,
-    percentComplete: total === 0 ? 100 : round1((units / total) * 100),
+    percentComplete: total === 0 ? (finished ? 100 : 0) : percent(units / total, allSucceeded),
     counts,
+    runnersLost,
     total,
     createdAt: snapshot.container.createdAt,
     finishedAt: snapshot.container.finishedAt,
     cancelRequested: snapshot.container.cancelRequestedAt !== null,
-    etaMs,
+    etaMs: finished ? 0 : (estimateRemaining(snapshot)?.etaMs ?? null),
     tasks,
   };
 }
 
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
+/** A task's share of its work done, 0..1 (see {@link TaskStatusReport.percentComplete}). */
+function taskFraction(s: TaskState): number {
+  if (s.status === 'succeeded') return 1;
+  if (s.status === 'pending') return s.checkpoint === undefined || s.checkpoint === null ? 0 : s.checkpointProgress;
+  return s.progress;
+}
+
+function percent(fraction: number, done: boolean): number {
+  if (done) return 100;
+  return Math.min(NOT_DONE_MAX, Math.round(fraction * 1000) / 10);
 }

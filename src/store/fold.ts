@@ -12,7 +12,12 @@ export function initialTaskState(): TaskState {
     notBefore: null,
     runnerId: null,
     leaseUntil: null,
+    leaseMs: null,
+    heartbeatMs: null,
     progress: 0,
+    progressAt: null,
+    startProgress: 0,
+    checkpointProgress: 0,
     statusText: '',
     checkpoint: undefined,
     output: null,
@@ -42,7 +47,12 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         s.attempt = t.attempt ?? s.attempt + 1;
         s.runnerId = t.runnerId ?? null;
         s.leaseUntil = t.leaseUntil ?? null;
+        s.leaseMs = t.leaseMs ?? null;
+        s.heartbeatMs = t.heartbeatMs ?? null;
         s.progress = t.progress ?? 0;
+        s.startProgress = t.startProgress ?? 0;
+        s.progressAt = t.progressAt ?? null;
+        s.checkpointProgress = t.checkpointProgress ?? s.startProgress;
         s.statusText = t.statusText ?? '';
         // Each claim carries the checkpoint it started from, so writes that
         // reach an older claim entry late (a fenced-off attempt) are never read.

@@ -21,6 +21,16 @@ export interface Transition {
   progress?: number;
   statusText?: string;
   checkpoint?: unknown;
+  /** For `claimed` entries: the progress the attempt started from (that of the checkpoint it resumed). */
+  startProgress?: number;
+  /** For `claimed` entries: when `progress` was last written. */
+  progressAt?: Date | null;
+  /** For `claimed` entries: the progress reported when `checkpoint` was written. */
+  checkpointProgress?: number;
+  /** For `claimed` entries: the holder's lease length (ms); `leaseUntil - leaseMs` is its last heartbeat. */
+  leaseMs?: number | null;
+  /** For `claimed` entries: the holder's heartbeat interval (ms), or null when it sends none. */
+  heartbeatMs?: number | null;
   output?: unknown;
   error?: PersistedError | null;
   retryAt?: Date | null;

@@ -65,8 +65,18 @@ export interface TaskState {
   notBefore: Date | null;
   runnerId: string | null;
   leaseUntil: Date | null;
+  /** The holder's lease length (ms) as recorded in its claim; null when unknown. */
+  leaseMs: number | null;
+  /** The holder's heartbeat interval (ms) as recorded in its claim; null when it sends none. */
+  heartbeatMs: number | null;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
+  /** When the current or last attempt last wrote its progress; null before it did. */
+  progressAt: Date | null;
+  /** 0..1: the progress the current or last attempt started from (its checkpoint's). */
+  startProgress: number;
+  /** 0..1: the progress reported when the last checkpoint was written; a resumed attempt starts here. */
+  checkpointProgress: number;
   statusText: string;
   /** Last checkpointed state, carried from attempt to attempt. */
   checkpoint: unknown;
@@ -106,6 +116,8 @@ export interface Claim {
   runnerId: string;
   claimedAt: Date;
   leaseUntil: Date;
+  /** 0..1: the progress the attempt starts from (that of the checkpoint it resumes). */
+  progress: number;
 }
 
 /** Fields a running attempt updates in place (heartbeat, progress, checkpoint). */
@@ -114,6 +126,10 @@ export interface AttemptPatch {
   progress?: number;
   statusText?: string;
   checkpoint?: unknown;
+  /** When `progress` was reported; written with it. */
+  progressAt?: Date;
+  /** 0..1: the progress at the time `checkpoint` was taken; written with it. */
+  checkpointProgress?: number;
 }
 
 /** How an attempt ended. */
@@ -157,6 +173,19 @@ export interface NewContainer {
   definition: ContainerRecord['definition'];
 }
 
+/** What a runner asks for when it claims an attempt. */
+export interface NewClaim {
+  runnerId: string;
+  attempt: number;
+  leaseMs: number;
+  /** The checkpoint the attempt resumes from. */
+  checkpoint: unknown;
+  /** 0..1: the progress that checkpoint stands for (shown until the attempt reports its own). @defaultValue 0 */
+  progress?: number;
+  /** The claimer's heartbeat interval (ms), so readers can tell a silent holder. @defaultValue null (no heartbeats) */
+  heartbeatMs?: number | null;
+}
+
 /**
  * The persistence interface, in the engine's words. Every transition of a
  * task is exclusive: it is appended at the next position of the task's log,
@@ -194,7 +223,7 @@ export interface TaskStore {
     container: string,
     task: string,
     expectedToken: number,
-    claim: { runnerId: string; attempt: number; leaseMs: number; checkpoint: unknown },
+    claim: NewClaim,
   ): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import type { ContainerStatusReport } from '../../status/container-status.js';
 import { clean, formatPercent, truncate } from './format.js';
-import { formatEta, formatTaskCounts, taskTime } from './text.js';
+import { formatEta, formatTaskCounts, runningInfo, taskTime } from './text.js';
 
 /** Characters of the filled and empty parts of a bar. */
 export const BAR_CHARS = { complete: '█', incomplete: '░' } as const;
@@ -76,7 +76,7 @@ export class LiveBars {
       const payload: LinePayload = {
         label: `  ${clean(t.name)}`,
         percent: t.percentComplete,
-        info: `attempt ${t.attempt}, ${taskTime(t, now)}${t.statusText ? ` - ${clean(t.statusText)}` : ''}`,
+        info: `attempt ${t.attempt}, ${taskTime(t, now)}${runningInfo(t, now)}`,
         labelWidth,
       };
       const bar = this.tasks.get(t.name);

@@ -31,7 +31,11 @@ export function renderMermaid(r: ContainerStatusReport): string {
   const ids = new Map(r.tasks.map((t, i) => [t.name, `t${i}`]));
   const lines = ['flowchart TD', `  %% container ${escapeMermaidLabel(r.name)}: ${r.status}, ${formatPercent(r.percentComplete)} done`];
   for (const t of r.tasks) {
-    const state = t.status === 'running' ? `running ${formatPercent(t.percentComplete)}` : t.status;
+    const state = t.runnerLost
+      ? `runner lost ${formatPercent(t.percentComplete)}`
+      : t.status === 'running'
+        ? `running ${formatPercent(t.percentComplete)}`
+        : t.status;
     lines.push(`  ${ids.get(t.name)}["${escapeMermaidLabel(t.name)}<br/>${state}"]:::${t.status}`);
   }
   for (const t of r.tasks) {

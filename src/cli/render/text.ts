@@ -39,11 +39,38 @@ export function renderList(summaries: ContainerSummary[]): string[] {
   );
 }
 
-/** Time a task has taken: its duration once ended, the time since it started while running. */
+/**
+ * Time a task has taken: its duration once ended, the time since it started
+ * while running; for a lost runner, the time until its last sign of life.
+ */
 export function taskTime(t: TaskStatusReport, now: number): string {
   if (t.durationMs !== null && t.status !== 'running') return formatDuration(t.durationMs);
-  if (t.status === 'running' && t.startedAt) return formatDuration(now - t.startedAt.getTime());
+  if (t.status === 'running' && t.startedAt) {
+    const until = t.runnerLost ? (t.runnerLost.lastHeartbeatAt ?? t.runnerLost.expiresAt).getTime() : now;
+    return formatDuration(until - t.startedAt.getTime());
+  }
   return '-';
+}
+
+/** The status column: `runner lost` for a running task whose runner stopped renewing its lease. */
+export function taskStatusLabel(t: TaskStatusReport): string {
+  return t.runnerLost ? 'runner lost' : t.status;
+}
+
+/**
+ * `runner lost, waiting for takeover (lease expires in 12 s)`, or
+ * `(lease expired 3 s ago)` once another runner may take it over.
+ */
+export function formatRunnerLost(lost: NonNullable<TaskStatusReport['runnerLost']>, now: number): string {
+  const ms = lost.expiresAt.getTime() - now;
+  const when = ms > 0 ? `lease expires in ${Math.ceil(ms / 1000)} s` : `lease expired ${Math.floor(-ms / 1000)} s ago`;
+  return `runner lost, waiting for takeover (${when})`;
+}
+
+/** What a running task is doing, as a ` - …` suffix: its status text, or that its runner is lost. */
+export function runningInfo(t: TaskStatusReport, now: number): string {
+  if (t.runnerLost) return ` - ${formatRunnerLost(t.runnerLost, now)}`;
+  return t.statusText ? ` - ${clean(t.statusText)}` : '';
 }
 
 /** The full `pts status` report as text lines. */
@@ -52,7 +79,7 @@ export function renderStatus(r: ContainerStatusReport, now = Date.now()): string
     `Container: ${clean(r.name)}`,
     `Status:    ${r.status}${r.cancelRequested && r.status === 'running' ? ' (cancel requested)' : ''}`,
     `Progress:  ${formatPercent(r.percentComplete)}${r.status === 'running' ? `  ETA ${formatEta(r)}` : ''}`,
-    `Tasks:     ${r.total} total: ${formatCounts(r.counts)}`,
+    `Tasks:     ${r.total} total: ${formatCounts(r.counts)}${r.runnersLost > 0 ? ` (${r.runnersLost} with a lost runner)` : ''}`,
     `Created:   ${formatDate(r.createdAt)}`,
     `Finished:  ${formatDate(r.finishedAt)}${r.finishedAt ? ` (took ${formatDuration(r.finishedAt.getTime() - r.createdAt.getTime())})` : ''}`,
   ];
@@ -61,7 +88,7 @@ export function renderStatus(r: ContainerStatusReport, now = Date.now()): string
     ['TASK', 'STATUS', 'ATTEMPT', 'DONE', 'STARTED', 'TIME', 'STATUS TEXT'],
     r.tasks.map((t) => [
       clean(t.name),
-      t.status,
+      taskStatusLabel(t),
       String(t.attempt),
       formatPercent(t.percentComplete),
       formatDate(t.startedAt),
@@ -72,19 +99,24 @@ export function renderStatus(r: ContainerStatusReport, now = Date.now()): string
   lines.push('', rows[0]!);
   r.tasks.forEach((t, i) => {
     lines.push(rows[i + 1]!);
-    lines.push(...taskDetails(t));
+    lines.push(...taskDetails(t, now));
   });
   return lines;
 }
 
-/** Indented detail lines under a task: last error, retry time, reason. */
-export function taskDetails(t: TaskStatusReport): string[] {
+/** Indented detail lines under a task: lost runner, last error, retry time, reason, where it stopped. */
+export function taskDetails(t: TaskStatusReport, now = Date.now()): string[] {
   const out: string[] = [];
+  if (t.runnerLost) out.push(`    ${formatRunnerLost(t.runnerLost, now)}; held by ${clean(t.runnerLost.holder)}`);
   if (t.lastError) {
     out.push(`    last error (attempt ${t.lastError.attempt}): ${clean(t.lastError.name)}: ${clean(t.lastError.message)}`);
   }
   if (t.retryAt) out.push(`    retry at: ${formatDate(t.retryAt)}`);
   if (t.reason) out.push(`    reason: ${clean(t.reason)}`);
+  // Not current any more, but it says where an unfinished task stopped.
+  if (t.status !== 'running' && t.status !== 'succeeded' && t.lastStatusText) {
+    out.push(`    last status text: ${clean(t.lastStatusText)}`);
+  }
   return out;
 }
 
@@ -98,9 +130,7 @@ export function renderSnapshot(r: ContainerStatusReport, now = Date.now()): stri
     .filter((t) => t.status === 'running')
     .map(
       (t) =>
-        `  ${clean(t.name)} ${formatPercent(t.percentComplete)} attempt ${t.attempt}, ${taskTime(t, now)}${
-          t.statusText ? ` - ${clean(t.statusText)}` : ''
-        }`,
+        `  ${clean(t.name)} ${formatPercent(t.percentComplete)} attempt ${t.attempt}, ${taskTime(t, now)}${runningInfo(t, now)}`,
     );
   return [head, ...running];
 }

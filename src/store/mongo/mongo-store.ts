@@ -9,6 +9,7 @@ import type {
   Claim,
   ContainerRecord,
   ContainerSnapshot,
+  NewClaim,
   NewContainer,
   NewTask,
   SettleOutcome,
@@ -199,11 +200,12 @@ export class MongoStore implements TaskStore {
     container: string,
     task: string,
     expectedToken: number,
-    claim: { runnerId: string; attempt: number; leaseMs: number; checkpoint: unknown },
+    claim: NewClaim,
   ): Promise<Claim | null> {
     const at = new Date();
     const token = expectedToken + 1;
     const leaseUntil = new Date(at.getTime() + claim.leaseMs);
+    const progress = claim.progress ?? 0;
     const inserted = await this.append({
       container,
       task,
@@ -213,12 +215,16 @@ export class MongoStore implements TaskStore {
       runnerId: claim.runnerId,
       attempt: claim.attempt,
       leaseUntil,
-      progress: 0,
+      progress,
+      startProgress: progress,
+      checkpointProgress: progress,
       statusText: '',
       checkpoint: claim.checkpoint ?? null,
+      leaseMs: claim.leaseMs,
+      heartbeatMs: claim.heartbeatMs ?? null,
     });
     if (!inserted) return null;
-    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil };
+    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress };
   }
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
