@@ -80,8 +80,8 @@ export function tbzFiles(
   });
 }
 
-const byDateGroupName = (a: FeedFile, b: FeedFile) =>
-  a.date.localeCompare(b.date) || a.group.localeCompare(b.group) || a.name.localeCompare(b.name);
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const byDateGroupName = (a: FeedFile, b: FeedFile) => cmp(a.date, b.date) || cmp(a.group, b.group) || cmp(a.name, b.name);
 
 /**
  * Choose what to ingest from every listed file: per group, the newest full
@@ -96,7 +96,7 @@ export function planFiles(files: FeedFile[]): EpfPlan {
     const drops = (kind: FeedFile['kind']) => {
       const byDate = new Map<string, FeedFile[]>();
       for (const f of files) if (f.group === group && f.kind === kind) byDate.set(f.date, [...(byDate.get(f.date) ?? []), f]);
-      return [...byDate.entries()].sort(([a], [b]) => a.localeCompare(b));
+      return [...byDate.entries()].sort(([a], [b]) => cmp(a, b));
     };
     const fulls = drops('full');
     const chosen = [...fulls].reverse().find(([, fs]) => fs.every((f) => f.ready));
