@@ -1,0 +1,189 @@
+/**
+ * The EPF feed client: reads Apache autoindex listings behind HTTP Basic auth,
+ * finds the drops of the v5 or v3 layout, and plans what to ingest
+ * (EPF.md: server layout; issue 6: "Feed client").
+ */
+import { dateFolders, dropFolders, planFiles, tbzFiles, DROP_NAME, type EpfLayout, type EpfPlan, type FeedFile } from './discover.js';
+import { EpfAuthError, EpfHttpError, EpfListingError, EpfNetworkError, EpfTimeoutError } from './errors.js';
+import { parseAutoindex, type ListingEntry } from './listing.js';
+import { parseBsdMd5 } from './md5.js';
+
+export type { EpfLayout, EpfPlan, FeedFile } from './discover.js';
+
+/**
+ * Apple's v5 feed root (EPF.md: "v5 layout (current, what a user in 2025-2026
+ * polls)" under `/feeds/epf/`). Needs real EPF credentials; not reachable from tests.
+ */
+export const APPLE_EPF_V5_URL = 'https://feeds.itunes.apple.com/feeds/epf/v5/current/';
+
+/** Options of {@link EpfFeed}. */
+export interface EpfFeedOptions {
+  /** Feed root: v5 `.../feeds/epf/v5/current/`, v3 `.../feeds/epf/v3/full/`. @defaultValue APPLE_EPF_V5_URL */
+  baseUrl?: string;
+  username?: string;
+  password?: string;
+  /** @defaultValue 'v5' */
+  layout?: EpfLayout;
+  /** @defaultValue globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Cancels every request of this client. */
+  signal?: AbortSignal;
+  /** Per request (headers and body), ms. @defaultValue 30_000 */
+  timeoutMs?: number;
+  /** Listing and HEAD requests in flight at once. @defaultValue 4 */
+  concurrency?: number;
+}
+
+/** Client of one EPF-style feed. Holds no state between calls besides its options. */
+export class EpfFeed {
+  readonly baseUrl: string;
+  readonly layout: EpfLayout;
+  private readonly fetchFn: typeof fetch;
+  private readonly authorization?: string;
+  private readonly timeoutMs: number;
+  private readonly concurrency: number;
+
+  constructor(private readonly o: EpfFeedOptions = {}) {
+    const base = o.baseUrl ?? APPLE_EPF_V5_URL;
+    this.baseUrl = base.endsWith('/') ? base : `${base}/`;
+    this.layout = o.layout ?? 'v5';
+    if (this.layout !== 'v5' && this.layout !== 'v3') throw new RangeError(`Invalid option "layout": ${String(this.layout)} (v5 or v3)`);
+    this.fetchFn = o.fetch ?? globalThis.fetch;
+    this.timeoutMs = o.timeoutMs ?? 30_000;
+    this.concurrency = Math.max(1, o.concurrency ?? 4);
+    if (o.username !== undefined || o.password !== undefined) {
+      this.authorization = `Basic ${Buffer.from(`${o.username ?? ''}:${o.password ?? ''}`).toString('base64')}`;
+    }
+  }
+
+  /**
+   * Every `.tbz` of every drop the feed lists, with `ready` from the `.md5` next to it.
+   * @throws EpfAuthError, EpfHttpError, EpfTimeoutError, EpfNetworkError, EpfListingError
+   */
+  async listFiles(): Promise<FeedFile[]> {
+    return this.layout === 'v5' ? this.listV5() : this.listV3();
+  }
+
+  /**
+   * What to ingest: per group the newest full export whose files are all ready,
+   * and the incrementals after it by date (see `planFiles`). Planned files carry
+   * `size` and `etag` from a HEAD request.
+   */
+  async plan(): Promise<EpfPlan> {
+    const plan = planFiles(await this.listFiles());
+    await this.pool([...plan.full, ...plan.incrementals], async (f) => Object.assign(f, await this.head(f.url)));
+    return plan;
+  }
+
+  /**
+   * The md5 hex digest published for `file` (BSD format, EPF.md: .md5 companion files).
+   * @throws EpfMd5FormatError, or the HTTP errors of `listFiles` (404 while the .md5 is not posted yet)
+   */
+  async fetchMd5(file: Pick<FeedFile, 'md5Url' | 'name'>): Promise<string> {
+    const res = await this.request(file.md5Url, 'GET');
+    return parseBsdMd5(await this.readText(res, file.md5Url), file.name, file.md5Url);
+  }
+
+  /** `Content-Length` (bytes) and `ETag` of a file, from HEAD. */
+  async head(url: string): Promise<{ size?: number; etag?: string }> {
+    const res = await this.request(url, 'HEAD');
+    const out: { size?: number; etag?: string } = {};
+    const length = res.headers.get('content-length');
+    if (length !== null && /^\d+$/.test(length)) out.size = Number(length);
+    const etag = res.headers.get('etag');
+    if (etag) out.etag = etag;
+    return out;
+  }
+
+  /** Children of one listing page (folder URLs end in '/'). */
+  async listDirectory(url: string): Promise<ListingEntry[]> {
+    const res = await this.request(url, 'GET');
+    const type = res.headers.get('content-type') ?? '';
+    const html = await this.readText(res, url);
+    if (type && !type.includes('html')) throw new EpfListingError(`Expected an HTML listing, got ${type}: ${url}`, url);
+    return parseAutoindex(html, res.url || url);
+  }
+
+  private async listV5(): Promise<FeedFile[]> {
+    const root = await this.listDirectory(this.baseUrl);
+    const fulls = dropFolders(root).map((d) => ({ ...d, kind: 'full' as FeedFile['kind'] }));
+    const incrementalDir = root.find((e) => e.isDir && e.name === 'incremental');
+    let incrementals: typeof fulls = [];
+    if (incrementalDir) {
+      const current = (await this.listDirectory(incrementalDir.url)).find((e) => e.isDir && e.name === 'current');
+      if (current) incrementals = dropFolders(await this.listDirectory(current.url)).map((d) => ({ ...d, kind: 'incremental' as FeedFile['kind'] }));
+    }
+    const lists = await this.pool([...fulls, ...incrementals], async (d) =>
+      tbzFiles(await this.listDirectory(d.entry.url), d.kind, (name) => ({ group: d.group, date: d.date, table: name.slice(0, -'.tbz'.length) })),
+    );
+    return lists.flat();
+  }
+
+  private async listV3(): Promise<FeedFile[]> {
+    const describe = (date: string) => (name: string) => {
+      const m = DROP_NAME.exec(name.slice(0, -'.tbz'.length));
+      return m && m[2] === date ? { group: m[1]!, date } : null;
+    };
+    const dates = dateFolders(await this.listDirectory(this.baseUrl));
+    const perFull = await this.pool(dates, async ({ entry, date }) => {
+      const listing = await this.listDirectory(entry.url);
+      const files = tbzFiles(listing, 'full', describe(date));
+      const incrementalDir = listing.find((e) => e.isDir && e.name === 'incremental');
+      if (!incrementalDir) return files;
+      const days = dateFolders(await this.listDirectory(incrementalDir.url));
+      const inc = await this.pool(days, async (d) => tbzFiles(await this.listDirectory(d.entry.url), 'incremental', describe(d.date)));
+      return [...files, ...inc.flat()];
+    });
+    // the same incremental may be listed under two full folders: keep one per URL path
+    const byPath = new Map<string, FeedFile>();
+    for (const f of perFull.flat()) byPath.set(new URL(f.url).pathname, f);
+    return [...byPath.values()];
+  }
+
+  /**
+   * One request with auth, the client's signal and a timeout; non-2xx answers become typed errors.
+   * @throws EpfAuthError (401/403), EpfHttpError, EpfTimeoutError, EpfNetworkError; the caller's abort reason as is
+   */
+  private async request(url: string, method: 'GET' | 'HEAD'): Promise<Response> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = this.o.signal ? AbortSignal.any([this.o.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await this.fetchFn(url, { method, signal, headers: this.authorization ? { authorization: this.authorization } : {} });
+    } catch (err) {
+      throw this.wrapFailure(err, url, timeout);
+    }
+    if (res.ok) return res;
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 401 || res.status === 403) throw new EpfAuthError(url, res.status);
+    throw new EpfHttpError(url, res.status, res.statusText, res.headers.get('retry-after'));
+  }
+
+  private async readText(res: Response, url: string): Promise<string> {
+    try {
+      return await res.text();
+    } catch (err) {
+      throw this.wrapFailure(err, url);
+    }
+  }
+
+  private wrapFailure(err: unknown, url: string, timeout?: AbortSignal): unknown {
+    if (this.o.signal?.aborted) return this.o.signal.reason;
+    if (timeout?.aborted || (err as Error)?.name === 'TimeoutError') return new EpfTimeoutError(url, this.timeoutMs);
+    return new EpfNetworkError(url, err);
+  }
+
+  /** Map `items` through `fn` with at most `concurrency` in flight; results in input order. */
+  private async pool<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+    const out: R[] = new Array(items.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const k = next++;
+        out[k] = await fn(items[k]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, items.length) }, worker));
+    return out;
+  }
+}
