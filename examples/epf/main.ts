@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
 import { Ledger, MongoStore, Runner } from '../../src/index.js';
 import { startMongoServer } from '../../tools/mongo-server.js';
-import { APPLE_V5_FEED_URL, EpfFeed, type EpfLayout } from './feed/client.js';
+import { APPLE_EPF_V5_URL, EpfFeed, type EpfLayout } from './feed/client.js';
 import { startFixtureFeed } from './fixture/server.js';
 import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from './job.js';
 import type { EpfEnv } from './env.js';
@@ -47,14 +47,14 @@ let feedUrl = env.EPF_BASE_URL;
 let username = env.EPF_USERNAME;
 let password = env.EPF_PASSWORD;
 let fixture: Awaited<ReturnType<typeof startFixtureFeed>> | undefined;
-if (!feedUrl && username && password) feedUrl = APPLE_V5_FEED_URL;
+if (!feedUrl && username && password) feedUrl = APPLE_EPF_V5_URL;
 if (!feedUrl) {
   fixture = await startFixtureFeed({
     dir: path.resolve('.epf-fixture'),
     layout,
     scale: Number(env.EPF_FIXTURE_SCALE ?? 1),
     accessLog: path.resolve('.epf-fixture', 'access.log'),
-    faults: env.EPF_FIXTURE_RATE ? { trickleBytesPerSec: Number(env.EPF_FIXTURE_RATE) } : {},
+    faults: env.EPF_FIXTURE_RATE ? { trickle: { bytesPerSecond: Number(env.EPF_FIXTURE_RATE) } } : {},
   });
   ({ baseUrl: feedUrl, username, password } = fixture);
   info(`feed: local fixture at ${feedUrl} (set EPF_BASE_URL, EPF_USERNAME, EPF_PASSWORD for a real one)`);

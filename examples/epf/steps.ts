@@ -11,6 +11,7 @@ import { importTable, type ImportCheckpoint, type ImportResult } from './load/im
 import { publishStaging } from './load/switch.js';
 import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FileTaskInput, type PlannedFile } from './plan.js';
 import type { EpfEnv } from './env.js';
+import type { FeedFile } from './feed/client.js';
 import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
 import { extractTbz } from './transfer/extract.js';
 import { Md5MismatchError } from './transfer/errors.js';
@@ -57,18 +58,22 @@ const depOf = <T>(ctx: TaskContext, step: 'download' | 'extract' | 'import', id:
 /** Lists the feed, drops what the ledger holds, and adds the tasks of what is left. */
 export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverOutput> {
   await ctx.progress(0, 'listing the feed');
-  const { full, incrementals } = await env.feed.plan();
-  const files = [...full, ...incrementals];
-  const withMd5 = [];
-  for (const f of files) {
+  const plan = await env.feed.plan();
+  const files: Array<FeedFile & { md5?: string }> = [];
+  for (const f of [...plan.full, ...plan.incrementals]) {
     ctx.signal.throwIfAborted();
-    withMd5.push(f.ready ? { ...f, md5: await env.feed.fetchMd5(f) } : f);
+    files.push(f.ready ? { ...f, md5: await env.feed.fetchMd5(f) } : f);
   }
   const done = new Set<string>();
-  for (const f of withMd5) {
+  for (const f of files) {
     if (f.md5 && (await env.ledger.has(ledgerItem({ url: f.url, size: f.size, md5: f.md5 })))) done.add(f.url);
   }
-  const { planned, waiting } = chooseFiles(withMd5, (p) => done.has(p.url));
+  const chosen = chooseFiles(files, (p) => done.has(p.url));
+  const planned = chosen.planned;
+  const waiting = [
+    ...plan.waiting.map((f) => ({ name: `${f.drop}/${f.name}`, url: f.url, reason: 'its drop is not complete yet (a .md5 is missing)' })),
+    ...chosen.waiting,
+  ];
   await ctx.addTasks(fileTasks(planned));
   env.reporter.planned(planned, waiting);
   return {
@@ -106,7 +111,7 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
   let expected = file.md5;
   if (res.md5 !== expected) {
     // The .md5 read at discovery may itself have been wrong: read it once more.
-    expected = await env.feed.fetchMd5({ ...file, md5Url: `${file.url}.md5`, ready: true });
+    expected = await env.feed.fetchMd5({ name: file.name, md5Url: `${file.url}.md5` });
   }
   if (res.md5 !== expected) {
     await fs.rm(dest, { force: true });
