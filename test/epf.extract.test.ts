@@ -85,7 +85,10 @@ describe.each(['bzip2', 'js'] as const)('extractTbz with decompressor %s', (deco
   it('reports a corrupted archive as CorruptArchiveError', async () => {
     await ready;
     const bytes = fs.readFileSync(archive);
-    for (let i = 0; i < 64; i++) bytes[Math.floor(bytes.length / 2) + i * 7] ^= 0xa5;
+    for (let i = 0; i < 64; i++) {
+      const at = Math.floor(bytes.length / 2) + i * 7;
+      bytes[at] = bytes[at]! ^ 0xa5;
+    }
     const bad = path.join(tmp, `corrupt-${decompressor}.tbz`);
     fs.writeFileSync(bad, bytes);
     const err = await extractTbz({ archive: bad, destDir: freshDir(), decompressor }).catch((e) => e);
