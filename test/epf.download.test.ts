@@ -176,6 +176,16 @@ describe('downloadResumable', () => {
     expect(server.log.length).toBe(requests);
   });
 
+  it('treats 416 for a range starting at the end of the file as complete (checkpoint without a size)', async () => {
+    server.faults.noEtag = true;
+    await downloadResumable(options());
+    fs.renameSync(dest, `${dest}.part`); // killed after the last checkpoint, before the rename
+    const { size: _size, ...withoutSize } = saved.at(-1)!;
+    const r = await downloadResumable(options({ resume: withoutSize }));
+    expect(r).toMatchObject({ md5: md5Of(content), restarted: false, fetchedBytes: 0 });
+    expect(server.log.at(-1)).toMatchObject({ status: 416, range: `bytes=${SIZE}-` });
+  });
+
   it('fails at once on 401 with a non-retryable DownloadAuthError', async () => {
     await server.stop();
     server = await startRangeServer({ auth: { username: 'epf-user', password: 'not-a-real-password' } });
@@ -186,6 +196,17 @@ describe('downloadResumable', () => {
     expect(server.log).toHaveLength(1);
     const ok = await downloadResumable(options({ auth: { username: 'epf-user', password: 'not-a-real-password' } }));
     expect(ok.md5).toBe(md5Of(content));
+  });
+
+  it('treats a stalled body (no byte for idleTimeoutMs) as a transient failure and resumes', async () => {
+    server.faults.trickle = { bytes: 100_000, intervalMs: 400 };
+    const err = await downloadResumable(options({ idleTimeoutMs: 150 })).catch((e) => e);
+    expect(err).toBeInstanceOf(TransientDownloadError);
+    expect(err.message).toMatch(/no data for 150 ms/);
+    expect(saved.at(-1)!.offset).toBe(100_000);
+    server.faults.trickle = undefined;
+    const r = await downloadResumable(options({ resume: saved.at(-1) }));
+    expect(r.md5).toBe(md5Of(content));
   });
 
   it('honours the AbortSignal: checkpoints what it has, then resumes from there', async () => {

@@ -281,6 +281,11 @@ async function requestOnce(c: RequestContext): Promise<'done' | 'again'> {
     }
     if (status === 416 && offset > 0) {
       await res.body?.cancel().catch(() => undefined);
+      const total = /^bytes \*\/(\d+)$/.exec(res.headers.get('content-range') ?? '')?.[1];
+      if (Number(total) === offset && (c.size === undefined || c.size === offset)) {
+        await c.onResponse({ size: offset }); // we already hold every byte
+        return 'done';
+      }
       await c.onResponse({ restart: `server answered 416 to bytes=${offset}- (file shrank?)` });
       return 'again';
     }
