@@ -41,6 +41,8 @@ export interface EpfEnv {
   batchSize: number;
   /** Share (0-1) of rejected rows above which a table fails. @defaultValue 0.01 */
   maxRejectFraction: number;
+  /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */
+  downloadCheckpointBytes?: number;
   /** Keep archives and extracted files after publishing. @defaultValue false */
   keepFiles: boolean;
   reporter: EpfReporter;

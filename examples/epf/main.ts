@@ -74,6 +74,7 @@ const jobEnv: EpfEnv = {
   batchSize: Number(env.EPF_BATCH_SIZE ?? 5_000),
   maxRejectFraction: Number(env.EPF_MAX_REJECT_FRACTION ?? 0.01),
   keepFiles: env.EPF_KEEP_FILES === '1',
+  downloadCheckpointBytes: env.EPF_DOWNLOAD_CHECKPOINT_BYTES ? Number(env.EPF_DOWNLOAD_CHECKPOINT_BYTES) : undefined,
   reporter,
 };
 const runnerTuning = {

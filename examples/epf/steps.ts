@@ -107,6 +107,7 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
     checkpoint: (cp) => ctx.checkpoint(cp),
     onProgress: report,
     signal: ctx.signal,
+    chunkCheckpointBytes: env.downloadCheckpointBytes,
   });
   let expected = file.md5;
   if (res.md5 !== expected) {
