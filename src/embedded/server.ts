@@ -49,7 +49,7 @@ async function runningOn(dataDir: string): Promise<ServerState | undefined> {
   } catch {
     return undefined;
   }
-  if (state.pid === process.pid || !alive(state.pid)) return undefined;
+  if (!alive(state.pid)) return undefined;
   try {
     await ping(state.uri);
     return state;
