@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const server = await startMongoServer({ log: () => {} });
   const uriFor = (db: string) => {
     const u = new URL(server.uri);
-    u.pathname = `/${db}`;
+    u.pathname = `/${db.replace(/[^A-Za-z0-9_]/g, '_')}`;
     return u.href;
   };
   const ferretDbCache = path.dirname(await ferretDbBinaryPath());
