@@ -3,21 +3,34 @@ import { defineConfig } from 'tsup';
 // Two builds: ESM for `import`, CommonJS for `require()` (users of 0.0.1 call
 // `require('persistent-task-status')`). p-limit ships only ESM, so the
 // CommonJS build bundles it instead of requiring it.
+//
+// mongoose is a peer dependency: both builds must import the user's own copy,
+// never carry one (a second mongoose would not share the user's connection).
+// mongodb-memory-server is an optional peer, loaded on demand by the
+// embedded server. Both are listed here explicitly, although tsup already
+// treats peers as external, so that a change to package.json cannot silently
+// start bundling them (test/package.published-shape.test.ts checks dist).
+const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memory-server-core'];
+
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', 'cli/main': 'src/cli/main.ts' },
+    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', 'cli/main': 'src/cli/main.ts' },
     format: ['esm'],
-    dts: true,
+    dts: { entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts' } },
     sourcemap: true,
     clean: true,
     target: 'node20',
+    external,
   },
   {
-    entry: { index: 'src/index.ts' },
+    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts' },
     format: ['cjs'],
     dts: true,
     sourcemap: true,
     target: 'node20',
+    // import.meta.url (used to find the shipped FerretDB sources) in CommonJS.
+    shims: true,
+    external,
     noExternal: ['p-limit', 'yocto-queue'],
   },
 ]);

@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // One MongoDB-compatible server for the whole run (real mongod if one is
-    // at hand, else FerretDB built from tools/ferretdb); see tools/mongo-server.ts.
+    // at hand, else FerretDB built from ferretdb/); see tools/mongo-server.ts.
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -8,13 +8,14 @@
  *
  * Interrupt it half-way (Ctrl-C, or even `kill -9`) and run it again: finished
  * tasks are not repeated and downloads continue from their saved offset.
- * Uses MONGODB_URI when set; otherwise starts an embedded server whose data
- * stays in ./.pts-data, so the second run finds the first one's state.
+ * Uses MONGODB_URI when set; otherwise starts the embedded server
+ * (persistent-task-status/embedded) whose data stays in ./.pts-data, so the
+ * second run finds the first one's state, and `npm run db` can show it later.
  */
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
 import { defineContainer, getContainerStatus, MongoStore, Runner, type TaskContext } from '../src/index.js';
-import { startMongoServer } from '../tools/mongo-server.js';
+import { startEmbeddedMongo } from '../src/embedded/index.js';
 
 const { values: args } = parseArgs({ options: { fresh: { type: 'boolean', default: false } } });
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -68,7 +69,7 @@ const container = defineContainer('nightly-import-demo')
     return `imported ${ctx.deps['verify-all']} MB from ${ctx.deps['check-feed'].exports.length} exports`;
   });
 
-const server = await startMongoServer({ dataDir: '.pts-data', persistent: true, log: (l) => console.log(l) });
+const server = await startEmbeddedMongo({ dataDir: '.pts-data', log: (l) => console.log(l) });
 // Your MONGODB_URI is used as given; the embedded server gets its own database.
 const embedded = server.kind !== 'external';
 const connection = await mongoose.createConnection(server.uri, embedded ? { dbName: 'pts_example' } : {}).asPromise();
@@ -118,6 +119,7 @@ try {
     console.log(`Result: ${String(snapshot?.tasks.find((t) => t.record.name === 'import')?.state.output)}`);
     console.log('Run it again to see a finished run; add -- --fresh to start over.');
   }
+  if (embedded) console.log('Look at its data after it ended: `npm run db` (in another terminal), then `npm run pts -- list` with the MONGODB_URI it prints.');
   process.exitCode = result.status === 'succeeded' || result.status === 'stopped' ? 0 : 1;
 } finally {
   await connection.close();

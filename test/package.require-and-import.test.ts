@@ -45,6 +45,16 @@ it('require() and import expose the same API', () => {
   expect(esm.keys).toEqual(cjs.keys);
 });
 
+it('the embedded server is the subpath persistent-task-status/embedded, for require() and import', () => {
+  const probe = `const e = SOURCE; console.log(JSON.stringify({ start: typeof e.startEmbeddedMongo, port: e.DEFAULT_DB_PORT }));`;
+  const cjs = JSON.parse(node(['-e', probe.replace('SOURCE', "require('persistent-task-status/embedded')")]));
+  const esm = JSON.parse(
+    node(['--input-type=module', '-e', `import * as m from 'persistent-task-status/embedded'; ${probe.replace('SOURCE', 'm')}`]),
+  );
+  expect(cjs).toEqual({ start: 'function', port: 27018 });
+  expect(esm).toEqual(cjs);
+});
+
 it('the 0.0.1 callback example runs unchanged on the CommonJS build', () => {
   const out = node(['examples/legacy-0.0.1.cjs'], { MONGODB_URI: db.uriWithDb });
   expect(out).toContain('container nightly-import (new: true)');

@@ -2,6 +2,7 @@ import mongoose, { type Connection } from 'mongoose';
 import { openStore } from '../status/inspect.js';
 import { MAX_TIMER_MS } from '../definition/options.js';
 import { hostsOfUri } from '../store/mongo/connect.js';
+import { connectionDatabase, defaultDatabaseNotice } from '../store/mongo/database-name.js';
 import type { TaskStore } from '../store/types.js';
 import { CliError, describeError, ExitCode, oneLine, usageError } from './errors.js';
 import type { CliIo } from './io.js';
@@ -98,6 +99,8 @@ export async function withSession<T>(options: GlobalOptions, io: CliIo, fn: (ses
     } catch (error) {
       throw connectError(error, uri, timeoutMs);
     }
+    // Say so instead of silently reading the driver's default database.
+    if (connectionDatabase(connection).defaulted) io.stderr.write(`pts: note: ${defaultDatabaseNotice()}\n`);
     const collectionPrefix = options.prefix;
     // Looking must not write: no collections or indexes are created from here
     // (retry and cancel only append transitions, keyed by _id).

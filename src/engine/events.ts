@@ -3,7 +3,8 @@ import type { ContainerStatus, PersistedError } from '../store/types.js';
 
 /** Every event a runner emits, each with one payload object. */
 export interface RunnerEventMap {
-  'container:started': { container: string; runnerId: string; resumed: boolean };
+  /** `database`: the MongoDB database the runner uses (undefined with a custom store). */
+  'container:started': { container: string; runnerId: string; resumed: boolean; database: string | undefined };
   'container:completed': { container: string; runnerId: string; status: ContainerStatus; durationMs: number };
   'task:started': { container: string; task: string; attempt: number; runnerId: string; recovered: boolean };
   'task:progress': { container: string; task: string; attempt: number; fraction: number; statusText: string };

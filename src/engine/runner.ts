@@ -11,6 +11,7 @@ import {
   RunnerFinishedError,
   RunnerStoppedError,
 } from '../errors.js';
+import { warnIfDefaultDatabase } from '../store/mongo/database-name.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -87,11 +88,17 @@ export class Runner {
         collectionPrefix: options.collectionPrefix,
         serverSelectionTimeoutMs: opts.serverSelectionTimeoutMs,
       }));
+    if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
     const { resumed } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
     return new Runner(store, name, handlers, opts, resumed, options.signal);
+  }
+
+  /** The MongoDB database this runner reads and writes; undefined with a custom `store`. */
+  get database(): string | undefined {
+    return this.store instanceof MongoStore ? this.store.database.name : undefined;
   }
 
   /** This runner's identifier, as recorded in its claims. */
@@ -150,7 +157,12 @@ export class Runner {
 
   private async loop(): Promise<RunResult> {
     const startedAt = Date.now();
-    this.events.emit('container:started', { container: this.container, runnerId: this.runnerId, resumed: this.resumed });
+    this.events.emit('container:started', {
+      container: this.container,
+      runnerId: this.runnerId,
+      resumed: this.resumed,
+      database: this.database,
+    });
     while (!this.stopping) {
       try {
         const result = await this.step(startedAt);

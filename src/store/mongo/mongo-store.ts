@@ -17,6 +17,7 @@ import type {
   TaskStore,
 } from '../types.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
+import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
 import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
 
@@ -41,6 +42,11 @@ export interface MongoStoreOptions {
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
 export class MongoStore implements TaskStore {
   private constructor(private readonly m: StoreModels) {}
+
+  /** The database this store reads and writes (`defaulted`: the URI named none, so it is `test`). */
+  get database(): ConnectionDatabase {
+    return connectionDatabase(this.m.containers.db);
+  }
 
   /** Binds the store to a connection and makes sure its indexes exist. */
   static async create(connection: Connection, options: MongoStoreOptions = {}): Promise<MongoStore> {
