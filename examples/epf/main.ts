@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
 import { Ledger, MongoStore, Runner } from '../../src/index.js';
-import { startMongoServer } from '../../tools/mongo-server.js';
+import { DEFAULT_DATA_DIR, startEmbeddedMongo } from '../../src/embedded/index.js';
 import { APPLE_EPF_V5_URL, EpfFeed, type EpfLayout } from './feed/client.js';
 import { startFixtureFeed } from './fixture/server.js';
 import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from './job.js';
@@ -36,10 +36,10 @@ const info = (l: string) => process.stderr.write(`${l}\n`);
 const startedAt = Date.now();
 
 // --- the database -----------------------------------------------------------
-const server = await startMongoServer({ dataDir: '.pts-data', persistent: true, log: info });
+const server = await startEmbeddedMongo({ dataDir: DEFAULT_DATA_DIR, log: info });
 const embedded = server.kind !== 'external';
 const connection = await mongoose.createConnection(server.uri, embedded ? { dbName: 'epf' } : {}).asPromise();
-info(`database: ${connection.name} (${embedded ? `embedded ${server.kind}, data in .pts-data` : 'MONGODB_URI'})`);
+info(`database: ${connection.name} (${embedded ? `embedded ${server.kind}, data in ${DEFAULT_DATA_DIR}` : 'MONGODB_URI'})`);
 
 // --- the feed ---------------------------------------------------------------
 const layout = (args.layout ?? env.EPF_LAYOUT ?? 'v5') as EpfLayout;

@@ -1,0 +1,199 @@
+/**
+ * The main job end to end: `examples/epf/main.ts` as a real process against
+ * the fixture feed (run by this test, so its access log outlives the kills)
+ * and the test database. Faults are injected on the feed; the process is
+ * SIGKILLed mid-download and mid-import; every table must end exactly as the
+ * generator says, field by field.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import mongoose from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liveCollectionName } from '../examples/epf/load/switch.js';
+import { startFixtureFeed, type FixtureFeed } from '../examples/epf/fixture/server.js';
+import type { EpfSummary } from '../examples/epf/report.js';
+import { killChildrenAfterEach, spawnTsChild, type TsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
+
+const db = databasePerFile();
+killChildrenAfterEach();
+
+const DOWNLOAD_CHECKPOINT_BYTES = 16 * 1024;
+const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
+
+function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}): TsChild {
+  return spawnTsChild('examples/epf/main.ts', ['--json'], {
+    MONGODB_URI: db().uriWithDb,
+    EPF_BASE_URL: feed.baseUrl,
+    EPF_USERNAME: feed.username,
+    EPF_PASSWORD: feed.password,
+    EPF_WORK_DIR: workDir,
+    EPF_BATCH_SIZE: '20',
+    EPF_CHECKPOINT_INTERVAL_MS: '20',
+    EPF_DOWNLOAD_CHECKPOINT_BYTES: String(DOWNLOAD_CHECKPOINT_BYTES),
+    ...env,
+  });
+}
+
+/** Runs the job to its end and returns the summary it printed as its last line. */
+async function runJob(feed: FixtureFeed, workDir: string): Promise<EpfSummary> {
+  const child = startJob(feed, workDir);
+  const exit = await child.waitForExit(240_000);
+  const last = child.lines.at(-1) ?? '';
+  expect(exit, `job failed:\n${child.lines.join('\n')}\n${child.stderr}`).toEqual({ code: 0, signal: null });
+  return JSON.parse(last) as EpfSummary;
+}
+
+function plain(v: unknown): unknown {
+  if (v instanceof mongoose.mongo.Decimal128) return v.toString();
+  if (v instanceof mongoose.mongo.Long) return v.toNumber();
+  if (v instanceof Date) return v.toISOString();
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+/** Reads a table the way a reader should: through the pointer to the live collection. */
+async function readTable(table: string): Promise<Map<string, Record<string, unknown>>> {
+  const conn = db().connection;
+  const name = await liveCollectionName(conn.db!, table);
+  const docs = name ? await conn.db!.collection(name).find({}, { promoteLongs: false }).toArray() : [];
+  return new Map(docs.map((d) => [JSON.stringify(plain(d._id)), plain(d) as Record<string, unknown>]));
+}
+
+async function expectTablesAsGenerated(feed: FixtureFeed, upToDate?: string): Promise<void> {
+  for (const t of feed.truth.tables) {
+    const actual = await readTable(t.table);
+    const expected = [...feed.truth.documents(t.table, upToDate)];
+    expect(actual.size, `rows of ${t.table}`).toBe(expected.length);
+    for (const e of expected) {
+      const want = plain(e) as Record<string, unknown>;
+      expect(actual.get(JSON.stringify(want._id)), `${t.table} ${JSON.stringify(want._id)}`).toEqual(want);
+    }
+  }
+}
+
+/** Body bytes the feed sent for archives (`.tbz`), by path. */
+function archiveBytesSent(feed: FixtureFeed): Map<string, number> {
+  const sent = new Map<string, number>();
+  for (const e of feed.accessLog()) {
+    if (e.method === 'GET' && e.path.endsWith('.tbz')) sent.set(e.path, (sent.get(e.path) ?? 0) + e.bytes);
+  }
+  return sent;
+}
+
+describe('npm run epf against a faulty feed', () => {
+  let feed: FixtureFeed;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
+  beforeAll(async () => {
+    feed = await startFixtureFeed({
+      dir: FIXTURES,
+      layout: 'v5',
+      faults: {
+        unavailable: { every: 9, retryAfterSeconds: 0 },
+        dropConnection: { afterBytes: 1500, times: 1 },
+        wrongMd5: { times: 1, match: 'application_detail.tbz.md5' },
+        lateMd5: { match: /pricing\d{8}\/application_price\.tbz\.md5$/ },
+      },
+    });
+  });
+  afterAll(() => feed?.stop());
+
+  it('ingests what is ready, waits for a late .md5, then finds nothing new', async () => {
+    const first = await runJob(feed, workDir);
+    expect(first.status).toBe('succeeded');
+    expect(first.files.waiting).toBeGreaterThan(0); // pricing waits for its .md5
+    expect(first.retries).toBeGreaterThan(0); // 503s, a dropped connection, a wrong md5
+    expect(first.tables.application_price).toBeUndefined();
+
+    feed.publishMd5();
+    const second = await runJob(feed, workDir);
+    expect(second.status).toBe('succeeded');
+    expect(second.files.ingested).toBeGreaterThan(0);
+    expect(second.tables.application_price?.rows).toBeGreaterThan(0);
+
+    const third = await runJob(feed, workDir);
+    expect(third.nothingNew).toBe(true);
+    expect(third.bytesDownloaded).toBe(0);
+
+    await expectTablesAsGenerated(feed);
+  });
+});
+
+describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
+  let feed: FixtureFeed;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
+  const TRICKLE = 64 * 1024;
+  beforeAll(async () => {
+    feed = await startFixtureFeed({
+      dir: FIXTURES,
+      layout: 'v5',
+      scale: 12,
+      seed: 7,
+      faults: {
+        trickle: { bytesPerSecond: TRICKLE, match: 'application.tbz' },
+        lateMd5: { match: '/incremental/' }, // first the full export alone
+      },
+    });
+  });
+  afterAll(() => feed?.stop());
+
+  it('resumes without fetching finished bytes again, and readers never see a partial table', async () => {
+    const fullDate = feed.truth.dates.full;
+    const fullCount = feed.truth.count('application', fullDate);
+    const seen = new Set<number>();
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const name = await liveCollectionName(db().connection.db!, 'application');
+        seen.add(name ? await db().connection.db!.collection(name).countDocuments() : 0);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+
+    // 1. Killed while application.tbz trickles in.
+    const a = startJob(feed, workDir);
+    await a.waitForLine(/full-itunes\d+-application: download [3-9]\d%/, 120_000);
+    await a.kill();
+    // 2. Killed while a table is being imported.
+    feed.setFaults({ lateMd5: { match: '/incremental/' } });
+    const b = startJob(feed, workDir);
+    await b.waitForLine(/: import .*\d+ rows/, 120_000);
+    await b.kill();
+    // 3. Runs to the end.
+    const full = await runJob(feed, workDir);
+    polling = false;
+    await poller;
+
+    expect(full.status).toBe('succeeded');
+    expect([...seen].every((n) => n === 0 || n === fullCount), `counts seen: ${[...seen]}`).toBe(true);
+    expect(seen.has(fullCount)).toBe(true);
+    await expectTablesAsGenerated(feed, fullDate);
+
+    // At most one re-fetched chunk per kill (plus what trickled between two checkpoint writes).
+    const files = feed.manifest.files.filter((f) => f.kind === 'full');
+    const sent = archiveBytesSent(feed);
+    const total = [...sent.values()].reduce((s, n) => s + n, 0);
+    const sizes = files.reduce((s, f) => s + f.size, 0);
+    expect(total).toBeLessThanOrEqual(sizes + 2 * DOWNLOAD_CHECKPOINT_BYTES);
+    const resumed = feed.accessLog().filter((e) => e.path.endsWith('/application.tbz') && e.range && !e.range.startsWith('bytes=0-'));
+    expect(resumed.length).toBeGreaterThan(0);
+
+    // 4. The incrementals: exactly their rows change.
+    const before = await readTable('application');
+    feed.publishMd5();
+    const incs = await runJob(feed, workDir);
+    expect(incs.status).toBe('succeeded');
+    const after = await readTable('application');
+    const touched = new Set<string>();
+    for (const date of feed.truth.dates.incrementals) {
+      for (const d of feed.truth.dropDocuments('application', date)) touched.add(JSON.stringify(plain(d._id)));
+    }
+    expect(touched.size).toBeGreaterThan(0);
+    for (const [id, doc] of before) if (!touched.has(id)) expect(after.get(id)).toEqual(doc);
+    for (const id of touched) expect(after.get(id)).not.toEqual(before.get(id));
+    await expectTablesAsGenerated(feed);
+  });
+});
