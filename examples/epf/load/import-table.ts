@@ -11,6 +11,7 @@
  * `#recordsWritten` (EPF.md: "Row count").
  */
 import { stat } from 'node:fs/promises';
+import mongoose from 'mongoose';
 import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
 import { InvalidOptionError } from '../../../src/errors.js';
 import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatchError, TooManyRejectsError } from '../errors.js';
@@ -124,9 +125,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   const cp: ImportCheckpoint = opts.resume
     ? { ...opts.resume }
     : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0 };
-  // Records a crashed run may have written after its last checkpoint: duplicates there are replays.
-  const replayUntil = opts.resume ? opts.resume.number + batchSize : 0;
-  const span = Math.max(1, (await stat(file)).size - header.dataOffset);
+  const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
+  const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
   const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
 
   let docs: Document[] = [];
@@ -154,12 +154,14 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     let imported = docs.length;
     if (docs.length && mode === 'full') {
       const duplicates = await insertIgnoringDuplicates(collection, docs);
-      for (const i of duplicates) {
-        const rec = docRecords[i]!;
-        if (rec.number <= replayUntil) continue; // written before the crash: counts as imported
+      // A fresh import starts from an empty staging collection, so a duplicate key is a second row
+      // with that key in the export. After a resume it may also be a replayed row: the same bytes.
+      const replayed = opts.resume && duplicates.length ? await sameAsStored(collection, duplicates.map((i) => docs[i]!)) : undefined;
+      duplicates.forEach((i, k) => {
+        if (replayed?.[k]) return; // written before the stop: counts as imported
         imported -= 1;
-        rejectDocs.push(rejectDoc(rec, 'duplicate primary key in a full export (the first row with this key was kept)'));
-      }
+        rejectDocs.push(rejectDoc(docRecords[i]!, 'duplicate primary key in a full export (the first row with this key was kept)'));
+      });
     } else if (docs.length) {
       await collection.bulkWrite(
         docs.map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } })),
@@ -232,6 +234,20 @@ async function insertIgnoringDuplicates(collection: Collection, docs: Document[]
     if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
     return writeErrors.map((w) => w.index);
   }
+}
+
+/** For each doc, whether the stored document with its `_id` is identical (same BSON bytes). */
+async function sameAsStored(collection: Collection, docs: Document[]): Promise<boolean[]> {
+  const { BSON } = mongoose.mongo;
+  const bytes = (d: Document) => Buffer.from(BSON.serialize(d));
+  const key = (id: unknown) => bytes({ k: id }).toString('base64');
+  // promoteValues: false keeps int32/double/int64 distinct, so equal bytes mean equal values and types.
+  const stored = await collection.find({ _id: { $in: docs.map((d) => d._id) } }, { promoteLongs: false, promoteValues: false }).toArray();
+  const byId = new Map(stored.map((d) => [key(d._id), d]));
+  return docs.map((d) => {
+    const old = byId.get(key(d._id));
+    return old !== undefined && bytes(old).equals(bytes(d));
+  });
 }
 
 function ignoreNamespaceNotFound(err: unknown): void {
