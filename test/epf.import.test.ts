@@ -159,6 +159,25 @@ describe('EPF importer', () => {
     expect(String(after.find((d) => key(d) === '{"application_id":5,"storefront_id":143441}')!.retail_price)).toBe('0.000');
   });
 
+  it('applies an incremental by delete-insert per batch with the same result, last row per key winning', async () => {
+    const full = await writeEpf(tmp(), 'di-full', priceSpec(ids(1, 30), '1'));
+    await importTable(base('di', full));
+    await publishStaging(mdb(), 'di', '20250427');
+    const before = await rowsOf('di');
+    const spec = priceSpec([], '2', 'INCREMENTAL', [
+      ['2', '5', '9.000', 'EUR', '143441'],
+      ['2', '5', '0.000', 'EUR', '143441'], // same key again: this one wins
+      ['2', '31', '1.000', 'USD', '143441'], // new
+    ]);
+    const file = await writeEpf(tmp(), 'di-1', spec);
+    const result = await importTable(base('di', file, { mode: 'incremental', exportDate: '20250430', incrementalWrite: 'delete-insert' }));
+    expect(result).toMatchObject({ rows: 3, rejected: 0 });
+    const after = await rowsOf('di');
+    expect(after).toHaveLength(31);
+    expect(after.filter((d) => d.export_date === 2).map((d) => [d.application_id, String(d.retail_price)])).toEqual([[5, '0.000'], [31, '1.000']]);
+    expect(after.filter((d) => d.export_date === 1)).toEqual(before.filter((d) => d.application_id !== 5));
+  });
+
   it('resumes a full import stopped mid-table from the last checkpoint, without duplicates', async () => {
     const bad: Field[][] = [['1', '999', '1.000', 'USD']]; // one field short
     const file = await writeEpf(tmp(), 'resume', priceSpec(ids(1, 55), '1', 'FULL', bad));
