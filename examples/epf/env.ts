@@ -37,8 +37,16 @@ export interface EpfEnv {
   auth?: { username: string; password: string };
   /** Collection prefix of the EPF tables. @defaultValue 'epf_' */
   prefix: string;
-  /** Rows per bulk write (and per import checkpoint). @defaultValue 5000 */
+  /** Rows per batch: one checkpoint after each committed batch. @defaultValue 2000 */
   batchSize: number;
+  /**
+   * How incrementals write: `upsert` (a replace by `_id` per row; each row
+   * changes atomically) or `delete-insert` (per batch one deleteMany by `_id`
+   * and one insertMany: ~15x faster on FerretDB v1, which scans the collection
+   * for every upsert, but a reader may briefly miss a row being replaced).
+   * @defaultValue 'upsert'
+   */
+  incrementalWrite: 'upsert' | 'delete-insert';
   /** Share (0-1) of rejected rows above which a table fails. @defaultValue 0.01 */
   maxRejectFraction: number;
   /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */

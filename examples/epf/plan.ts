@@ -146,7 +146,7 @@ export function fileTasks(planned: PlannedFile[]): DynamicTaskSpec[] {
         group: 'database',
         retries: 3,
       },
-      { name: name('publish'), handler: 'publish', input, dependsOn: [name('import')], retries: 5 },
+      { name: name('publish'), handler: 'publish', input, dependsOn: [name('import'), name('download')], retries: 5 },
     );
     lastOfTable.set(file.table, name('publish'));
   }

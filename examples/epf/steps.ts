@@ -162,6 +162,7 @@ export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportO
       prefix: env.prefix,
       exportDate: file.date,
       batchSize: env.batchSize,
+      incrementalWrite: env.incrementalWrite,
       maxRejectFraction: env.maxRejectFraction,
       resume,
       signal: ctx.signal,
