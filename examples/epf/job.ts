@@ -10,9 +10,13 @@ import { discover, download, exportComplete, extract, importFile, publish } from
 /** Runner limits suited to the job: files download two at a time; imports share the database. */
 export const EPF_RUNNER_LIMITS = { concurrency: 6, groups: { network: 2, cpu: 1, database: 2 } };
 
-/** Container name of a slot, e.g. `epf-2026-11-29T14:00Z`. */
-export function epfContainerName(slot: Date): string {
-  return `epf-${slot.toISOString().slice(0, 16)}Z`;
+/**
+ * Container name of a slot, e.g. `epf-2026-11-29T14:00Z`; with `seconds`
+ * (one-off runs, which may follow each other within a minute)
+ * `epf-2026-11-29T14:03:27Z`.
+ */
+export function epfContainerName(slot: Date, seconds = false): string {
+  return `epf-${slot.toISOString().slice(0, seconds ? 19 : 16)}Z`;
 }
 
 /**

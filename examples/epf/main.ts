@@ -99,7 +99,7 @@ try {
     const unfinished = (await store.listContainers())
       .filter((c) => c.name.startsWith('epf-') && c.status === 'running')
       .sort((a, b) => b.name.localeCompare(a.name))[0];
-    const name = unfinished?.name ?? epfContainerName(new Date());
+    const name = unfinished?.name ?? epfContainerName(new Date(), true);
     if (unfinished) out(`resuming ${name}, interrupted earlier`);
     const controller = new AbortController();
     process.once('SIGINT', () => {

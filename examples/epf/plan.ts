@@ -31,9 +31,13 @@ export interface PlannedFile {
   size: number | undefined;
 }
 
-/** What the ledger remembers for a file: URL plus size and checksum. */
+/**
+ * What the ledger remembers for a file: its URL path plus size and checksum.
+ * The path, not the whole URL: the same feed may be reached through another
+ * host, port or mirror, and must not look new because of it.
+ */
 export function ledgerItem(f: Pick<PlannedFile, 'url' | 'size' | 'md5'>): { url: string; size: number; checksum: string } {
-  return { url: f.url, size: f.size ?? -1, checksum: f.md5 };
+  return { url: new URL(f.url).pathname, size: f.size ?? -1, checksum: f.md5 };
 }
 
 /** Step names of one file's chain, in order. */

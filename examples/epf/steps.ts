@@ -189,7 +189,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
   if (file.kind === 'full') {
     for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
   }
-  await env.ledger.record(ledgerItem({ url: file.url, size: file.size ?? dl.bytes, md5: dl.md5 }), {
+  await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5 }), {
     container: ctx.container,
     kind: file.kind,
     tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),
