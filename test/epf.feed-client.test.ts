@@ -150,11 +150,18 @@ describe('EPF feed client against the fixture feed', () => {
     const [file] = (await client(v5).plan()).full;
     v5.setFaults({ unavailable: { every: 2, retryAfterSeconds: 7 } });
     try {
-      await client(v5).head(file!.url);
-      const err = await client(v5).head(file!.url).catch((e: unknown) => e);
+      const once = client(v5, { retries: 0 });
+      await once.head(file!.url);
+      const err = await once.head(file!.url).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EpfHttpError);
       expect(err).toMatchObject({ status: 503, retryable: true, retryAfterMs: 7000, code: 'EPF_HTTP' });
+      await once.head(file!.url);
+      // By default a transient answer is tried again (after Retry-After), so one 503 in a walk does not fail it.
+      v5.setFaults({ unavailable: { every: 2, retryAfterSeconds: 0 } });
+      const before = v5.accessLog().length;
       await client(v5).head(file!.url);
+      await client(v5).head(file!.url);
+      expect(v5.accessLog().slice(before).map((e) => e.status)).toEqual([200, 503, 200]);
       v5.setFaults({ wrongMd5: {} });
       const expected = v5.manifest.files.find((x) => v5.origin + x.path === file!.url)!.md5;
       expect(await client(v5).fetchMd5(file!)).not.toBe(expected);

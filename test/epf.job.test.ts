@@ -14,9 +14,9 @@ import { liveCollectionName } from '../examples/epf/load/switch.js';
 import { startFixtureFeed, type FixtureFeed } from '../examples/epf/fixture/server.js';
 import type { EpfSummary } from '../examples/epf/report.js';
 import { killChildrenAfterEach, spawnTsChild, type TsChild } from './support/child.js';
-import { databasePerFile } from './support/database.js';
+import { databasePerFile, type TestDatabase } from './support/database.js';
 
-const db = databasePerFile();
+let db: () => TestDatabase;
 killChildrenAfterEach();
 
 const DOWNLOAD_CHECKPOINT_BYTES = 16 * 1024;
@@ -85,6 +85,8 @@ function archiveBytesSent(feed: FixtureFeed): Map<string, number> {
 }
 
 describe('npm run epf against a faulty feed', () => {
+  const ownDb = databasePerFile();
+  beforeAll(() => void (db = ownDb));
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
   beforeAll(async () => {
@@ -119,10 +121,12 @@ describe('npm run epf against a faulty feed', () => {
     expect(third.bytesDownloaded).toBe(0);
 
     await expectTablesAsGenerated(feed);
-  });
+  }, 600_000);
 });
 
 describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
+  const ownDb = databasePerFile();
+  beforeAll(() => void (db = ownDb));
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
   const TRICKLE = 64 * 1024;
@@ -195,5 +199,5 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
     for (const [id, doc] of before) if (!touched.has(id)) expect(after.get(id)).toEqual(doc);
     for (const id of touched) expect(after.get(id)).not.toEqual(before.get(id));
     await expectTablesAsGenerated(feed);
-  });
+  }, 600_000);
 });

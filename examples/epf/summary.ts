@@ -19,7 +19,8 @@ export async function summarize(
 ): Promise<EpfSummary> {
   const snap = await store.loadSnapshot(container);
   const tasks = snap?.tasks ?? [];
-  const discover = tasks.find((t) => t.record.name === 'discover')?.state.output as DiscoverOutput | undefined;
+  const discoverTask = tasks.find((t) => t.record.name === 'discover');
+  const discover = discoverTask?.state.status === 'succeeded' ? (discoverTask.state.output as DiscoverOutput) : undefined;
   const planned = discover?.planned.length ?? 0;
   const publishes = tasks.filter((t) => t.record.name.startsWith('publish:'));
   const tables: EpfSummary['tables'] = {};

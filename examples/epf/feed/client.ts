@@ -32,6 +32,16 @@ export interface EpfFeedOptions {
   timeoutMs?: number;
   /** Listing and HEAD requests in flight at once. @defaultValue 4 */
   concurrency?: number;
+  /**
+   * Extra tries of one request after a transient failure (5xx, 408, 429, a
+   * reset connection, a timeout), with exponential backoff from
+   * `retryDelayMs` or the server's `Retry-After`. A listing walks dozens of
+   * pages: without this, one 503 among them fails the whole discovery.
+   * @defaultValue 4
+   */
+  retries?: number;
+  /** First backoff, ms (doubles per try, at most 30 s). @defaultValue 500 */
+  retryDelayMs?: number;
 }
 
 /** Client of one EPF-style feed. Holds no state between calls besides its options. */
@@ -145,6 +155,22 @@ export class EpfFeed {
    * @throws EpfAuthError (401/403), EpfHttpError, EpfTimeoutError, EpfNetworkError; the caller's abort reason as is
    */
   private async request(url: string, method: 'GET' | 'HEAD'): Promise<Response> {
+    const retries = this.o.retries ?? 4;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce(url, method);
+      } catch (err) {
+        const transient =
+          (err instanceof EpfHttpError && err.retryable) || err instanceof EpfNetworkError || err instanceof EpfTimeoutError;
+        if (!transient || attempt >= retries || this.o.signal?.aborted) throw err;
+        const backoff = Math.min(30_000, (this.o.retryDelayMs ?? 500) * 2 ** attempt);
+        const wait = err instanceof EpfHttpError && err.retryAfterMs !== undefined ? Math.min(30_000, err.retryAfterMs) : backoff;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  private async requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<Response> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = this.o.signal ? AbortSignal.any([this.o.signal, timeout]) : timeout;
     let res: Response;
