@@ -19,7 +19,7 @@ import { databasePerFile, type TestDatabase } from './support/database.js';
 let db: () => TestDatabase;
 killChildrenAfterEach();
 
-const DOWNLOAD_CHECKPOINT_BYTES = 16 * 1024;
+const DOWNLOAD_CHECKPOINT_BYTES = 8 * 1024;
 const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
 function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}): TsChild {
@@ -132,12 +132,12 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
   beforeAll(() => void (db = ownDb));
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
-  const TRICKLE = 64 * 1024;
+  const TRICKLE = 24 * 1024;
   beforeAll(async () => {
     feed = await startFixtureFeed({
       dir: FIXTURES,
       layout: 'v5',
-      scale: 4,
+      scale: 2,
       seed: 7,
       faults: {
         trickle: { bytesPerSecond: TRICKLE, match: 'application.tbz' },
