@@ -59,7 +59,7 @@ export class ConsoleReporter implements EpfReporter {
     for (const w of waiting) this.log(`  not yet: ${w.name} (${w.reason})`);
     if (this.tty && files.length > 0) {
       this.multibar = new cliProgress.MultiBar(
-        { format: ' {bar} {percentage}% | {label} | {value_h}', hideCursor: true, clearOnComplete: false, fps: 5 },
+        { format: ' {bar} {percentage}% {value_h} | {label}', barsize: 20, hideCursor: true, clearOnComplete: false, fps: 5 },
         cliProgress.Presets.shades_classic,
       );
       this.containerBar = this.multibar.create(files.length * 4 + 2, 0, { label: 'container', value_h: '' });

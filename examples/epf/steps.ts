@@ -74,8 +74,8 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
     ...plan.waiting.map((f) => ({ name: `${f.drop}/${f.name}`, url: f.url, reason: 'its drop is not complete yet (a .md5 is missing)' })),
     ...chosen.waiting,
   ];
+  env.reporter.planned(planned, waiting); // before the tasks exist: they may start at once
   await ctx.addTasks(fileTasks(planned));
-  env.reporter.planned(planned, waiting);
   return {
     planned: planned.map(({ id, name, kind, date, group, size }) => ({ id, name, kind, date, group, size })),
     waiting,
