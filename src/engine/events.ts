@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { SafeEvents } from '../safe-events.js';
 import type { ContainerStatus, PersistedError } from '../store/types.js';
 
 /** Every event a runner emits, each with one payload object. */
@@ -28,61 +28,11 @@ export interface RunnerEventMap {
 /** Names of the events in {@link RunnerEventMap}. */
 export type RunnerEventName = keyof RunnerEventMap;
 
-type Listener<E extends RunnerEventName> = (payload: RunnerEventMap[E]) => void;
-
 /**
- * A typed emitter whose `emit` never throws: a throwing (or rejecting)
- * listener is reported as `runner:error` and the other listeners still run.
- * `runner:error` has a default listener that writes to stderr, removed as
- * soon as the user adds their own.
+ * The typed emitter of runner events; `emit` never throws (see {@link SafeEvents}).
  */
-export class RunnerEvents {
-  private readonly ee = new EventEmitter();
-
-  /** Adds a listener. */
-  on<E extends RunnerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Adds a listener that runs once. */
-  once<E extends RunnerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.once(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Removes a listener. */
-  off<E extends RunnerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.off(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Calls each listener in turn, isolating failures. */
-  emit<E extends RunnerEventName>(event: E, payload: RunnerEventMap[E]): void {
-    const listeners = this.ee.listeners(event) as Array<Listener<E>>;
-    if (event === 'runner:error' && listeners.length === 0) {
-      const p = payload as RunnerEventMap['runner:error'];
-      process.emitWarning(`persistent-task-status: ${p.context}: ${p.error.stack ?? p.error.message}`);
-      return;
-    }
-    for (const listener of listeners) {
-      try {
-        const result = listener(payload) as unknown;
-        if (result && typeof (result as Promise<unknown>).then === 'function') {
-          (result as Promise<unknown>).then(undefined, (error: unknown) => this.reportListenerError(event, error));
-        }
-      } catch (error) {
-        this.reportListenerError(event, error);
-      }
-    }
-  }
-
-  private reportListenerError(event: RunnerEventName, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (event === 'runner:error') {
-      process.emitWarning(`persistent-task-status: a runner:error listener threw: ${err.message}`);
-      return;
-    }
-    this.emit('runner:error', { error: err, context: `listener of "${event}" threw` });
+export class RunnerEvents extends SafeEvents<RunnerEventMap, 'runner:error'> {
+  constructor() {
+    super('runner:error', 'persistent-task-status');
   }
 }

@@ -1,4 +1,4 @@
-import { EventEmitter } from 'eventemitter3';
+import { SafeEvents } from '../safe-events.js';
 import type { Runner } from '../engine/runner.js';
 import type { ContainerStatus } from '../store/types.js';
 
@@ -27,60 +27,11 @@ export interface SchedulerEventMap {
 /** Names of the events in {@link SchedulerEventMap}. */
 export type SchedulerEventName = keyof SchedulerEventMap;
 
-type Listener<E extends SchedulerEventName> = (payload: SchedulerEventMap[E]) => void;
-
 /**
- * A typed emitter whose `emit` never throws: a throwing (or rejecting)
- * listener is reported as `scheduler:error`. Without a listener of its own,
- * `scheduler:error` goes to `process.emitWarning` (never an unhandled 'error').
+ * The typed emitter of scheduler events; `emit` never throws (see {@link SafeEvents}).
  */
-export class SchedulerEvents {
-  private readonly ee = new EventEmitter();
-
-  /** Adds a listener. */
-  on<E extends SchedulerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.on(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Adds a listener that runs once. */
-  once<E extends SchedulerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.once(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Removes a listener. */
-  off<E extends SchedulerEventName>(event: E, listener: Listener<E>): this {
-    this.ee.off(event, listener as (...args: unknown[]) => void);
-    return this;
-  }
-
-  /** Calls each listener in turn, isolating failures. */
-  emit<E extends SchedulerEventName>(event: E, payload: SchedulerEventMap[E]): void {
-    const listeners = this.ee.listeners(event) as Array<Listener<E>>;
-    if (event === 'scheduler:error' && listeners.length === 0) {
-      const p = payload as SchedulerEventMap['scheduler:error'];
-      process.emitWarning(`persistent-task-status scheduler: ${p.context}: ${p.error.stack ?? p.error.message}`);
-      return;
-    }
-    for (const listener of listeners) {
-      try {
-        const result = listener(payload) as unknown;
-        if (result && typeof (result as Promise<unknown>).then === 'function') {
-          (result as Promise<unknown>).then(undefined, (error: unknown) => this.reportListenerError(event, error));
-        }
-      } catch (error) {
-        this.reportListenerError(event, error);
-      }
-    }
-  }
-
-  private reportListenerError(event: SchedulerEventName, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    if (event === 'scheduler:error') {
-      process.emitWarning(`persistent-task-status: a scheduler:error listener threw: ${err.message}`);
-      return;
-    }
-    this.emit('scheduler:error', { error: err, context: `listener of "${event}" threw` });
+export class SchedulerEvents extends SafeEvents<SchedulerEventMap, 'scheduler:error'> {
+  constructor() {
+    super('scheduler:error', 'persistent-task-status scheduler');
   }
 }
