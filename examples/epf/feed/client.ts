@@ -6,7 +6,7 @@
 import { dateFolders, dropFolders, planFiles, tbzFiles, DROP_NAME, type EpfLayout, type EpfPlan, type FeedFile } from './discover.js';
 import { EpfAuthError, EpfHttpError, EpfListingError, EpfNetworkError, EpfTimeoutError } from './errors.js';
 import { parseAutoindex, type ListingEntry } from './listing.js';
-import { parseBsdMd5 } from './md5.js';
+import { parseBsdMd5 } from '../transfer/md5.js';
 
 export type { EpfLayout, EpfPlan, FeedFile } from './discover.js';
 
@@ -87,11 +87,11 @@ export class EpfFeed {
 
   /**
    * The md5 hex digest published for `file` (BSD format, EPF.md: .md5 companion files).
-   * @throws EpfMd5FormatError, or the HTTP errors of `listFiles` (404 while the .md5 is not posted yet)
+   * @throws Md5FormatError (transfer/errors.ts), or the HTTP errors of `listFiles` (404 while the .md5 is not posted yet)
    */
   async fetchMd5(file: Pick<FeedFile, 'md5Url' | 'name'>): Promise<string> {
     const res = await this.request(file.md5Url, 'GET');
-    return parseBsdMd5(await this.readText(res, file.md5Url), file.name, file.md5Url);
+    return parseBsdMd5(await this.readText(res, file.md5Url), file.name);
   }
 
   /** `Content-Length` (bytes) and `ETag` of a file, from HEAD. */

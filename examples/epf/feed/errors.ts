@@ -49,12 +49,6 @@ export class EpfNetworkError extends EpfFeedError {
   }
 }
 
-/** A `.md5` file that is not in BSD format `MD5 (name) = hex`, or names another file. */
-export class EpfMd5FormatError extends EpfFeedError {
-  constructor(message: string, url?: string) {
-    super('EPF_MD5_FORMAT', message, url);
-  }
-}
 
 /** A listing that is not an autoindex page, or a layout that does not match the URL. */
 export class EpfListingError extends EpfFeedError {
