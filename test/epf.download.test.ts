@@ -16,6 +16,13 @@ import { startRangeServer, type RangeServer } from './support/range-server.js';
 
 const SIZE = 1024 * 1024 + 12_345; // bytes; not a multiple of anything
 const CHUNK = 64 * 1024; // bytes between checkpoints
+/**
+ * Bytes the server wrote before a drop that the client may never see: a
+ * stream that errors discards what it had queued, and a reset discards the
+ * socket buffers. How much depends on timing, so assertions allow it.
+ */
+const IN_FLIGHT = 128 * 1024;
+const near = (actual: number, sentUpTo: number) => actual <= sentUpTo && actual >= sentUpTo - IN_FLIGHT;
 const md5Of = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 
 const tmp = makeTempDir('epf-download-');
@@ -90,11 +97,17 @@ describe('downloadResumable', () => {
 
     const log = server.log.filter((e) => e.path === 'application.tbz');
     expect(log.map((e) => e.status)).toEqual([200, 206, 206, 206]);
-    // Each resume starts where the bytes received before the drop end: nothing fetched twice.
-    expect(log.map((e) => e.start)).toEqual([0, 300_000, 550_000, 750_000]);
+    // Each resume starts where the bytes received before the drop end: nothing received is fetched twice.
+    const starts = log.map((e) => e.start);
+    expect(starts[0]).toBe(0);
+    let sentUpTo = 0;
+    [300_000, 250_000, 200_000].forEach((dropAfter, i) => {
+      sentUpTo = starts[i]! + dropAfter;
+      expect(near(starts[i + 1]!, sentUpTo), `resume ${i + 1} at ${starts[i + 1]} after ${sentUpTo} sent`).toBe(true);
+    });
     expect(log[1]!.ifRange).toBe('"application.tbz-v1"');
-    expect(server.sentFor('application.tbz')).toBe(SIZE);
-    expect(result.fetchedBytes).toBe(SIZE - 750_000);
+    expect(server.sentFor('application.tbz')).toBeLessThanOrEqual(SIZE + 3 * IN_FLIGHT);
+    expect(result.fetchedBytes).toBe(SIZE - starts[3]!);
   });
 
   it('retries transient failures inside one call when retries > 0 (drops and 503s)', async () => {
@@ -102,9 +115,11 @@ describe('downloadResumable', () => {
     server.faults.dropAfter = [400_000, 100_000]; // the 503 answer does not take one
     const r = await downloadResumable(options({ retries: 3 }));
     expect(r.md5).toBe(md5Of(content));
-    expect(r.fetchedBytes).toBe(SIZE);
-    const log = server.log.map((e) => [e.status, e.start]);
-    expect(log).toEqual([[503, 0], [200, 0], [206, 400_000], [206, 500_000]]);
+    const log = server.log.map((e) => [e.status, e.start] as const);
+    expect(log.map(([status]) => status)).toEqual([503, 200, 206, 206]);
+    expect(near(log[2]![1], 400_000)).toBe(true);
+    expect(near(log[3]![1], log[2]![1] + 100_000)).toBe(true);
+    expect(r.fetchedBytes).toBe(SIZE); // every byte kept was received once
   });
 
   it('gives up with a retryable TransientDownloadError after the retries, checkpoint saved', async () => {
@@ -112,8 +127,8 @@ describe('downloadResumable', () => {
     const err = await downloadResumable(options({ retries: 0 })).catch((e) => e);
     expect(err).toBeInstanceOf(TransientDownloadError);
     expect(err).not.toBeInstanceOf(NonRetryableError);
-    expect(err.offset).toBe(200_000);
-    expect(saved.at(-1)!.offset).toBe(200_000);
+    expect(near(err.offset, 200_000)).toBe(true);
+    expect(saved.at(-1)!.offset).toBe(err.offset);
 
     server.faults.statuses = [503, 503, 503];
     const err2 = await downloadResumable(options({ resume: saved.at(-1), retries: 2 })).catch((e) => e);
@@ -132,7 +147,9 @@ describe('downloadResumable', () => {
     expect(r).toMatchObject({ restarted: true, md5: md5Of(changed), size: changed.length, etag: '"application.tbz-v2"' });
     expect(r.restartReason).toMatch(/200/);
     expect(fs.readFileSync(dest).equals(changed)).toBe(true);
-    expect(server.log.at(-1)).toMatchObject({ status: 200, start: 0, range: 'bytes=300000-' });
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.log.at(-1)!.range ?? '')?.[1]);
+    expect(server.log.at(-1)).toMatchObject({ status: 200, start: 0 });
+    expect(near(resumedAt, 300_000)).toBe(true);
   });
 
   it('starts over when the size changed and the server sends no ETag', async () => {
@@ -252,6 +269,7 @@ describe('downloadResumable', () => {
 
     const log = server.log.filter((e) => e.path === 'big.tbz');
     expect(log.map((e) => e.start)).toEqual([0, killedAt]);
-    expect(server.sentFor('big.tbz')).toBeLessThanOrEqual(big.length + chunk);
+    // What the server wrote but the killed process never read (socket buffers) is counted as sent too.
+    expect(server.sentFor('big.tbz')).toBeLessThanOrEqual(big.length + chunk + 2 * IN_FLIGHT);
   });
 });
