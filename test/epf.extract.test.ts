@@ -11,7 +11,7 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { extractTbz } from '../examples/epf/transfer/extract.js';
-import { CorruptArchiveError } from '../examples/epf/transfer/errors.js';
+import { CorruptArchiveError, ExtractStalledError } from '../examples/epf/transfer/errors.js';
 import { makeTempDir } from './support/child.js';
 
 const tmp = makeTempDir('epf-extract-');
@@ -141,4 +141,18 @@ it("'auto' uses the system bzip2 when it is on PATH", async () => {
   await ready;
   const r = await extractTbz({ archive, destDir: freshDir() });
   expect(r.decompressor).toBe('bzip2');
+});
+
+it('stops a stalled extraction with a retryable ExtractStalledError instead of hanging', async () => {
+  // A FIFO nobody writes to: the archive never yields a byte.
+  const fifo = path.join(tmp, `stalled-${++n}.tbz`);
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  const keepOpen = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK); // so the reader's open does not block
+  try {
+    const err = await extractTbz({ archive: fifo, destDir: freshDir(), stallMs: 300 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ExtractStalledError);
+    expect(err).toMatchObject({ code: 'EPF_EXTRACT_STALLED', stallMs: 300 });
+  } finally {
+    fs.closeSync(keepOpen);
+  }
 });

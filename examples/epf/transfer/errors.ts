@@ -67,3 +67,10 @@ export class CorruptArchiveError extends TaskStatusError {
     super('EPF_CORRUPT_ARCHIVE', `Corrupt archive ${archive}: ${reason}`, options);
   }
 }
+
+/** Extraction made no progress (no byte in or out) for too long; retrying starts it over. */
+export class ExtractStalledError extends TaskStatusError {
+  constructor(readonly archive: string, readonly stallMs: number) {
+    super('EPF_EXTRACT_STALLED', `Extracting ${archive} made no progress for ${stallMs} ms; stopped it`);
+  }
+}

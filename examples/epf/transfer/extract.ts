@@ -28,7 +28,7 @@ import { Duplex, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import unbzip2 from 'unbzip2-stream';
-import { CorruptArchiveError } from './errors.js';
+import { CorruptArchiveError, ExtractStalledError } from './errors.js';
 import { abortReason, throwIfAborted } from './http.js';
 
 /** Which bzip2 decoder to use: `'bzip2'` = the system binary, `'js'` = unbzip2-stream, `'auto'` = bzip2 if on PATH. */
@@ -44,6 +44,12 @@ export interface ExtractOptions {
   onProgress?: (bytesIn: number) => void;
   /** @defaultValue 'auto' */
   decompressor?: DecompressorChoice;
+  /**
+   * Longest time without a byte read or written before the extraction is
+   * stopped with a retryable ExtractStalledError (a stuck decoder must not
+   * hold a task forever), ms. @defaultValue 120000
+   */
+  stallMs?: number;
 }
 
 export interface ExtractedTable {
@@ -83,13 +89,21 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
   await removePartials(o.destDir);
 
   let bytesIn = 0;
+  let lastActivity = Date.now();
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytesIn += chunk.length;
+      lastActivity = Date.now();
       o.onProgress?.(bytesIn);
       done(null, chunk);
     },
   });
+  const stallMs = o.stallMs ?? 120_000;
+  const stall = new AbortController();
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastActivity > stallMs) stall.abort(new ExtractStalledError(o.archive, stallMs));
+  }, Math.min(5_000, stallMs));
+  const signal = o.signal ? AbortSignal.any([o.signal, stall.signal]) : stall.signal;
   const decoder: Decoder = useSystem ? systemBzip2() : { stream: unbzip2() as unknown as Duplex, exit: Promise.resolve(undefined) };
   const extract = tar.extract();
   const tables: ExtractedTable[] = [];
@@ -97,13 +111,13 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
   let writeError: unknown;
 
   const onAbort = () => decoder.child?.kill('SIGKILL');
-  o.signal?.addEventListener('abort', onAbort, { once: true });
+  signal.addEventListener('abort', onAbort, { once: true });
   const feeding = pipeline(
     createReadStream(o.archive),
     counter,
     decoder.stream,
     extract as unknown as NodeJS.WritableStream,
-    ...(o.signal ? [{ signal: o.signal }] : []),
+    { signal },
   );
   feeding.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
 
@@ -117,7 +131,7 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
           continue;
         }
         try {
-          tables.push(await writeTable(entry as AsyncIterable<Buffer>, o.destDir, table));
+          tables.push(await writeTable(entry as AsyncIterable<Buffer>, o.destDir, table, () => (lastActivity = Date.now())));
         } catch (err) {
           // System errors (ENOSPC, EACCES...) come from our writes; anything else from the archive.
           if ((err as NodeJS.ErrnoException).syscall) writeError = err;
@@ -126,15 +140,18 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
       }
       await feeding;
     } finally {
-      o.signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
+      clearInterval(watchdog);
     }
     const status = await decoder.exit;
     if (status && (status.code !== 0 || status.signal)) {
       throw new CorruptArchiveError(o.archive, `bzip2 exited with ${status.signal ?? `code ${status.code}`}: ${status.stderr.trim()}`);
     }
   } catch (err) {
+    clearInterval(watchdog);
     decoder.child?.kill('SIGKILL'); // no-op when it already exited
     if (o.signal?.aborted) throw abortReason(o.signal);
+    if (stall.signal.aborted) throw stall.signal.reason as Error;
     if (err === writeError || err instanceof CorruptArchiveError) throw err;
     const status = await decoder.exit;
     const detail = status?.stderr.trim() || (err as Error)?.message || String(err);
@@ -153,13 +170,14 @@ function tableName(header: tar.Header): string | undefined {
 }
 
 /** Writes one entry to `<table>.partial`, fsyncs it, renames it to `<table>`. */
-async function writeTable(entry: AsyncIterable<Buffer>, destDir: string, table: string): Promise<ExtractedTable> {
+async function writeTable(entry: AsyncIterable<Buffer>, destDir: string, table: string, onData: () => void): Promise<ExtractedTable> {
   const final = path.resolve(destDir, table);
   const partial = `${final}${PARTIAL_SUFFIX}`;
   let bytes = 0;
   const count = new Transform({
     transform(chunk: Buffer, _enc, done) {
       bytes += chunk.length;
+      onData();
       done(null, chunk);
     },
   });
