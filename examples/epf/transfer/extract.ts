@@ -133,9 +133,10 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
         try {
           tables.push(await writeTable(entry as AsyncIterable<Buffer>, o.destDir, table, () => (lastActivity = Date.now())));
         } catch (err) {
-          // System errors (ENOSPC, EACCES...) come from our writes; anything else from the archive.
-          if ((err as NodeJS.ErrnoException).syscall) writeError = err;
-          throw err;
+          // Errors of our own file writes (ENOSPC, EACCES...) are passed on as they are; anything
+          // else came from the archive side (a corrupt stream, or EPIPE once bzip2 gave up on it).
+          if (err instanceof DiskWriteFailure) writeError = err.cause;
+          throw err instanceof DiskWriteFailure ? err.cause : err;
         }
       }
       await feeding;
@@ -169,27 +170,40 @@ function tableName(header: tar.Header): string | undefined {
   return name;
 }
 
-/** Writes one entry to `<table>.partial`, fsyncs it, renames it to `<table>`. */
+/**
+ * Writes one entry to `<table>.partial`, fsyncs it, renames it to `<table>`.
+ * The entry (a streamx stream from tar-stream) is read with `for await` and
+ * written through a file handle, not piped with Node's `pipeline`, so no end
+ * or close handshake between two stream implementations is waited on.
+ */
 async function writeTable(entry: AsyncIterable<Buffer>, destDir: string, table: string, onData: () => void): Promise<ExtractedTable> {
   const final = path.resolve(destDir, table);
   const partial = `${final}${PARTIAL_SUFFIX}`;
   let bytes = 0;
-  const count = new Transform({
-    transform(chunk: Buffer, _enc, done) {
+  const disk = <T>(op: Promise<T>): Promise<T> =>
+    op.catch((error: unknown) => {
+      throw new DiskWriteFailure(error);
+    });
+  const handle = await disk(fs.open(partial, 'w'));
+  try {
+    for await (const chunk of entry) {
+      await disk(handle.write(chunk));
       bytes += chunk.length;
       onData();
-      done(null, chunk);
-    },
-  });
-  await pipeline(entry, count, createWriteStream(partial));
-  const handle = await fs.open(partial, 'r+');
-  try {
-    await handle.sync(); // the rename below must not publish unflushed bytes
+    }
+    await disk(handle.sync()); // the rename below must not publish unflushed bytes
   } finally {
     await handle.close();
   }
-  await fs.rename(partial, final);
+  await disk(fs.rename(partial, final));
   return { table, path: final, bytes };
+}
+
+/** Marks a failure of our own file-system writes, as opposed to the archive's. */
+class DiskWriteFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super('write failed', { cause });
+  }
 }
 
 async function removePartials(dir: string): Promise<void> {
