@@ -39,7 +39,9 @@ function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string
 /** Runs the job to its end and returns the summary it printed as its last line. */
 async function runJob(feed: FixtureFeed, workDir: string): Promise<EpfSummary> {
   const child = startJob(feed, workDir);
-  const exit = await child.waitForExit(400_000);
+  const exit = await child.waitForExit(400_000).catch((error: Error) => {
+    throw new Error(`${error.message}; its last lines:\n${child.lines.slice(-40).join('\n')}\n${child.stderr.slice(-4000)}`);
+  });
   const last = child.lines.at(-1) ?? '';
   expect(exit, `job failed:\n${child.lines.join('\n')}\n${child.stderr}`).toEqual({ code: 0, signal: null });
   return JSON.parse(last) as EpfSummary;
