@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
@@ -20,6 +21,15 @@ import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
 import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
+import { retryTransient } from '../retry.js';
+
+/** A write concern, as the driver takes it. */
+export interface StoreWriteConcern {
+  w?: number | 'majority';
+  /** How long the server waits for `w` before answering with a write-concern error, in ms. */
+  wtimeoutMS?: number;
+  j?: boolean;
+}
 
 /** Options of {@link MongoStore.create}. */
 export interface MongoStoreOptions {
@@ -37,11 +47,62 @@ export interface MongoStoreOptions {
    * @defaultValue 5000
    */
   serverSelectionTimeoutMs?: number;
+  /**
+   * Deadline of each engine operation, in ms: a write or point read with no
+   * reply by then counts as a transient error and is retried (engine writes
+   * are idempotent). Reads of a whole container get six times as long.
+   * @defaultValue 10000
+   */
+  operationTimeoutMs?: number;
+  /**
+   * How long one log append or attempt update keeps retrying transient errors
+   * (network, timeout, not primary), in ms, before the error is thrown. The
+   * engine retries an attempt's outcome further, for as long as its lease lasts.
+   * @defaultValue 10000
+   */
+  writeRetryMs?: number;
+  /**
+   * Write concern of the engine's writes. `majority` means an acknowledged
+   * success cannot be rolled back by a failover (and re-run); `{ w: 1 }` is
+   * faster on a replica set but may lose the last writes when the primary
+   * changes. Servers without replication (a standalone, FerretDB) treat both alike.
+   * @defaultValue { w: 'majority' }
+   */
+  writeConcern?: StoreWriteConcern;
+  /**
+   * Read concern of the engine's reads: `majority` never sees a write a
+   * failover could roll back; `local` is a little faster and may.
+   * @defaultValue 'majority'
+   */
+  readConcern?: 'majority' | 'local' | 'available';
+  /**
+   * Read preference. Leases are judged from reads, so reading a lagging
+   * secondary could take over a healthy task: keep `primary` unless the
+   * store only serves status displays.
+   * @defaultValue 'primary'
+   */
+  readPreference?: 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
+  /** Wall clock for the times the store writes (claims, leases, outcomes), in ms since the epoch. @defaultValue Date */
+  clock?: { now(): number };
 }
+
+interface ResolvedStoreOptions {
+  operationTimeoutMs: number;
+  writeRetryMs: number;
+  writeConcern: StoreWriteConcern;
+  readConcern: string;
+  readPreference: string;
+  clock: { now(): number };
+}
+
+const newNonce = (): string => randomBytes(8).toString('hex');
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
 export class MongoStore implements TaskStore {
-  private constructor(private readonly m: StoreModels) {}
+  private constructor(
+    private readonly m: StoreModels,
+    private readonly o: ResolvedStoreOptions,
+  ) {}
 
   /** The database this store reads and writes (`defaulted`: the URI named none, so it is `test`). */
   get database(): ConnectionDatabase {
@@ -59,7 +120,36 @@ export class MongoStore implements TaskStore {
     if (options.ensureIndexes ?? true) {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
     }
-    return new MongoStore(models);
+    return new MongoStore(models, {
+      operationTimeoutMs: options.operationTimeoutMs ?? 10_000,
+      writeRetryMs: options.writeRetryMs ?? 10_000,
+      writeConcern: options.writeConcern ?? { w: 'majority' },
+      readConcern: options.readConcern ?? 'majority',
+      readPreference: options.readPreference ?? 'primary',
+      clock: options.clock ?? Date,
+    });
+  }
+
+  /** Now on the store's wall clock. */
+  private now(): Date {
+    return new Date(this.o.clock.now());
+  }
+
+  /** Runs an idempotent write under the operation deadline, retrying transient errors. */
+  private write<T>(operation: string, fn: (o: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
+    const options = { writeConcern: this.o.writeConcern };
+    return retryTransient(() => fn(options), { operation, timeoutMs: this.o.operationTimeoutMs, budgetMs: this.o.writeRetryMs });
+  }
+
+  /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
+  private read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
+    const timeoutMs = this.o.operationTimeoutMs * scale;
+    return retryTransient(fn, { operation, timeoutMs, budgetMs: Math.max(timeoutMs, this.o.writeRetryMs) });
+  }
+
+  /** Read concern, preference and server-side time limit of a query. */
+  private q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q }>(query: Q, scale = 1): Q {
+    return query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
   }
 
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
@@ -86,7 +176,7 @@ export class MongoStore implements TaskStore {
   }
 
   async getContainer(name: string): Promise<ContainerRecord | null> {
-    const doc = await this.m.containers.findById(name).lean<ContainerDoc>();
+    const doc = await this.read('getContainer', () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
     return doc ? toContainerRecord(doc) : null;
   }
 
@@ -180,11 +270,11 @@ export class MongoStore implements TaskStore {
   }
 
   async loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
-    const readAt = new Date();
+    const readAt = this.now();
     const [record, tasks, log] = await Promise.all([
       this.getContainer(container),
-      this.m.tasks.find({ container }).lean<TaskDoc[]>(),
-      this.m.transitions.find({ container }).lean<TransitionDoc[]>(),
+      this.read('loadSnapshot', () => this.q(this.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6),
+      this.read('loadSnapshot', () => this.q(this.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6),
     ]);
     if (!record) return null;
     const byTask = new Map<string, Transition[]>();
@@ -208,11 +298,15 @@ export class MongoStore implements TaskStore {
     expectedToken: number,
     claim: NewClaim,
   ): Promise<Claim | null> {
-    const at = new Date();
+    const at = this.now();
     const token = expectedToken + 1;
     const leaseUntil = new Date(at.getTime() + claim.leaseMs);
     const progress = claim.progress ?? 0;
+    const nonce = newNonce();
+    // A claim whose reply was lost is recognised by its nonce on the retry
+    // (see append) and kept: it is ours, not a position someone else took.
     const inserted = await this.append({
+      nonce,
       container,
       task,
       token,
@@ -230,7 +324,7 @@ export class MongoStore implements TaskStore {
       heartbeatMs: claim.heartbeatMs ?? null,
     });
     if (!inserted) return null;
-    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress };
+    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   }
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
@@ -241,13 +335,22 @@ export class MongoStore implements TaskStore {
     }
     // Writing to our own claim entry is harmless even when fenced out: state is
     // read from the newest claim only. The probe below tells us if we lost it.
-    await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token) }, { $set: set });
-    const taken = await this.m.transitions.exists({ _id: transitionKey(claim.container, claim.task, claim.token + 1) });
-    if (taken) throw new LeaseLostError(claim.container, claim.task, claim.token);
+    // Both are idempotent, so a transient error repeats them.
+    const id = transitionKey(claim.container, claim.task, claim.token);
+    await this.write('updateAttempt', (o) => this.m.transitions.updateOne({ _id: id }, { $set: set }, o).exec());
+    const next = await this.read('updateAttempt', () =>
+      this.q(this.m.transitions.findById(transitionKey(claim.container, claim.task, claim.token + 1), { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
+    );
+    // Our own outcome (written, then a heartbeat still in flight) is not a takeover.
+    if (next && (claim.nonce === undefined || next.nonce !== outcomeNonce(claim))) {
+      throw new LeaseLostError(claim.container, claim.task, claim.token);
+    }
   }
 
-  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = new Date()): Promise<void> {
-    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt };
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = this.now()): Promise<void> {
+    // The same nonce on every call for this claim: repeating the outcome after
+    // a lost reply finds its own entry instead of reporting a lost lease.
+    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt, nonce: outcomeNonce(claim) };
     const entry: Transition =
       outcome.kind === 'succeeded'
         ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
@@ -261,21 +364,38 @@ export class MongoStore implements TaskStore {
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    const base = { container, task, token: expectedToken + 1, at: new Date() };
+    const base = { container, task, token: expectedToken + 1, at: this.now(), nonce: newNonce() };
     if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
     return this.append({ ...base, kind: outcome.kind, reason: outcome.kind === 'reset' ? null : outcome.reason });
   }
 
-  /** Appends to a task's log at `entry.token`; false when that position is taken. */
+  /**
+   * Appends to a task's log at `entry.token`; false when another writer holds
+   * that position. Transient errors (network, timeout, not primary) are
+   * retried with the same `_id` and nonce; a duplicate key is then read back:
+   * our own nonce means an earlier try landed and its reply was lost.
+   */
   private async append(entry: Transition): Promise<boolean> {
-    try {
-      await this.m.transitions.create({ ...entry, _id: transitionKey(entry.container, entry.task, entry.token) });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    const _id = transitionKey(entry.container, entry.task, entry.token);
+    return this.write('append', async (o) => {
+      try {
+        const { w, wtimeoutMS, j } = o.writeConcern;
+        const saveOptions = Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
+        await this.m.transitions.create([{ ...entry, _id } as TransitionDoc], saveOptions);
+        return true;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        if (entry.nonce === undefined) return false;
+        const there = await this.q(this.m.transitions.findById(_id, { nonce: 1 }).lean<{ nonce?: string }>()).exec();
+        return there?.nonce === entry.nonce;
+      }
+    });
   }
+}
+
+/** Nonce of a claim's outcome entry: the same for every try of that claim's outcome. */
+function outcomeNonce(claim: Claim): string | undefined {
+  return claim.nonce === undefined ? undefined : `${claim.nonce}:end`;
 }
 
 /** Largest document MongoDB (and FerretDB) stores: 16 MiB. */
