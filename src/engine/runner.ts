@@ -159,6 +159,7 @@ export class Runner {
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
       this.stopping = true;
+      this.unlistenSignal();
       this.wake();
       const all = () => Promise.allSettled([...this.local.values()].map((l) => l.done));
       let timer: NodeJS.Timeout | undefined;
@@ -209,9 +210,9 @@ export class Runner {
     const read = await this.store.loadSnapshot(this.container);
     if (!read) throw new NotFoundError('container', this.container, 'it was deleted while running');
     // Leases of other runners are judged on this runner's own clock.
-    const snapshot = this.leases.judge(read, performance.now() - readStartedAt);
+    const snapshot = this.leases.judge(read, readStartedAt, performance.now());
     const plan = planStep(snapshot, snapshot.container.failFast);
-    this.announceWaits(plan);
+    this.announceWaits(plan, read);
     if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
     if (plan.settle.length > 0) {
       await this.settle(plan);
@@ -239,13 +240,15 @@ export class Runner {
   }
 
   /** Says once per lease that a task waits for a silent runner's lease to expire. */
-  private announceWaits(plan: StepPlan): void {
+  private announceWaits(plan: StepPlan, written: ContainerSnapshot): void {
     for (const w of plan.waitingForLease) {
       const key = `${w.task}#${w.token}`;
       if (w.holder === this.runnerId || this.local.has(w.task) || this.announcedWaits.has(key)) continue;
       this.announcedWaits.add(key);
-      const { task, attempt, holder, expiresAt } = w;
-      this.events.emit('task:waiting-for-lease', { container: this.container, task, attempt, holder, expiresAt });
+      const { task, attempt, holder } = w;
+      // The plan's expiry is this runner's judgement; the event also gives the written one, as status shows it.
+      const expiresAt = written.tasks.find((t) => t.record.name === task)?.state.leaseUntil ?? w.expiresAt;
+      this.events.emit('task:waiting-for-lease', { container: this.container, task, attempt, holder, expiresAt, takeoverAt: w.expiresAt });
     }
   }
 

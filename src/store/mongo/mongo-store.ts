@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
-import type { ResolvedTaskOptions } from '../../definition/options.js';
+import { MAX_TIMER_MS, type ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
 import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
@@ -115,6 +115,12 @@ export class MongoStore implements TaskStore {
     if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
       throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "collectionPrefix": ${JSON.stringify(prefix)}`);
     }
+    for (const key of ['operationTimeoutMs', 'writeRetryMs'] as const) {
+      const v = options[key];
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_TIMER_MS)) {
+        throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "${key}": must be a positive number of ms up to ${MAX_TIMER_MS}, got ${String(v)}`);
+      }
+    }
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
@@ -195,19 +201,21 @@ export class MongoStore implements TaskStore {
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const now = new Date();
-    await this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } });
+    await this.write('finishContainer', (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } }, o).exec(),
+    );
   }
 
   async reopenContainer(name: string): Promise<void> {
-    await this.m.containers.updateOne(
-      { _id: name },
-      { $set: { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: new Date() } },
-    );
+    const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: this.now() };
+    await this.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
   }
 
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
-    const res = await this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } });
+    const res = await this.write('requestCancel', (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } }, o).exec(),
+    );
     return res.matchedCount > 0;
   }
 
