@@ -63,6 +63,8 @@ export class AttemptWriter {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    // Fenced: do not wait for a write still hanging on a dead connection.
+    if (this.lost) return Promise.reject(this.lost);
     const run = async (): Promise<void> => {
       if (this.lost) throw this.lost;
       if (!this.hasPending) return;
