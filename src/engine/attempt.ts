@@ -94,96 +94,96 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
   }
 
   async function runAndRecord(): Promise<void> {
-  const ctx: TaskContext = {
-    container: claim.container,
-    task: claim.task,
-    attempt: claim.attempt,
-    runnerId: claim.runnerId,
-    input: a.input,
-    deps: a.deps,
-    lastCheckpoint: a.lastCheckpoint,
-    signal: controller.signal,
-    progress(fraction, statusText) {
-      const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-      events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
-      return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
-    },
-    checkpoint(state) {
-      const bad = findUnstorable(state, 'checkpoint');
-      if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
-      return writer.queue({ checkpoint: state === undefined ? null : state });
-    },
-    addTasks: (specs) => a.addTasks(specs),
-  };
+    const ctx: TaskContext = {
+      container: claim.container,
+      task: claim.task,
+      attempt: claim.attempt,
+      runnerId: claim.runnerId,
+      input: a.input,
+      deps: a.deps,
+      lastCheckpoint: a.lastCheckpoint,
+      signal: controller.signal,
+      progress(fraction, statusText) {
+        const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+        events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
+        return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
+      },
+      checkpoint(state) {
+        const bad = findUnstorable(state, 'checkpoint');
+        if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
+        return writer.queue({ checkpoint: state === undefined ? null : state });
+      },
+      addTasks: (specs) => a.addTasks(specs),
+    };
 
-  events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
-  const startedAt = performance.now();
-  let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
-  try {
-    const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
-    const bad = findUnstorable(output, 'output');
-    outcome = bad
-      ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
-      : { ok: true, output: output === undefined ? null : output };
-  } catch (error) {
-    outcome = { ok: false, error: coerceError(error) };
-  } finally {
-    if (timeout) clearTimeout(timeout);
-    a.runnerSignal.removeEventListener('abort', forward);
-  }
-
-  const leaseLost = async () => {
-    events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });
-    // Fenced by our own clock, not by a takeover we saw: give the task back at
-    // once when nobody took it (a write at our outcome position is exclusive).
-    if (selfFenced) {
-      try {
-        await a.store.finishAttempt(claim, { kind: 'released' }, new Date(a.clock.now()));
-        events.emit('task:released', ids);
-      } catch {
-        // taken over meanwhile, or the database is still away: readers take it over
-      }
+    events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
+    const startedAt = performance.now();
+    let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
+    try {
+      const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
+      const bad = findUnstorable(output, 'output');
+      outcome = bad
+        ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
+        : { ok: true, output: output === undefined ? null : output };
+    } catch (error) {
+      outcome = { ok: false, error: coerceError(error) };
+    } finally {
+      if (timeout) clearTimeout(timeout);
+      a.runnerSignal.removeEventListener('abort', forward);
     }
-  };
-  try {
-    // The newest checkpoint must be persisted before the outcome, so a retry sees it.
-    await writer.flush();
-  } catch (error) {
-    if (error instanceof LeaseLostError) return leaseLost();
-  } finally {
-    writer.close();
-  }
 
-  /** Writes the outcome, retrying database errors for as long as the lease is ours. */
-  const record = (o: AttemptOutcome) => durably(a, fence, () => a.store.finishAttempt(claim, o, new Date(a.clock.now())));
-  try {
-    if (outcome.ok) {
-      try {
-        await record({ kind: 'succeeded', output: outcome.output });
-        events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: outcome.output });
-        return;
-      } catch (error) {
-        if (error instanceof LeaseLostError || error instanceof OutcomeNotWrittenError) throw error;
-        // An output MongoDB cannot store: record it as this attempt's failure
-        // (without retries when it is known to fail again, e.g. too large).
-        outcome = {
-          ok: false,
-          error:
-            error instanceof UnstorableValueError
-              ? error
-              : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
-        };
+    const leaseLost = async () => {
+      events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });
+      // Fenced by our own clock, not by a takeover we saw: give the task back at
+      // once when nobody took it (a write at our outcome position is exclusive).
+      if (selfFenced) {
+        try {
+          await a.store.finishAttempt(claim, { kind: 'released' }, new Date(a.clock.now()));
+          events.emit('task:released', ids);
+        } catch {
+          // taken over meanwhile, or the database is still away: readers take it over
+        }
       }
+    };
+    try {
+      // The newest checkpoint must be persisted before the outcome, so a retry sees it.
+      await writer.flush();
+    } catch (error) {
+      if (error instanceof LeaseLostError) return leaseLost();
+    } finally {
+      writer.close();
     }
-    // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
-    // the cause, whatever the handler threw while unwinding.
-    const reason = controller.signal.aborted ? coerceError(controller.signal.reason) : outcome.error;
-    if (reason instanceof LeaseLostError) return leaseLost();
-    await recordFailure(a, reason, ids, record);
-  } catch (error) {
-    if (error instanceof LeaseLostError) return leaseLost();
-    events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
-  }
+
+    /** Writes the outcome, retrying database errors for as long as the lease is ours. */
+    const record = (o: AttemptOutcome) => durably(a, fence, () => a.store.finishAttempt(claim, o, new Date(a.clock.now())));
+    try {
+      if (outcome.ok) {
+        try {
+          await record({ kind: 'succeeded', output: outcome.output });
+          events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: outcome.output });
+          return;
+        } catch (error) {
+          if (error instanceof LeaseLostError || error instanceof OutcomeNotWrittenError) throw error;
+          // An output MongoDB cannot store: record it as this attempt's failure
+          // (without retries when it is known to fail again, e.g. too large).
+          outcome = {
+            ok: false,
+            error:
+              error instanceof UnstorableValueError
+                ? error
+                : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
+          };
+        }
+      }
+      // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
+      // the cause, whatever the handler threw while unwinding.
+      const reason = controller.signal.aborted ? coerceError(controller.signal.reason) : outcome.error;
+      if (reason instanceof LeaseLostError) return leaseLost();
+      await recordFailure(a, reason, ids, record);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return leaseLost();
+      events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
+    }
   }
 }
 
