@@ -45,6 +45,31 @@ describe('writes that survive faults', () => {
     expect(state).toMatchObject({ status: 'succeeded', output: 'done', failures: 0, errors: [] });
   });
 
+  it('heartbeats go on while a slow success write is on its way: nobody takes the task over', async () => {
+    const slow = await faulty((real) => ({
+      finishAttempt: async (...args: Parameters<MongoStore['finishAttempt']>) => {
+        await sleep(2_500); // more than two leases before the write even reaches the server
+        return real.finishAttempt(...args);
+      },
+    }));
+    const container = () => defineContainer('slow-outcome').task('a', async (ctx) => `by ${ctx.runnerId}`);
+    const a = await Runner.create({ store: slow, container: container(), runnerId: 'A', leaseMs: 1000, ...fast });
+    const aStarted = new Promise<void>((r) => a.on('task:started', () => r()));
+    const runA = a.run();
+    await aStarted;
+    const b = await Runner.create({ connection: db().connection, container: container(), runnerId: 'B', leaseMs: 1000, ...fast });
+    const onB: string[] = [];
+    b.on('task:started', (e) => onB.push(`started ${e.task}`));
+    const lost: unknown[] = [];
+    a.on('task:lease-lost', (e) => lost.push(e));
+    const [ra, rb] = await Promise.all([runA, b.run()]);
+    expect([ra.status, rb.status]).toEqual(['succeeded', 'succeeded']);
+    expect(onB).toEqual([]);
+    expect(lost).toEqual([]);
+    const state = stateOf(await snapshotOf(db().connection, 'slow-outcome'), 'a');
+    expect(state).toMatchObject({ status: 'succeeded', output: 'by A', attempt: 1, recoveries: 0 });
+  });
+
   it('an outage longer than the lease stops the attempt without a failure; another attempt recovers the task', async () => {
     let outageUntil = 0;
     const down = () => performance.now() < outageUntil;
