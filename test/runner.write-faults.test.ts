@@ -45,6 +45,30 @@ describe('writes that survive faults', () => {
     expect(state).toMatchObject({ status: 'succeeded', output: 'done', failures: 0, errors: [] });
   });
 
+  it('a claim whose reply was lost is kept by the runner: one attempt, no recovery, no wait for the lease', async () => {
+    const store = await MongoStore.create(db().connection);
+    const model = (store as unknown as { m: { transitions: { create: (...a: unknown[]) => Promise<unknown> } } }).m.transitions;
+    const real = model.create.bind(model);
+    let calls = 0;
+    model.create = async (...args: unknown[]) => {
+      const r = await real(...args);
+      if (++calls === 1) throw reset(); // the claim landed; its reply is lost
+      return r;
+    };
+    try {
+      const runs: number[] = [];
+      const container = defineContainer('lost-claim').task('a', async (ctx) => runs.push(ctx.attempt));
+      const runner = await Runner.create({ store, container, leaseMs: 5_000, ...fast });
+      const t0 = performance.now();
+      expect((await runner.run()).status).toBe('succeeded');
+      expect(performance.now() - t0).toBeLessThan(4_000);
+      expect(runs).toEqual([1]);
+      expect(stateOf(await snapshotOf(db().connection, 'lost-claim'), 'a')).toMatchObject({ attempt: 1, recoveries: 0 });
+    } finally {
+      delete (model as { create?: unknown }).create;
+    }
+  });
+
   it('heartbeats go on while a slow success write is on its way: nobody takes the task over', async () => {
     const slow = await faulty((real) => ({
       finishAttempt: async (...args: Parameters<MongoStore['finishAttempt']>) => {
