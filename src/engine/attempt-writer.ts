@@ -24,6 +24,8 @@ export class AttemptWriter {
     private readonly intervalMs: number,
     private readonly onLost: (error: LeaseLostError) => void,
     private readonly onError: (error: Error) => void,
+    /** Called with the monotonic send time of each lease extension the store confirmed. */
+    private readonly onLeaseConfirmed: (sentAt: number) => void = () => undefined,
   ) {
     this.progress = claim.progress;
   }
@@ -44,9 +46,12 @@ export class AttemptWriter {
     return Promise.resolve();
   }
 
-  /** Extends the lease now, together with anything queued. */
+  /**
+   * Extends the lease now, together with anything queued. Heartbeats go on
+   * after `close()`, until the attempt's outcome is durable.
+   */
   heartbeat(leaseUntil: Date): Promise<void> {
-    if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
+    if (this.lost) return Promise.reject(this.lost);
     Object.assign(this.pending, { leaseUntil });
     this.hasPending = true;
     return this.flush();
@@ -58,6 +63,8 @@ export class AttemptWriter {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    // Fenced: do not wait for a write still hanging on a dead connection.
+    if (this.lost) return Promise.reject(this.lost);
     const run = async (): Promise<void> => {
       if (this.lost) throw this.lost;
       if (!this.hasPending) return;
@@ -65,8 +72,10 @@ export class AttemptWriter {
       this.pending = {};
       this.hasPending = false;
       this.lastWriteAt = Date.now();
+      const sentAt = performance.now();
       try {
         await this.store.updateAttempt(this.claim, patch);
+        if (patch.leaseUntil !== undefined) this.onLeaseConfirmed(sentAt);
       } catch (error) {
         if (error instanceof LeaseLostError) {
           this.lost = error;
@@ -80,6 +89,11 @@ export class AttemptWriter {
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /** The attempt fenced itself off: every later write is refused with `error`. */
+  fence(error: LeaseLostError): void {
+    this.lost ??= error;
   }
 
   /**

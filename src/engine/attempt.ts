@@ -11,9 +11,14 @@ import {
   UnstorableValueError,
 } from '../errors.js';
 import { findUnstorable } from '../definition/storable.js';
-import type { Claim, PersistedError, TaskStore } from '../store/types.js';
+import { isTransientError } from '../store/retry.js';
+import type { AttemptOutcome, Claim, PersistedError, TaskStore } from '../store/types.js';
 import { AttemptWriter } from './attempt-writer.js';
 import type { RunnerEvents } from './events.js';
+import { fenceMarginMs, LeaseFence } from './lease-fence.js';
+
+/** Largest error message or stack stored per attempt, in bytes (UTF-8); longer ones are cut with a mark. */
+export const MAX_STORED_ERROR_TEXT_BYTES = 64 * 1024;
 
 /** Everything one attempt needs; assembled by the runner after a claim. */
 export interface AttemptInput {
@@ -33,6 +38,10 @@ export interface AttemptInput {
   checkpointIntervalMs: number;
   /** Aborted by the runner: cancel, fail-fast or stop; its reason says which. */
   runnerSignal: AbortSignal;
+  /** Monotonic time (`performance.now()`, ms) at which the claim was sent: the lease counts from there. */
+  claimSentAt: number;
+  /** Wall clock for the times written (leases, retry times), in ms since the epoch. */
+  clock: { now(): number };
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
 }
 
@@ -49,6 +58,8 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
   if (a.runnerSignal.aborted) forward();
   else a.runnerSignal.addEventListener('abort', forward, { once: true });
 
+  // Set when this attempt fenced itself off: its lease can no longer be proven.
+  let selfFenced: LeaseLostError | null = null;
   const writer = new AttemptWriter(
     a.store,
     claim,
@@ -60,104 +71,178 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
       if (error instanceof UnstorableValueError) return controller.abort(error);
       events.emit('runner:error', { error, context: `writing attempt state of task "${claim.task}"` });
     },
+    (sentAt) => fence.confirm(sentAt),
   );
+  const fence = new LeaseFence(a.claimSentAt, a.leaseMs, fenceMarginMs(a.leaseMs, a.heartbeatMs), () => {
+    selfFenced = new LeaseLostError(claim.container, claim.task, claim.token);
+    writer.fence(selfFenced);
+    controller.abort(selfFenced);
+  });
+  // Heartbeats go on until the outcome is durable (or the attempt gave up).
   const heartbeat = setInterval(() => {
-    writer.heartbeat(new Date(Date.now() + a.leaseMs)).catch(() => undefined);
+    writer.heartbeat(new Date(a.clock.now() + a.leaseMs)).catch(() => undefined);
   }, a.heartbeatMs);
   const timeout =
     options.timeoutMs > 0
       ? setTimeout(() => controller.abort(new TaskTimeoutError(claim.task, options.timeoutMs)), options.timeoutMs)
       : null;
-
-  const ctx: TaskContext = {
-    container: claim.container,
-    task: claim.task,
-    attempt: claim.attempt,
-    runnerId: claim.runnerId,
-    input: a.input,
-    deps: a.deps,
-    lastCheckpoint: a.lastCheckpoint,
-    signal: controller.signal,
-    progress(fraction, statusText) {
-      const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-      events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
-      return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
-    },
-    checkpoint(state) {
-      const bad = findUnstorable(state, 'checkpoint');
-      if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
-      return writer.queue({ checkpoint: state === undefined ? null : state });
-    },
-    addTasks: (specs) => a.addTasks(specs),
-  };
-
-  events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
-  const startedAt = Date.now();
-  let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
   try {
-    const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
-    const bad = findUnstorable(output, 'output');
-    outcome = bad
-      ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
-      : { ok: true, output: output === undefined ? null : output };
-  } catch (error) {
-    outcome = { ok: false, error: coerceError(error) };
+    await runAndRecord();
   } finally {
     clearInterval(heartbeat);
-    if (timeout) clearTimeout(timeout);
-    a.runnerSignal.removeEventListener('abort', forward);
+    fence.stop();
   }
 
-  const leaseLost = () => events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });
-  try {
-    // The newest checkpoint must be persisted before the outcome, so a retry sees it.
-    await writer.flush();
-  } catch (error) {
-    if (error instanceof LeaseLostError) return leaseLost();
-  } finally {
-    writer.close();
-  }
+  async function runAndRecord(): Promise<void> {
+    const ctx: TaskContext = {
+      container: claim.container,
+      task: claim.task,
+      attempt: claim.attempt,
+      runnerId: claim.runnerId,
+      input: a.input,
+      deps: a.deps,
+      lastCheckpoint: a.lastCheckpoint,
+      signal: controller.signal,
+      progress(fraction, statusText) {
+        const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+        events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
+        return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
+      },
+      checkpoint(state) {
+        const bad = findUnstorable(state, 'checkpoint');
+        if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
+        return writer.queue({ checkpoint: state === undefined ? null : state });
+      },
+      addTasks: (specs) => a.addTasks(specs),
+    };
 
-  try {
-    if (outcome.ok) {
-      try {
-        await a.store.finishAttempt(claim, { kind: 'succeeded', output: outcome.output });
-        events.emit('task:succeeded', { ...ids, durationMs: Date.now() - startedAt, output: outcome.output });
-        return;
-      } catch (error) {
-        if (error instanceof LeaseLostError) throw error;
-        // An output MongoDB cannot store: record it as this attempt's failure
-        // (without retries when it is known to fail again, e.g. too large).
-        outcome = {
-          ok: false,
-          error:
-            error instanceof UnstorableValueError
-              ? error
-              : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
-        };
-      }
+    events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
+    const startedAt = performance.now();
+    let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
+    try {
+      const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
+      const bad = findUnstorable(output, 'output');
+      outcome = bad
+        ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
+        : { ok: true, output: output === undefined ? null : output };
+    } catch (error) {
+      outcome = { ok: false, error: coerceError(error) };
+    } finally {
+      if (timeout) clearTimeout(timeout);
+      a.runnerSignal.removeEventListener('abort', forward);
     }
-    // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
-    // the cause, whatever the handler threw while unwinding.
-    const reason = controller.signal.aborted ? coerceError(controller.signal.reason) : outcome.error;
-    if (reason instanceof LeaseLostError) return leaseLost();
-    await recordFailure(a, reason, ids);
-  } catch (error) {
-    if (error instanceof LeaseLostError) return leaseLost();
-    events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
+
+    const leaseLost = async () => {
+      events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });
+      // Fenced by our own clock, not by a takeover we saw: give the task back at
+      // once when nobody took it (a write at our outcome position is exclusive).
+      if (selfFenced) {
+        try {
+          await a.store.finishAttempt(claim, { kind: 'released' }, new Date(a.clock.now()));
+          events.emit('task:released', ids);
+        } catch {
+          // taken over meanwhile, or the database is still away: readers take it over
+        }
+      }
+    };
+    try {
+      // The newest checkpoint must be persisted before the outcome, so a retry sees it.
+      await writer.flush();
+    } catch (error) {
+      if (error instanceof LeaseLostError) return leaseLost();
+    } finally {
+      writer.close();
+    }
+
+    /** Writes the outcome, retrying database errors for as long as the lease is ours. */
+    const record = (o: AttemptOutcome) => durably(a, fence, () => a.store.finishAttempt(claim, o, new Date(a.clock.now())));
+    try {
+      if (outcome.ok) {
+        try {
+          await record({ kind: 'succeeded', output: outcome.output });
+          events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: outcome.output });
+          return;
+        } catch (error) {
+          if (error instanceof LeaseLostError || error instanceof OutcomeNotWrittenError) throw error;
+          // An output MongoDB cannot store: record it as this attempt's failure
+          // (without retries when it is known to fail again, e.g. too large).
+          outcome = {
+            ok: false,
+            error:
+              error instanceof UnstorableValueError
+                ? error
+                : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
+          };
+        }
+      }
+      // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
+      // the cause, whatever the handler threw while unwinding.
+      const reason = controller.signal.aborted ? coerceError(controller.signal.reason) : outcome.error;
+      if (reason instanceof LeaseLostError) return leaseLost();
+      await recordFailure(a, reason, ids, record);
+    } catch (error) {
+      if (error instanceof LeaseLostError) return leaseLost();
+      events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
+    }
   }
 }
 
-async function recordFailure(a: AttemptInput, error: Error, ids: { container: string; task: string; attempt: number }) {
+/** The outcome could not be written while the lease lasted; another runner will recover the task. */
+class OutcomeNotWrittenError extends Error {
+  constructor(task: string, cause: unknown) {
+    super(
+      `The outcome of task "${task}" could not be written before its lease ran out (${(cause as Error)?.message ?? String(cause)}); ` +
+        'the attempt stopped and another runner will take the task over',
+      { cause },
+    );
+    this.name = 'OutcomeNotWrittenError';
+  }
+}
+
+/**
+ * Runs an idempotent outcome write until it lands. A database error (network,
+ * timeout, not primary) is retried, never turned into the task's failure,
+ * for as long as this attempt can prove its lease and at most `leaseMs`
+ * (heartbeats go on meanwhile); then it gives up with
+ * {@link OutcomeNotWrittenError} and the task is recovered elsewhere.
+ */
+async function durably(a: AttemptInput, fence: LeaseFence, write: () => Promise<void>): Promise<void> {
+  const giveUpAt = performance.now() + a.leaseMs;
+  let delay = 100;
+  let reported = false;
+  for (;;) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isTransientError(error)) throw error;
+      if (fence.expired || performance.now() + delay >= Math.min(giveUpAt, fence.deadline)) {
+        throw new OutcomeNotWrittenError(a.claim.task, error);
+      }
+      if (!reported) {
+        reported = true;
+        a.events.emit('runner:error', { error: coerceError(error), context: `writing the outcome of task "${a.claim.task}" (retrying)` });
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(1000, delay * 2);
+    }
+  }
+}
+
+async function recordFailure(
+  a: AttemptInput,
+  error: Error,
+  ids: { container: string; task: string; attempt: number },
+  record: (o: AttemptOutcome) => Promise<void>,
+) {
   const { claim, events, options } = a;
   if (error instanceof NotFoundError) return; // the container was deleted under us
   if (error instanceof RunnerStoppedError) {
-    await a.store.finishAttempt(claim, { kind: 'released' });
+    await record({ kind: 'released' });
     events.emit('task:released', ids);
     return;
   }
   if (error instanceof CancelledError) {
-    await a.store.finishAttempt(claim, { kind: 'cancelled', reason: error.message });
+    await record({ kind: 'cancelled', reason: error.message });
     events.emit('task:cancelled', { ...ids, reason: error.message });
     return;
   }
@@ -166,11 +251,11 @@ async function recordFailure(a: AttemptInput, error: Error, ids: { container: st
   const retryable = !(error instanceof NonRetryableError) && failures <= options.retries;
   if (retryable) {
     const delayMs = backoffDelayMs(options.backoff, failures);
-    const retryAt = new Date(Date.now() + delayMs);
-    await a.store.finishAttempt(claim, { kind: 'failed', error: persisted, retryAt });
+    const retryAt = new Date(a.clock.now() + delayMs);
+    await record({ kind: 'failed', error: persisted, retryAt });
     events.emit('task:retry', { ...ids, error: persisted, retryAt, delayMs });
   } else {
-    await a.store.finishAttempt(claim, { kind: 'failed', error: persisted, retryAt: null });
+    await record({ kind: 'failed', error: persisted, retryAt: null });
     events.emit('task:failed', { ...ids, error: persisted });
   }
 }
@@ -179,13 +264,26 @@ async function recordFailure(a: AttemptInput, error: Error, ids: { container: st
 export function toPersistedError(error: Error, attempt: number): PersistedError {
   const code = (error as { code?: unknown }).code;
   return {
-    name: error.name,
-    message: error.message,
-    code: typeof code === 'string' || typeof code === 'number' ? String(code) : null,
-    stack: error.stack ?? null,
+    name: capText(String(error.name), 1024),
+    message: capText(String(error.message), MAX_STORED_ERROR_TEXT_BYTES),
+    code: typeof code === 'string' || typeof code === 'number' ? capText(String(code), 1024) : null,
+    stack: typeof error.stack === 'string' ? capText(error.stack, MAX_STORED_ERROR_TEXT_BYTES) : null,
     attempt,
     at: new Date(),
   };
+}
+
+/**
+ * Cuts `text` to at most `maxBytes` of UTF-8 (never inside a character) and
+ * says how much was cut, so an error of any size still fits in its outcome.
+ */
+export function capText(text: string, maxBytes: number): string {
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  const total = Buffer.byteLength(text, 'utf8');
+  const mark = `… [truncated: ${total} bytes in all]`;
+  let keep = Buffer.from(text, 'utf8').subarray(0, maxBytes - Buffer.byteLength(mark, 'utf8')).toString('utf8');
+  if (keep.endsWith('\uFFFD')) keep = keep.slice(0, -1); // a character cut in half
+  return keep + mark;
 }
 
 /** Settles with the promise, or rejects with the signal's reason as soon as it aborts. */

@@ -17,10 +17,23 @@ export interface RunnerEventMap {
   'task:lease-lost': { container: string; task: string; attempt: number; fencingToken: number };
   /**
    * The runner holding this task stopped renewing its lease (it died or froze):
-   * this runner takes the task over once the lease expires at `expiresAt`.
+   * this runner takes the task over at `takeoverAt` unless the lease is renewed.
    * Emitted once per lease (per claim of the task), by every runner that waits.
    */
-  'task:waiting-for-lease': { container: string; task: string; attempt: number; holder: string; expiresAt: Date };
+  'task:waiting-for-lease': {
+    container: string;
+    task: string;
+    attempt: number;
+    holder: string;
+    /** The expiry the holder wrote (its own clock; for display, as `pts status` shows it). */
+    expiresAt: Date;
+    /**
+     * When this runner will take the task over unless the lease changes: once
+     * it has seen the lease unchanged for `leaseMs` of its own monotonic time,
+     * whatever the wall clocks say (given on this runner's wall clock).
+     */
+    takeoverAt: Date;
+  };
   /** Something went wrong outside a handler: a throwing listener, a failed store write. */
   'runner:error': { error: Error; context: string };
 }

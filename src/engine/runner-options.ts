@@ -6,6 +6,7 @@ import type { ContainerDefinition, TaskHandler } from '../definition/types.js';
 import { MAX_TIMER_MS, timerTooLong } from '../definition/options.js';
 import { InvalidOptionError } from '../errors.js';
 import type { TaskStore } from '../store/types.js';
+import type { MongoStoreOptions } from '../store/mongo/mongo-store.js';
 
 /** Options of {@link Runner.create}. */
 export interface RunnerOptions {
@@ -45,6 +46,21 @@ export interface RunnerOptions {
   signal?: AbortSignal;
   /** Identifies this runner in claims and events. @defaultValue `<hostname>:<pid>:<random>` */
   runnerId?: string;
+  /**
+   * Wall clock for the times this runner writes (claims, lease expiries shown
+   * by `pts status`, retry times), in ms since the epoch; for tests. Leases are
+   * never judged by it: holders and readers use their own monotonic clocks.
+   * @defaultValue Date
+   */
+  clock?: { now(): number };
+  /** Deadline of each database operation of the engine, in ms; see MongoStoreOptions. @defaultValue 10000 */
+  operationTimeoutMs?: number;
+  /** Write concern of the engine's writes (MongoStoreOptions). @defaultValue { w: 'majority' } */
+  writeConcern?: MongoStoreOptions['writeConcern'];
+  /** Read concern of the engine's reads (MongoStoreOptions). @defaultValue 'majority' */
+  readConcern?: MongoStoreOptions['readConcern'];
+  /** Read preference of the engine's reads (MongoStoreOptions). @defaultValue 'primary' */
+  readPreference?: MongoStoreOptions['readPreference'];
 }
 
 /** Runner options with defaults filled in and validated. */
@@ -59,6 +75,7 @@ export interface ResolvedRunnerOptions {
   stopTimeoutMs: number;
   serverSelectionTimeoutMs: number;
   runnerId: string;
+  clock: { now(): number };
 }
 
 /** Validates options once, with messages that name the option. */
@@ -89,7 +106,14 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
     stopTimeoutMs: nonNegative('stopTimeoutMs', o.stopTimeoutMs ?? 30_000),
     serverSelectionTimeoutMs: positive('serverSelectionTimeoutMs', o.serverSelectionTimeoutMs ?? 5000),
     runnerId: o.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+    clock: clockOption(o.clock),
   };
+}
+
+function clockOption(clock: RunnerOptions['clock']): { now(): number } {
+  if (clock === undefined) return Date;
+  if (typeof clock?.now !== 'function') throw new InvalidOptionError('clock', 'must be an object with a now() method returning ms since the epoch');
+  return clock;
 }
 
 function positive(option: string, v: number): number {

@@ -18,6 +18,7 @@ import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore
 import { executeAttempt, toPersistedError } from './attempt.js';
 import { ensureContainer } from './ensure-container.js';
 import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
+import { LeaseObserver } from './lease-observer.js';
 import { planStep, type StepPlan } from './plan.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -56,6 +57,10 @@ export class Runner {
   private stopPromise: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
+  /** Judges other holders' leases on this runner's monotonic clock. */
+  private readonly leases: LeaseObserver;
+  /** Removes this runner's listener from `options.signal`. */
+  private readonly unlistenSignal: () => void;
 
   private constructor(
     private readonly store: TaskStore,
@@ -68,7 +73,11 @@ export class Runner {
   ) {
     this.limit = pLimit(opts.concurrency);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
-    signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    this.leases = new LeaseObserver(opts.leaseMs);
+    const onAbort = () => void this.stop();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // A shared signal must not collect one listener per finished runner.
+    this.unlistenSignal = () => signal?.removeEventListener('abort', onAbort);
   }
 
   /**
@@ -87,6 +96,11 @@ export class Runner {
       (await MongoStore.create(options.connection ?? defaultConnection(), {
         collectionPrefix: options.collectionPrefix,
         serverSelectionTimeoutMs: opts.serverSelectionTimeoutMs,
+        operationTimeoutMs: options.operationTimeoutMs,
+        writeConcern: options.writeConcern,
+        readConcern: options.readConcern,
+        readPreference: options.readPreference,
+        clock: opts.clock,
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
     const { resumed } = await ensureContainer(store, name, definition);
@@ -126,10 +140,12 @@ export class Runner {
     this.runPromise ??= this.loop().then(
       (result) => {
         this.ended = result;
+        this.unlistenSignal();
         return result;
       },
       (error: unknown) => {
         this.ended = coerceError(error);
+        this.unlistenSignal();
         throw error;
       },
     );
@@ -143,6 +159,7 @@ export class Runner {
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
       this.stopping = true;
+      this.unlistenSignal();
       this.wake();
       const all = () => Promise.allSettled([...this.local.values()].map((l) => l.done));
       let timer: NodeJS.Timeout | undefined;
@@ -168,6 +185,9 @@ export class Runner {
         const result = await this.step(startedAt);
         if (result) return result;
       } catch (error) {
+        // Leases are judged only while the database answers: after an outage
+        // every holder gets a whole lease again to show it is alive.
+        this.leases.forget();
         if (error instanceof NotFoundError) {
           // Nothing is recorded for these attempts: there is nowhere to record it.
           this.abortLocal(error);
@@ -186,10 +206,13 @@ export class Runner {
 
   /** One scheduling step; returns the result once the container has finished. */
   private async step(startedAt: number): Promise<RunResult | null> {
-    const snapshot = await this.store.loadSnapshot(this.container);
-    if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    const readStartedAt = performance.now();
+    const read = await this.store.loadSnapshot(this.container);
+    if (!read) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    // Leases of other runners are judged on this runner's own clock.
+    const snapshot = this.leases.judge(read, readStartedAt, performance.now());
     const plan = planStep(snapshot, snapshot.container.failFast);
-    this.announceWaits(plan);
+    this.announceWaits(plan, read);
     if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));
     if (plan.settle.length > 0) {
       await this.settle(plan);
@@ -217,13 +240,15 @@ export class Runner {
   }
 
   /** Says once per lease that a task waits for a silent runner's lease to expire. */
-  private announceWaits(plan: StepPlan): void {
+  private announceWaits(plan: StepPlan, written: ContainerSnapshot): void {
     for (const w of plan.waitingForLease) {
       const key = `${w.task}#${w.token}`;
       if (w.holder === this.runnerId || this.local.has(w.task) || this.announcedWaits.has(key)) continue;
       this.announcedWaits.add(key);
-      const { task, attempt, holder, expiresAt } = w;
-      this.events.emit('task:waiting-for-lease', { container: this.container, task, attempt, holder, expiresAt });
+      const { task, attempt, holder } = w;
+      // The plan's expiry is this runner's judgement; the event also gives the written one, as status shows it.
+      const expiresAt = written.tasks.find((t) => t.record.name === task)?.state.leaseUntil ?? w.expiresAt;
+      this.events.emit('task:waiting-for-lease', { container: this.container, task, attempt, holder, expiresAt, takeoverAt: w.expiresAt });
     }
   }
 
@@ -239,6 +264,7 @@ export class Runner {
       if (this.local.has(name) || !this.hasGroupCapacity(options.group)) continue;
       const handler = this.handlerFor(t);
       if (!handler) continue;
+      const claimSentAt = performance.now();
       const claim = await this.store.claimTask(this.container, name, t.state.token, {
         runnerId: this.runnerId,
         attempt: t.state.attempt + 1,
@@ -249,12 +275,27 @@ export class Runner {
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       });
       if (!claim) continue; // another runner claimed it first
+      if (this.stopping) {
+        // stop() began while the claim was in flight: give it back, do not start it.
+        await this.release(claim);
+        return;
+      }
       if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {
         await this.failRecoveryLimit(claim, t);
         continue;
       }
       outputs ??= new Map(snapshot.tasks.map((s) => [s.record.name, s.state.output]));
-      this.start(claim, t, handler, recovered, outputs);
+      this.start(claim, t, handler, recovered, outputs, claimSentAt);
+    }
+  }
+
+  /** Gives a claim back unstarted (released, so any runner claims it at once). */
+  private async release(claim: Claim): Promise<void> {
+    try {
+      await this.store.finishAttempt(claim, { kind: 'released' }, new Date(this.opts.clock.now()));
+      this.events.emit('task:released', { container: this.container, task: claim.task, attempt: claim.attempt });
+    } catch (error) {
+      this.events.emit('runner:error', { error: coerceError(error), context: `releasing task "${claim.task}" after stop()` });
     }
   }
 
@@ -264,6 +305,7 @@ export class Runner {
     handler: TaskHandler<any, unknown>,
     recovered: boolean,
     outputs: ReadonlyMap<string, unknown>,
+    claimSentAt: number,
   ): void {
     const abort = new AbortController();
     const group = t.record.options.group;
@@ -283,6 +325,8 @@ export class Runner {
         heartbeatMs: this.opts.heartbeatMs,
         checkpointIntervalMs: this.opts.checkpointIntervalMs,
         runnerSignal: abort.signal,
+        claimSentAt,
+        clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(t.record.name, specs),
       });
     const groupLimit = group ? this.groupLimits.get(group) : undefined;
@@ -348,7 +392,7 @@ export class Runner {
   /** Waits for a local attempt to end, the poll interval, or `until`, whichever is first. */
   private sleep(until: Date | null): Promise<void> {
     if (this.stopping) return Promise.resolve();
-    const ms = Math.max(0, Math.min(this.opts.pollMs, until ? until.getTime() - Date.now() + 5 : Infinity));
+    const ms = Math.max(0, Math.min(this.opts.pollMs, until ? until.getTime() - this.opts.clock.now() + 5 : Infinity));
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.wakeUp = null;

@@ -35,6 +35,11 @@ export interface Transition {
   error?: PersistedError | null;
   retryAt?: Date | null;
   reason?: string | null;
+  /**
+   * Random per write: an append repeated after a lost reply reads its position
+   * back and recognises its own entry by it. Absent in entries of older versions.
+   */
+  nonce?: string;
   /** For `edited` entries: the fields set by hand. */
   set?: TaskEdit;
 }

@@ -118,6 +118,12 @@ export interface Claim {
   leaseUntil: Date;
   /** 0..1: the progress the attempt starts from (that of the checkpoint it resumes). */
   progress: number;
+  /**
+   * Random value written with the claim; its outcome carries `<nonce>:end`. A
+   * write repeated after a lost reply finds its own nonce and knows it won.
+   * Absent on claims read back from stores that do not write one.
+   */
+  nonce?: string;
 }
 
 /** Fields a running attempt updates in place (heartbeat, progress, checkpoint). */
@@ -227,7 +233,11 @@ export interface TaskStore {
   ): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
-  /** Records how an attempt ended; throws {@link LeaseLostError} once it was taken over. */
+  /**
+   * Records how an attempt ended; throws {@link LeaseLostError} once it was
+   * taken over. Idempotent: repeating it after an error whose reply was lost
+   * resolves when the first write had landed.
+   */
   finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;

@@ -82,6 +82,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     retryAt: Date,
     reason: String,
     set: Mixed,
+    nonce: String,
   },
   common,
 );

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
@@ -20,28 +21,19 @@ import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
 import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
+import { retryTransient } from '../retry.js';
+import { resolveStoreOptions, type MongoStoreOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
 
-/** Options of {@link MongoStore.create}. */
-export interface MongoStoreOptions {
-  /** Prefix of the collection names (`<prefix>_containers`, …). @defaultValue 'pts' */
-  collectionPrefix?: string;
-  /**
-   * Create the collections and indexes if missing. Readers (status, the CLI)
-   * turn it off so that looking never writes.
-   * @defaultValue true
-   */
-  ensureIndexes?: boolean;
-  /**
-   * How long to wait for the connection to reach a server before failing with
-   * {@link ServerUnreachableError}, in ms.
-   * @defaultValue 5000
-   */
-  serverSelectionTimeoutMs?: number;
-}
+export type { MongoStoreOptions, StoreWriteConcern } from './store-options.js';
+
+const newNonce = (): string => randomBytes(8).toString('hex');
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
 export class MongoStore implements TaskStore {
-  private constructor(private readonly m: StoreModels) {}
+  private constructor(
+    private readonly m: StoreModels,
+    private readonly o: ResolvedStoreOptions,
+  ) {}
 
   /** The database this store reads and writes (`defaulted`: the URI named none, so it is `test`). */
   get database(): ConnectionDatabase {
@@ -54,12 +46,35 @@ export class MongoStore implements TaskStore {
     if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
       throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "collectionPrefix": ${JSON.stringify(prefix)}`);
     }
+    const resolved = resolveStoreOptions(options);
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
     }
-    return new MongoStore(models);
+    return new MongoStore(models, resolved);
+  }
+
+  /** Now on the store's wall clock. */
+  private now(): Date {
+    return new Date(this.o.clock.now());
+  }
+
+  /** Runs an idempotent write under the operation deadline, retrying transient errors. */
+  private write<T>(operation: string, fn: (o: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
+    const options = { writeConcern: this.o.writeConcern };
+    return retryTransient(() => fn(options), { operation, timeoutMs: this.o.operationTimeoutMs, budgetMs: this.o.writeRetryMs });
+  }
+
+  /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
+  private read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
+    const timeoutMs = this.o.operationTimeoutMs * scale;
+    return retryTransient(fn, { operation, timeoutMs, budgetMs: Math.max(timeoutMs, this.o.writeRetryMs) });
+  }
+
+  /** Read concern, preference and server-side time limit of a query. */
+  private q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q }>(query: Q, scale = 1): Q {
+    return query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
   }
 
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
@@ -86,7 +101,7 @@ export class MongoStore implements TaskStore {
   }
 
   async getContainer(name: string): Promise<ContainerRecord | null> {
-    const doc = await this.m.containers.findById(name).lean<ContainerDoc>();
+    const doc = await this.read('getContainer', () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
     return doc ? toContainerRecord(doc) : null;
   }
 
@@ -105,19 +120,21 @@ export class MongoStore implements TaskStore {
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const now = new Date();
-    await this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } });
+    await this.write('finishContainer', (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } }, o).exec(),
+    );
   }
 
   async reopenContainer(name: string): Promise<void> {
-    await this.m.containers.updateOne(
-      { _id: name },
-      { $set: { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: new Date() } },
-    );
+    const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: this.now() };
+    await this.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
   }
 
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
-    const res = await this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } });
+    const res = await this.write('requestCancel', (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } }, o).exec(),
+    );
     return res.matchedCount > 0;
   }
 
@@ -180,11 +197,11 @@ export class MongoStore implements TaskStore {
   }
 
   async loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
-    const readAt = new Date();
+    const readAt = this.now();
     const [record, tasks, log] = await Promise.all([
       this.getContainer(container),
-      this.m.tasks.find({ container }).lean<TaskDoc[]>(),
-      this.m.transitions.find({ container }).lean<TransitionDoc[]>(),
+      this.read('loadSnapshot', () => this.q(this.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6),
+      this.read('loadSnapshot', () => this.q(this.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6),
     ]);
     if (!record) return null;
     const byTask = new Map<string, Transition[]>();
@@ -208,11 +225,15 @@ export class MongoStore implements TaskStore {
     expectedToken: number,
     claim: NewClaim,
   ): Promise<Claim | null> {
-    const at = new Date();
+    const at = this.now();
     const token = expectedToken + 1;
     const leaseUntil = new Date(at.getTime() + claim.leaseMs);
     const progress = claim.progress ?? 0;
+    const nonce = newNonce();
+    // A claim whose reply was lost is recognised by its nonce on the retry
+    // (see append) and kept: it is ours, not a position someone else took.
     const inserted = await this.append({
+      nonce,
       container,
       task,
       token,
@@ -230,7 +251,7 @@ export class MongoStore implements TaskStore {
       heartbeatMs: claim.heartbeatMs ?? null,
     });
     if (!inserted) return null;
-    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress };
+    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   }
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
@@ -241,13 +262,22 @@ export class MongoStore implements TaskStore {
     }
     // Writing to our own claim entry is harmless even when fenced out: state is
     // read from the newest claim only. The probe below tells us if we lost it.
-    await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token) }, { $set: set });
-    const taken = await this.m.transitions.exists({ _id: transitionKey(claim.container, claim.task, claim.token + 1) });
-    if (taken) throw new LeaseLostError(claim.container, claim.task, claim.token);
+    // Both are idempotent, so a transient error repeats them.
+    const id = transitionKey(claim.container, claim.task, claim.token);
+    await this.write('updateAttempt', (o) => this.m.transitions.updateOne({ _id: id }, { $set: set }, o).exec());
+    const next = await this.read('updateAttempt', () =>
+      this.q(this.m.transitions.findById(transitionKey(claim.container, claim.task, claim.token + 1), { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
+    );
+    // Our own outcome (written, then a heartbeat still in flight) is not a takeover.
+    if (next && (claim.nonce === undefined || next.nonce !== outcomeNonce(claim))) {
+      throw new LeaseLostError(claim.container, claim.task, claim.token);
+    }
   }
 
-  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = new Date()): Promise<void> {
-    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt };
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = this.now()): Promise<void> {
+    // The same nonce on every call for this claim: repeating the outcome after
+    // a lost reply finds its own entry instead of reporting a lost lease.
+    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt, nonce: outcomeNonce(claim) };
     const entry: Transition =
       outcome.kind === 'succeeded'
         ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
@@ -261,21 +291,38 @@ export class MongoStore implements TaskStore {
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    const base = { container, task, token: expectedToken + 1, at: new Date() };
+    const base = { container, task, token: expectedToken + 1, at: this.now(), nonce: newNonce() };
     if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
     return this.append({ ...base, kind: outcome.kind, reason: outcome.kind === 'reset' ? null : outcome.reason });
   }
 
-  /** Appends to a task's log at `entry.token`; false when that position is taken. */
+  /**
+   * Appends to a task's log at `entry.token`; false when another writer holds
+   * that position. Transient errors (network, timeout, not primary) are
+   * retried with the same `_id` and nonce; a duplicate key is then read back:
+   * our own nonce means an earlier try landed and its reply was lost.
+   */
   private async append(entry: Transition): Promise<boolean> {
-    try {
-      await this.m.transitions.create({ ...entry, _id: transitionKey(entry.container, entry.task, entry.token) });
-      return true;
-    } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
-    }
+    const _id = transitionKey(entry.container, entry.task, entry.token);
+    return this.write('append', async (o) => {
+      try {
+        const { w, wtimeoutMS, j } = o.writeConcern;
+        const saveOptions = Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
+        await this.m.transitions.create([{ ...entry, _id } as TransitionDoc], saveOptions);
+        return true;
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        if (entry.nonce === undefined) return false;
+        const there = await this.q(this.m.transitions.findById(_id, { nonce: 1 }).lean<{ nonce?: string }>()).exec();
+        return there?.nonce === entry.nonce;
+      }
+    });
   }
+}
+
+/** Nonce of a claim's outcome entry: the same for every try of that claim's outcome. */
+function outcomeNonce(claim: Claim): string | undefined {
+  return claim.nonce === undefined ? undefined : `${claim.nonce}:end`;
 }
 
 /** Largest document MongoDB (and FerretDB) stores: 16 MiB. */

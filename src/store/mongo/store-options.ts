@@ -1,0 +1,93 @@
+import { MAX_TIMER_MS } from '../../definition/options.js';
+import { TaskStatusError } from '../../errors.js';
+
+/** A write concern, as the driver takes it. */
+export interface StoreWriteConcern {
+  w?: number | 'majority';
+  /** How long the server waits for `w` before answering with a write-concern error, in ms. */
+  wtimeoutMS?: number;
+  j?: boolean;
+}
+
+/** Options of {@link MongoStore.create}. */
+export interface MongoStoreOptions {
+  /** Prefix of the collection names (`<prefix>_containers`, …). @defaultValue 'pts' */
+  collectionPrefix?: string;
+  /**
+   * Create the collections and indexes if missing. Readers (status, the CLI)
+   * turn it off so that looking never writes.
+   * @defaultValue true
+   */
+  ensureIndexes?: boolean;
+  /**
+   * How long to wait for the connection to reach a server before failing with
+   * {@link ServerUnreachableError}, in ms.
+   * @defaultValue 5000
+   */
+  serverSelectionTimeoutMs?: number;
+  /**
+   * Deadline of each engine operation, in ms: a write or point read with no
+   * reply by then counts as a transient error and is retried (engine writes
+   * are idempotent). Reads of a whole container get six times as long.
+   * @defaultValue 10000
+   */
+  operationTimeoutMs?: number;
+  /**
+   * How long one log append or attempt update keeps retrying transient errors
+   * (network, timeout, not primary), in ms, before the error is thrown. The
+   * engine retries an attempt's outcome further, for as long as its lease lasts.
+   * @defaultValue 10000
+   */
+  writeRetryMs?: number;
+  /**
+   * Write concern of the engine's writes. `majority` means an acknowledged
+   * success cannot be rolled back by a failover (and re-run); `{ w: 1 }` is
+   * faster on a replica set but may lose the last writes when the primary
+   * changes. Servers without replication (a standalone, FerretDB) treat both alike.
+   * @defaultValue { w: 'majority' }
+   */
+  writeConcern?: StoreWriteConcern;
+  /**
+   * Read concern of the engine's reads: `majority` never sees a write a
+   * failover could roll back; `local` is a little faster and may.
+   * @defaultValue 'majority'
+   */
+  readConcern?: 'majority' | 'local' | 'available';
+  /**
+   * Read preference. Leases are judged from reads, so reading a lagging
+   * secondary could take over a healthy task: keep `primary` unless the
+   * store only serves status displays.
+   * @defaultValue 'primary'
+   */
+  readPreference?: 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
+  /** Wall clock for the times the store writes (claims, leases, outcomes), in ms since the epoch. @defaultValue Date */
+  clock?: { now(): number };
+}
+
+/** Store options with defaults filled in. */
+export interface ResolvedStoreOptions {
+  operationTimeoutMs: number;
+  writeRetryMs: number;
+  writeConcern: StoreWriteConcern;
+  readConcern: string;
+  readPreference: string;
+  clock: { now(): number };
+}
+
+/** Fills in defaults and checks the timer options (positive, at most 2^31-1 ms). */
+export function resolveStoreOptions(options: MongoStoreOptions): ResolvedStoreOptions {
+  for (const key of ['operationTimeoutMs', 'writeRetryMs'] as const) {
+    const v = options[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0 && v <= MAX_TIMER_MS)) {
+      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "${key}": must be a positive number of ms up to ${MAX_TIMER_MS}, got ${String(v)}`);
+    }
+  }
+  return {
+    operationTimeoutMs: options.operationTimeoutMs ?? 10_000,
+    writeRetryMs: options.writeRetryMs ?? 10_000,
+    writeConcern: options.writeConcern ?? { w: 'majority' },
+    readConcern: options.readConcern ?? 'majority',
+    readPreference: options.readPreference ?? 'primary',
+    clock: options.clock ?? Date,
+  };
+}
