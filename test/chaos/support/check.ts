@@ -4,7 +4,9 @@
  * kills, stops and continues), plus the container as stored, and counts
  * violations of the five properties every scenario must keep:
  *
- *  - startsAfterSuccess: a task started after its success was recorded;
+ *  - startsAfterSuccess: a task started after its success was recorded (the
+ *    runner's `task:succeeded` event, or the end of the handler of the
+ *    attempt the store shows as the successful one, whichever came first);
  *  - overlaps: two attempts of one task executing at the same time (time a
  *    process spent SIGSTOPped does not count as executing; a SIGKILLed
  *    attempt executed until the kill);
@@ -145,6 +147,17 @@ export function judge(logFile: string, snapshot: ContainerSnapshot | null, inc: 
       const key = `${r.inc}/${r.task}/${r.pid}/${r.attempt}`;
       attempts.set(key, [...(attempts.get(key) ?? []), r]);
     }
+  }
+
+  // A success whose event was never logged (its runner was killed right
+  // after the write) still counts from the end of the attempt that the store
+  // recorded as the successful one.
+  for (const t of snapshot?.tasks ?? []) {
+    if (t.state.status !== 'succeeded') continue;
+    const end = records.find((r) => r.ev === 'end' && r.inc === inc && r.task === t.record.name && r.attempt === t.state.attempt);
+    if (!end) continue;
+    const key = `${inc}/${t.record.name}`;
+    successAt.set(key, Math.min(successAt.get(key) ?? Number.POSITIVE_INFINITY, end.t));
   }
 
   let starts = 0;
