@@ -1,17 +1,19 @@
 /**
  * The database server itself fails, on a dedicated FerretDB (its own process
- * and data folder): SIGSTOPped for 10 s (silence longer than the lease), and
- * SIGKILLed then restarted on the same data. The runner must ride it out:
- * nothing that succeeded may be recorded as a failure, no task may run twice
- * at once, and the container must end as its tasks say. If the runner dies or
- * hangs, a second runner finishes the container (reported, not asserted).
+ * and data folder): SIGSTOPped for 10 s (silence longer than the 5 s lease),
+ * and SIGKILLed then restarted on the same data after 12 s (longer than
+ * mongoose's 10 s command buffering). Two runners share the container and
+ * must ride it out: nothing that succeeded may be recorded as a failure, no
+ * task may run twice at once (an outage is no reason to take over a healthy
+ * lease), and the container must end as its tasks say. If both runners die
+ * or hang, a third one finishes the container (reported, not asserted).
  */
 import path from 'node:path';
 import { afterEach, it } from 'vitest';
-import { killChildrenAfterEach, makeTempDir } from '../support/child.js';
+import { killChildrenAfterEach, makeTempDir, type TsChild } from '../support/child.js';
 import { randomDbName, uriWithDb } from '../support/database.js';
 import { startDedicatedFerretDb, type DedicatedFerretDb } from './support/ferretdb.js';
-import { killAll, readContainer, report, scenario, settle, sleep, spawnRunner } from './support/scenario.js';
+import { killAll, readContainer, report, scenario, settle, sleep, spawnRunner, type Scenario } from './support/scenario.js';
 
 killChildrenAfterEach();
 let server: DedicatedFerretDb | undefined;
@@ -23,51 +25,58 @@ afterEach(async () => {
 const SHAPE = 'flat:40';
 const runnerEnv = (uri: string, container: string) => ({
   MONGODB_URI: uri, CONTAINER: container, SHAPE, INC: '1',
-  LEASE_MS: '5000', HEARTBEAT_MS: '1250', STEPS: '5', STEP_MS: '100', CONCURRENCY: '4',
+  LEASE_MS: '5000', HEARTBEAT_MS: '1250', STEPS: '5', STEP_MS: '100', CONCURRENCY: '3',
 });
 
-async function successes(lines: readonly string[], n: number, timeoutMs: number): Promise<void> {
+async function successesOf(runners: TsChild[], n: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (lines.filter((l) => l.startsWith('succeeded ')).length < n) {
+  while (runners.flatMap((r) => r.lines).filter((l) => l.startsWith('succeeded ')).length < n) {
     if (Date.now() > deadline) throw new Error(`fewer than ${n} successes within ${timeoutMs} ms`);
     await sleep(50);
   }
 }
 
+/** Two runners; `fault` once 8 tasks succeeded; then both must finish (else a third runner does). */
+async function underFault(s: Scenario, uri: string, container: string, fault: () => Promise<void>): Promise<void> {
+  const a = spawnRunner(s, 'A');
+  const b = spawnRunner(s, 'B');
+  await successesOf([a, b], 8, 60_000);
+  await fault();
+  const [aEnd, bEnd] = await Promise.all([settle(s, a, 90_000), settle(s, b, 90_000)]);
+  let finisher = 'not needed';
+  if (aEnd !== 'done succeeded' && bEnd !== 'done succeeded') finisher = await settle(s, spawnRunner(s, 'finisher'), 90_000);
+  report(s, await readContainer(uri, container), {
+    shape: SHAPE,
+    extra: { A: JSON.stringify(aEnd), B: JSON.stringify(bEnd), finisher: JSON.stringify(finisher) },
+  });
+}
+
 it('database SIGSTOPped for 10 s while tasks run and finish', async () => {
-  server = await startDedicatedFerretDb(path.join(makeTempDir('pts-chaos-db-'), 'data'));
-  const uri = uriWithDb(server.uri, randomDbName());
+  const srv = (server = await startDedicatedFerretDb(path.join(makeTempDir('pts-chaos-db-'), 'data')));
+  const uri = uriWithDb(srv.uri, randomDbName());
   const s = scenario('db-sigstop-10s', runnerEnv(uri, 'outage-stop'));
   try {
-    const a = spawnRunner(s, 'A');
-    await successes(a.lines, 8, 60_000);
-    server.signal('SIGSTOP');
-    await sleep(10_000);
-    server.signal('SIGCONT');
-    const aEnd = await settle(s, a, 90_000);
-    let finisher = 'not needed';
-    if (aEnd !== 'done succeeded') finisher = await settle(s, spawnRunner(s, 'finisher'), 90_000);
-    report(s, await readContainer(uri, 'outage-stop'), { shape: SHAPE, extra: { A: JSON.stringify(aEnd), finisher: JSON.stringify(finisher) } });
+    await underFault(s, uri, 'outage-stop', async () => {
+      srv.signal('SIGSTOP');
+      await sleep(10_000);
+      srv.signal('SIGCONT');
+    });
   } finally {
-    server.signal('SIGCONT');
+    srv.signal('SIGCONT');
     await killAll(s);
   }
 });
 
-it('database SIGKILLed, then restarted on the same data', async () => {
-  server = await startDedicatedFerretDb(path.join(makeTempDir('pts-chaos-db-'), 'data'));
-  const uri = uriWithDb(server.uri, randomDbName());
+it('database SIGKILLed, then restarted on the same data 12 s later', async () => {
+  const srv = (server = await startDedicatedFerretDb(path.join(makeTempDir('pts-chaos-db-'), 'data')));
+  const uri = uriWithDb(srv.uri, randomDbName());
   const s = scenario('db-sigkill-restart', runnerEnv(uri, 'outage-kill'));
   try {
-    const a = spawnRunner(s, 'A');
-    await successes(a.lines, 8, 60_000);
-    await server.kill();
-    await sleep(2_000);
-    await server.restart();
-    const aEnd = await settle(s, a, 90_000);
-    let finisher = 'not needed';
-    if (aEnd !== 'done succeeded') finisher = await settle(s, spawnRunner(s, 'finisher'), 90_000);
-    report(s, await readContainer(uri, 'outage-kill'), { shape: SHAPE, extra: { A: JSON.stringify(aEnd), finisher: JSON.stringify(finisher) } });
+    await underFault(s, uri, 'outage-kill', async () => {
+      await srv.kill();
+      await sleep(12_000);
+      await srv.restart();
+    });
   } finally {
     await killAll(s);
   }
