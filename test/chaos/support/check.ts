@@ -102,10 +102,18 @@ export function derivedStatus(snapshot: ContainerSnapshot): string {
 
 /**
  * Judges one scenario. `inc` is the incarnation whose container `snapshot`
- * shows; `expectedTasks` the task names it must hold, all succeeded.
+ * shows; `expectedTasks` the task names it must hold, all succeeded. With
+ * `onlyInc`, records of other incarnations are ignored (one log shared by
+ * several containers, each its own incarnation).
  */
-export function judge(logFile: string, snapshot: ContainerSnapshot | null, inc: string, expectedTasks: string[]): ChaosCounts {
-  const records = readJsonl<ChaosRecord>(logFile);
+export function judge(
+  logFile: string,
+  snapshot: ContainerSnapshot | null,
+  inc: string,
+  expectedTasks: string[],
+  opts: { onlyInc?: boolean } = {},
+): ChaosCounts {
+  const records = readJsonl<ChaosRecord>(logFile).filter((r) => !opts.onlyInc || r.ev === 'proc' || r.inc === inc);
   const details: string[] = [];
   const note = (s: string) => {
     if (details.length < 12) details.push(s);

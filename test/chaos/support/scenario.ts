@@ -92,14 +92,19 @@ export async function readContainer(uriWithDb: string, container: string): Promi
 
 /**
  * Judges the scenario, prints its summary line (stdout, and appended to
- * $PTS_CHAOS_SUMMARY when set), then asserts the five properties.
+ * $PTS_CHAOS_SUMMARY when set), then asserts the five properties. A scenario
+ * made of several containers passes one part per container (counts summed).
  */
 export function report(
   s: Scenario,
-  snapshot: ContainerSnapshot | null,
+  snapshot: ContainerSnapshot | null | Array<{ snapshot: ContainerSnapshot | null; inc: string }>,
   opts: { inc?: string; shape: string; extra?: Record<string, number | string> },
 ): ChaosCounts {
-  const counts = judge(s.log, snapshot, opts.inc ?? s.env.INC ?? '1', shapeTasks(opts.shape).map((t) => t.name));
+  const tasks = shapeTasks(opts.shape).map((t) => t.name);
+  const parts = Array.isArray(snapshot) ? snapshot : [{ snapshot, inc: opts.inc ?? s.env.INC ?? '1' }];
+  const counts = parts
+    .map((p) => judge(s.log, p.snapshot, p.inc, tasks, { onlyInc: parts.length > 1 }))
+    .reduce((a, b) => sumCounts(a, b));
   const line = summaryLine(s.name, counts, performance.now() - s.started, opts.extra);
   console.log(line);
   if (process.env.PTS_CHAOS_SUMMARY) fs.appendFileSync(process.env.PTS_CHAOS_SUMMARY, `${line}\n`);
@@ -111,6 +116,17 @@ export function report(
   expect.soft(counts.successAsFailure, why).toBe(0);
   expect.soft(counts.statusMismatch, why).toBe(0);
   return counts;
+}
+
+function sumCounts(a: ChaosCounts, b: ChaosCounts): ChaosCounts {
+  const out = { ...a };
+  for (const k of Object.keys(a) as Array<keyof ChaosCounts>) {
+    if (typeof a[k] === 'number') (out as Record<string, unknown>)[k] = (a[k] as number) + (b[k] as number);
+  }
+  out.status = `${a.status},${b.status}`;
+  out.derived = `${a.derived},${b.derived}`;
+  out.details = [...a.details, ...b.details].slice(0, 16);
+  return out;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
