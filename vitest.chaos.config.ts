@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/chaos/**/*.chaos.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
+    globalSetup: ['test/support/global-setup.ts', 'test/chaos/support/summary-setup.ts'],
     testTimeout: 240_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
