@@ -22,10 +22,12 @@ afterEach(async () => {
   server = undefined;
 });
 
-const SHAPE = 'flat:40';
+// Short tasks at concurrency 4 in each of two runners: claims, heartbeats and
+// outcome writes are in flight most of the time, so the fault meets some.
+const SHAPE = 'flat:120';
 const runnerEnv = (uri: string, container: string) => ({
   MONGODB_URI: uri, CONTAINER: container, SHAPE, INC: '1',
-  LEASE_MS: '5000', HEARTBEAT_MS: '1250', STEPS: '5', STEP_MS: '100', CONCURRENCY: '3',
+  LEASE_MS: '5000', HEARTBEAT_MS: '1250', STEPS: '2', STEP_MS: '60', CONCURRENCY: '4', SAY_END: '1',
 });
 
 async function successesOf(runners: TsChild[], n: number, timeoutMs: number): Promise<void> {
@@ -36,11 +38,33 @@ async function successesOf(runners: TsChild[], n: number, timeoutMs: number): Pr
   }
 }
 
-/** Two runners; `fault` once 8 tasks succeeded; then both must finish (else a third runner does). */
+/** Resolves as soon as a handler of one of `runners` returns (its outcome write is about to go out). */
+function nextHandlerEnd(runners: TsChild[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no handler ended within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (chunk: Buffer | string) => {
+      if (String(chunk).includes('ending ')) done();
+    };
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      for (const r of runners) r.child.stdout?.off('data', onData);
+      if (err) reject(err);
+      else resolve();
+    };
+    for (const r of runners) r.child.stdout?.on('data', onData);
+  });
+}
+
+/**
+ * Two runners; once 20 tasks succeeded, `fault` strikes the moment a handler
+ * returns, so that its outcome write meets the fault; then both runners must
+ * finish (else a third runner does).
+ */
 async function underFault(s: Scenario, uri: string, container: string, fault: () => Promise<void>): Promise<void> {
   const a = spawnRunner(s, 'A');
   const b = spawnRunner(s, 'B');
-  await successesOf([a, b], 8, 60_000);
+  await successesOf([a, b], 20, 60_000);
+  await nextHandlerEnd([a, b], 30_000);
   await fault();
   const [aEnd, bEnd] = await Promise.all([settle(s, a, 90_000), settle(s, b, 90_000)]);
   let finisher = 'not needed';
