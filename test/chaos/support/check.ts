@@ -60,6 +60,8 @@ export interface ChaosCounts {
   storedErrors: number;
   leaseLost: number;
   aborted: number;
+  /** Starts after another attempt's handler had returned normally (its success did not stick: killed, fenced, or a write lost). */
+  rerunsAfterEnd: number;
   status: string;
   derived: string;
   /** Examples of violations, for the failure message. */
@@ -168,6 +170,14 @@ export function judge(
     successAt.set(key, Math.min(successAt.get(key) ?? Number.POSITIVE_INFINITY, end.t));
   }
 
+  const firstEnd = new Map<string, number>();
+  for (const r of records) {
+    if (r.ev !== 'end') continue;
+    const key = `${r.inc}/${r.task}`;
+    firstEnd.set(key, Math.min(firstEnd.get(key) ?? Number.POSITIVE_INFINITY, r.t));
+  }
+  let rerunsAfterEnd = 0;
+
   let starts = 0;
   let startsAfterSuccess = 0;
   const intervals = new Map<string, Array<{ key: string; parts: Interval[] }>>();
@@ -178,6 +188,7 @@ export function judge(
     const taskKey = `${first.inc}/${first.task}`;
     if (first.ev === 'start') {
       starts++;
+      if (first.t > (firstEnd.get(taskKey) ?? Number.POSITIVE_INFINITY)) rerunsAfterEnd++;
       const sAt = successAt.get(taskKey);
       if (sAt !== undefined && first.t > sAt) {
         startsAfterSuccess++;
@@ -250,6 +261,7 @@ export function judge(
     storedErrors,
     leaseLost,
     aborted,
+    rerunsAfterEnd,
     status,
     derived,
     details,
@@ -267,6 +279,6 @@ export function summaryLine(scenario: string, c: ChaosCounts, durationMs: number
     `[chaos] ${scenario}: ${verdict} startsAfterSuccess=${c.startsAfterSuccess} overlaps=${c.overlaps} lost=${c.lost} ` +
     `foreign=${c.foreign} successAsFailure=${c.successAsFailure} statusMismatch=${c.statusMismatch} ` +
     `(tasks=${c.tasks} starts=${c.starts} successEvents=${c.successEvents} storedErrors=${c.storedErrors} ` +
-    `leaseLost=${c.leaseLost} aborted=${c.aborted} status=${c.status} derived=${c.derived}${more}) ${(durationMs / 1000).toFixed(1)}s`
+    `leaseLost=${c.leaseLost} aborted=${c.aborted} rerunsAfterEnd=${c.rerunsAfterEnd} status=${c.status} derived=${c.derived}${more}) ${(durationMs / 1000).toFixed(1)}s`
   );
 }
