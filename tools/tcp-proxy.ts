@@ -1,0 +1,140 @@
+/**
+ * A small TCP proxy for fault tests: forwards 127.0.0.1:<port> to an upstream
+ * server, and can be told to blackhole the link, as a network partition does:
+ * bytes stop flowing in both directions but no connection is closed (no RST,
+ * no FIN), so peers see silence, not an error. `heal()` delivers what was
+ * held back, in order, as TCP would after a partition heals. New connections
+ * made during a blackhole are accepted and held too.
+ *
+ *   const proxy = await startTcpProxy({ port: 27017 });
+ *   const uri = `mongodb://127.0.0.1:${proxy.port}/db`;
+ *   proxy.blackhole(); ...; proxy.heal(); await proxy.close();
+ */
+import net from 'node:net';
+
+/** Options of {@link startTcpProxy}. */
+export interface TcpProxyOptions {
+  /** Upstream port on `host`. */
+  port: number;
+  /** Upstream host. @defaultValue '127.0.0.1' */
+  host?: string;
+  /** Local port to listen on (127.0.0.1). @defaultValue 0: a free one */
+  listenPort?: number;
+}
+
+/** A running proxy. */
+export interface TcpProxy {
+  /** The local port clients connect to. */
+  port: number;
+  /** Stops forwarding in both directions, holding the bytes; connections stay open. */
+  blackhole(): void;
+  /** Resumes forwarding and delivers the held bytes. */
+  heal(): void;
+  /** True while blackholed. */
+  readonly blackholed: boolean;
+  /** Connections accepted so far, and bytes held back by blackholes (both directions). */
+  readonly stats: { connections: number; heldBytes: number };
+  /** Closes the listener and every connection. */
+  close(): Promise<void>;
+}
+
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+  toUpstream: Buffer[];
+  toClient: Buffer[];
+}
+
+/**
+ * Starts a proxy listening on 127.0.0.1.
+ * @throws the listen error (e.g. EADDRINUSE for a taken `listenPort`).
+ */
+export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
+  const host = opts.host ?? '127.0.0.1';
+  const links = new Set<Link>();
+  let holding = false;
+  const stats = { connections: 0, heldBytes: 0 };
+
+  const flush = (link: Link) => {
+    for (const b of link.toUpstream.splice(0)) if (!link.upstream.destroyed) link.upstream.write(b);
+    for (const b of link.toClient.splice(0)) if (!link.client.destroyed) link.client.write(b);
+  };
+
+  const server = net.createServer((client) => {
+    stats.connections++;
+    const upstream = net.connect({ host, port: opts.port });
+    const link: Link = { client, upstream, toUpstream: [], toClient: [] };
+    links.add(link);
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    client.on('data', (b: Buffer) => {
+      if (holding) {
+        link.toUpstream.push(b);
+        stats.heldBytes += b.length;
+      } else upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => {
+      if (holding) {
+        link.toClient.push(b);
+        stats.heldBytes += b.length;
+      } else client.write(b);
+    });
+    // A close on one side is passed on only while forwarding; during a
+    // blackhole it waits for the heal, like any other byte.
+    const closeBoth = () => {
+      const finish = () => {
+        links.delete(link);
+        client.destroy();
+        upstream.destroy();
+      };
+      if (!holding) finish();
+      else {
+        const timer = setInterval(() => {
+          if (!holding) {
+            clearInterval(timer);
+            flush(link);
+            finish();
+          }
+        }, 50);
+        timer.unref();
+      }
+    };
+    client.on('close', closeBoth);
+    upstream.on('close', closeBoth);
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.listenPort ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as net.AddressInfo).port;
+
+  return {
+    port,
+    blackhole() {
+      holding = true;
+    },
+    heal() {
+      holding = false;
+      for (const link of links) flush(link);
+    },
+    get blackholed() {
+      return holding;
+    },
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const link of links) {
+          link.client.destroy();
+          link.upstream.destroy();
+        }
+        links.clear();
+        server.close(() => resolve());
+      }),
+  };
+}
