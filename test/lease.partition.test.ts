@@ -9,15 +9,18 @@ import { afterAll, expect, it } from 'vitest';
 import { defineContainer, LeaseLostError, Runner } from '../src/index.js';
 import { databasePerFile } from './support/database.js';
 import { sleep, snapshotOf, stateOf } from './support/engine.js';
-import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { startTcpProxy, type TcpProxy } from '../tools/tcp-proxy.js';
 
 const db = databasePerFile();
 let proxy: TcpProxy | undefined;
 afterAll(() => proxy?.close());
 
 it('a partitioned runner fences itself off before the other runner takes its task over', { timeout: 60_000 }, async () => {
-  proxy = await startTcpProxy(db().uri);
-  const cutOff = await mongoose.createConnection(proxy.uri(db().dbName), { serverSelectionTimeoutMS: 2_000 }).asPromise();
+  const upstream = new URL(db().uri);
+  proxy = await startTcpProxy({ host: upstream.hostname, port: Number(upstream.port) });
+  const cutOff = await mongoose
+    .createConnection(`mongodb://127.0.0.1:${proxy.port}/`, { dbName: db().dbName, directConnection: true, serverSelectionTimeoutMS: 2_000 })
+    .asPromise();
   const intervals: Array<{ runner: string; from: number; to: number; reason?: unknown }> = [];
   let started!: () => void;
   const startedOnA = new Promise<void>((r) => (started = r));
@@ -46,7 +49,7 @@ it('a partitioned runner fences itself off before the other runner takes its tas
 
   const b = await Runner.create({ connection: db().connection, container: container('B'), runnerId: 'B', ...options });
   expect((await b.run()).status).toBe('succeeded');
-  proxy.restore();
+  proxy.heal();
   await a.stop();
   await runA.catch(() => undefined);
   await cutOff.close();
