@@ -46,7 +46,7 @@ it('two scheduler processes ticking the same slots create and run each slot cont
     expect(outcomes, slot).toEqual(['started', 'taken']);
     expect(effects.filter((e) => e.event === 'slot-started' && e.container === container), container).toHaveLength(1);
     for (const task of ['fetch', 'import']) {
-      expect(effects.filter((e) => e.event === 'task' && e.task === task && e.container === container), `${container} ${task}`).toHaveLength(1);
+      expect(effects.filter((e) => e.event === "task" && e.task === task && e.container === container), `${container} ${task}: ${JSON.stringify(effects.filter((e) => e.container === container))}`).toHaveLength(1);
     }
   }
   const store = await MongoStore.create(db().connection);
