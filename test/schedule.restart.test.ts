@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { defineContainer, defineSchedule, getContainerStatus, MongoScheduleStore, Scheduler } from '../src/index.js';
@@ -97,5 +98,40 @@ it('a scheduler killed mid-slot is resumed by the next one: the same container f
   expect(effects.filter((e) => e.event === 'task' && e.task === 'import')).toHaveLength(1);
   const slots = await (await MongoScheduleStore.create(db().connection)).listSlots('resume');
   expect(slots.map((s) => [s.container, s.state, s.claimedBy])).toEqual([[container, 'succeeded', 'A']]);
+  expect((await getContainerStatus(container, { connection: db().connection })).status).toBe('succeeded');
+});
+
+it('a scheduler that keeps running takes over the slot of one that died mid-slot, without a restart', async () => {
+  const dir = makeTempDir();
+  const log = sideEffectLog<{ proc: string; event: string; container?: string; chunk?: number; task?: string; resumed?: boolean }>(
+    path.join(dir, 'effects.jsonl'),
+  );
+  const go = path.join(dir, 'go');
+  const env = {
+    MONGODB_URI: db().uriWithDb,
+    LOG: log.path,
+    SCHEDULE: 'standby',
+    START_AT: '2026-11-29T13:30:00Z',
+    SLOTS: '2026-11-29T14:00:05Z',
+    GO_FILE: go,
+    RECOVER_MS: '500',
+  };
+  const container = 'standby-2026-11-29T14:00Z';
+  // B runs first and stays up; A claims the slot; B finds it taken.
+  const b = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'standby', NAME: 'B' }, { label: 'scheduler-B' });
+  await b.waitForLine('ready', 60_000);
+  const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'resume', NAME: 'A' }, { label: 'scheduler-A' });
+  await a.waitForLine('outcome started 2026-11-29T14:00Z', 60_000);
+  fs.writeFileSync(go, '');
+  await b.waitForLine('outcome taken 2026-11-29T14:00Z', 60_000);
+  await a.waitForLine('chunk 3', 60_000);
+  await a.kill('SIGKILL');
+
+  await b.waitForLine(`slot-started ${container} resumed=true`, 60_000);
+  await b.waitForLine(`slot-completed ${container} succeeded`, 60_000);
+  expect((await b.waitForExit(30_000)).code).toBe(0);
+  const effects = log.read();
+  expect(effects.filter((e) => e.proc === 'B' && e.event === 'chunk').at(-1)?.chunk).toBe(12);
+  expect(effects.filter((e) => e.event === 'task' && e.task === 'import')).toHaveLength(1);
   expect((await getContainerStatus(container, { connection: db().connection })).status).toBe('succeeded');
 });

@@ -32,6 +32,15 @@ export interface SchedulerOptions {
   collectionPrefix?: string;
   /** Interval between ticks after `start()`, in ms (each tick reads the clock). @defaultValue 1000 */
   tickMs?: number;
+  /**
+   * Interval between recovery passes after `start()`, in ms: a slot left
+   * unfinished by a scheduler that died while this one kept running gets a
+   * runner from this one once its container shows no live runner (no running
+   * task with an unexpired lease). Without it such a slot would wait for the
+   * next `start()` somewhere, and block `skip`/`queue` until then.
+   * @defaultValue 60000
+   */
+  recoverMs?: number;
   /** Ready stores instead of a connection (for tests of other backends). */
   stores?: { tasks: TaskStore; schedules: ScheduleStore };
 }
@@ -84,6 +93,7 @@ export class Scheduler {
     /** This scheduler's identifier, as recorded in its claims. */
     readonly runnerId: string,
     private readonly tickMs: number,
+    private readonly recoverMs: number,
     schedules: ScheduleDefinition[],
   ) {
     this.byName = new Map(schedules.map((s) => [s.name, s]));
@@ -111,6 +121,10 @@ export class Scheduler {
     if (typeof tickMs !== 'number' || !Number.isFinite(tickMs) || tickMs <= 0) {
       throw new InvalidOptionError('tickMs', `must be a positive number of ms, got ${String(tickMs)}`);
     }
+    const recoverMs = options.recoverMs ?? 60_000;
+    if (typeof recoverMs !== 'number' || !Number.isFinite(recoverMs) || recoverMs <= 0) {
+      throw new InvalidOptionError('recoverMs', `must be a positive number of ms, got ${String(recoverMs)}`);
+    }
     const runnerId = options.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     let stores = options.stores;
     if (!stores) {
@@ -121,7 +135,7 @@ export class Scheduler {
         schedules: await MongoScheduleStore.create(connection, prefix),
       };
     }
-    return new Scheduler(stores.tasks, stores.schedules, clock, runnerId, tickMs, schedules);
+    return new Scheduler(stores.tasks, stores.schedules, clock, runnerId, tickMs, recoverMs, schedules);
   }
 
   /** Adds a typed listener (shorthand for `events.on`). */
@@ -139,11 +153,16 @@ export class Scheduler {
   start(): Promise<void> {
     if (this.stopping) return Promise.reject(new TaskStatusError('PTS_SCHEDULER_STOPPED', 'This scheduler was stopped; create a new one'));
     this.startPromise ??= (async () => {
-      await this.serialize(() => this.recover());
+      await this.serialize(() => this.recover(false));
       if (this.stopping) return;
+      let lastRecovery = performance.now();
       this.timer = setInterval(() => {
         if (this.ticking) return; // a slow tick is not piled up
         this.tick().catch((error) => this.reportError(error, 'tick'));
+        if (performance.now() - lastRecovery >= this.recoverMs) {
+          lastRecovery = performance.now();
+          this.serialize(() => this.recover(true)).catch((error) => this.reportError(error, 'recovery pass'));
+        }
       }, this.tickMs);
     })();
     return this.startPromise;
@@ -304,8 +323,12 @@ export class Scheduler {
     this.launch(s, next.slot, definition, false);
   }
 
-  /** Start-up pass: attaches runners to unfinished started slots and learns the queued ones. */
-  private async recover(): Promise<void> {
+  /**
+   * Attaches runners to unfinished started slots and learns the queued ones.
+   * At start-up every unfinished slot gets one; on later passes (`orphansOnly`)
+   * only those whose container shows no live runner.
+   */
+  private async recover(orphansOnly: boolean): Promise<void> {
     for (const s of this.byName.values()) {
       try {
         for (const r of await this.store.listOpenSlots(s.name)) {
@@ -319,6 +342,7 @@ export class Scheduler {
             await this.store.finishSlot(s.name, r.slot, c.status);
             continue;
           }
+          if (orphansOnly && (await this.hasLiveRunner(r.container))) continue;
           try {
             this.launch(s, r.slot, await buildSlotContainer(s, r.slot), true);
           } catch (error) {
@@ -330,6 +354,17 @@ export class Scheduler {
         this.reportError(error, 'resuming unfinished slots', s.name);
       }
     }
+  }
+
+  /**
+   * Whether some runner still works on `container`: a running task whose
+   * written lease has not expired. Only decides whether to attach one more
+   * runner (two on one container are safe: leases and fencing decide).
+   */
+  private async hasLiveRunner(container: string): Promise<boolean> {
+    const snapshot = await this.tasks.loadSnapshot(container);
+    const now = Date.now();
+    return (snapshot?.tasks ?? []).some((t) => t.state.status === 'running' && (t.state.leaseUntil?.getTime() ?? 0) > now);
   }
 
   /** Runs the slot's container in the background; records its end on the slot. */
