@@ -7,8 +7,13 @@ import { defineContainer, type ContainerDefinition } from '../../src/index.js';
 import type { EpfEnv } from './env.js';
 import { discover, download, exportComplete, extract, importFile, publish } from './steps.js';
 
-/** Runner limits suited to the job: files download two at a time; imports share the database. */
-export const EPF_RUNNER_LIMITS = { concurrency: 6, groups: { network: 2, cpu: 1, database: 2 } };
+/**
+ * Runner settings suited to the job: files download two at a time, imports
+ * share the database; a 10 s lease (heartbeats every ~3.3 s), so a run
+ * resumed after a crash takes over the dead run's tasks after 10 s of its own
+ * time rather than the default 30 s.
+ */
+export const EPF_RUNNER_LIMITS = { concurrency: 6, groups: { network: 2, cpu: 1, database: 2 }, leaseMs: 10_000 };
 
 /**
  * Container name of a slot, e.g. `epf-2026-11-29T14:00Z`; with `seconds`

@@ -76,8 +76,9 @@ export class ConsoleReporter implements EpfReporter {
 
   file(id: string, phase: FilePhase, done: number, total?: number, detail = ''): void {
     if (phase === 'download') {
-      const prev = this.lastOffset.get(id) ?? 0;
-      this.bytesReceived += done >= prev ? done - prev : done;
+      // `done` is a byte offset; the first report of a file in this process is where it resumes.
+      const prev = this.lastOffset.get(id);
+      if (prev !== undefined) this.bytesReceived += done >= prev ? done - prev : done;
       this.lastOffset.set(id, done);
     }
     const v = this.view(id);

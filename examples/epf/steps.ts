@@ -52,6 +52,13 @@ interface ImportState {
 }
 
 const inputOf = (ctx: TaskContext): PlannedFile => (ctx.input as FileTaskInput).file;
+
+/**
+ * The file's URL on the feed this process talks to: the stored path on the
+ * current feed's origin. A resumed run may reach the same feed through
+ * another host or port (a mirror; the local fixture picks a free port).
+ */
+const onFeed = (env: EpfEnv, url: string): string => new URL(new URL(url).pathname, env.feed.baseUrl).href;
 const depOf = <T>(ctx: TaskContext, step: 'download' | 'extract' | 'import', id: string): T =>
   ctx.deps[taskName(step, id)] as T;
 
@@ -99,11 +106,14 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
     const t = total ?? file.size;
     void ctx.progress(t ? Math.min(1, bytes / t) : 0, `downloading ${file.name}`).catch(() => undefined);
   };
+  const url = onFeed(env, file.url);
+  const resume = (ctx.lastCheckpoint as DownloadCheckpoint | null | undefined) ?? undefined;
+  env.reporter.file(file.id, 'download', resume?.offset ?? 0, file.size); // where this attempt starts
   const res = await downloadResumable({
-    url: file.url,
+    url,
     dest,
     auth: env.auth,
-    resume: (ctx.lastCheckpoint as DownloadCheckpoint | null | undefined) ?? undefined,
+    resume,
     checkpoint: (cp) => ctx.checkpoint(cp),
     onProgress: report,
     signal: ctx.signal,
@@ -112,7 +122,7 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
   let expected = file.md5;
   if (res.md5 !== expected) {
     // The .md5 read at discovery may itself have been wrong: read it once more.
-    expected = await env.feed.fetchMd5({ name: file.name, md5Url: `${file.url}.md5` });
+    expected = await env.feed.fetchMd5({ name: file.name, md5Url: `${url}.md5` });
   }
   if (res.md5 !== expected) {
     await fs.rm(dest, { force: true });
