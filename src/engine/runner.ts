@@ -18,7 +18,7 @@ import type { Claim, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore
 import { executeAttempt, toPersistedError } from './attempt.js';
 import { ensureContainer } from './ensure-container.js';
 import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
-import { planStep, type StepPlan } from './plan.js';
+import { planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 /** How `run()` ended. */
@@ -197,7 +197,8 @@ export class Runner {
     }
     if (plan.done && this.local.size === 0) {
       const status = plan.outcome!;
-      if (snapshot.container.status === 'running') await this.store.finishContainer(this.container, status);
+      // A hint for raw readers only: every read derives the status from the tasks.
+      await this.store.finishContainer(this.container, status);
       const durationMs = Date.now() - startedAt;
       this.events.emit('container:completed', { container: this.container, runnerId: this.runnerId, status, durationMs });
       return { container: this.container, status, durationMs };
@@ -209,8 +210,8 @@ export class Runner {
 
   private async settle(plan: StepPlan): Promise<void> {
     for (const s of plan.settle) {
-      const ok = await this.store.settleTask(this.container, s.task, s.token, { kind: s.kind, reason: s.reason });
-      if (!ok) continue; // another runner moved it first
+      const ok = await this.store.settleTask(this.container, s.task, s.token, settlementOutcome(s));
+      if (!ok || s.kind === 'reset') continue; // another runner moved it first; an undone skip is no event
       if (s.kind === 'skipped') this.events.emit('task:skipped', { container: this.container, task: s.task, reason: s.reason });
       else this.events.emit('task:cancelled', { container: this.container, task: s.task, attempt: null, reason: s.reason });
     }

@@ -1,4 +1,4 @@
-import type { PersistedError, TaskEdit } from './types.js';
+import type { PersistedError, TaskCause, TaskEdit } from './types.js';
 
 /** Kinds of entries in a task's transition log. */
 export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset' | 'edited';
@@ -35,6 +35,12 @@ export interface Transition {
   error?: PersistedError | null;
   retryAt?: Date | null;
   reason?: string | null;
+  /**
+   * For `skipped` and `cancelled` entries: the task (and its log position)
+   * whose state decided it; a skip is undone once that task moves on.
+   * Position -1: the task did not exist.
+   */
+  cause?: TaskCause | null;
   /** For `edited` entries: the fields set by hand. */
   set?: TaskEdit;
 }

@@ -22,6 +22,11 @@ export interface PersistedError {
 /** A container as stored. */
 export interface ContainerRecord {
   name: string;
+  /**
+   * Derived from its tasks whenever the store reads it (see
+   * `deriveContainerState`): the value written by `finishContainer` is only a
+   * hint for people reading the database, never trusted.
+   */
   status: ContainerStatus;
   failFast: boolean;
   /** Tasks declared in code (name and dependencies), or null when created through the 0.0.1 API. */
@@ -91,6 +96,16 @@ export interface TaskState {
   durationMs: number | null;
   /** Why a task was skipped or cancelled. */
   reason: string | null;
+  /** The task (and its position) whose state made this one skipped or cancelled; null otherwise. */
+  cause: TaskCause | null;
+  /** While running: the position of the claim of the current attempt (null otherwise). */
+  claimToken: number | null;
+}
+
+/** The task, at one position of its log, that decided a skip or a cancel (position -1: it did not exist). */
+export interface TaskCause {
+  task: string;
+  token: number;
 }
 
 /** A task's record and derived state, read together. */
@@ -158,8 +173,8 @@ export interface TaskEdit {
 
 /** Transitions written by whoever holds the current token (not by a running attempt). */
 export type SettleOutcome =
-  | { kind: 'skipped'; reason: string }
-  | { kind: 'cancelled'; reason: string }
+  | { kind: 'skipped'; reason: string; cause?: TaskCause | null }
+  | { kind: 'cancelled'; reason: string; cause?: TaskCause | null }
   | { kind: 'reset' }
   | { kind: 'edited'; set: TaskEdit };
 
@@ -202,7 +217,7 @@ export interface TaskStore {
    * mid-attempt could otherwise append to the history after the delete.
    */
   deleteContainer(name: string): Promise<boolean>;
-  /** Records the container's final status (idempotent). */
+  /** Records the container's final status as a hint for raw readers (idempotent); reads derive it from the tasks. */
   finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
   /** Puts a finished container back to running (after tasks were reset). */
   reopenContainer(name: string): Promise<void>;

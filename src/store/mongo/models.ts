@@ -81,6 +81,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     error: Mixed,
     retryAt: Date,
     reason: String,
+    cause: Mixed,
     set: Mixed,
   },
   common,

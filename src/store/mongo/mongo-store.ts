@@ -1,6 +1,7 @@
 import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
+import { deriveContainerState } from '../container-state.js';
 import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
 import type {
@@ -85,14 +86,20 @@ export class MongoStore implements TaskStore {
     }
   }
 
+  /** The container with its status derived from its tasks (see {@link deriveContainerState}), or null. */
   async getContainer(name: string): Promise<ContainerRecord | null> {
-    const doc = await this.m.containers.findById(name).lean<ContainerDoc>();
-    return doc ? toContainerRecord(doc) : null;
+    return (await this.loadSnapshot(name))?.container ?? null;
   }
 
+  /** Every container, oldest first, each with its status derived from its tasks. */
   async listContainers(): Promise<ContainerRecord[]> {
     const docs = await this.m.containers.find({}).lean<ContainerDoc[]>();
-    return docs.map(toContainerRecord).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    const records: ContainerRecord[] = [];
+    for (const doc of docs) {
+      const snapshot = await this.loadSnapshot(doc._id);
+      if (snapshot) records.push(snapshot.container);
+    }
+    return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
   async deleteContainer(name: string): Promise<boolean> {
@@ -181,12 +188,15 @@ export class MongoStore implements TaskStore {
 
   async loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
     const readAt = new Date();
-    const [record, tasks, log] = await Promise.all([
-      this.getContainer(container),
-      this.m.tasks.find({ container }).lean<TaskDoc[]>(),
-      this.m.transitions.find({ container }).lean<TransitionDoc[]>(),
-    ]);
-    if (!record) return null;
+    // In this order, so the reads form a consistent view for the decisions
+    // made from them: a task is inserted before any transition of its own or
+    // of the attempt that added it, so every task a transition read refers
+    // to is seen by the task read that follows it.
+    const doc = await this.m.containers.findById(container).lean<ContainerDoc>();
+    if (!doc) return null;
+    const record = toContainerRecord(doc);
+    const log = await this.m.transitions.find({ container }).lean<TransitionDoc[]>();
+    const tasks = await this.m.tasks.find({ container }).lean<TaskDoc[]>();
     const byTask = new Map<string, Transition[]>();
     for (const t of log) {
       const list = byTask.get(t.task);
@@ -199,7 +209,8 @@ export class MongoStore implements TaskStore {
         record: toTaskRecord(doc),
         state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
       }));
-    return { container: record, tasks: snapshots, readAt };
+    const derived = deriveContainerState(record, snapshots);
+    return { container: { ...record, status: derived.status, finishedAt: derived.finishedAt }, tasks: snapshots, readAt };
   }
 
   async claimTask(
@@ -263,7 +274,8 @@ export class MongoStore implements TaskStore {
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
     const base = { container, task, token: expectedToken + 1, at: new Date() };
     if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
-    return this.append({ ...base, kind: outcome.kind, reason: outcome.kind === 'reset' ? null : outcome.reason });
+    if (outcome.kind === 'reset') return this.append({ ...base, kind: 'reset', reason: null });
+    return this.append({ ...base, kind: outcome.kind, reason: outcome.reason, cause: outcome.cause ?? null });
   }
 
   /** Appends to a task's log at `entry.token`; false when that position is taken. */
