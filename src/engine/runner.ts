@@ -56,6 +56,8 @@ export class Runner {
   private stopPromise: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
+  /** Changes the definition made to the persisted container, announced when the run starts. */
+  private definitionChanges: string[] = [];
 
   private constructor(
     private readonly store: TaskStore,
@@ -89,11 +91,13 @@ export class Runner {
         serverSelectionTimeoutMs: opts.serverSelectionTimeoutMs,
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
-    const { resumed } = await ensureContainer(store, name, definition);
+    const { resumed, changes } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
-    return new Runner(store, name, handlers, opts, resumed, options.signal);
+    const runner = new Runner(store, name, handlers, opts, resumed, options.signal);
+    runner.definitionChanges = changes;
+    return runner;
   }
 
   /** The MongoDB database this runner reads and writes; undefined with a custom `store`. */
@@ -163,6 +167,9 @@ export class Runner {
       resumed: this.resumed,
       database: this.database,
     });
+    if (this.definitionChanges.length > 0) {
+      this.events.emit('container:definition-changed', { container: this.container, runnerId: this.runnerId, changes: this.definitionChanges });
+    }
     while (!this.stopping) {
       try {
         const result = await this.step(startedAt);

@@ -221,6 +221,8 @@ export interface TaskStore {
   finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
   /** Puts a finished container back to running (after tasks were reset). */
   reopenContainer(name: string): Promise<void>;
+  /** Changes the container's options (a definition changed between runs). */
+  updateContainer(name: string, patch: { failFast?: boolean }): Promise<void>;
   /** Asks every runner of the container to cancel it. */
   requestCancel(name: string): Promise<boolean>;
 

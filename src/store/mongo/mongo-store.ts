@@ -122,6 +122,12 @@ export class MongoStore implements TaskStore {
     );
   }
 
+  async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
+    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (Object.keys(set).length === 0) return;
+    await this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: new Date() } });
+  }
+
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
     const res = await this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } });
