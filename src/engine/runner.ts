@@ -56,6 +56,8 @@ export class Runner {
   private stopPromise: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
+  /** The container's incarnation when this runner first read it. */
+  private incarnation: string | undefined;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
 
@@ -195,6 +197,11 @@ export class Runner {
   private async step(startedAt: number): Promise<RunResult | null> {
     const snapshot = await this.store.loadSnapshot(this.container);
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    // A container deleted and created again under the same name is another run.
+    this.incarnation ??= snapshot.container.incarnation ?? '';
+    if ((snapshot.container.incarnation ?? '') !== this.incarnation) {
+      throw new NotFoundError('container', this.container, 'it was deleted and created again while running');
+    }
     const plan = planStep(snapshot, snapshot.container.failFast);
     this.announceWaits(plan);
     if (plan.halt) this.abortLocal(new CancelledError(plan.halt.reason));

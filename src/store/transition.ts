@@ -11,6 +11,8 @@ export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | '
  */
 export interface Transition {
   container: string;
+  /** The container's incarnation (absent for containers made before incarnations existed). */
+  incarnation?: string;
   task: string;
   token: number;
   kind: TransitionKind;

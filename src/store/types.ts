@@ -35,6 +35,11 @@ export interface ContainerRecord {
   updatedAt: Date;
   finishedAt: Date | null;
   cancelRequestedAt: Date | null;
+  /**
+   * Random id made when the container was created; part of the `_id` of its
+   * tasks and transitions. Empty for containers made before it existed.
+   */
+  incarnation?: string;
 }
 
 /** The static part of a task: what it is, not where it is. */
@@ -124,6 +129,8 @@ export interface ContainerSnapshot {
 /** Proof of an exclusive claim on one attempt of a task. */
 export interface Claim {
   container: string;
+  /** The container's incarnation the claim was made in; its writes go there, even after a re-create. */
+  incarnation?: string;
   task: string;
   /** Fencing token of the claim; the attempt's outcome is written at `token + 1`. */
   token: number;
@@ -213,8 +220,9 @@ export interface TaskStore {
   listContainers(): Promise<ContainerRecord[]>;
   /**
    * Deletes a container with its tasks and history; false when it did not
-   * exist. Stop its runners first: a runner in another process that is still
-   * mid-attempt could otherwise append to the history after the delete.
+   * exist. It is tombstoned first (it reads as gone at once), then purged.
+   * Late writes of runners still mid-attempt carry the old incarnation, so
+   * they never show in a container created again under the same name.
    */
   deleteContainer(name: string): Promise<boolean>;
   /** Records the container's final status as a hint for raw readers (idempotent); reads derive it from the tasks. */

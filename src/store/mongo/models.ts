@@ -3,12 +3,19 @@ import type { ContainerRecord } from '../types.js';
 import type { Transition } from '../transition.js';
 
 /** A container document: `_id` is the container name. */
-export type ContainerDoc = Omit<ContainerRecord, 'name'> & { _id: string };
+export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
+  _id: string;
+  /** Absent on containers made before incarnations existed. */
+  incarnation?: string;
+  /** Set by a delete before it purges; a tombstoned container reads as gone. */
+  deletedAt?: Date | null;
+};
 
 /** A task document: `_id` is `taskKey(container, name)`. */
 export interface TaskDoc {
   _id: string;
   container: string;
+  incarnation?: string;
   name: string;
   dependsOn: string[];
   handler: string;
@@ -36,6 +43,8 @@ const containerSchema = new Schema<ContainerDoc>(
     updatedAt: { type: Date, required: true },
     finishedAt: { type: Date, default: null },
     cancelRequestedAt: { type: Date, default: null },
+    incarnation: String,
+    deletedAt: { type: Date, default: null },
   },
   common,
 );
@@ -44,6 +53,7 @@ const taskSchema = new Schema<TaskDoc>(
   {
     _id: { type: String, required: true },
     container: { type: String, required: true },
+    incarnation: String,
     name: { type: String, required: true },
     dependsOn: { type: [String], default: [] },
     handler: { type: String, required: true },
@@ -56,12 +66,13 @@ const taskSchema = new Schema<TaskDoc>(
   },
   common,
 );
-taskSchema.index({ container: 1, name: 1 }, { unique: true });
+taskSchema.index({ container: 1, incarnation: 1, name: 1 }, { unique: true });
 
 const transitionSchema = new Schema<TransitionDoc>(
   {
     _id: { type: String, required: true },
     container: { type: String, required: true },
+    incarnation: String,
     task: { type: String, required: true },
     token: { type: Number, required: true },
     kind: { type: String, required: true },
@@ -86,7 +97,13 @@ const transitionSchema = new Schema<TransitionDoc>(
   },
   common,
 );
-transitionSchema.index({ container: 1, task: 1, token: 1 }, { unique: true });
+transitionSchema.index({ container: 1, incarnation: 1, task: 1, token: 1 }, { unique: true });
+
+/** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
+export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {
+  tasks: 'container_1_name_1',
+  transitions: 'container_1_task_1_token_1',
+};
 
 /** The three models of one store, bound to one connection. */
 export interface StoreModels {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
@@ -20,7 +21,7 @@ import type {
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
-import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
+import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
 
 /** Options of {@link MongoStore.create}. */
 export interface MongoStoreOptions {
@@ -42,6 +43,13 @@ export interface MongoStoreOptions {
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
 export class MongoStore implements TaskStore {
+  /**
+   * The incarnation of each container as this store last read or created it.
+   * Writes go to it: a runner whose container was deleted and created again
+   * elsewhere keeps writing to the old keys (invisible) until it reads again.
+   */
+  private readonly pins = new Map<string, string>();
+
   private constructor(private readonly m: StoreModels) {}
 
   /** The database this store reads and writes (`defaulted`: the URI named none, so it is `test`). */
@@ -59,30 +67,42 @@ export class MongoStore implements TaskStore {
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+      await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     return new MongoStore(models);
   }
 
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
-    const now = new Date();
-    const doc: ContainerDoc = {
-      _id: input.name,
-      status: 'running',
-      failFast: input.failFast,
-      definition: input.definition,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-      cancelRequestedAt: null,
-    };
-    try {
-      await this.m.containers.create(doc);
-      return { record: toContainerRecord(doc), created: true };
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      const existing = await this.getContainer(input.name);
-      if (!existing) throw error;
-      return { record: existing, created: false };
+    for (let round = 1; ; round++) {
+      const now = new Date();
+      const doc: ContainerDoc = {
+        _id: input.name,
+        status: 'running',
+        failFast: input.failFast,
+        definition: input.definition,
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: null,
+        cancelRequestedAt: null,
+        incarnation: randomBytes(8).toString('hex'),
+        deletedAt: null,
+      };
+      try {
+        await this.m.containers.create(doc);
+        this.pins.set(input.name, doc.incarnation!);
+        return { record: toContainerRecord(doc), created: true };
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        const raw = await this.m.containers.findById(input.name).lean<ContainerDoc>();
+        // A delete that died half-way left a tombstone: finish its purge, then create.
+        if (raw?.deletedAt && round < 3) {
+          await this.purge(input.name);
+          continue;
+        }
+        const existing = await this.getContainer(input.name);
+        if (!existing) throw error;
+        return { record: existing, created: false };
+      }
     }
   }
 
@@ -103,11 +123,31 @@ export class MongoStore implements TaskStore {
   }
 
   async deleteContainer(name: string): Promise<boolean> {
-    // Children first: a crash half-way leaves a container that can be deleted again.
+    // The tombstone first: from here on the container reads as gone, and a
+    // create under the same name makes a new incarnation.
+    const res = await this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { deletedAt: new Date() } });
+    this.pins.delete(name);
+    if (res.matchedCount === 0) return false;
+    await this.purge(name);
+    return true;
+  }
+
+  /** Removes a tombstoned container with everything stored under its name (every incarnation). */
+  private async purge(name: string): Promise<void> {
+    // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
     await this.m.transitions.deleteMany({ container: name });
     await this.m.tasks.deleteMany({ container: name });
-    const res = await this.m.containers.deleteOne({ _id: name });
-    return res.deletedCount > 0;
+    await this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } });
+  }
+
+  /** The incarnation writes to this container go to; null when it does not exist. */
+  private async incarnation(container: string): Promise<string | null> {
+    const pinned = this.pins.get(container);
+    if (pinned !== undefined) return pinned;
+    const doc = await this.m.containers.findById(container).lean<ContainerDoc>();
+    if (!doc || doc.deletedAt) return null;
+    this.pins.set(container, doc.incarnation ?? '');
+    return doc.incarnation ?? '';
   }
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
@@ -135,6 +175,8 @@ export class MongoStore implements TaskStore {
   }
 
   async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return [];
     const now = new Date();
     const base = now.getTime() * 1000;
     const added: string[] = [];
@@ -142,8 +184,9 @@ export class MongoStore implements TaskStore {
     // FerretDB reports unordered bulk errors less precisely than MongoDB.
     for (const [i, t] of tasks.entries()) {
       const doc: TaskDoc = {
-        _id: taskKey(container, t.name),
+        _id: taskKey(container, t.name, inc),
         container,
+        ...(inc ? { incarnation: inc } : {}),
         name: t.name,
         dependsOn: [...t.dependsOn],
         handler: t.handler,
@@ -166,20 +209,24 @@ export class MongoStore implements TaskStore {
 
   async updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
     const { name: newName, ...rest } = patch;
-    if (newName !== undefined && newName !== name) return this.renameTask(container, name, newName, rest);
-    const res = await this.m.tasks.updateOne({ _id: taskKey(container, name) }, { $set: rest });
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
+    if (newName !== undefined && newName !== name) return this.renameTask(container, inc, name, newName, rest);
+    const res = await this.m.tasks.updateOne({ _id: taskKey(container, name, inc) }, { $set: rest });
     return res.matchedCount > 0;
   }
 
   /** Re-keys a task and its log under a new name; the new name must be free. */
-  private async renameTask(container: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
-    const doc = await this.m.tasks.findById(taskKey(container, from)).lean<TaskDoc>();
+  private async renameTask(container: string, inc: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
+    const doc = await this.m.tasks.findById(taskKey(container, from, inc)).lean<TaskDoc>();
     if (!doc) return false;
-    await this.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to), name: to });
-    const log = await this.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>();
+    await this.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to, inc), name: to });
+    const log = (await this.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>()).filter(
+      (t) => (t.incarnation ?? '') === inc,
+    );
     if (log.length > 0) {
       await this.m.transitions.insertMany(
-        log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token), task: to })),
+        log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token, inc), task: to })),
       );
     }
     await this.deleteTask(container, from);
@@ -187,8 +234,10 @@ export class MongoStore implements TaskStore {
   }
 
   async deleteTask(container: string, name: string): Promise<boolean> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
     await this.m.transitions.deleteMany({ container, task: name });
-    const res = await this.m.tasks.deleteOne({ _id: taskKey(container, name) });
+    const res = await this.m.tasks.deleteOne({ _id: taskKey(container, name, inc) });
     return res.deletedCount > 0;
   }
 
@@ -199,10 +248,14 @@ export class MongoStore implements TaskStore {
     // of the attempt that added it, so every task a transition read refers
     // to is seen by the task read that follows it.
     const doc = await this.m.containers.findById(container).lean<ContainerDoc>();
-    if (!doc) return null;
+    if (!doc || doc.deletedAt) return null;
     const record = toContainerRecord(doc);
-    const log = await this.m.transitions.find({ container }).lean<TransitionDoc[]>();
-    const tasks = await this.m.tasks.find({ container }).lean<TaskDoc[]>();
+    const inc = doc.incarnation ?? '';
+    this.pins.set(container, inc);
+    // Documents of other incarnations (late writes of a deleted run) are not this container's.
+    const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
+    const log = (await this.m.transitions.find({ container }).lean<TransitionDoc[]>()).filter(mine);
+    const tasks = (await this.m.tasks.find({ container }).lean<TaskDoc[]>()).filter(mine);
     const byTask = new Map<string, Transition[]>();
     for (const t of log) {
       const list = byTask.get(t.task);
@@ -225,12 +278,15 @@ export class MongoStore implements TaskStore {
     expectedToken: number,
     claim: NewClaim,
   ): Promise<Claim | null> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return null;
     const at = new Date();
     const token = expectedToken + 1;
     const leaseUntil = new Date(at.getTime() + claim.leaseMs);
     const progress = claim.progress ?? 0;
     const inserted = await this.append({
       container,
+      ...(inc ? { incarnation: inc } : {}),
       task,
       token,
       kind: 'claimed',
@@ -247,7 +303,7 @@ export class MongoStore implements TaskStore {
       heartbeatMs: claim.heartbeatMs ?? null,
     });
     if (!inserted) return null;
-    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress };
+    return { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress };
   }
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
@@ -258,13 +314,15 @@ export class MongoStore implements TaskStore {
     }
     // Writing to our own claim entry is harmless even when fenced out: state is
     // read from the newest claim only. The probe below tells us if we lost it.
-    await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token) }, { $set: set });
-    const taken = await this.m.transitions.exists({ _id: transitionKey(claim.container, claim.task, claim.token + 1) });
+    const inc = claim.incarnation ?? (await this.incarnation(claim.container)) ?? '';
+    await this.m.transitions.updateOne({ _id: transitionKey(claim.container, claim.task, claim.token, inc) }, { $set: set });
+    const taken = await this.m.transitions.exists({ _id: transitionKey(claim.container, claim.task, claim.token + 1, inc) });
     if (taken) throw new LeaseLostError(claim.container, claim.task, claim.token);
   }
 
   async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = new Date()): Promise<void> {
-    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt };
+    const inc = claim.incarnation ?? (await this.incarnation(claim.container)) ?? '';
+    const base = { container: claim.container, ...(inc ? { incarnation: inc } : {}), task: claim.task, token: claim.token + 1, at: endedAt };
     const entry: Transition =
       outcome.kind === 'succeeded'
         ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
@@ -273,12 +331,14 @@ export class MongoStore implements TaskStore {
           : outcome.kind === 'cancelled'
             ? { ...base, kind: 'cancelled', reason: outcome.reason }
             : { ...base, kind: 'released' };
-    if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token) });
+    if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token, inc) });
     if (!(await this.append(entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    const base = { container, task, token: expectedToken + 1, at: new Date() };
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
+    const base = { container, ...(inc ? { incarnation: inc } : {}), task, token: expectedToken + 1, at: new Date() };
     if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
     if (outcome.kind === 'reset') return this.append({ ...base, kind: 'reset', reason: null });
     return this.append({ ...base, kind: outcome.kind, reason: outcome.reason, cause: outcome.cause ?? null });
@@ -287,7 +347,7 @@ export class MongoStore implements TaskStore {
   /** Appends to a task's log at `entry.token`; false when that position is taken. */
   private async append(entry: Transition): Promise<boolean> {
     try {
-      await this.m.transitions.create({ ...entry, _id: transitionKey(entry.container, entry.task, entry.token) });
+      await this.m.transitions.create({ ...entry, _id: transitionKey(entry.container, entry.task, entry.token, entry.incarnation) });
       return true;
     } catch (error) {
       if (isDuplicateKeyError(error)) return false;
@@ -314,6 +374,15 @@ function assertFits(value: 'output' | 'checkpoint', task: string, doc: Record<st
   }
 }
 
+/** Drops an index if it exists (an index of an earlier version whose keys changed). */
+async function dropIndex(model: StoreModels[keyof StoreModels], name: string): Promise<void> {
+  try {
+    await model.collection.dropIndex(name);
+  } catch {
+    // Not there (or the server cannot drop it): nothing to do.
+  }
+}
+
 async function ensureIndexes(model: StoreModels[keyof StoreModels]): Promise<void> {
   try {
     await model.createCollection();
@@ -334,6 +403,7 @@ function toContainerRecord(doc: ContainerDoc): ContainerRecord {
     updatedAt: doc.updatedAt,
     finishedAt: doc.finishedAt ?? null,
     cancelRequestedAt: doc.cancelRequestedAt ?? null,
+    incarnation: doc.incarnation ?? '',
   };
 }
 

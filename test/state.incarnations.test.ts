@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { defineContainer, getContainerStatus, MongoStore, Runner } from '../src/index.js';
+import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
+import { stateOf } from './support/engine.js';
+
+const db = databasePerFile();
+killChildrenAfterEach();
+const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
+
+describe('a container deleted and created again is a new incarnation', () => {
+  it("late writes of the old run land nowhere visible: no foreign output, no stale skip", async () => {
+    // Two stores: two processes, each with its own view.
+    const oldProcess = await MongoStore.create(db().connection);
+    const newProcess = await MongoStore.create(db().connection);
+    const define = (value: string) =>
+      defineContainer('reborn')
+        .task('produce', async () => value)
+        .task('consume', { dependsOn: ['produce'] }, async (ctx) => ctx.deps.produce);
+    await Runner.create({ store: oldProcess, container: define('old'), ...fast });
+    const claim = (await oldProcess.claimTask('reborn', 'produce', 0, { runnerId: 'old', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+    expect(claim).not.toBeNull();
+
+    expect(await newProcess.deleteContainer('reborn')).toBe(true);
+    expect(await newProcess.getContainer('reborn')).toBeNull();
+    const runner = await Runner.create({ store: newProcess, container: define('new'), ...fast });
+
+    // The old run's attempt ends late, and its runner settles from what it read before.
+    await oldProcess.finishAttempt(claim, { kind: 'succeeded', output: 'old' }).catch(() => undefined);
+    await oldProcess.settleTask('reborn', 'consume', 0, { kind: 'skipped', reason: 'stale' });
+
+    expect((await runner.run()).status).toBe('succeeded');
+    const snap = (await newProcess.loadSnapshot('reborn'))!;
+    expect(stateOf(snap, 'produce').output).toBe('new');
+    expect(stateOf(snap, 'produce').attempt).toBe(1);
+    expect(stateOf(snap, 'consume').output).toBe('new');
+    expect(snap.container.incarnation).not.toBe(claim.incarnation);
+  });
+
+  it('a runner process mid-attempt during delete and re-create never touches the new run', async () => {
+    const child = spawnTsChild('test/fixtures/state-child.ts', [], {
+      MONGODB_URI: db().uriWithDb,
+      CONTAINER: 'reborn-live',
+      SCENARIO: 'hold',
+    });
+    await child.waitForLine('started long', 30_000);
+    const store = await MongoStore.create(db().connection);
+    expect(await store.deleteContainer('reborn-live')).toBe(true);
+    let runs = 0;
+    const container = defineContainer('reborn-live').task('long', async () => {
+      runs += 1;
+      await new Promise((r) => setTimeout(r, 500));
+      return 'fresh';
+    });
+    const runner = await Runner.create({ store, container, ...fast, runnerId: 'new-runner' });
+    expect((await runner.run()).status).toBe('succeeded');
+    // The old runner noticed and stopped without recording anything.
+    await child.waitForExit(15_000);
+    const report = await getContainerStatus('reborn-live', { store });
+    expect(report.status).toBe('succeeded');
+    const long = stateOf((await store.loadSnapshot('reborn-live'))!, 'long');
+    expect(long.attempt).toBe(1);
+    expect(long.runnerId).toBe('new-runner');
+    expect(long.output).toBe('fresh');
+    expect(runs).toBe(1);
+  });
+});
