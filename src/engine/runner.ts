@@ -56,6 +56,8 @@ export class Runner {
   private stopPromise: Promise<void> | null = null;
   private stopping = false;
   private wakeUp: (() => void) | null = null;
+  /** Names staged by each local attempt (`task#token`), until it ends. */
+  private readonly staged = new Map<string, Set<string>>();
   /** The container's incarnation when this runner first read it. */
   private incarnation: string | undefined;
   /** Changes the definition made to the persisted container, announced when the run starts. */
@@ -298,11 +300,12 @@ export class Runner {
         heartbeatMs: this.opts.heartbeatMs,
         checkpointIntervalMs: this.opts.checkpointIntervalMs,
         runnerSignal: abort.signal,
-        addTasks: (specs) => this.addDynamicTasks(t.record.name, specs),
+        addTasks: (specs) => this.addDynamicTasks(t.record.name, claim.token, specs),
       });
     const groupLimit = group ? this.groupLimits.get(group) : undefined;
     const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt())).finally(() => {
       this.local.delete(t.record.name);
+      this.staged.delete(`${t.record.name}#${claim.token}`);
       this.wake();
     });
     this.local.set(t.record.name, { claim, group, abort, done });
@@ -318,14 +321,20 @@ export class Runner {
     }
   }
 
-  private async addDynamicTasks(addedBy: string, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
+  /** Stages tasks under the attempt of `addedBy` claimed at `token`: they exist once its success is recorded. */
+  private async addDynamicTasks(addedBy: string, token: number, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
     const snapshot = await this.store.loadSnapshot(this.container);
-    const existing = new Set(snapshot?.tasks.map((t) => t.record.name) ?? []);
+    // What this attempt staged before counts as existing for it (others do not see it yet).
+    const key = `${addedBy}#${token}`;
+    const own = this.staged.get(key) ?? new Set<string>();
+    const existing = new Set([...(snapshot?.tasks.map((t) => t.record.name) ?? []), ...own]);
     const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
     const added = await this.store.addTasks(
       this.container,
-      compiled.map((t) => ({ ...t, dynamic: true, addedBy })),
+      compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),
     );
+    for (const t of compiled) own.add(t.name);
+    this.staged.set(key, own);
     this.wake();
     return { added };
   }

@@ -55,6 +55,13 @@ export interface TaskRecord {
   dynamic: boolean;
   /** The task whose handler added it, if any. */
   addedBy: string | null;
+  /**
+   * For a task added at run time: the log position of the claim of the
+   * `addedBy` attempt that staged it. It is part of the container only once
+   * that attempt's success is recorded (the position after it): tasks added
+   * by an attempt that failed or was fenced off never exist.
+   */
+  stagedBy?: number | null;
   /** Sort key: declaration order. */
   order: number;
   createdAt: Date;

@@ -23,6 +23,7 @@ export interface TaskDoc {
   options: unknown;
   dynamic: boolean;
   addedBy: string | null;
+  stagedBy?: number | null;
   order: number;
   createdAt: Date;
 }
@@ -61,6 +62,7 @@ const taskSchema = new Schema<TaskDoc>(
     options: { type: Mixed, required: true },
     dynamic: { type: Boolean, default: false },
     addedBy: { type: String, default: null },
+    stagedBy: { type: Number, default: null },
     order: { type: Number, required: true },
     createdAt: { type: Date, required: true },
   },

@@ -194,6 +194,7 @@ export class MongoStore implements TaskStore {
         options: t.options,
         dynamic: t.dynamic,
         addedBy: t.addedBy,
+        stagedBy: t.stagedBy ?? null,
         order: base + i,
         createdAt: now,
       };
@@ -202,9 +203,26 @@ export class MongoStore implements TaskStore {
         added.push(t.name);
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
+        if (await this.restage(container, inc, doc)) added.push(t.name);
       }
     }
     return added;
+  }
+
+  /**
+   * A staged task whose name is taken by a task staged earlier by an attempt
+   * of the same adder that never succeeded (it died or was fenced off) takes
+   * its place; true when it did.
+   */
+  private async restage(container: string, inc: string, doc: TaskDoc): Promise<boolean> {
+    if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return false;
+    const existing = await this.m.tasks.findById(doc._id).lean<TaskDoc>();
+    const old = existing?.stagedBy;
+    if (!existing || old === null || old === undefined || existing.addedBy !== doc.addedBy || old >= doc.stagedBy) return false;
+    const outcome = await this.m.transitions.findById(transitionKey(container, doc.addedBy, old + 1, inc)).lean<TransitionDoc>();
+    if (outcome?.kind === 'succeeded') return false; // it is part of the container
+    const res = await this.m.tasks.replaceOne({ _id: doc._id, stagedBy: old }, { ...doc, order: existing.order });
+    return res.modifiedCount > 0;
   }
 
   async updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
@@ -262,7 +280,14 @@ export class MongoStore implements TaskStore {
       if (list) list.push(t);
       else byTask.set(t.task, [t]);
     }
+    // A task staged by an attempt is part of the container once that attempt succeeded.
+    const visible = (doc: TaskDoc) => {
+      if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return true;
+      const outcome = byTask.get(doc.addedBy)?.find((t) => t.token === doc.stagedBy! + 1);
+      return outcome?.kind === 'succeeded';
+    };
     const snapshots = tasks
+      .filter(visible)
       .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
       .map((doc) => ({
         record: toTaskRecord(doc),
@@ -417,6 +442,7 @@ function toTaskRecord(doc: TaskDoc): TaskRecord {
     options: doc.options as ResolvedTaskOptions,
     dynamic: doc.dynamic ?? false,
     addedBy: doc.addedBy ?? null,
+    stagedBy: doc.stagedBy ?? null,
     order: doc.order,
     createdAt: doc.createdAt,
   };
