@@ -80,3 +80,30 @@ describe('skips follow their causes', () => {
     expect(b.reason).toBe('dependency "a" does not exist');
   });
 });
+
+describe('deleteTask racing addTask with dependsOn (0.0.1 API)', () => {
+  it('never leaves a dependent waiting forever', async () => {
+    const { createClient } = await import('../src/index.js');
+    const api = createClient({ connection: db().connection });
+    const outcomes = new Map<string, number>();
+    for (let trial = 0; trial < 8; trial++) {
+      const name = `race-${trial}`;
+      const c = await api.getOrCreateTaskContainer(name);
+      await c.addTask('a', { handler: 'h' });
+      const [deleted, added] = await Promise.allSettled([c.deleteTask('a'), c.addTask('b', { dependsOn: ['a'], handler: 'h' })]);
+      const store = await MongoStore.create(db().connection);
+      const runner = await Runner.create({ store, container: name, handlers: { h: async () => 'ok' }, ...fast });
+      const run = runner.run();
+      const timer = setTimeout(() => void runner.stop(), 5_000);
+      const result = await run;
+      clearTimeout(timer);
+      expect(result.status, `trial ${trial}: ${deleted.status}/${added.status}`).not.toBe('stopped');
+      const snap = (await store.loadSnapshot(name))!;
+      const b = snap.tasks.find((t) => t.record.name === 'b');
+      if (b && !snap.tasks.some((t) => t.record.name === 'a')) expect(b.state.reason).toBe('dependency "a" does not exist');
+      const key = `${deleted.status}/${added.status}/${result.status}`;
+      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    }
+    expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(8);
+  });
+});
