@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   cancelContainer,
+  createClient,
   defineContainer,
   getContainerStatus,
   MongoStore,
@@ -17,7 +18,7 @@ const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
 describe('container status is derived from its tasks', () => {
   it('a retry that lands after the runner finished the container revives it (a stale finish never sticks)', async () => {
     let fail = true;
-    const container = defineContainer('late-retry').task('x', async () => {
+    const container = defineContainer('late-retry').task('x', { retries: 0 }, async () => {
       if (fail) throw new Error('first run fails');
       return 'ok';
     });
@@ -76,6 +77,9 @@ describe('container status is derived from its tasks', () => {
       ],
     });
     expect((await getContainerStatus('half-made', { store })).status).toBe('running');
+    // The 0.0.1 view agrees: not complete while declared tasks are missing.
+    const legacy = await createClient({ connection: db().connection }).getTaskContainer('half-made');
+    expect(legacy!.isComplete()).toBe(false);
     const runner = await Runner.create({ store, container: 'half-made', ...fast });
     const run = runner.run();
     await new Promise((r) => setTimeout(r, 400));
@@ -85,7 +89,7 @@ describe('container status is derived from its tasks', () => {
 
     // The tasks arrive later and one fails: the container says failed.
     const failing = defineContainer('half-made')
-      .task('a', async () => {
+      .task('a', { retries: 0 }, async () => {
         throw new Error('a fails');
       })
       .task('b', { dependsOn: ['a'] }, async () => 'b');
