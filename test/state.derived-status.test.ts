@@ -97,3 +97,21 @@ describe('container status is derived from its tasks', () => {
     expect((await getContainerStatus('half-made', { store })).status).toBe('failed');
   });
 });
+
+describe('a cancel stays final', () => {
+  it('a 0.0.1 progress update of a task still running does not reopen a cancelled container', async () => {
+    const store = await MongoStore.create(db().connection);
+    const api = createClient({ connection: db().connection });
+    const c = await api.getOrCreateTaskContainer('cancel-then-update');
+    await c.addTask('t1');
+    await c.addTask('t2');
+    const leased = await c.getNextTask();
+    expect(leased!.name()).toBe('t1');
+    expect(await cancelContainer(store, 'cancel-then-update')).toBe(true);
+    await c.updateTask('t1', { percentageComplete: 40, statusText: 'still going' });
+    expect((await getContainerStatus('cancel-then-update', { store })).status).toBe('cancelled');
+    // Giving it work again reopens it.
+    await c.updateTask('t2', { hasFailed: false });
+    expect((await getContainerStatus('cancel-then-update', { store })).status).toBe('running');
+  });
+});
