@@ -241,13 +241,22 @@ export interface TaskStore {
   /** Asks every runner of the container to cancel it. */
   requestCancel(name: string): Promise<boolean>;
 
-  /** Adds tasks, idempotently by name; returns the names actually inserted. */
+  /**
+   * Adds tasks, idempotently by name; returns the names actually inserted. A
+   * task with `stagedBy` takes the place of one of the same name staged by an
+   * earlier attempt of the same adder whose success was never recorded.
+   */
   addTasks(container: string, tasks: NewTask[]): Promise<string[]>;
   /** Replaces the static fields of a task that exists (0.0.1 `updateTask`). */
   updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean>;
   /** Deletes one task and its history; false when it did not exist. */
   deleteTask(container: string, name: string): Promise<boolean>;
-  /** The container with all its tasks and their derived states, or null. */
+  /**
+   * The container with all its tasks and their derived states, or null (also
+   * once a delete tombstoned it). The container's status is derived from its
+   * tasks; staged tasks whose attempt has not succeeded are left out; only
+   * documents of the container's current incarnation are read.
+   */
   loadSnapshot(container: string): Promise<ContainerSnapshot | null>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
