@@ -55,6 +55,7 @@ describe('a container deleted and created again is a new incarnation', () => {
     const runner = await Runner.create({ store, container, ...fast, runnerId: 'new-runner' });
     expect((await runner.run()).status).toBe('succeeded');
     // The old runner noticed and stopped without recording anything.
+    await child.waitForLine(/^run failed NotFoundError: .*deleted and created again/, 15_000);
     await child.waitForExit(15_000);
     const report = await getContainerStatus('reborn-live', { store });
     expect(report.status).toBe('succeeded');
@@ -63,5 +64,41 @@ describe('a container deleted and created again is a new incarnation', () => {
     expect(long.runnerId).toBe('new-runner');
     expect(long.output).toBe('fresh');
     expect(runs).toBe(1);
+  });
+});
+
+describe('containers stored before incarnations existed', () => {
+  it('are read and run with their old keys', async () => {
+    const store = await MongoStore.create(db().connection);
+    const raw = db().connection.db!;
+    const now = new Date();
+    const options = (await import('../src/definition/options.js')).resolveTaskOptions('a');
+    await raw.collection('pts_containers').insertOne({
+      _id: 'legacy' as never,
+      status: 'running',
+      failFast: true,
+      definition: null,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null,
+      cancelRequestedAt: null,
+    });
+    await raw.collection('pts_tasks').insertMany([
+      { _id: JSON.stringify(['legacy', 'a']) as never, container: 'legacy', name: 'a', dependsOn: [], handler: 'h', input: 1, options, dynamic: false, addedBy: null, order: 1, createdAt: now },
+      { _id: JSON.stringify(['legacy', 'b']) as never, container: 'legacy', name: 'b', dependsOn: ['a'], handler: 'h', input: 2, options, dynamic: false, addedBy: null, order: 2, createdAt: now },
+    ]);
+    await raw.collection('pts_transitions').insertMany([
+      { _id: JSON.stringify(['legacy', 'a', 1]) as never, container: 'legacy', task: 'a', token: 1, kind: 'claimed', at: now, runnerId: 'old', attempt: 1, leaseUntil: now },
+      { _id: JSON.stringify(['legacy', 'a', 2]) as never, container: 'legacy', task: 'a', token: 2, kind: 'succeeded', at: now, output: 'A' },
+    ]);
+    const before = (await store.loadSnapshot('legacy'))!;
+    expect(before.container.incarnation).toBe('');
+    expect(stateOf(before, 'a').status).toBe('succeeded');
+    const runner = await Runner.create({ store, container: 'legacy', handlers: { h: async (ctx) => `${String(ctx.deps.a)}+${String(ctx.input)}` }, ...fast });
+    expect((await runner.run()).status).toBe('succeeded');
+    expect(stateOf((await store.loadSnapshot('legacy'))!, 'b').output).toBe('A+2');
+    expect(await raw.collection('pts_transitions').countDocuments({ _id: JSON.stringify(['legacy', 'b', 2]) as never })).toBe(1);
+    expect(await store.deleteContainer('legacy')).toBe(true);
+    expect(await raw.collection('pts_tasks').countDocuments({ container: 'legacy' })).toBe(0);
   });
 });
