@@ -7,7 +7,7 @@ import { snapshotOf, stateOf } from './support/engine.js';
 const db = databasePerFile();
 killChildrenAfterEach();
 
-it('tasks added at run time survive a SIGKILL between adding them and finishing the handler', async () => {
+it('tasks staged by an attempt SIGKILLed before its success never exist; the next attempt stages them again and they run once', async () => {
   const log = sideEffectLog<{ runner: string; event: string; task?: string; added?: string[] }>(
     path.join(makeTempDir(), 'effects.jsonl'),
   );
@@ -17,25 +17,24 @@ it('tasks added at run time survive a SIGKILL between adding them and finishing 
   await first.waitForLine('tasks-added 6');
   await first.kill('SIGKILL');
 
+  // Staged under the dead attempt: not part of the container (its success was never recorded).
   const mid = await snapshotOf(db().connection, 'dynamic');
-  expect(mid.tasks.map((t) => t.record.name).sort()).toEqual(
-    ['discover', 'download-a', 'download-b', 'download-c', 'download-d', 'download-e', 'import-all'].sort(),
-  );
+  expect(mid.tasks.map((t) => t.record.name)).toEqual(['discover']);
   expect(stateOf(mid, 'discover').status).toBe('running');
-  expect(mid.tasks.filter((t) => t.record.dynamic).every((t) => t.record.addedBy === 'discover')).toBe(true);
 
   const second = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'B' });
   await second.waitForLine('done succeeded', 30_000);
 
   const entries = log.read();
-  // Re-adding after the crash was a no-op.
+  // The attempt that succeeded staged them again, in place of the dead attempt's.
   expect(entries.filter((e) => e.event === 'added').map((e) => [e.runner, e.added?.length])).toEqual([
     ['A', 6],
-    ['B', 0],
+    ['B', 6],
   ]);
   const end = await snapshotOf(db().connection, 'dynamic');
   expect(end.container.status).toBe('succeeded');
   expect(end.tasks).toHaveLength(7);
+  expect(end.tasks.filter((t) => t.record.dynamic).every((t) => t.record.addedBy === 'discover')).toBe(true);
   expect(stateOf(end, 'import-all').output).toEqual(['A', 'B', 'C', 'D', 'E']);
   for (const f of ['a', 'b', 'c', 'd', 'e']) {
     expect(entries.filter((e) => e.event === 'finish' && e.task === `download-${f}`)).toHaveLength(1);

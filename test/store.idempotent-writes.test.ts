@@ -124,4 +124,36 @@ describe('idempotent appends', () => {
     expect(calls).toBe(3);
     expect(stateOf(await snapshotOf(db().connection, 'reset-before'), 't').status).toBe('skipped');
   });
+
+  it('retried writes of a claim from before a delete and re-create never reach the new incarnation', async () => {
+    const oldProcess = await MongoStore.create(db().connection);
+    const newProcess = await MongoStore.create(db().connection);
+    await containerWithTask(oldProcess, 'reborn-retry');
+    const stale = (await oldProcess.claimTask('reborn-retry', 't', 0, claimOf('old')))!;
+    expect(await newProcess.deleteContainer('reborn-retry')).toBe(true);
+    await containerWithTask(newProcess, 'reborn-retry');
+    // The new run holds the same log position (1) as the stale claim, with another nonce.
+    const fresh = (await newProcess.claimTask('reborn-retry', 't', 0, claimOf('new')))!;
+    expect(fresh.incarnation).not.toBe(stale.incarnation);
+
+    // The stale heartbeat and outcome (its first reply lost, then repeated) go to the old keys.
+    await oldProcess.updateAttempt(stale, { progress: 0.9, statusText: 'stale' });
+    const { calls } = await withFaultyCreate(
+      oldProcess,
+      async (real, call) => {
+        const r = await real();
+        if (call === 1) throw networkError();
+        return r;
+      },
+      () => oldProcess.finishAttempt(stale, { kind: 'succeeded', output: 'stale' }),
+    );
+    expect(calls).toBe(2);
+
+    const state = stateOf(await snapshotOf(db().connection, 'reborn-retry'), 't');
+    expect(state).toMatchObject({ status: 'running', runnerId: 'new', token: 1, progress: 0, statusText: '' });
+    // The new run's own writes are unaffected: its heartbeat is no lost lease, its outcome lands.
+    await newProcess.updateAttempt(fresh, { progress: 0.5 });
+    await newProcess.finishAttempt(fresh, { kind: 'succeeded', output: 'fresh' });
+    expect(stateOf(await snapshotOf(db().connection, 'reborn-retry'), 't')).toMatchObject({ status: 'succeeded', output: 'fresh', token: 2 });
+  });
 });

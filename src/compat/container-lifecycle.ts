@@ -1,23 +1,16 @@
-import { containerOutcome } from '../engine/plan.js';
 import type { ContainerSnapshot, TaskStore } from '../store/types.js';
-import { TERMINAL_STATUSES } from '../store/types.js';
 
 /**
- * Keeps the container's own status in line with its tasks after a change made
- * through the 0.0.1 API, so engine runners and `getContainerStatus` agree with
- * it: a finished container that got work again is reopened, and a running one
- * whose tasks all ended is finished (as a runner would). Returns the snapshot
- * to show, re-read when the container changed.
+ * After a change made through the 0.0.1 API: a cancelled container that got
+ * work again (a task added, or made pending by hand) is reopened, so runners
+ * and `getNextTask` pick it up. Tasks still running when the cancel came (its
+ * runner may be dead) do not reopen it: a cancel is final until work is
+ * given again. Every status is derived from the tasks when read, so nothing
+ * else needs writing. Returns the snapshot to show, re-read when it changed.
  */
 export async function syncContainerStatus(store: TaskStore, snapshot: ContainerSnapshot): Promise<ContainerSnapshot> {
   const { container, tasks } = snapshot;
-  const allEnded = tasks.length > 0 && tasks.every((t) => TERMINAL_STATUSES.has(t.state.status));
-  if (container.status !== 'running' && !allEnded && tasks.length > 0) {
-    await store.reopenContainer(container.name);
-  } else if (container.status === 'running' && allEnded && !container.cancelRequestedAt) {
-    await store.finishContainer(container.name, containerOutcome(snapshot));
-  } else {
-    return snapshot;
-  }
+  if (!container.cancelRequestedAt || !tasks.some((t) => t.state.status === 'pending')) return snapshot;
+  await store.reopenContainer(container.name);
   return (await store.loadSnapshot(container.name)) ?? snapshot;
 }

@@ -20,6 +20,8 @@ export class CompatContainer {
   /** The container's name. */
   readonly name: string;
   #tasks: CompatTask[] = [];
+  /** False while tasks its definition declared are missing (then it is never complete). */
+  #declaredPresent = true;
 
   /** @internal made by the compat client */
   constructor(
@@ -39,10 +41,10 @@ export class CompatContainer {
   isComplete(): boolean;
   isComplete(callback: NodeCallback<boolean>): void;
   isComplete(callback?: NodeCallback<boolean>): boolean | void {
-    if (callback === undefined || callback === null) return this.#tasks.every((t) => t.isComplete());
+    if (callback === undefined || callback === null) return this.#complete();
     deliver(async () => {
       await this.#reload();
-      return [this.#tasks.every((t) => t.isComplete())] as const;
+      return [this.#complete()] as const;
     }, callback);
   }
 
@@ -146,6 +148,10 @@ export class CompatContainer {
     }, callback);
   }
 
+  #complete(): boolean {
+    return this.#declaredPresent && this.#tasks.every((t) => t.isComplete());
+  }
+
   /** Like #remember, for a task that must be there (it was just written). */
   #rememberFound(snapshot: ContainerSnapshot, task: string): CompatTask {
     const found = this.#remember(snapshot, task);
@@ -160,6 +166,8 @@ export class CompatContainer {
   /** Caches the snapshot's tasks; returns the named one. */
   #remember(snapshot: ContainerSnapshot, task?: string): CompatTask | undefined {
     this.#tasks = snapshot.tasks.map((t) => new CompatTask(t));
+    const names = new Set(snapshot.tasks.map((t) => t.record.name));
+    this.#declaredPresent = (snapshot.container.definition ?? []).every((d) => names.has(d.name));
     if (task === undefined) return undefined;
     const found = findTask(snapshot, task);
     return found ? this.#tasks[snapshot.tasks.indexOf(found)] : undefined;

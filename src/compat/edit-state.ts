@@ -1,5 +1,5 @@
-import { NotFoundError } from '../errors.js';
-import type { TaskEdit, TaskSnapshot, TaskState, TaskStatus, TaskStore } from '../store/types.js';
+import { LeaseLostError, NotFoundError } from '../errors.js';
+import type { AttemptPatch, TaskEdit, TaskSnapshot, TaskState, TaskStatus, TaskStore } from '../store/types.js';
 import { ConcurrentUpdateError } from './errors.js';
 import type { StateFields } from './values.js';
 
@@ -56,11 +56,62 @@ export async function editTaskState(
     state ??= (await readTask(store, container, task)).state;
     const set = toTaskEdit(fields, state, new Date());
     if (Object.keys(set).length === 0) return; // nothing would change
+    const inPlace = inPlacePatch(set, state, container, task);
+    if (inPlace) {
+      // Progress, status text or processing data of a running attempt: written
+      // on its claim, so the attempt keeps its position (and its lease).
+      try {
+        await store.updateAttempt(inPlace.claim, inPlace.patch);
+        return;
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+        state = undefined; // it moved on meanwhile: read it again
+        continue;
+      }
+    }
     if (await store.settleTask(container, task, state.token, { kind: 'edited', set })) return;
     state = undefined;
     await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
   }
   throw new ConcurrentUpdateError(container, task, MAX_EDIT_ATTEMPTS);
+}
+
+const IN_PLACE_FIELDS: ReadonlySet<string> = new Set(['progress', 'statusText', 'checkpoint']);
+
+/**
+ * For an edit of a running attempt that only sets progress, status text or
+ * processing data: the claim to write them on, in place. Only a status change
+ * (or a field the claim does not hold) appends an `edited` transition.
+ */
+function inPlacePatch(
+  set: TaskEdit,
+  state: TaskState,
+  container: string,
+  task: string,
+): { claim: Parameters<TaskStore['updateAttempt']>[0]; patch: AttemptPatch } | null {
+  if (state.status !== 'running' || state.claimToken === null || state.claimToken !== state.token) return null;
+  if (!Object.keys(set).every((k) => IN_PLACE_FIELDS.has(k))) return null;
+  const patch: AttemptPatch = {};
+  if (set.progress !== undefined) {
+    patch.progress = set.progress;
+    patch.progressAt = new Date();
+  }
+  if (set.statusText !== undefined) patch.statusText = set.statusText;
+  if (set.checkpoint !== undefined) {
+    patch.checkpoint = set.checkpoint;
+    patch.checkpointProgress = set.progress ?? state.progress;
+  }
+  const claim = {
+    container,
+    task,
+    token: state.claimToken,
+    attempt: state.attempt,
+    runnerId: state.runnerId ?? '',
+    claimedAt: state.startedAt ?? new Date(),
+    leaseUntil: state.leaseUntil ?? new Date(),
+    progress: state.startProgress,
+  };
+  return { claim, patch };
 }
 
 async function readTask(store: TaskStore, container: string, task: string): Promise<TaskSnapshot> {

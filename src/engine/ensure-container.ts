@@ -1,30 +1,43 @@
 import { diffDefinitions } from '../definition/compare.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import type { TaskStore } from '../store/types.js';
+import type { ContainerRecord, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
+
+/** What {@link ensureContainer} did. */
+export interface EnsuredContainer {
+  resumed: boolean;
+  /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
+  changes: string[];
+}
 
 /**
  * Creates the container of a definition, or checks a persisted one against
  * it. Declared tasks missing from the store (a crash right after creation)
- * are added. Without a definition the container must already exist.
+ * are added. Changed options, inputs and handlers are applied to the tasks
+ * that are not running, and reported in `changes`; a change to a running task
+ * throws {@link DefinitionConflictError} (never silently ignored). Without a
+ * definition the container must already exist.
  */
 export async function ensureContainer(
   store: TaskStore,
   name: string,
   definition: ContainerDefinition | null,
-): Promise<{ resumed: boolean }> {
+): Promise<EnsuredContainer> {
   if (!definition) {
     if (!(await store.getContainer(name))) throw new NotFoundError('container', name);
-    return { resumed: true };
+    return { resumed: true, changes: [] };
   }
   const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+  // The declared names are recorded with the container, before any task: a
+  // container whose tasks are not all present is never finished.
   const { record, created } = await store.createContainer({
     name,
     failFast: definition.failFast,
     definition: declared,
   });
   const snapshot = await store.loadSnapshot(name);
-  const existing = new Map((snapshot?.tasks ?? []).map((t) => [t.record.name, t.record]));
+  const existing = new Map((snapshot?.tasks ?? []).map((t) => [t.record.name, t]));
+  let changes: string[] = [];
   if (!created) {
     // A container made through the 0.0.1 API has no declared graph: compare
     // the declared tasks it already holds instead.
@@ -33,10 +46,11 @@ export async function ensureContainer(
       differences = diffDefinitions(record.definition, declared);
     } else {
       const shared = declared.filter((d) => existing.has(d.name));
-      const persisted = shared.map((d) => ({ name: d.name, dependsOn: existing.get(d.name)!.dependsOn }));
+      const persisted = shared.map((d) => ({ name: d.name, dependsOn: existing.get(d.name)!.record.dependsOn }));
       differences = diffDefinitions(persisted, shared);
     }
     if (differences.length > 0) throw new DefinitionConflictError(name, differences);
+    changes = await applyOptionChanges(store, record, definition, existing);
   }
   const missing = definition.tasks.filter((t) => !existing.has(t.name));
   if (missing.length > 0) {
@@ -53,5 +67,58 @@ export async function ensureContainer(
       })),
     );
   }
-  return { resumed: !created };
+  return { resumed: !created, changes };
+}
+
+/** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */
+async function applyOptionChanges(
+  store: TaskStore,
+  record: ContainerRecord,
+  definition: ContainerDefinition,
+  existing: ReadonlyMap<string, TaskSnapshot>,
+): Promise<string[]> {
+  const changes: string[] = [];
+  const conflicts: string[] = [];
+  const updates: Array<{ task: string; patch: Partial<NewTask> }> = [];
+  for (const t of definition.tasks) {
+    const current = existing.get(t.name);
+    if (!current || current.record.dynamic) continue;
+    const changed: string[] = [];
+    const patch: Partial<NewTask> = {};
+    if (stableJson(current.record.options) !== stableJson(t.options)) {
+      changed.push(`options ${stableJson(current.record.options)} -> ${stableJson(t.options)}`);
+      patch.options = t.options;
+    }
+    if (stableJson(current.record.input ?? null) !== stableJson(t.input ?? null)) {
+      changed.push('input');
+      patch.input = t.input ?? null;
+    }
+    if (current.record.handler !== t.handlerName) {
+      changed.push(`handler "${current.record.handler}" -> "${t.handlerName}"`);
+      patch.handler = t.handlerName;
+    }
+    if (changed.length === 0) continue;
+    const sentence = `task "${t.name}": ${changed.join('; ')}`;
+    if (current.state.status === 'running') conflicts.push(`${sentence} (it is running; stop it or wait for it to end)`);
+    else {
+      changes.push(sentence);
+      updates.push({ task: t.name, patch });
+    }
+  }
+  if (conflicts.length > 0) throw new DefinitionConflictError(record.name, conflicts);
+  for (const u of updates) await store.updateTaskRecord(record.name, u.task, u.patch);
+  if (record.failFast !== definition.failFast) {
+    await store.updateContainer(record.name, { failFast: definition.failFast });
+    changes.push(`failFast ${record.failFast} -> ${definition.failFast}`);
+  }
+  return changes;
+}
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
 }

@@ -5,6 +5,12 @@ import type { ContainerStatus, PersistedError } from '../store/types.js';
 export interface RunnerEventMap {
   /** `database`: the MongoDB database the runner uses (undefined with a custom store). */
   'container:started': { container: string; runnerId: string; resumed: boolean; database: string | undefined };
+  /**
+   * The definition changed options, inputs or handlers of tasks since the
+   * container was persisted (or its `failFast`); the changes were applied to
+   * every task that was not running, one sentence each in `changes`.
+   */
+  'container:definition-changed': { container: string; runnerId: string; changes: string[] };
   'container:completed': { container: string; runnerId: string; status: ContainerStatus; durationMs: number };
   'task:started': { container: string; task: string; attempt: number; runnerId: string; recovered: boolean };
   'task:progress': { container: string; task: string; attempt: number; fraction: number; statusText: string };

@@ -1,14 +1,31 @@
 import { lostRunner } from '../store/lease-health.js';
-import type { ContainerSnapshot, ContainerStatus, TaskSnapshot } from '../store/types.js';
+import { deriveContainerState } from '../store/container-state.js';
+import type { ContainerSnapshot, ContainerStatus, SettleOutcome, TaskCause, TaskSnapshot, TaskStatus } from '../store/types.js';
 import { TERMINAL_STATUSES } from '../store/types.js';
 
 /** A transition of a task that is not (or no longer) running anywhere. */
 export interface Settlement {
   task: string;
   token: number;
-  kind: 'skipped' | 'cancelled';
+  /** `reset`: a skip whose cause moved on is undone. */
+  kind: 'skipped' | 'cancelled' | 'reset';
   reason: string;
+  /** The task, at the position read, that decided it. */
+  cause?: TaskCause | null;
 }
+
+/** The store outcome that records a settlement. */
+export function settlementOutcome(s: Settlement): SettleOutcome {
+  return s.kind === 'reset' ? { kind: 'reset' } : { kind: s.kind, reason: s.reason, cause: s.cause ?? null };
+}
+
+/** The reason recorded on the tasks a fail-fast stop cancels or skips. */
+export function failFastReason(task: string): string {
+  return `container failed: task "${task}" failed`;
+}
+
+/** Dependency statuses that skip a dependent. */
+const BLOCKING: ReadonlySet<TaskStatus> = new Set(['failed', 'skipped', 'cancelled']);
 
 /** What a runner should do next, derived from one snapshot. */
 export interface StepPlan {
@@ -43,11 +60,14 @@ export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPl
     if (ms > now && (plan.nextWakeAt === null || ms < plan.nextWakeAt.getTime())) plan.nextWakeAt = new Date(ms);
   };
 
+  const derived = deriveContainerState(snapshot.container, snapshot.tasks);
   const firstFailed = snapshot.tasks.find((t) => t.state.status === 'failed');
+  let haltCause: TaskCause | null = null;
   if (snapshot.container.cancelRequestedAt) {
     plan.halt = { status: 'cancelled', reason: 'container cancelled' };
   } else if (failFast && firstFailed) {
-    plan.halt = { status: 'failed', reason: `container failed: task "${firstFailed.record.name}" failed` };
+    plan.halt = { status: 'failed', reason: failFastReason(firstFailed.record.name) };
+    haltCause = { task: firstFailed.record.name, token: firstFailed.state.token };
   }
 
   for (const t of snapshot.tasks) {
@@ -63,22 +83,38 @@ export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPl
       // or settled here once their runner is gone (lease expired).
       if (status === 'pending' || leaseExpired) {
         const kind = plan.halt.status === 'failed' && status === 'pending' ? 'skipped' : 'cancelled';
-        plan.settle.push({ task: t.record.name, token, kind, reason: plan.halt.reason });
+        plan.settle.push({ task: t.record.name, token, kind, reason: plan.halt.reason, cause: haltCause });
       } else if (status === 'running' && leaseUntil) {
         wakeAt(leaseUntil.getTime());
       }
       continue;
     }
+    if (status === 'skipped' && t.state.cause && t.record.dependsOn.includes(t.state.cause.task)) {
+      // A skip is undone once the dependency it was decided on moves on (its
+      // retry was reset, ran or succeeded; or the missing task now exists).
+      const dep = byName.get(t.state.cause.task);
+      if (dep && dep.state.token !== t.state.cause.token && !BLOCKING.has(dep.state.status)) {
+        plan.settle.push({ task: t.record.name, token, kind: 'reset', reason: `dependency "${dep.record.name}" moved on` });
+      }
+      continue;
+    }
     if (status === 'pending') {
-      const blocked = t.record.dependsOn
-        .map((d) => byName.get(d))
-        .find((d) => d !== undefined && (d.state.status === 'failed' || d.state.status === 'skipped' || d.state.status === 'cancelled'));
+      // A dependency that does not exist (deleted while this task was added)
+      // can never succeed; once every declared task is present, say so.
+      const missing = derived.complete ? t.record.dependsOn.find((d) => !byName.has(d)) : undefined;
+      if (missing !== undefined) {
+        const reason = `dependency "${missing}" does not exist`;
+        plan.settle.push({ task: t.record.name, token, kind: 'skipped', reason, cause: { task: missing, token: -1 } });
+        continue;
+      }
+      const blocked = t.record.dependsOn.map((d) => byName.get(d)).find((d) => d !== undefined && BLOCKING.has(d.state.status));
       if (blocked) {
         plan.settle.push({
           task: t.record.name,
           token,
           kind: 'skipped',
           reason: `dependency "${blocked.record.name}" ${blocked.state.status}`,
+          cause: { task: blocked.record.name, token: blocked.state.token },
         });
         continue;
       }
@@ -92,17 +128,17 @@ export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPl
     }
   }
 
-  if (plan.settle.length === 0 && snapshot.tasks.every((t) => TERMINAL_STATUSES.has(t.state.status))) {
+  // Done once every task is terminal and every declared task exists: a
+  // container whose creator died before inserting its tasks is not finished.
+  if (plan.settle.length === 0 && derived.complete && snapshot.tasks.every((t) => TERMINAL_STATUSES.has(t.state.status))) {
     plan.done = true;
     plan.outcome = containerOutcome(snapshot);
   }
   return plan;
 }
 
-/** The final status of a container whose tasks are all terminal. */
+/** The final status of a container whose tasks are all terminal (derived, see `deriveContainerState`). */
 export function containerOutcome(snapshot: ContainerSnapshot): Exclude<ContainerStatus, 'running'> {
-  const statuses = snapshot.tasks.map((t) => t.state.status);
-  if (statuses.includes('failed')) return 'failed';
-  if (statuses.every((s) => s === 'succeeded')) return 'succeeded';
-  return snapshot.container.cancelRequestedAt ? 'cancelled' : 'failed';
+  const { status } = deriveContainerState(snapshot.container, snapshot.tasks);
+  return status === 'running' ? 'failed' : status;
 }

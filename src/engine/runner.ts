@@ -19,7 +19,7 @@ import { executeAttempt, toPersistedError } from './attempt.js';
 import { ensureContainer } from './ensure-container.js';
 import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
 import { LeaseObserver } from './lease-observer.js';
-import { planStep, type StepPlan } from './plan.js';
+import { planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 /** How `run()` ended. */
@@ -61,6 +61,12 @@ export class Runner {
   private readonly leases: LeaseObserver;
   /** Removes this runner's listener from `options.signal`. */
   private readonly unlistenSignal: () => void;
+  /** Names staged by each local attempt (`task#token`), until it ends. */
+  private readonly staged = new Map<string, Set<string>>();
+  /** The container's incarnation when this runner first read it. */
+  private incarnation: string | undefined;
+  /** Changes the definition made to the persisted container, announced when the run starts. */
+  private definitionChanges: string[] = [];
 
   private constructor(
     private readonly store: TaskStore,
@@ -103,11 +109,13 @@ export class Runner {
         clock: opts.clock,
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
-    const { resumed } = await ensureContainer(store, name, definition);
+    const { resumed, changes } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
-    return new Runner(store, name, handlers, opts, resumed, options.signal);
+    const runner = new Runner(store, name, handlers, opts, resumed, options.signal);
+    runner.definitionChanges = changes;
+    return runner;
   }
 
   /** The MongoDB database this runner reads and writes; undefined with a custom `store`. */
@@ -180,6 +188,9 @@ export class Runner {
       resumed: this.resumed,
       database: this.database,
     });
+    if (this.definitionChanges.length > 0) {
+      this.events.emit('container:definition-changed', { container: this.container, runnerId: this.runnerId, changes: this.definitionChanges });
+    }
     while (!this.stopping) {
       try {
         const result = await this.step(startedAt);
@@ -209,6 +220,11 @@ export class Runner {
     const readStartedAt = performance.now();
     const read = await this.store.loadSnapshot(this.container);
     if (!read) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    // A container deleted and created again under the same name is another run.
+    this.incarnation ??= read.container.incarnation ?? '';
+    if ((read.container.incarnation ?? '') !== this.incarnation) {
+      throw new NotFoundError('container', this.container, 'it was deleted and created again while running');
+    }
     // Leases of other runners are judged on this runner's own clock.
     const snapshot = this.leases.judge(read, readStartedAt, performance.now());
     const plan = planStep(snapshot, snapshot.container.failFast);
@@ -220,7 +236,8 @@ export class Runner {
     }
     if (plan.done && this.local.size === 0) {
       const status = plan.outcome!;
-      if (snapshot.container.status === 'running') await this.store.finishContainer(this.container, status);
+      // A hint for raw readers only: every read derives the status from the tasks.
+      await this.store.finishContainer(this.container, status);
       const durationMs = Date.now() - startedAt;
       this.events.emit('container:completed', { container: this.container, runnerId: this.runnerId, status, durationMs });
       return { container: this.container, status, durationMs };
@@ -232,8 +249,8 @@ export class Runner {
 
   private async settle(plan: StepPlan): Promise<void> {
     for (const s of plan.settle) {
-      const ok = await this.store.settleTask(this.container, s.task, s.token, { kind: s.kind, reason: s.reason });
-      if (!ok) continue; // another runner moved it first
+      const ok = await this.store.settleTask(this.container, s.task, s.token, settlementOutcome(s));
+      if (!ok || s.kind === 'reset') continue; // another runner moved it first; an undone skip is no event
       if (s.kind === 'skipped') this.events.emit('task:skipped', { container: this.container, task: s.task, reason: s.reason });
       else this.events.emit('task:cancelled', { container: this.container, task: s.task, attempt: null, reason: s.reason });
     }
@@ -327,11 +344,12 @@ export class Runner {
         runnerSignal: abort.signal,
         claimSentAt,
         clock: this.opts.clock,
-        addTasks: (specs) => this.addDynamicTasks(t.record.name, specs),
+        addTasks: (specs) => this.addDynamicTasks(t.record.name, claim.token, specs),
       });
     const groupLimit = group ? this.groupLimits.get(group) : undefined;
     const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt())).finally(() => {
       this.local.delete(t.record.name);
+      this.staged.delete(`${t.record.name}#${claim.token}`);
       this.wake();
     });
     this.local.set(t.record.name, { claim, group, abort, done });
@@ -347,14 +365,20 @@ export class Runner {
     }
   }
 
-  private async addDynamicTasks(addedBy: string, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
+  /** Stages tasks under the attempt of `addedBy` claimed at `token`: they exist once its success is recorded. */
+  private async addDynamicTasks(addedBy: string, token: number, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
     const snapshot = await this.store.loadSnapshot(this.container);
-    const existing = new Set(snapshot?.tasks.map((t) => t.record.name) ?? []);
+    // What this attempt staged before counts as existing for it (others do not see it yet).
+    const key = `${addedBy}#${token}`;
+    const own = this.staged.get(key) ?? new Set<string>();
+    const existing = new Set([...(snapshot?.tasks.map((t) => t.record.name) ?? []), ...own]);
     const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
     const added = await this.store.addTasks(
       this.container,
-      compiled.map((t) => ({ ...t, dynamic: true, addedBy })),
+      compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),
     );
+    for (const t of compiled) own.add(t.name);
+    this.staged.set(key, own);
     this.wake();
     return { added };
   }

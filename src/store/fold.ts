@@ -28,6 +28,8 @@ export function initialTaskState(): TaskState {
     endedAt: null,
     durationMs: null,
     reason: null,
+    cause: null,
+    claimToken: null,
   };
 }
 
@@ -40,10 +42,13 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
   const s = initialTaskState();
   for (const t of log) {
     s.token = t.token;
+    if (t.kind !== 'claimed' && t.kind !== 'edited') s.claimToken = null;
     switch (t.kind) {
       case 'claimed':
         if (s.status === 'running') s.recoveries += 1;
         s.status = 'running';
+        s.claimToken = t.token;
+        s.cause = null;
         s.attempt = t.attempt ?? s.attempt + 1;
         s.runnerId = t.runnerId ?? null;
         s.leaseUntil = t.leaseUntil ?? null;
@@ -89,6 +94,7 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         else s.endedAt = t.at;
         s.status = t.kind;
         s.reason = t.reason ?? null;
+        s.cause = t.cause ?? null;
         break;
       case 'edited':
         applyEdit(s, t.set ?? {});
@@ -99,6 +105,7 @@ export function foldTransitions(log: readonly Transition[]): TaskState {
         s.recoveries = 0;
         s.notBefore = null;
         s.reason = null;
+        s.cause = null;
         s.endedAt = null;
         s.durationMs = null;
         s.progress = 0;
@@ -113,6 +120,8 @@ const EDITABLE_FIELDS = ['progress', 'statusText', 'checkpoint', 'attempt', 'sta
 function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
   if (set.status !== undefined) {
     s.status = set.status;
+    // An edit that moves the status ends the engine's claim on the task.
+    s.claimToken = null;
     if (set.status !== 'running') s.leaseUntil = null;
     if (set.status === 'succeeded') s.progress = 1;
   }

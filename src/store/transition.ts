@@ -1,4 +1,4 @@
-import type { PersistedError, TaskEdit } from './types.js';
+import type { PersistedError, TaskCause, TaskEdit } from './types.js';
 
 /** Kinds of entries in a task's transition log. */
 export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset' | 'edited';
@@ -11,6 +11,8 @@ export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | '
  */
 export interface Transition {
   container: string;
+  /** The container's incarnation (absent for containers made before incarnations existed). */
+  incarnation?: string;
   task: string;
   token: number;
   kind: TransitionKind;
@@ -40,6 +42,12 @@ export interface Transition {
    * back and recognises its own entry by it. Absent in entries of older versions.
    */
   nonce?: string;
+  /**
+   * For `skipped` and `cancelled` entries: the task (and its log position)
+   * whose state decided it; a skip is undone once that task moves on.
+   * Position -1: the task did not exist.
+   */
+  cause?: TaskCause | null;
   /** For `edited` entries: the fields set by hand. */
   set?: TaskEdit;
 }

@@ -22,6 +22,11 @@ export interface PersistedError {
 /** A container as stored. */
 export interface ContainerRecord {
   name: string;
+  /**
+   * Derived from its tasks whenever the store reads it (see
+   * `deriveContainerState`): the value written by `finishContainer` is only a
+   * hint for people reading the database, never trusted.
+   */
   status: ContainerStatus;
   failFast: boolean;
   /** Tasks declared in code (name and dependencies), or null when created through the 0.0.1 API. */
@@ -30,6 +35,11 @@ export interface ContainerRecord {
   updatedAt: Date;
   finishedAt: Date | null;
   cancelRequestedAt: Date | null;
+  /**
+   * Random id made when the container was created; part of the `_id` of its
+   * tasks and transitions. Empty for containers made before it existed.
+   */
+  incarnation?: string;
 }
 
 /** The static part of a task: what it is, not where it is. */
@@ -45,6 +55,13 @@ export interface TaskRecord {
   dynamic: boolean;
   /** The task whose handler added it, if any. */
   addedBy: string | null;
+  /**
+   * For a task added at run time: the log position of the claim of the
+   * `addedBy` attempt that staged it. It is part of the container only once
+   * that attempt's success is recorded (the position after it): tasks added
+   * by an attempt that failed or was fenced off never exist.
+   */
+  stagedBy?: number | null;
   /** Sort key: declaration order. */
   order: number;
   createdAt: Date;
@@ -91,6 +108,16 @@ export interface TaskState {
   durationMs: number | null;
   /** Why a task was skipped or cancelled. */
   reason: string | null;
+  /** The task (and its position) whose state made this one skipped or cancelled; null otherwise. */
+  cause: TaskCause | null;
+  /** While running: the position of the claim of the current attempt (null otherwise). */
+  claimToken: number | null;
+}
+
+/** The task, at one position of its log, that decided a skip or a cancel (position -1: it did not exist). */
+export interface TaskCause {
+  task: string;
+  token: number;
 }
 
 /** A task's record and derived state, read together. */
@@ -109,6 +136,8 @@ export interface ContainerSnapshot {
 /** Proof of an exclusive claim on one attempt of a task. */
 export interface Claim {
   container: string;
+  /** The container's incarnation the claim was made in; its writes go there, even after a re-create. */
+  incarnation?: string;
   task: string;
   /** Fencing token of the claim; the attempt's outcome is written at `token + 1`. */
   token: number;
@@ -164,8 +193,8 @@ export interface TaskEdit {
 
 /** Transitions written by whoever holds the current token (not by a running attempt). */
 export type SettleOutcome =
-  | { kind: 'skipped'; reason: string }
-  | { kind: 'cancelled'; reason: string }
+  | { kind: 'skipped'; reason: string; cause?: TaskCause | null }
+  | { kind: 'cancelled'; reason: string; cause?: TaskCause | null }
   | { kind: 'reset' }
   | { kind: 'edited'; set: TaskEdit };
 
@@ -204,24 +233,36 @@ export interface TaskStore {
   listContainers(): Promise<ContainerRecord[]>;
   /**
    * Deletes a container with its tasks and history; false when it did not
-   * exist. Stop its runners first: a runner in another process that is still
-   * mid-attempt could otherwise append to the history after the delete.
+   * exist. It is tombstoned first (it reads as gone at once), then purged.
+   * Late writes of runners still mid-attempt carry the old incarnation, so
+   * they never show in a container created again under the same name.
    */
   deleteContainer(name: string): Promise<boolean>;
-  /** Records the container's final status (idempotent). */
+  /** Records the container's final status as a hint for raw readers (idempotent); reads derive it from the tasks. */
   finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
   /** Puts a finished container back to running (after tasks were reset). */
   reopenContainer(name: string): Promise<void>;
+  /** Changes the container's options (a definition changed between runs). */
+  updateContainer(name: string, patch: { failFast?: boolean }): Promise<void>;
   /** Asks every runner of the container to cancel it. */
   requestCancel(name: string): Promise<boolean>;
 
-  /** Adds tasks, idempotently by name; returns the names actually inserted. */
+  /**
+   * Adds tasks, idempotently by name; returns the names actually inserted. A
+   * task with `stagedBy` takes the place of one of the same name staged by an
+   * earlier attempt of the same adder whose success was never recorded.
+   */
   addTasks(container: string, tasks: NewTask[]): Promise<string[]>;
   /** Replaces the static fields of a task that exists (0.0.1 `updateTask`). */
   updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean>;
   /** Deletes one task and its history; false when it did not exist. */
   deleteTask(container: string, name: string): Promise<boolean>;
-  /** The container with all its tasks and their derived states, or null. */
+  /**
+   * The container with all its tasks and their derived states, or null (also
+   * once a delete tombstoned it). The container's status is derived from its
+   * tasks; staged tasks whose attempt has not succeeded are left out; only
+   * documents of the container's current incarnation are read.
+   */
   loadSnapshot(container: string): Promise<ContainerSnapshot | null>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */

@@ -3,12 +3,19 @@ import type { ContainerRecord } from '../types.js';
 import type { Transition } from '../transition.js';
 
 /** A container document: `_id` is the container name. */
-export type ContainerDoc = Omit<ContainerRecord, 'name'> & { _id: string };
+export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
+  _id: string;
+  /** Absent on containers made before incarnations existed. */
+  incarnation?: string;
+  /** Set by a delete before it purges; a tombstoned container reads as gone. */
+  deletedAt?: Date | null;
+};
 
 /** A task document: `_id` is `taskKey(container, name)`. */
 export interface TaskDoc {
   _id: string;
   container: string;
+  incarnation?: string;
   name: string;
   dependsOn: string[];
   handler: string;
@@ -16,6 +23,7 @@ export interface TaskDoc {
   options: unknown;
   dynamic: boolean;
   addedBy: string | null;
+  stagedBy?: number | null;
   order: number;
   createdAt: Date;
 }
@@ -36,6 +44,8 @@ const containerSchema = new Schema<ContainerDoc>(
     updatedAt: { type: Date, required: true },
     finishedAt: { type: Date, default: null },
     cancelRequestedAt: { type: Date, default: null },
+    incarnation: String,
+    deletedAt: { type: Date, default: null },
   },
   common,
 );
@@ -44,6 +54,7 @@ const taskSchema = new Schema<TaskDoc>(
   {
     _id: { type: String, required: true },
     container: { type: String, required: true },
+    incarnation: String,
     name: { type: String, required: true },
     dependsOn: { type: [String], default: [] },
     handler: { type: String, required: true },
@@ -51,17 +62,19 @@ const taskSchema = new Schema<TaskDoc>(
     options: { type: Mixed, required: true },
     dynamic: { type: Boolean, default: false },
     addedBy: { type: String, default: null },
+    stagedBy: { type: Number, default: null },
     order: { type: Number, required: true },
     createdAt: { type: Date, required: true },
   },
   common,
 );
-taskSchema.index({ container: 1, name: 1 }, { unique: true });
+taskSchema.index({ container: 1, incarnation: 1, name: 1 }, { unique: true });
 
 const transitionSchema = new Schema<TransitionDoc>(
   {
     _id: { type: String, required: true },
     container: { type: String, required: true },
+    incarnation: String,
     task: { type: String, required: true },
     token: { type: Number, required: true },
     kind: { type: String, required: true },
@@ -81,12 +94,19 @@ const transitionSchema = new Schema<TransitionDoc>(
     error: Mixed,
     retryAt: Date,
     reason: String,
+    cause: Mixed,
     set: Mixed,
     nonce: String,
   },
   common,
 );
-transitionSchema.index({ container: 1, task: 1, token: 1 }, { unique: true });
+transitionSchema.index({ container: 1, incarnation: 1, task: 1, token: 1 }, { unique: true });
+
+/** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
+export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {
+  tasks: 'container_1_name_1',
+  transitions: 'container_1_task_1_token_1',
+};
 
 /** The three models of one store, bound to one connection. */
 export interface StoreModels {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mongoose, { type Connection } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import { LeaseLostError, TaskStatusError, UnstorableValueError, type ServerUnreachableError } from '../../errors.js';
+import { deriveContainerState } from '../container-state.js';
 import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
 import type {
@@ -20,7 +21,7 @@ import type {
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
-import { bindModels, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
+import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels, type TaskDoc, type TransitionDoc } from './models.js';
 import { retryTransient } from '../retry.js';
 import { resolveStoreOptions, type MongoStoreOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
 
@@ -30,6 +31,13 @@ const newNonce = (): string => randomBytes(8).toString('hex');
 
 /** The {@link TaskStore} over MongoDB (or FerretDB) through mongoose. */
 export class MongoStore implements TaskStore {
+  /**
+   * The incarnation of each container as this store last read or created it.
+   * Writes go to it: a runner whose container was deleted and created again
+   * elsewhere keeps writing to the old keys (invisible) until it reads again.
+   */
+  private readonly pins = new Map<string, string>();
+
   private constructor(
     private readonly m: StoreModels,
     private readonly o: ResolvedStoreOptions,
@@ -51,6 +59,7 @@ export class MongoStore implements TaskStore {
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+      await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     return new MongoStore(models, resolved);
   }
@@ -78,44 +87,86 @@ export class MongoStore implements TaskStore {
   }
 
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
-    const now = new Date();
-    const doc: ContainerDoc = {
-      _id: input.name,
-      status: 'running',
-      failFast: input.failFast,
-      definition: input.definition,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-      cancelRequestedAt: null,
-    };
-    try {
-      await this.m.containers.create(doc);
-      return { record: toContainerRecord(doc), created: true };
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      const existing = await this.getContainer(input.name);
-      if (!existing) throw error;
-      return { record: existing, created: false };
+    for (let round = 1; ; round++) {
+      const now = new Date();
+      const doc: ContainerDoc = {
+        _id: input.name,
+        status: 'running',
+        failFast: input.failFast,
+        definition: input.definition,
+        createdAt: now,
+        updatedAt: now,
+        finishedAt: null,
+        cancelRequestedAt: null,
+        incarnation: randomBytes(8).toString('hex'),
+        deletedAt: null,
+      };
+      try {
+        await this.m.containers.create(doc);
+        this.pins.set(input.name, doc.incarnation!);
+        return { record: toContainerRecord(doc), created: true };
+      } catch (error) {
+        if (!isDuplicateKeyError(error)) throw error;
+        const raw = await this.m.containers.findById(input.name).lean<ContainerDoc>();
+        // A delete that died half-way left a tombstone: finish its purge, then create.
+        if (raw?.deletedAt && round < 3) {
+          await this.purge(input.name);
+          continue;
+        }
+        const existing = await this.getContainer(input.name);
+        if (!existing) throw error;
+        return { record: existing, created: false };
+      }
     }
   }
 
+  /** The container with its status derived from its tasks (see {@link deriveContainerState}), or null. */
   async getContainer(name: string): Promise<ContainerRecord | null> {
-    const doc = await this.read('getContainer', () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
-    return doc ? toContainerRecord(doc) : null;
+    return (await this.loadSnapshot(name))?.container ?? null;
   }
 
+  /** Every container, oldest first, each with its status derived from its tasks. */
   async listContainers(): Promise<ContainerRecord[]> {
     const docs = await this.m.containers.find({}).lean<ContainerDoc[]>();
-    return docs.map(toContainerRecord).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    const records: ContainerRecord[] = [];
+    for (const doc of docs) {
+      const snapshot = await this.loadSnapshot(doc._id);
+      if (snapshot) records.push(snapshot.container);
+    }
+    return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
   async deleteContainer(name: string): Promise<boolean> {
-    // Children first: a crash half-way leaves a container that can be deleted again.
+    // The tombstone first: from here on the container reads as gone, and a
+    // create under the same name makes a new incarnation.
+    const res = await this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { deletedAt: new Date() } });
+    this.pins.delete(name);
+    if (res.matchedCount === 0) return false;
+    await this.purge(name);
+    return true;
+  }
+
+  /** Removes a tombstoned container with everything stored under its name (every incarnation). */
+  private async purge(name: string): Promise<void> {
+    // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
     await this.m.transitions.deleteMany({ container: name });
     await this.m.tasks.deleteMany({ container: name });
-    const res = await this.m.containers.deleteOne({ _id: name });
-    return res.deletedCount > 0;
+    await this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } });
+  }
+
+  /** The incarnation writes to this container go to; null when it does not exist. */
+  private async incarnation(container: string): Promise<string | null> {
+    const pinned = this.pins.get(container);
+    if (pinned !== undefined) return pinned;
+    const doc = await this.readContainerDoc('incarnation', container);
+    if (!doc || doc.deletedAt) return null;
+    this.pins.set(container, doc.incarnation ?? '');
+    return doc.incarnation ?? '';
+  }
+
+  /** The raw container document (tombstoned or not), under the read deadline. */
+  private readContainerDoc(operation: string, name: string): Promise<ContainerDoc | null> {
+    return this.read(operation, () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
   }
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
@@ -130,6 +181,12 @@ export class MongoStore implements TaskStore {
     await this.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
   }
 
+  async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
+    const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    if (Object.keys(set).length === 0) return;
+    await this.write('updateContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: this.now() } }, o).exec());
+  }
+
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
     const res = await this.write('requestCancel', (o) =>
@@ -139,6 +196,8 @@ export class MongoStore implements TaskStore {
   }
 
   async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return [];
     const now = new Date();
     const base = now.getTime() * 1000;
     const added: string[] = [];
@@ -146,8 +205,9 @@ export class MongoStore implements TaskStore {
     // FerretDB reports unordered bulk errors less precisely than MongoDB.
     for (const [i, t] of tasks.entries()) {
       const doc: TaskDoc = {
-        _id: taskKey(container, t.name),
+        _id: taskKey(container, t.name, inc),
         container,
+        ...(inc ? { incarnation: inc } : {}),
         name: t.name,
         dependsOn: [...t.dependsOn],
         handler: t.handler,
@@ -155,6 +215,7 @@ export class MongoStore implements TaskStore {
         options: t.options,
         dynamic: t.dynamic,
         addedBy: t.addedBy,
+        stagedBy: t.stagedBy ?? null,
         order: base + i,
         createdAt: now,
       };
@@ -163,27 +224,48 @@ export class MongoStore implements TaskStore {
         added.push(t.name);
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
+        if (await this.restage(container, inc, doc)) added.push(t.name);
       }
     }
     return added;
   }
 
+  /**
+   * A staged task whose name is taken by a task staged earlier by an attempt
+   * of the same adder that never succeeded (it died or was fenced off) takes
+   * its place; true when it did.
+   */
+  private async restage(container: string, inc: string, doc: TaskDoc): Promise<boolean> {
+    if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return false;
+    const existing = await this.m.tasks.findById(doc._id).lean<TaskDoc>();
+    const old = existing?.stagedBy;
+    if (!existing || old === null || old === undefined || existing.addedBy !== doc.addedBy || old >= doc.stagedBy) return false;
+    const outcome = await this.m.transitions.findById(transitionKey(container, doc.addedBy, old + 1, inc)).lean<TransitionDoc>();
+    if (outcome?.kind === 'succeeded') return false; // it is part of the container
+    const res = await this.m.tasks.replaceOne({ _id: doc._id, stagedBy: old }, { ...doc, order: existing.order });
+    return res.modifiedCount > 0;
+  }
+
   async updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
     const { name: newName, ...rest } = patch;
-    if (newName !== undefined && newName !== name) return this.renameTask(container, name, newName, rest);
-    const res = await this.m.tasks.updateOne({ _id: taskKey(container, name) }, { $set: rest });
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
+    if (newName !== undefined && newName !== name) return this.renameTask(container, inc, name, newName, rest);
+    const res = await this.m.tasks.updateOne({ _id: taskKey(container, name, inc) }, { $set: rest });
     return res.matchedCount > 0;
   }
 
   /** Re-keys a task and its log under a new name; the new name must be free. */
-  private async renameTask(container: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
-    const doc = await this.m.tasks.findById(taskKey(container, from)).lean<TaskDoc>();
+  private async renameTask(container: string, inc: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
+    const doc = await this.m.tasks.findById(taskKey(container, from, inc)).lean<TaskDoc>();
     if (!doc) return false;
-    await this.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to), name: to });
-    const log = await this.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>();
+    await this.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to, inc), name: to });
+    const log = (await this.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>()).filter(
+      (t) => (t.incarnation ?? '') === inc,
+    );
     if (log.length > 0) {
       await this.m.transitions.insertMany(
-        log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token), task: to })),
+        log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token, inc), task: to })),
       );
     }
     await this.deleteTask(container, from);
@@ -191,32 +273,51 @@ export class MongoStore implements TaskStore {
   }
 
   async deleteTask(container: string, name: string): Promise<boolean> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
     await this.m.transitions.deleteMany({ container, task: name });
-    const res = await this.m.tasks.deleteOne({ _id: taskKey(container, name) });
+    const res = await this.m.tasks.deleteOne({ _id: taskKey(container, name, inc) });
     return res.deletedCount > 0;
   }
 
   async loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
     const readAt = this.now();
-    const [record, tasks, log] = await Promise.all([
-      this.getContainer(container),
-      this.read('loadSnapshot', () => this.q(this.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6),
-      this.read('loadSnapshot', () => this.q(this.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6),
-    ]);
-    if (!record) return null;
+    // In this order, so the reads form a consistent view for the decisions
+    // made from them: a task is inserted before any transition of its own or
+    // of the attempt that added it, so every task a transition read refers
+    // to is seen by the task read that follows it.
+    const doc = await this.readContainerDoc('loadSnapshot', container);
+    if (!doc || doc.deletedAt) return null;
+    const record = toContainerRecord(doc);
+    const inc = doc.incarnation ?? '';
+    this.pins.set(container, inc);
+    // Documents of other incarnations (late writes of a deleted run) are not this container's.
+    const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
+    const log = (
+      await this.read('loadSnapshot', () => this.q(this.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6)
+    ).filter(mine);
+    const tasks = (await this.read('loadSnapshot', () => this.q(this.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6)).filter(mine);
     const byTask = new Map<string, Transition[]>();
     for (const t of log) {
       const list = byTask.get(t.task);
       if (list) list.push(t);
       else byTask.set(t.task, [t]);
     }
+    // A task staged by an attempt is part of the container once that attempt succeeded.
+    const visible = (doc: TaskDoc) => {
+      if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return true;
+      const outcome = byTask.get(doc.addedBy)?.find((t) => t.token === doc.stagedBy! + 1);
+      return outcome?.kind === 'succeeded';
+    };
     const snapshots = tasks
+      .filter(visible)
       .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
       .map((doc) => ({
         record: toTaskRecord(doc),
         state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
       }));
-    return { container: record, tasks: snapshots, readAt };
+    const derived = deriveContainerState(record, snapshots);
+    return { container: { ...record, status: derived.status, finishedAt: derived.finishedAt }, tasks: snapshots, readAt };
   }
 
   async claimTask(
@@ -225,6 +326,8 @@ export class MongoStore implements TaskStore {
     expectedToken: number,
     claim: NewClaim,
   ): Promise<Claim | null> {
+    const inc = await this.incarnation(container);
+    if (inc === null) return null;
     const at = this.now();
     const token = expectedToken + 1;
     const leaseUntil = new Date(at.getTime() + claim.leaseMs);
@@ -235,6 +338,7 @@ export class MongoStore implements TaskStore {
     const inserted = await this.append({
       nonce,
       container,
+      ...(inc ? { incarnation: inc } : {}),
       task,
       token,
       kind: 'claimed',
@@ -251,7 +355,7 @@ export class MongoStore implements TaskStore {
       heartbeatMs: claim.heartbeatMs ?? null,
     });
     if (!inserted) return null;
-    return { container, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
+    return { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   }
 
   async updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
@@ -262,11 +366,14 @@ export class MongoStore implements TaskStore {
     }
     // Writing to our own claim entry is harmless even when fenced out: state is
     // read from the newest claim only. The probe below tells us if we lost it.
-    // Both are idempotent, so a transient error repeats them.
-    const id = transitionKey(claim.container, claim.task, claim.token);
+    // Both are idempotent, so a transient error repeats them. The keys carry
+    // the claim's incarnation: a re-created container never sees these writes.
+    const inc = claim.incarnation ?? (await this.incarnation(claim.container)) ?? '';
+    const id = transitionKey(claim.container, claim.task, claim.token, inc);
     await this.write('updateAttempt', (o) => this.m.transitions.updateOne({ _id: id }, { $set: set }, o).exec());
+    const nextId = transitionKey(claim.container, claim.task, claim.token + 1, inc);
     const next = await this.read('updateAttempt', () =>
-      this.q(this.m.transitions.findById(transitionKey(claim.container, claim.task, claim.token + 1), { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
+      this.q(this.m.transitions.findById(nextId, { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
     );
     // Our own outcome (written, then a heartbeat still in flight) is not a takeover.
     if (next && (claim.nonce === undefined || next.nonce !== outcomeNonce(claim))) {
@@ -275,9 +382,17 @@ export class MongoStore implements TaskStore {
   }
 
   async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt = this.now()): Promise<void> {
+    const inc = claim.incarnation ?? (await this.incarnation(claim.container)) ?? '';
     // The same nonce on every call for this claim: repeating the outcome after
     // a lost reply finds its own entry instead of reporting a lost lease.
-    const base = { container: claim.container, task: claim.task, token: claim.token + 1, at: endedAt, nonce: outcomeNonce(claim) };
+    const base = {
+      container: claim.container,
+      ...(inc ? { incarnation: inc } : {}),
+      task: claim.task,
+      token: claim.token + 1,
+      at: endedAt,
+      nonce: outcomeNonce(claim),
+    };
     const entry: Transition =
       outcome.kind === 'succeeded'
         ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
@@ -286,14 +401,17 @@ export class MongoStore implements TaskStore {
           : outcome.kind === 'cancelled'
             ? { ...base, kind: 'cancelled', reason: outcome.reason }
             : { ...base, kind: 'released' };
-    if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token) });
+    if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token, inc) });
     if (!(await this.append(entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    const base = { container, task, token: expectedToken + 1, at: this.now(), nonce: newNonce() };
+    const inc = await this.incarnation(container);
+    if (inc === null) return false;
+    const base = { container, ...(inc ? { incarnation: inc } : {}), task, token: expectedToken + 1, at: this.now(), nonce: newNonce() };
     if (outcome.kind === 'edited') return this.append({ ...base, kind: 'edited', set: outcome.set });
-    return this.append({ ...base, kind: outcome.kind, reason: outcome.kind === 'reset' ? null : outcome.reason });
+    if (outcome.kind === 'reset') return this.append({ ...base, kind: 'reset', reason: null });
+    return this.append({ ...base, kind: outcome.kind, reason: outcome.reason, cause: outcome.cause ?? null });
   }
 
   /**
@@ -303,7 +421,7 @@ export class MongoStore implements TaskStore {
    * our own nonce means an earlier try landed and its reply was lost.
    */
   private async append(entry: Transition): Promise<boolean> {
-    const _id = transitionKey(entry.container, entry.task, entry.token);
+    const _id = transitionKey(entry.container, entry.task, entry.token, entry.incarnation);
     return this.write('append', async (o) => {
       try {
         const { w, wtimeoutMS, j } = o.writeConcern;
@@ -343,6 +461,15 @@ function assertFits(value: 'output' | 'checkpoint', task: string, doc: Record<st
   }
 }
 
+/** Drops an index if it exists (an index of an earlier version whose keys changed). */
+async function dropIndex(model: StoreModels[keyof StoreModels], name: string): Promise<void> {
+  try {
+    await model.collection.dropIndex(name);
+  } catch {
+    // Not there (or the server cannot drop it): nothing to do.
+  }
+}
+
 async function ensureIndexes(model: StoreModels[keyof StoreModels]): Promise<void> {
   try {
     await model.createCollection();
@@ -363,6 +490,7 @@ function toContainerRecord(doc: ContainerDoc): ContainerRecord {
     updatedAt: doc.updatedAt,
     finishedAt: doc.finishedAt ?? null,
     cancelRequestedAt: doc.cancelRequestedAt ?? null,
+    incarnation: doc.incarnation ?? '',
   };
 }
 
@@ -376,6 +504,7 @@ function toTaskRecord(doc: TaskDoc): TaskRecord {
     options: doc.options as ResolvedTaskOptions,
     dynamic: doc.dynamic ?? false,
     addedBy: doc.addedBy ?? null,
+    stagedBy: doc.stagedBy ?? null,
     order: doc.order,
     createdAt: doc.createdAt,
   };
