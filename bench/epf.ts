@@ -5,7 +5,8 @@
  *
  *   download  a plain HTTP GET of every archive from the fixture server to nowhere
  *   bzip2     `bzip2 -d` of every archive to nowhere
- *   insert    insertMany of the same documents (batches of 2000) with the driver alone
+ *   insert    insertMany of the same documents (batches of 2000, two tables at a
+ *             time) with the driver alone; only the time with an insert in flight
  *   pipeline  `examples/epf/main.ts` in its own process: download, verify, extract,
  *             import into staging, check, publish (peak RSS sampled from /proc)
  *
@@ -77,23 +78,42 @@ const bzip2S = await timed(async () => {
   }
 });
 
-// 3. insert floor: the same documents, insertMany with the driver alone.
+// 3. insert floor: the same documents, insertMany with the driver alone, two
+// tables at a time (as the job's database group). Only the insertMany calls
+// are timed: making the documents (the fixture regenerates them) is not.
 const dbName = `pts_bench_epf_${process.pid}`;
 const conn = await mongoose.createConnection(server.uri, { dbName }).asPromise();
-const insertS = await timed(async () => {
-  for (const t of feed.truth.tables) {
-    const coll = conn.db!.collection(`floor_${t.table}`);
-    let batch: Record<string, unknown>[] = [];
-    for (const d of feed.truth.documents(t.table, feed.truth.dates.full)) {
-      batch.push(d as Record<string, unknown>);
-      if (batch.length === 2000) {
+let insertS = 0;
+{
+  const tables = [...feed.truth.tables];
+  const worker = async () => {
+    for (let t = tables.shift(); t; t = tables.shift()) {
+      const coll = conn.db!.collection(`floor_${t.table}`);
+      let batch: Record<string, unknown>[] = [];
+      const flush = async () => {
+        const started = performance.now();
         await coll.insertMany(batch, { ordered: false });
+        insertIntervals.push([started, performance.now()]);
         batch = [];
+      };
+      for (const d of feed.truth.documents(t.table, feed.truth.dates.full)) {
+        batch.push(d as Record<string, unknown>);
+        if (batch.length === 2000) await flush();
       }
+      if (batch.length) await flush();
     }
-    if (batch.length) await coll.insertMany(batch, { ordered: false });
+  };
+  const insertIntervals: Array<[number, number]> = [];
+  await Promise.all([worker(), worker()]);
+  // Wall time during which at least one insertMany was in flight.
+  insertIntervals.sort((a, b) => a[0] - b[0]);
+  let end = -Infinity;
+  for (const [from, to] of insertIntervals) {
+    insertS += Math.max(0, to - Math.max(from, end));
+    end = Math.max(end, to);
   }
-});
+  insertS /= 1000;
+}
 await conn.dropDatabase();
 
 // 4. the pipeline, in its own process, with peak RSS sampled from /proc.
@@ -134,7 +154,7 @@ const mb = compressed / 1e6;
 const stages = [
   { stage: 'download (HTTP GET, 2 at a time)', seconds: downloadS, mbPerS: mb / downloadS, rowsPerS: rows / downloadS },
   { stage: 'bzip2 -d to /dev/null', seconds: bzip2S, mbPerS: mb / bzip2S, rowsPerS: rows / bzip2S },
-  { stage: 'insertMany, driver alone', seconds: insertS, mbPerS: mb / insertS, rowsPerS: rows / insertS },
+  { stage: 'insertMany, driver alone (2 at a time, insert time only)', seconds: insertS, mbPerS: mb / insertS, rowsPerS: rows / insertS },
 ];
 const slowest = stages.reduce((a, b) => (b.seconds > a.seconds ? b : a));
 const pipeline = { stage: 'the EPF job (whole pipeline)', seconds: pipelineS, mbPerS: mb / pipelineS, rowsPerS: rows / pipelineS };
