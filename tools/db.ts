@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_DATA_DIR, DEFAULT_DB_PORT, startEmbeddedMongo } from '../src/embedded/index.js';
+import { serveUntilSignal } from './serve-until-signal.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,19 +39,4 @@ console.log(`MONGODB_URI=${uri.href}`);
 console.log(`  e.g.  MONGODB_URI=${uri.href} npm run pts -- list`);
 console.error(`(${server.kind}, data in ${server.dataDir}; Ctrl-C to stop)`);
 
-const keepAlive = setInterval(() => {}, 1 << 30);
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(keepAlive);
-    server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  });
-}
+serveUntilSignal(server);

@@ -5,6 +5,7 @@
  * With `--data <dir>` the data is kept in <dir> across restarts.
  */
 import { startMongoServer } from '../../tools/mongo-server.js';
+import { serveUntilSignal } from '../../tools/serve-until-signal.js';
 
 const i = process.argv.indexOf('--data');
 const dataDir = i >= 0 ? process.argv[i + 1] : undefined;
@@ -17,19 +18,4 @@ const server = await startMongoServer({ dataDir, persistent: Boolean(dataDir) })
 console.log(`MONGODB_URI=${server.uri}`);
 console.error(`(${server.kind}${dataDir ? `, data in ${dataDir}` : ''}; Ctrl-C to stop)`);
 
-const keepAlive = setInterval(() => {}, 1 << 30);
-let stopping = false;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(keepAlive);
-    server.stop().then(
-      () => process.exit(0),
-      (err) => {
-        console.error(err);
-        process.exit(1);
-      },
-    );
-  });
-}
+serveUntilSignal(server);
