@@ -1,0 +1,96 @@
+import type { ResolvedTaskOptions } from '../../definition/options.js';
+import { retryTransient } from '../retry.js';
+import type { ContainerRecord, TaskRecord } from '../types.js';
+import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
+import type { ResolvedStoreOptions, StoreWriteConcern } from './store-options.js';
+
+/**
+ * What every part of the MongoDB store shares: the models, the resolved
+ * options, and the incarnation each container was last seen with.
+ */
+export class StoreContext {
+  /**
+   * The incarnation of each container as this store last read or created it.
+   * Writes go to it: a runner whose container was deleted and created again
+   * elsewhere keeps writing to the old keys (invisible) until it reads again.
+   */
+  readonly pins = new Map<string, string>();
+
+  constructor(
+    readonly m: StoreModels,
+    readonly o: ResolvedStoreOptions,
+  ) {}
+
+  /** Now on the store's wall clock. */
+  now(): Date {
+    return new Date(this.o.clock.now());
+  }
+
+  /** Runs an idempotent write under the operation deadline, retrying transient errors. */
+  write<T>(operation: string, fn: (o: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
+    const options = { writeConcern: this.o.writeConcern };
+    return retryTransient(() => fn(options), { operation, timeoutMs: this.o.operationTimeoutMs, budgetMs: this.o.writeRetryMs });
+  }
+
+  /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
+  read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
+    const timeoutMs = this.o.operationTimeoutMs * scale;
+    return retryTransient(fn, { operation, timeoutMs, budgetMs: Math.max(timeoutMs, this.o.writeRetryMs) });
+  }
+
+  /** Read concern, preference and server-side time limit of a query. */
+  q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q }>(query: Q, scale = 1): Q {
+    return query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
+  }
+
+  /** Save options carrying the store's write concern (for `Model.create`). */
+  saveOptions(writeConcern: StoreWriteConcern): Record<string, unknown> {
+    const { w, wtimeoutMS, j } = writeConcern;
+    return Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
+  }
+
+  /** The raw container document (tombstoned or not), under the read deadline. */
+  readContainerDoc(operation: string, name: string): Promise<ContainerDoc | null> {
+    return this.read(operation, () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
+  }
+
+  /** The incarnation writes to this container go to; null when it does not exist. */
+  async incarnation(container: string): Promise<string | null> {
+    const pinned = this.pins.get(container);
+    if (pinned !== undefined) return pinned;
+    const doc = await this.readContainerDoc('incarnation', container);
+    if (!doc || doc.deletedAt) return null;
+    this.pins.set(container, doc.incarnation ?? '');
+    return doc.incarnation ?? '';
+  }
+}
+
+export function toContainerRecord(doc: ContainerDoc): ContainerRecord {
+  return {
+    name: doc._id,
+    status: doc.status,
+    failFast: doc.failFast,
+    definition: doc.definition ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    finishedAt: doc.finishedAt ?? null,
+    cancelRequestedAt: doc.cancelRequestedAt ?? null,
+    incarnation: doc.incarnation ?? '',
+  };
+}
+
+export function toTaskRecord(doc: TaskDoc): TaskRecord {
+  return {
+    container: doc.container,
+    name: doc.name,
+    dependsOn: doc.dependsOn ?? [],
+    handler: doc.handler,
+    input: doc.input ?? null,
+    options: doc.options as ResolvedTaskOptions,
+    dynamic: doc.dynamic ?? false,
+    addedBy: doc.addedBy ?? null,
+    stagedBy: doc.stagedBy ?? null,
+    order: doc.order,
+    createdAt: doc.createdAt,
+  };
+}

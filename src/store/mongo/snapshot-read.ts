@@ -1,0 +1,47 @@
+import { deriveContainerState } from '../container-state.js';
+import { foldTransitions } from '../fold.js';
+import type { Transition } from '../transition.js';
+import type { ContainerSnapshot } from '../types.js';
+import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
+import type { TaskDoc, TransitionDoc } from './models.js';
+
+export async function loadSnapshot(ctx: StoreContext, container: string): Promise<ContainerSnapshot | null> {
+  const readAt = ctx.now();
+  // In this order, so the reads form a consistent view for the decisions
+  // made from them: a task is inserted before any transition of its own or
+  // of the attempt that added it, so every task a transition read refers
+  // to is seen by the task read that follows it.
+  const doc = await ctx.readContainerDoc('loadSnapshot', container);
+  if (!doc || doc.deletedAt) return null;
+  const record = toContainerRecord(doc);
+  const inc = doc.incarnation ?? '';
+  ctx.pins.set(container, inc);
+  // Documents of other incarnations (late writes of a deleted run) are not this container's.
+  const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
+  const log = (
+    await ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6)
+  ).filter(mine);
+  const tasks = (await ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6)).filter(mine);
+  const byTask = new Map<string, Transition[]>();
+  for (const t of log) {
+    const list = byTask.get(t.task);
+    if (list) list.push(t);
+    else byTask.set(t.task, [t]);
+  }
+  // A task staged by an attempt is part of the container once that attempt succeeded.
+  const visible = (doc: TaskDoc) => {
+    if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return true;
+    const outcome = byTask.get(doc.addedBy)?.find((t) => t.token === doc.stagedBy! + 1);
+    return outcome?.kind === 'succeeded';
+  };
+  const snapshots = tasks
+    .filter(visible)
+    .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
+    .map((doc) => ({
+      record: toTaskRecord(doc),
+      state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
+    }));
+  const derived = deriveContainerState(record, snapshots);
+  return { container: { ...record, status: derived.status, finishedAt: derived.finishedAt }, tasks: snapshots, readAt };
+}
+
