@@ -45,12 +45,19 @@ export interface AttemptInput {
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
 }
 
+/** An outcome this attempt wrote durably, and the time written with it. */
+export interface RecordedOutcome {
+  outcome: AttemptOutcome;
+  at: Date;
+}
+
 /**
  * Runs one claimed attempt to its end and records the outcome at the claim's
- * next log position. If the lease was taken over meanwhile, nothing is
- * recorded (the write is fenced out) and `task:lease-lost` is emitted.
+ * next log position; returns what it recorded. If the lease was taken over
+ * meanwhile, nothing is recorded (the write is fenced out), `task:lease-lost`
+ * is emitted and it returns null (also when the outcome could not be written).
  */
-export async function executeAttempt(a: AttemptInput): Promise<void> {
+export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome | null> {
   const { claim, events, options } = a;
   const ids = { container: claim.container, task: claim.task, attempt: claim.attempt };
   const controller = new AbortController();
@@ -86,12 +93,14 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
     options.timeoutMs > 0
       ? setTimeout(() => controller.abort(new TaskTimeoutError(claim.task, options.timeoutMs)), options.timeoutMs)
       : null;
+  let recorded: RecordedOutcome | null = null;
   try {
     await runAndRecord();
   } finally {
     clearInterval(heartbeat);
     fence.stop();
   }
+  return recorded;
 
   async function runAndRecord(): Promise<void> {
     const ctx: TaskContext = {
@@ -138,7 +147,9 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
       // once when nobody took it (a write at our outcome position is exclusive).
       if (selfFenced) {
         try {
-          await a.store.finishAttempt(claim, { kind: 'released' }, new Date(a.clock.now()));
+          const at = new Date(a.clock.now());
+          await a.store.finishAttempt(claim, { kind: 'released' }, at);
+          recorded = { outcome: { kind: 'released' }, at };
           events.emit('task:released', ids);
         } catch {
           // taken over meanwhile, or the database is still away: readers take it over
@@ -155,7 +166,12 @@ export async function executeAttempt(a: AttemptInput): Promise<void> {
     }
 
     /** Writes the outcome, retrying database errors for as long as the lease is ours. */
-    const record = (o: AttemptOutcome) => durably(a, fence, () => a.store.finishAttempt(claim, o, new Date(a.clock.now())));
+    // One time for every try of the write: a retry after a lost reply is the same entry.
+    const record = async (o: AttemptOutcome) => {
+      const at = new Date(a.clock.now());
+      await durably(a, fence, () => a.store.finishAttempt(claim, o, at));
+      recorded = { outcome: o, at };
+    };
     try {
       if (outcome.ok) {
         try {

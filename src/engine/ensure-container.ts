@@ -1,11 +1,17 @@
 import { diffDefinitions } from '../definition/compare.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import type { ContainerRecord, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
+import { initialTaskState } from '../store/fold.js';
+import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
 
 /** What {@link ensureContainer} did. */
 export interface EnsuredContainer {
   resumed: boolean;
+  /**
+   * The container as it stands once ensured (outputs not read), so the
+   * runner's first step needs no read of its own.
+   */
+  snapshot: ContainerSnapshot;
   /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
   changes: string[];
 }
@@ -24,8 +30,9 @@ export async function ensureContainer(
   definition: ContainerDefinition | null,
 ): Promise<EnsuredContainer> {
   if (!definition) {
-    if (!(await store.getContainer(name))) throw new NotFoundError('container', name);
-    return { resumed: true, changes: [] };
+    const snapshot = await store.loadSnapshot(name, { outputs: false });
+    if (!snapshot) throw new NotFoundError('container', name);
+    return { resumed: true, changes: [], snapshot };
   }
   const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
   // The declared names are recorded with the container, before any task: a
@@ -35,7 +42,7 @@ export async function ensureContainer(
     failFast: definition.failFast,
     definition: declared,
   });
-  const snapshot = await store.loadSnapshot(name);
+  let snapshot = await store.loadSnapshot(name, { outputs: false });
   const existing = new Map((snapshot?.tasks ?? []).map((t) => [t.record.name, t]));
   let changes: string[] = [];
   if (!created) {
@@ -53,21 +60,37 @@ export async function ensureContainer(
     changes = await applyOptionChanges(store, record, definition, existing);
   }
   const missing = definition.tasks.filter((t) => !existing.has(t.name));
-  if (missing.length > 0) {
-    await store.addTasks(
-      name,
-      missing.map((t) => ({
-        name: t.name,
-        dependsOn: [...t.dependsOn],
-        handler: t.handlerName,
-        input: t.input,
-        options: t.options,
-        dynamic: false,
-        addedBy: null,
-      })),
-    );
+  const newTasks: NewTask[] = missing.map((t) => ({
+    name: t.name,
+    dependsOn: [...t.dependsOn],
+    handler: t.handlerName,
+    input: t.input,
+    options: t.options,
+    dynamic: false,
+    addedBy: null,
+  }));
+  const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
+  if (snapshot && created && existing.size === 0 && added.length === newTasks.length) {
+    // A container this call created, with every task inserted by it: nothing
+    // else can have happened to them yet, so they are known without reading.
+    snapshot = withNewTasks(snapshot, name, newTasks);
+  } else if (!snapshot || newTasks.length > 0 || changes.length > 0) {
+    snapshot = await store.loadSnapshot(name, { outputs: false });
   }
-  return { resumed: !created, changes };
+  if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
+  return { resumed: !created, changes, snapshot };
+}
+
+/** The snapshot with freshly inserted tasks added, pending, in declaration order. */
+function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: readonly NewTask[]): ContainerSnapshot {
+  const now = new Date();
+  const added: TaskSnapshot[] = tasks.map((t, i) => ({
+    record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
+    state: initialTaskState(),
+  }));
+  // Inserting them moved the revision on by one (see ContainerHead.revision);
+  // any other change since moved it further, and is seen at the first check.
+  return { ...snapshot, tasks: [...snapshot.tasks, ...added], revision: (snapshot.revision ?? 0) + (added.length > 0 ? 1 : 0) };
 }
 
 /** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */

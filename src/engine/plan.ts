@@ -49,18 +49,29 @@ export interface StepPlan {
 }
 
 /**
- * Plans one step from task statuses alone; no counters are involved, so any
- * runner derives the same plan from the same snapshot.
+ * The whole container when planning over part of it: where dependencies are
+ * looked up, and whether every declared task is present.
  */
-export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPlan {
+export interface PlanScope {
+  get(name: string): TaskSnapshot | undefined;
+  complete: boolean;
+}
+
+/**
+ * Plans one step from task statuses alone; no counters are involved, so any
+ * runner derives the same plan from the same snapshot. With a `scope`, plans
+ * only the tasks of the snapshot (those that changed, say), looking their
+ * dependencies up in the scope; `done` and `outcome` then speak of those tasks only.
+ */
+export function planStep(snapshot: ContainerSnapshot, failFast: boolean, scope?: PlanScope): StepPlan {
   const now = snapshot.readAt.getTime();
-  const byName = new Map(snapshot.tasks.map((t) => [t.record.name, t]));
+  const byName = scope ?? new Map(snapshot.tasks.map((t) => [t.record.name, t]));
   const plan: StepPlan = { done: false, outcome: null, halt: null, settle: [], ready: [], nextWakeAt: null, waitingForLease: [] };
   const wakeAt = (ms: number) => {
     if (ms > now && (plan.nextWakeAt === null || ms < plan.nextWakeAt.getTime())) plan.nextWakeAt = new Date(ms);
   };
 
-  const derived = deriveContainerState(snapshot.container, snapshot.tasks);
+  const derived = scope ? { complete: scope.complete } : deriveContainerState(snapshot.container, snapshot.tasks);
   const firstFailed = snapshot.tasks.find((t) => t.state.status === 'failed');
   let haltCause: TaskCause | null = null;
   if (snapshot.container.cancelRequestedAt) {
@@ -101,7 +112,7 @@ export function planStep(snapshot: ContainerSnapshot, failFast: boolean): StepPl
     if (status === 'pending') {
       // A dependency that does not exist (deleted while this task was added)
       // can never succeed; once every declared task is present, say so.
-      const missing = derived.complete ? t.record.dependsOn.find((d) => !byName.has(d)) : undefined;
+      const missing = derived.complete ? t.record.dependsOn.find((d) => byName.get(d) === undefined) : undefined;
       if (missing !== undefined) {
         const reason = `dependency "${missing}" does not exist`;
         plan.settle.push({ task: t.record.name, token, kind: 'skipped', reason, cause: { task: missing, token: -1 } });

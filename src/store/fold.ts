@@ -36,10 +36,12 @@ export function initialTaskState(): TaskState {
 /**
  * Derives a task's state from its transition log (sorted by token). The log is
  * the source of truth, so state never depends on counters that concurrent
- * writers increment: it can always be derived again.
+ * writers increment: it can always be derived again. With `from`, folds the
+ * entries after `from.token` onto that state (the caller passes only those).
  */
-export function foldTransitions(log: readonly Transition[]): TaskState {
-  const s = initialTaskState();
+export function foldTransitions(log: readonly Transition[], from?: TaskState): TaskState {
+  // Continuing from a state folded earlier (entries after its token): a copy, never the original.
+  const s = from ? { ...from, errors: [...from.errors] } : initialTaskState();
   for (const t of log) {
     s.token = t.token;
     if (t.kind !== 'claimed' && t.kind !== 'edited') s.claimToken = null;

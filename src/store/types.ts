@@ -1,4 +1,5 @@
 import type { ResolvedTaskOptions } from '../definition/options.js';
+import type { Transition } from './transition.js';
 
 /** Where a task is in its life. */
 export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
@@ -131,7 +132,22 @@ export interface ContainerSnapshot {
   container: ContainerRecord;
   tasks: TaskSnapshot[];
   readAt: Date;
+  /** The container's revision when it was read (see {@link ContainerHead}); absent from stores that keep none. */
+  revision?: number;
 }
+
+/** What {@link TaskStore.loadSnapshot} reads. */
+export interface SnapshotOptions {
+  /**
+   * Read the outputs of succeeded tasks. Without them, a succeeded task's
+   * `state.output` is {@link OUTPUT_NOT_READ}: a runner reads an output only
+   * for the task about to start that depends on it. @defaultValue true
+   */
+  outputs?: boolean;
+}
+
+/** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */
+export const OUTPUT_NOT_READ: unique symbol = Symbol('persistent-task-status: output not read');
 
 /** Proof of an exclusive claim on one attempt of a task. */
 export interface Claim {
@@ -198,6 +214,17 @@ export type SettleOutcome =
   | { kind: 'reset' }
   | { kind: 'edited'; set: TaskEdit };
 
+/** The container document as stored (its status not derived), for incremental readers. */
+export interface ContainerHead {
+  record: ContainerRecord;
+  /**
+   * Moves on with every change a runner cannot see through its own writes:
+   * a cancel request, tasks added, edited or deleted, a reset or hand edit
+   * of a task, changed options. A runner that sees it move reads everything again.
+   */
+  revision: number;
+}
+
 /** A task to add to a container. */
 export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
 
@@ -263,7 +290,7 @@ export interface TaskStore {
    * tasks; staged tasks whose attempt has not succeeded are left out; only
    * documents of the container's current incarnation are read.
    */
-  loadSnapshot(container: string): Promise<ContainerSnapshot | null>;
+  loadSnapshot(container: string, options?: SnapshotOptions): Promise<ContainerSnapshot | null>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(
@@ -280,6 +307,17 @@ export interface TaskStore {
    * resolves when the first write had landed.
    */
   finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void>;
+  /**
+   * The container document with its revision (one read by `_id`); null once
+   * deleted or tombstoned. Its status is the stored hint, not derived.
+   */
+  readContainerHead(container: string): Promise<ContainerHead | null>;
+  /** One task's log entries from position `fromToken` on (reads by `_id` until a free position, or `limit` entries). */
+  readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]>;
+  /** Outputs of the given `succeeded` entries (task and position), by task name; missing ones are left out. */
+  readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>>;
+  /** The tasks, among those given, whose log has an entry after the given position. */
+  findMoved(container: string, heads: ReadonlyArray<{ task: string; token: number }>): Promise<string[]>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
 }

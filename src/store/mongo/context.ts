@@ -49,6 +49,15 @@ export class StoreContext {
     return Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
   }
 
+  /**
+   * Moves the container's revision on: runners that see it move read the
+   * whole container again (see `ContainerHead.revision`). Not idempotent,
+   * and need not be: a retried `$inc` only moves it further.
+   */
+  async bump(container: string): Promise<void> {
+    await this.write('bumpRevision', (o) => this.m.containers.updateOne({ _id: container }, { $inc: { revision: 1 } }, o).exec());
+  }
+
   /** The raw container document (tombstoned or not), under the read deadline. */
   readContainerDoc(operation: string, name: string): Promise<ContainerDoc | null> {
     return this.read(operation, () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());

@@ -9,6 +9,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
   incarnation?: string;
   /** Set by a delete before it purges; a tombstoned container reads as gone. */
   deletedAt?: Date | null;
+  /** Moved on (`$inc`) by every change runners cannot see through their own writes; see `ContainerHead`. */
+  revision?: number;
 };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
@@ -46,6 +48,7 @@ const containerSchema = new Schema<ContainerDoc>(
     cancelRequestedAt: { type: Date, default: null },
     incarnation: String,
     deletedAt: { type: Date, default: null },
+    revision: { type: Number, default: 0 },
   },
   common,
 );

@@ -6,19 +6,23 @@ import type {
   AttemptPatch,
   Claim,
   ContainerRecord,
+  ContainerHead,
   ContainerSnapshot,
   NewClaim,
   NewContainer,
   NewTask,
   SettleOutcome,
+  SnapshotOptions,
   TaskStore,
 } from '../types.js';
+import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { loadSnapshot } from './snapshot-read.js';
+import * as reads from './log-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
@@ -133,37 +137,46 @@ export class MongoStore implements TaskStore {
 
   async reopenContainer(name: string): Promise<void> {
     const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: this.ctx.now() };
-    await this.ctx.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
+    await this.ctx.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set, $inc: { revision: 1 } }, o).exec());
   }
 
   async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length === 0) return;
-    await this.ctx.write('updateContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: this.ctx.now() } }, o).exec());
+    await this.ctx.write('updateContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec());
   }
 
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
     const res = await this.ctx.write('requestCancel', (o) =>
-      this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now } }, o).exec(),
+      this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now }, $inc: { revision: 1 } }, o).exec(),
     );
     return res.matchedCount > 0;
   }
 
-  addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
-    return records.addTasks(this.ctx, container, tasks);
+  // Changes runners cannot see through their own writes move the container's
+  // revision on, after they are written (see ContainerHead.revision).
+
+  async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+    const added = await records.addTasks(this.ctx, container, tasks);
+    if (added.length > 0) await this.ctx.bump(container);
+    return added;
   }
 
-  updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
-    return records.updateTaskRecord(this.ctx, container, name, patch);
+  async updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
+    const updated = await records.updateTaskRecord(this.ctx, container, name, patch);
+    if (updated) await this.ctx.bump(container);
+    return updated;
   }
 
-  deleteTask(container: string, name: string): Promise<boolean> {
-    return records.deleteTask(this.ctx, container, name);
+  async deleteTask(container: string, name: string): Promise<boolean> {
+    const deleted = await records.deleteTask(this.ctx, container, name);
+    await this.ctx.bump(container);
+    return deleted;
   }
 
-  loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
-    return loadSnapshot(this.ctx, container);
+  loadSnapshot(container: string, options?: SnapshotOptions): Promise<ContainerSnapshot | null> {
+    return loadSnapshot(this.ctx, container, options);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
@@ -178,8 +191,28 @@ export class MongoStore implements TaskStore {
     return log.finishAttempt(this.ctx, claim, outcome, endedAt);
   }
 
-  settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
-    return log.settleTask(this.ctx, container, task, expectedToken, outcome);
+  readContainerHead(container: string): Promise<ContainerHead | null> {
+    return reads.readContainerHead(this.ctx, container);
+  }
+
+  readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]> {
+    return reads.readLog(this.ctx, container, task, fromToken, limit);
+  }
+
+  readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>> {
+    return reads.readOutputs(this.ctx, container, refs);
+  }
+
+  findMoved(container: string, heads: ReadonlyArray<{ task: string; token: number }>): Promise<string[]> {
+    return reads.findMoved(this.ctx, container, heads);
+  }
+
+  async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
+    const settled = await log.settleTask(this.ctx, container, task, expectedToken, outcome);
+    // A skip or cancel is what every runner derives from what it sees; a
+    // reset or a hand edit is not, so it moves the revision on.
+    if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
+    return settled;
   }
 }
 

@@ -1,12 +1,13 @@
 import { deriveContainerState } from '../container-state.js';
 import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
-import type { ContainerSnapshot } from '../types.js';
+import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions } from '../types.js';
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
-export async function loadSnapshot(ctx: StoreContext, container: string): Promise<ContainerSnapshot | null> {
+export async function loadSnapshot(ctx: StoreContext, container: string, options: SnapshotOptions = {}): Promise<ContainerSnapshot | null> {
   const readAt = ctx.now();
+  const withOutputs = options.outputs ?? true;
   // In this order, so the reads form a consistent view for the decisions
   // made from them: a task is inserted before any transition of its own or
   // of the attempt that added it, so every task a transition read refers
@@ -19,7 +20,7 @@ export async function loadSnapshot(ctx: StoreContext, container: string): Promis
   // Documents of other incarnations (late writes of a deleted run) are not this container's.
   const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
   const log = (
-    await ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }).lean<TransitionDoc[]>(), 6).exec(), 6)
+    await ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).lean<TransitionDoc[]>(), 6).exec(), 6)
   ).filter(mine);
   const tasks = (await ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6)).filter(mine);
   const byTask = new Map<string, Transition[]>();
@@ -41,7 +42,13 @@ export async function loadSnapshot(ctx: StoreContext, container: string): Promis
       record: toTaskRecord(doc),
       state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
     }));
+  if (!withOutputs) for (const t of snapshots) if (t.state.status === 'succeeded') t.state.output = OUTPUT_NOT_READ;
   const derived = deriveContainerState(record, snapshots);
-  return { container: { ...record, status: derived.status, finishedAt: derived.finishedAt }, tasks: snapshots, readAt };
+  return {
+    container: { ...record, status: derived.status, finishedAt: derived.finishedAt },
+    tasks: snapshots,
+    readAt,
+    revision: doc.revision ?? 0,
+  };
 }
 

@@ -1,0 +1,140 @@
+import { NotFoundError } from '../errors.js';
+import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
+import { OUTPUT_NOT_READ } from '../store/types.js';
+import { refreshClaim } from './entries.js';
+import { ContainerView } from './view.js';
+
+/**
+ * Keeps a runner's {@link ContainerView} in step with the database, reading
+ * only what may have changed:
+ * - the container document (one read by `_id`): a moved revision (a cancel,
+ *   tasks added or deleted, a reset or hand edit) means reading everything again;
+ * - the log of a task after the position known, when a write of this runner
+ *   found the position taken (another runner got there first);
+ * - the claims of tasks running elsewhere, and what followed them (heartbeats,
+ *   outcomes), a couple of reads by `_id` per such task.
+ */
+export class ViewSync {
+  view!: ContainerView;
+  /** The container's revision the view reflects. */
+  private revision = 0;
+  /** Set when the view cannot be trusted any more: the next step reads everything again. */
+  stale = false;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly container: string,
+    /** The container's incarnation this runner runs; another one is a different run. */
+    private readonly incarnation: string,
+  ) {}
+
+  /** Starts from a snapshot already read (the one `Runner.create` read), without reading again. */
+  adopt(snapshot: ContainerSnapshot): void {
+    this.checkIncarnation(snapshot.container.incarnation);
+    this.view = new ContainerView(snapshot);
+    this.revision = snapshot.revision ?? 0;
+    this.stale = false;
+  }
+
+  /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
+  async reload(): Promise<void> {
+    const snapshot = await this.store.loadSnapshot(this.container, { outputs: false });
+    if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    this.adopt(snapshot);
+  }
+
+  /**
+   * Reads the container document; reads everything again when its revision
+   * moved. Throws {@link NotFoundError} once it was deleted (or deleted and
+   * created again).
+   */
+  async checkHead(): Promise<void> {
+    const head = await this.store.readContainerHead(this.container);
+    if (!head) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    this.checkIncarnation(head.record.incarnation);
+    if (head.revision !== this.revision) await this.reload();
+  }
+
+  /** Reads the entries of a task after the position known (a write found it taken). */
+  async catchUp(task: string): Promise<void> {
+    const t = this.view.get(task);
+    if (!t) return;
+    const entries = await this.store.readLog(this.container, task, t.state.token + 1);
+    // A position found taken, yet nothing there (the task was deleted meanwhile?): read everything again.
+    if (entries.length === 0 || !this.view.apply(task, entries)) this.stale = true;
+    const now = this.view.get(task);
+    if (now) this.view.requeue(now);
+  }
+
+  /**
+   * Reads again the checkpoint an attempt of this runner left in its claim
+   * entry (written in place while it ran), for the next attempt to resume from.
+   */
+  async refreshCheckpoint(task: string, claimToken: number): Promise<void> {
+    const [claim] = await this.store.readLog(this.container, task, claimToken, 1);
+    const t = this.view.get(task);
+    if (!claim || claim.kind !== 'claimed' || !t || t.state.token !== claimToken + 1) return;
+    this.view.setState(task, {
+      ...t.state,
+      checkpoint: claim.checkpoint ?? undefined,
+      checkpointProgress: claim.checkpointProgress ?? t.state.checkpointProgress,
+    });
+  }
+
+  /** Re-reads the claims of the given running tasks, and what followed them. */
+  async watch(tasks: readonly string[]): Promise<void> {
+    await Promise.all(
+      tasks.map(async (name) => {
+        const before = this.view.get(name);
+        if (!before) return;
+        const [claim, ...after] = await this.store.readLog(this.container, name, before.state.token);
+        const current = this.view.get(name);
+        if (!current || current.state.token !== before.state.token) return; // moved meanwhile by this runner
+        if (!claim) {
+          // Its position is gone (the task was deleted or renamed): read everything again.
+          this.stale = true;
+          return;
+        }
+        const refreshed = refreshClaim(current.state, claim);
+        if (refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() || refreshed.progress !== current.state.progress) {
+          this.view.setState(name, refreshed);
+        }
+        if (!this.view.apply(name, after)) this.stale = true;
+      }),
+    );
+  }
+
+  /**
+   * The outputs of `t`'s dependencies, reading only those not in memory (a
+   * reload reads none; this runner's own successes keep theirs).
+   */
+  async dependencyOutputs(t: TaskSnapshot): Promise<Record<string, unknown>> {
+    const deps: Record<string, unknown> = {};
+    const missing: Array<{ task: string; token: number }> = [];
+    for (const d of t.record.dependsOn) {
+      const dep = this.view.get(d);
+      if (dep?.state.output === OUTPUT_NOT_READ) missing.push({ task: d, token: dep.state.token });
+      else deps[d] = dep?.state.output ?? null;
+    }
+    if (missing.length === 0) return deps;
+    const read = await this.store.readOutputs(this.container, missing);
+    for (const m of missing) {
+      if (read.has(m.task)) deps[m.task] = read.get(m.task);
+      else deps[m.task] = await this.lastOutput(m.task);
+    }
+    return deps;
+  }
+
+  /** The output of a task's last success, from its whole log (its success is not its newest entry). */
+  private async lastOutput(task: string): Promise<unknown> {
+    const log = await this.store.readLog(this.container, task, 1);
+    const success = log.filter((e) => e.kind === 'succeeded').pop();
+    return success?.output ?? null;
+  }
+
+  private checkIncarnation(incarnation: string | undefined): void {
+    if ((incarnation ?? '') !== this.incarnation) {
+      throw new NotFoundError('container', this.container, 'it was deleted and created again while running');
+    }
+  }
+}

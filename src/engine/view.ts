@@ -1,0 +1,197 @@
+import { foldTransitions } from '../store/fold.js';
+import type { Transition } from '../store/transition.js';
+import type { ContainerRecord, ContainerSnapshot, TaskSnapshot, TaskState } from '../store/types.js';
+import { TERMINAL_STATUSES } from '../store/types.js';
+
+/**
+ * A runner's picture of one container, kept in memory between steps and moved
+ * forward by what the runner writes and reads, so a step costs what changed,
+ * not the size of the container.
+ *
+ * It is only ever a picture: positions are exclusive, so a runner that acts
+ * on a stale picture loses the write (duplicate key) and reads what is there;
+ * and the container is finished only after every task's next position was
+ * checked to be free (see `Runner`).
+ *
+ * Indexes kept up to date by {@link apply}:
+ * - `dependents`: task → the tasks that depend on it;
+ * - `unmet`: pending task → how many of its dependencies have not succeeded;
+ * - `candidates`: pending tasks with no unmet dependency, by declaration order;
+ * - `active`: tasks that are not succeeded (the planner's working set);
+ * - `dirty`: tasks whose state changed since the planner last looked.
+ */
+export class ContainerView {
+  container: ContainerRecord;
+  readonly tasks = new Map<string, TaskSnapshot>();
+  private readonly dependents = new Map<string, string[]>();
+  private readonly unmet = new Map<string, number>();
+  /** Pending tasks whose dependencies all succeeded, as a binary heap on `record.order`. */
+  private readonly heap: TaskSnapshot[] = [];
+  private readonly inHeap = new Set<string>();
+  /** Names of the tasks that are not succeeded. */
+  readonly active = new Set<string>();
+  readonly dirty = new Set<string>();
+  private terminalCount = 0;
+  private readonly failed = new Set<string>();
+  /** Declared names not present yet (a container whose creator died before inserting them). */
+  private missingDeclared: Set<string>;
+
+  constructor(snapshot: ContainerSnapshot) {
+    this.container = snapshot.container;
+    for (const t of snapshot.tasks) this.tasks.set(t.record.name, t);
+    this.missingDeclared = new Set((this.container.definition ?? []).map((d) => d.name).filter((n) => !this.tasks.has(n)));
+    for (const t of snapshot.tasks) {
+      for (const d of t.record.dependsOn) {
+        const list = this.dependents.get(d);
+        if (list) list.push(t.record.name);
+        else this.dependents.set(d, [t.record.name]);
+      }
+    }
+    for (const t of snapshot.tasks) this.index(t, null);
+    // Everything is new to the planner.
+    for (const name of this.active) this.dirty.add(name);
+  }
+
+  /** Every declared task is present (always true without a declared graph, once there is a task). */
+  get complete(): boolean {
+    return this.container.definition ? this.missingDeclared.size === 0 : this.tasks.size > 0;
+  }
+
+  /** Some task has failed (for good: no retry left). */
+  get hasFailed(): boolean {
+    return this.failed.size > 0;
+  }
+
+  /** Every task is terminal. */
+  get allTerminal(): boolean {
+    return this.terminalCount === this.tasks.size;
+  }
+
+  get(name: string): TaskSnapshot | undefined {
+    return this.tasks.get(name);
+  }
+
+  /** The tasks that depend on `name`. */
+  dependentsOf(name: string): readonly string[] {
+    return this.dependents.get(name) ?? [];
+  }
+
+  /**
+   * Folds log entries of one task onto its state. Entries at or below the
+   * state's position are ignored (already folded); returns false when the
+   * first new entry does not follow the state's position (a gap: the caller
+   * must read the log from there).
+   */
+  apply(name: string, entries: readonly Transition[]): boolean {
+    const t = this.tasks.get(name);
+    if (!t) return true;
+    const fresh = entries.filter((e) => e.token > t.state.token).sort((a, b) => a.token - b.token);
+    if (fresh.length === 0) return true;
+    if (fresh[0]!.token !== t.state.token + 1) return false;
+    this.setState(name, foldTransitions(fresh, t.state));
+    return true;
+  }
+
+  /** Replaces a task's state (e.g. after an in-place update of a running claim). */
+  setState(name: string, state: TaskState): void {
+    const t = this.tasks.get(name);
+    if (!t) return;
+    const before = t.state;
+    const next: TaskSnapshot = { record: t.record, state };
+    this.tasks.set(name, next);
+    this.index(next, before);
+    this.dirty.add(name);
+  }
+
+  /** Pops the next pending task whose dependencies all succeeded (declaration order), or null. */
+  nextCandidate(): TaskSnapshot | null {
+    while (this.heap.length > 0) {
+      const top = this.pop();
+      this.inHeap.delete(top.record.name);
+      const current = this.tasks.get(top.record.name);
+      if (current && current.state.status === 'pending' && (this.unmet.get(top.record.name) ?? 0) === 0) return current;
+    }
+    return null;
+  }
+
+  /** Puts a task popped by {@link nextCandidate} back (it could not start now). */
+  requeue(t: TaskSnapshot): void {
+    if (this.inHeap.has(t.record.name)) return;
+    this.inHeap.add(t.record.name);
+    this.push(t);
+  }
+
+  /** A snapshot of the tasks that are not succeeded (for the full planner), read at `readAt`. */
+  activeSnapshot(readAt: Date): ContainerSnapshot {
+    const tasks: TaskSnapshot[] = [];
+    for (const name of this.active) tasks.push(this.tasks.get(name)!);
+    tasks.sort((a, b) => a.record.order - b.record.order || a.record.name.localeCompare(b.record.name));
+    return { container: this.container, tasks, readAt };
+  }
+
+  /** Keeps the indexes right after a task's state went from `before` (null: new) to `t.state`. */
+  private index(t: TaskSnapshot, before: TaskState | null): void {
+    const name = t.record.name;
+    const now = t.state.status;
+    const was = before?.status ?? null;
+    const wasTerminal = was !== null && TERMINAL_STATUSES.has(was);
+    const isTerminal = TERMINAL_STATUSES.has(now);
+    if (isTerminal && !wasTerminal) this.terminalCount += 1;
+    if (!isTerminal && wasTerminal) this.terminalCount -= 1;
+    if (now === 'failed') this.failed.add(name);
+    else this.failed.delete(name);
+    if (now === 'succeeded') this.active.delete(name);
+    else this.active.add(name);
+    if (before === null) {
+      let unmet = 0;
+      for (const d of t.record.dependsOn) if (this.tasks.get(d)?.state.status !== 'succeeded') unmet += 1;
+      this.unmet.set(name, unmet);
+    } else if ((was === 'succeeded') !== (now === 'succeeded')) {
+      const delta = now === 'succeeded' ? -1 : 1;
+      for (const dep of this.dependents.get(name) ?? []) {
+        const n = (this.unmet.get(dep) ?? 0) + delta;
+        this.unmet.set(dep, n);
+        const d = this.tasks.get(dep);
+        if (n === 0 && d && d.state.status === 'pending') this.requeue(d);
+      }
+    }
+    if (now === 'pending' && (this.unmet.get(name) ?? 0) === 0) this.requeue(t);
+  }
+
+  private push(t: TaskSnapshot): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  private pop(): TaskSnapshot {
+    const h = this.heap;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(a: TaskSnapshot, b: TaskSnapshot): boolean {
+  return a.record.order < b.record.order || (a.record.order === b.record.order && a.record.name < b.record.name);
+}

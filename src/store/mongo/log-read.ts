@@ -1,0 +1,90 @@
+import type { Transition } from '../transition.js';
+import type { ContainerHead } from '../types.js';
+import { toContainerRecord, type StoreContext } from './context.js';
+import { transitionKey } from './keys.js';
+import type { TransitionDoc } from './models.js';
+
+/**
+ * Reads of single positions of task logs, each by exact `_id` (the only
+ * lookup every supported server indexes): what an incremental scheduler
+ * needs instead of re-reading the whole container.
+ */
+
+/** Positions probed per `$in` query; keeps each query well under the 16 MiB command limit. */
+const PROBE_CHUNK = 2000;
+
+/** The container document as stored (status not derived), with its revision; null when gone or tombstoned. */
+export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
+  const doc = await ctx.readContainerDoc('readContainerHead', container);
+  if (!doc || doc.deletedAt) return null;
+  return { record: toContainerRecord(doc), revision: doc.revision ?? 0 };
+}
+
+/**
+ * The entries of one task's log from position `fromToken` on, probing one
+ * position at a time until a free one: a handful of reads when a task moved
+ * by a step or two, which is what a scheduler that already holds its state needs.
+ */
+export async function readLog(
+  ctx: StoreContext,
+  container: string,
+  task: string,
+  fromToken: number,
+  limit = Infinity,
+): Promise<Transition[]> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const out: Transition[] = [];
+  for (let token = Math.max(1, fromToken); out.length < limit; token++) {
+    const id = transitionKey(container, task, token, inc);
+    const doc = await ctx.read('readLog', () => ctx.q(ctx.m.transitions.findById(id).lean<TransitionDoc>()).exec());
+    if (!doc) return out;
+    const { _id, ...entry } = doc;
+    void _id;
+    out.push(entry);
+  }
+  return out;
+}
+
+/** The outputs recorded by the given success entries (task and its `succeeded` position), by task name. */
+export async function readOutputs(
+  ctx: StoreContext,
+  container: string,
+  refs: ReadonlyArray<{ task: string; token: number }>,
+): Promise<Map<string, unknown>> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const outputs = new Map<string, unknown>();
+  await Promise.all(
+    refs.map(async ({ task, token }) => {
+      const id = transitionKey(container, task, token, inc);
+      const doc = await ctx.read('readOutputs', () =>
+        ctx.q(ctx.m.transitions.findById(id, { kind: 1, output: 1 }).lean<Pick<TransitionDoc, 'kind' | 'output'>>()).exec(),
+      );
+      if (doc?.kind === 'succeeded') outputs.set(task, doc.output ?? null);
+    }),
+  );
+  return outputs;
+}
+
+/**
+ * Which of the given tasks have an entry after the position given for them:
+ * their log moved on since it was read. One query per {@link PROBE_CHUNK}
+ * tasks, returning only the positions that exist (normally none).
+ */
+export async function findMoved(
+  ctx: StoreContext,
+  container: string,
+  heads: ReadonlyArray<{ task: string; token: number }>,
+): Promise<string[]> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const moved: string[] = [];
+  for (let i = 0; i < heads.length; i += PROBE_CHUNK) {
+    const ids = heads.slice(i, i + PROBE_CHUNK).map((h) => transitionKey(container, h.task, h.token + 1, inc));
+    const docs = await ctx.read(
+      'findMoved',
+      () => ctx.q(ctx.m.transitions.find({ _id: { $in: ids } }, { task: 1 }).lean<Array<{ task: string }>>(), 6).exec(),
+      6,
+    );
+    for (const d of docs) moved.push(d.task);
+  }
+  return moved;
+}
