@@ -6,10 +6,13 @@
  *   npx tsx bench/create.ts [sizes=1000,10000] [repeats=3]
  *
  * Uses MONGODB_URI when set, else the embedded test server. Prints the
- * median of `repeats` runs per size, in ms.
+ * median of `repeats` runs per size, in ms, next to the way tasks were made
+ * before (one `Model.create` per task, into another collection) measured in
+ * the same runs, so that a busy machine slows both alike.
  */
 import mongoose from 'mongoose';
 import { defineContainer, DEFAULT_TASK_OPTIONS, MongoStore, Runner, type ContainerBuilder } from '../src/index.js';
+import { bindModels } from '../src/store/mongo/models.js';
 import { startMongoServer } from '../tools/mongo-server.js';
 
 const SIZES = (process.argv[2] ?? '1000,10000').split(',').map(Number);
@@ -35,6 +38,7 @@ for (const size of SIZES) {
   const addTasks: number[] = [];
   const runnerCreate: number[] = [];
   const raw: number[] = [];
+  const oneByOne: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     const c = `bench-add-${n++}`;
     await store.createContainer({ name: c, failFast: true, definition: null });
@@ -50,8 +54,13 @@ for (const size of SIZES) {
     raw.push(await time(async () => {
       for (let i = 0; i < docs.length; i += 500) await coll.insertMany(docs.slice(i, i + 500), { ordered: false });
     }));
+    const old = bindModels(connection, `old${n++}`).tasks;
+    await old.createCollection();
+    oneByOne.push(await time(async () => {
+      for (const [i, t] of tasks.entries()) await old.create({ _id: `old-${i}`, container: 'c', ...t, order: i, createdAt: new Date() });
+    }));
   }
-  console.log(`${size} tasks: store.addTasks ${median(addTasks).toFixed(0)} ms; Runner.create ${median(runnerCreate).toFixed(0)} ms; raw insertMany floor ${median(raw).toFixed(0)} ms (median of ${REPEATS})`);
+  console.log(`${size} tasks: store.addTasks ${median(addTasks).toFixed(0)} ms; Runner.create ${median(runnerCreate).toFixed(0)} ms; raw insertMany floor ${median(raw).toFixed(0)} ms; one Model.create per task (before) ${median(oneByOne).toFixed(0)} ms (median of ${REPEATS})`);
 }
 console.log(`server: ${server.kind}`);
 await connection.dropDatabase();
