@@ -1,8 +1,7 @@
 import type { ResolvedTaskOptions } from '../../definition/options.js';
-import { retryTransient } from '../retry.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
-import type { ResolvedStoreOptions, StoreWriteConcern } from './store-options.js';
+import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
 
 /**
  * What every part of the MongoDB store shares: the models, the resolved
@@ -28,14 +27,12 @@ export class StoreContext {
 
   /** Runs an idempotent write under the operation deadline, retrying transient errors. */
   write<T>(operation: string, fn: (o: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
-    const options = { writeConcern: this.o.writeConcern };
-    return retryTransient(() => fn(options), { operation, timeoutMs: this.o.operationTimeoutMs, budgetMs: this.o.writeRetryMs });
+    return retryWrite(this.o, operation, fn);
   }
 
   /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
   read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
-    const timeoutMs = this.o.operationTimeoutMs * scale;
-    return retryTransient(fn, { operation, timeoutMs, budgetMs: Math.max(timeoutMs, this.o.writeRetryMs) });
+    return retryRead(this.o, operation, fn, scale);
   }
 
   /** Read concern, preference and server-side time limit of a query. */
@@ -45,8 +42,7 @@ export class StoreContext {
 
   /** Save options carrying the store's write concern (for `Model.create`). */
   saveOptions(writeConcern: StoreWriteConcern): Record<string, unknown> {
-    const { w, wtimeoutMS, j } = writeConcern;
-    return Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
+    return saveOptions(writeConcern);
   }
 
   /**

@@ -2,6 +2,7 @@ import { type Connection, type Model, Schema } from 'mongoose';
 import { InvalidOptionError } from '../../errors.js';
 import type { LedgerEntry, LedgerStore } from '../ledger-types.js';
 import { isDuplicateKeyError } from './keys.js';
+import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
 
 type LedgerDoc = Omit<LedgerEntry, 'id'> & { _id: string };
 
@@ -20,14 +21,24 @@ const ledgerSchema = new Schema<LedgerDoc>(
 
 /** The {@link LedgerStore} over MongoDB (or FerretDB): collection `<prefix>_ledger`. */
 export class MongoLedgerStore implements LedgerStore {
-  private constructor(private readonly m: Model<LedgerDoc>) {}
+  private constructor(
+    private readonly m: Model<LedgerDoc>,
+    private readonly o: ResolvedStoreOptions,
+  ) {}
 
-  /** Binds to a connection and creates the collection if missing. */
-  static async create(connection: Connection, options: { collectionPrefix?: string } = {}): Promise<MongoLedgerStore> {
+  /**
+   * Binds to a connection and creates the collection if missing. Every
+   * operation runs under `operationTimeoutMs` (default 10000 ms) with
+   * transient errors retried for `writeRetryMs` (default 10000 ms), and then
+   * throws OperationTimeoutError; writes use `writeConcern` (default majority).
+   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer option
+   */
+  static async create(connection: Connection, options: { collectionPrefix?: string } & OperationOptions = {}): Promise<MongoLedgerStore> {
     const prefix = options.collectionPrefix ?? 'pts';
     if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
       throw new InvalidOptionError('collectionPrefix', `must match /^[A-Za-z][A-Za-z0-9_]{0,40}$/, got ${JSON.stringify(prefix)}`);
     }
+    const resolved = resolveStoreOptions(options);
     const name = `${prefix}:ledger`;
     const model = (connection.models[name] as Model<LedgerDoc> | undefined) ?? connection.model<LedgerDoc>(name, ledgerSchema, `${prefix}_ledger`);
     await connection.asPromise();
@@ -36,28 +47,43 @@ export class MongoLedgerStore implements LedgerStore {
     } catch (error) {
       if ((error as { code?: number }).code !== 48) throw error; // 48: exists
     }
-    return new MongoLedgerStore(model);
+    return new MongoLedgerStore(model, resolved);
   }
 
+  /**
+   * Inserts the entry under its id; false when the id is taken. A retry after
+   * a lost reply that meets a stored entry equal to ours (same `recordedAt`
+   * and `info`; the id fixes the rest) counts it as ours.
+   */
   async insertEntry(entry: LedgerEntry): Promise<boolean> {
     const { id, ...rest } = entry;
+    let tries = 0;
     try {
-      await this.m.create({ _id: id, ...rest });
+      await retryWrite(this.o, 'insertEntry', (o) => {
+        tries++;
+        return this.m.create([{ _id: id, ...rest }], saveOptions(o.writeConcern));
+      });
       return true;
     } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
+      if (!isDuplicateKeyError(error)) throw error;
+      if (tries === 1) return false;
+      const stored = await retryRead(this.o, 'insertEntry', () => this.m.findById(id).lean<LedgerDoc>().exec());
+      return (
+        stored !== null &&
+        stored.recordedAt.getTime() === entry.recordedAt.getTime() &&
+        JSON.stringify(stored.info ?? null) === JSON.stringify(entry.info ?? null)
+      );
     }
   }
 
   async findEntries(ids: string[]): Promise<LedgerEntry[]> {
     // One exact `_id` lookup per id: the only indexed query on FerretDB v1.
-    const docs = await Promise.all(ids.map((id) => this.m.findById(id).lean<LedgerDoc>()));
+    const docs = await Promise.all(ids.map((id) => retryRead(this.o, 'findEntries', () => this.m.findById(id).lean<LedgerDoc>().exec())));
     return docs.filter((d): d is LedgerDoc => d !== null).map(toEntry);
   }
 
   async listEntries(ledger: string): Promise<LedgerEntry[]> {
-    const docs = await this.m.find({ ledger }).lean<LedgerDoc[]>();
+    const docs = await retryRead(this.o, 'listEntries', () => this.m.find({ ledger }).lean<LedgerDoc[]>().exec(), 6);
     return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
   }
 }

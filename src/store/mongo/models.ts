@@ -28,6 +28,8 @@ export interface TaskDoc {
   stagedBy?: number | null;
   order: number;
   createdAt: Date;
+  /** Random per `addTasks` call: a retry recognises the documents its own lost try inserted. */
+  nonce?: string;
 }
 
 /** A transition document: `_id` is `transitionKey(container, task, token)`. */
@@ -68,6 +70,7 @@ const taskSchema = new Schema<TaskDoc>(
     stagedBy: { type: Number, default: null },
     order: { type: Number, required: true },
     createdAt: { type: Date, required: true },
+    nonce: String,
   },
   common,
 );

@@ -60,6 +60,14 @@ export class MongoStore implements TaskStore {
     return new MongoStore(new StoreContext(models, resolved));
   }
 
+  /**
+   * Creates the container, or returns the one that exists (`created: false`).
+   * The insert runs under the operation deadline with transient errors
+   * retried; a retry after a lost reply recognises its own container by the
+   * random incarnation it generated (`created: true`). A tombstone left by a
+   * delete that died half-way is purged first.
+   * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
+   */
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
     for (let round = 1; ; round++) {
       const now = new Date();
@@ -76,12 +84,17 @@ export class MongoStore implements TaskStore {
         deletedAt: null,
       };
       try {
-        await this.m.containers.create(doc);
+        await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o.writeConcern)));
         this.ctx.pins.set(input.name, doc.incarnation!);
         return { record: toContainerRecord(doc), created: true };
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
-        const raw = await this.m.containers.findById(input.name).lean<ContainerDoc>();
+        const raw = await this.ctx.readContainerDoc('createContainer', input.name);
+        if (raw && !raw.deletedAt && raw.incarnation === doc.incarnation) {
+          // Our own insert, whose reply was lost: the retry met it.
+          this.ctx.pins.set(input.name, doc.incarnation!);
+          return { record: toContainerRecord(raw), created: true };
+        }
         // A delete that died half-way left a tombstone: finish its purge, then create.
         if (raw?.deletedAt && round < 3) {
           await this.purge(input.name);
@@ -101,7 +114,7 @@ export class MongoStore implements TaskStore {
 
   /** Every container, oldest first, each with its status derived from its tasks. */
   async listContainers(): Promise<ContainerRecord[]> {
-    const docs = await this.m.containers.find({}).lean<ContainerDoc[]>();
+    const docs = await this.ctx.read('listContainers', () => this.ctx.q(this.m.containers.find({}).lean<ContainerDoc[]>(), 6).exec(), 6);
     const records: ContainerRecord[] = [];
     for (const doc of docs) {
       const snapshot = await this.loadSnapshot(doc._id);
@@ -110,22 +123,38 @@ export class MongoStore implements TaskStore {
     return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   }
 
+  /**
+   * Tombstones the container, then purges everything stored under its name;
+   * false when it did not exist. Each step runs under the operation deadline
+   * with transient errors retried. A retry after a lost reply that finds a
+   * tombstone with its own `deletedAt` goes on as the deleter.
+   * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
+   */
   async deleteContainer(name: string): Promise<boolean> {
     // The tombstone first: from here on the container reads as gone, and a
     // create under the same name makes a new incarnation.
-    const res = await this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { deletedAt: new Date() } });
+    const deletedAt = new Date();
+    let tries = 0;
+    const res = await this.ctx.write('deleteContainer', (o) => {
+      tries++;
+      return this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { deletedAt } }, o).exec();
+    });
     this.ctx.pins.delete(name);
-    if (res.matchedCount === 0) return false;
+    if (res.matchedCount === 0) {
+      if (tries === 1) return false;
+      const raw = await this.ctx.readContainerDoc('deleteContainer', name);
+      if (raw?.deletedAt?.getTime() !== deletedAt.getTime()) return false;
+    }
     await this.purge(name);
     return true;
   }
 
-  /** Removes a tombstoned container with everything stored under its name (every incarnation). */
+  /** Removes a tombstoned container with everything stored under its name (every incarnation); each step idempotent. */
   private async purge(name: string): Promise<void> {
     // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
-    await this.m.transitions.deleteMany({ container: name });
-    await this.m.tasks.deleteMany({ container: name });
-    await this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } });
+    await this.ctx.write('purge', (o) => this.m.transitions.deleteMany({ container: name }, o).exec());
+    await this.ctx.write('purge', (o) => this.m.tasks.deleteMany({ container: name }, o).exec());
+    await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } }, o).exec());
   }
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {

@@ -2,6 +2,7 @@ import { type Connection, type Model, Schema } from 'mongoose';
 import { InvalidOptionError } from '../../errors.js';
 import { OPEN_SLOT_STATES, slotKey, type NewSlot, type ScheduleHead, type ScheduleStore, type SlotRecord } from '../schedule-types.js';
 import { isDuplicateKeyError } from './keys.js';
+import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
 
 interface HeadDoc {
   _id: string;
@@ -44,8 +45,12 @@ const slotSchema = new Schema<SlotDoc>(
 // which is why the scheduler lists slots only at start-up and when a slot is due.
 slotSchema.index({ schedule: 1, state: 1, slot: 1 });
 
-/** Options of {@link MongoScheduleStore.create}. */
-export interface MongoScheduleStoreOptions {
+/**
+ * Options of {@link MongoScheduleStore.create}. Every operation runs under
+ * `operationTimeoutMs` (default 10000 ms) with transient errors retried for
+ * `writeRetryMs` (default 10000 ms), writes with `writeConcern` (default majority).
+ */
+export interface MongoScheduleStoreOptions extends OperationOptions {
   /** Prefix of the collection names (`<prefix>_schedule_heads`, `<prefix>_schedule_slots`). @defaultValue 'pts' */
   collectionPrefix?: string;
 }
@@ -55,14 +60,19 @@ export class MongoScheduleStore implements ScheduleStore {
   private constructor(
     private readonly heads: Model<HeadDoc>,
     private readonly slots: Model<SlotDoc>,
+    private readonly o: ResolvedStoreOptions,
   ) {}
 
-  /** Binds the store to a connection and creates its collections and indexes if missing. */
+  /**
+   * Binds the store to a connection and creates its collections and indexes if missing.
+   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer option
+   */
   static async create(connection: Connection, options: MongoScheduleStoreOptions = {}): Promise<MongoScheduleStore> {
     const prefix = options.collectionPrefix ?? 'pts';
     if (!/^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(prefix)) {
       throw new InvalidOptionError('collectionPrefix', `must match /^[A-Za-z][A-Za-z0-9_]{0,40}$/, got ${JSON.stringify(prefix)}`);
     }
+    const resolved = resolveStoreOptions(options);
     const bind = <T>(suffix: string, schema: Schema<T>): Model<T> => {
       const name = `${prefix}:${suffix}`;
       return (connection.models[name] as Model<T> | undefined) ?? connection.model<T>(name, schema, `${prefix}_${suffix}`);
@@ -72,32 +82,49 @@ export class MongoScheduleStore implements ScheduleStore {
     await connection.asPromise();
     await ensureCollection(heads);
     await ensureCollection(slots);
-    return new MongoScheduleStore(heads, slots);
+    return new MongoScheduleStore(heads, slots, resolved);
   }
 
+  /**
+   * The schedule's head, created with `initialCursor` when missing.
+   * Operations of this store throw OperationTimeoutError when the server gave
+   * no reply within `operationTimeoutMs` and retries ran out.
+   */
   async openHead(schedule: string, initialCursor: Date): Promise<ScheduleHead> {
-    const found = await this.heads.findById(schedule).lean<HeadDoc>();
+    const found = await this.findHead(schedule);
     if (found) return toHead(found);
     const now = new Date();
     const doc: HeadDoc = { _id: schedule, cursor: initialCursor, createdAt: now, updatedAt: now };
     try {
-      await this.heads.create(doc);
+      await retryWrite(this.o, 'openHead', (o) => this.heads.create([doc], saveOptions(o.writeConcern)));
       return toHead(doc);
     } catch (error) {
+      // Created meanwhile, by another scheduler or by our own try whose reply was lost.
       if (!isDuplicateKeyError(error)) throw error;
-      const existing = await this.heads.findById(schedule).lean<HeadDoc>();
+      const existing = await this.findHead(schedule);
       if (!existing) throw error;
       return toHead(existing);
     }
+  }
+
+  private findHead(schedule: string): Promise<HeadDoc | null> {
+    return retryRead(this.o, 'openHead', () => this.heads.findById(schedule).lean<HeadDoc>().exec());
   }
 
   async advanceHead(schedule: string, cursor: Date): Promise<void> {
     // `$max` keeps the newest cursor. Without atomic updates (FerretDB v1) a
     // racing writer may win with an older value; that only makes a later tick
     // look at slots again, whose claims are already decided by their `_id`.
-    await this.heads.updateOne({ _id: schedule }, { $max: { cursor }, $set: { updatedAt: new Date() } });
+    await retryWrite(this.o, 'advanceHead', (o) =>
+      this.heads.updateOne({ _id: schedule }, { $max: { cursor }, $set: { updatedAt: new Date() } }, o).exec(),
+    );
   }
 
+  /**
+   * Claims a slot by inserting it under its deterministic `_id`; false when
+   * another scheduler holds it. A retry after a lost reply that meets a slot
+   * with our `claimedBy` and `claimedAt` counts it as ours.
+   */
   async claimSlot(slot: NewSlot): Promise<boolean> {
     const now = new Date();
     const doc: SlotDoc = {
@@ -108,35 +135,44 @@ export class MongoScheduleStore implements ScheduleStore {
       finishedAt: slot.state === 'skipped' ? now : null,
       updatedAt: now,
     };
+    let tries = 0;
     try {
-      await this.slots.create(doc);
+      await retryWrite(this.o, 'claimSlot', (o) => {
+        tries++;
+        return this.slots.create([doc], saveOptions(o.writeConcern));
+      });
       return true;
     } catch (error) {
-      if (isDuplicateKeyError(error)) return false;
-      throw error;
+      if (!isDuplicateKeyError(error)) throw error;
+      if (tries === 1) return false;
+      const stored = await retryRead(this.o, 'claimSlot', () => this.slots.findById(doc._id).lean<SlotDoc>().exec());
+      return stored?.claimedBy === doc.claimedBy && stored.claimedAt.getTime() === now.getTime();
     }
   }
 
   async getSlot(schedule: string, slot: Date): Promise<SlotRecord | null> {
-    const doc = await this.slots.findById(slotKey(schedule, slot)).lean<SlotDoc>();
+    const doc = await retryRead(this.o, 'getSlot', () => this.slots.findById(slotKey(schedule, slot)).lean<SlotDoc>().exec());
     return doc ? toSlot(doc) : null;
   }
 
   async listOpenSlots(schedule: string): Promise<SlotRecord[]> {
-    const docs = await this.slots.find({ schedule, state: { $in: [...OPEN_SLOT_STATES] } }).lean<SlotDoc[]>();
+    const filter = { schedule, state: { $in: [...OPEN_SLOT_STATES] } };
+    const docs = await retryRead(this.o, 'listOpenSlots', () => this.slots.find(filter).lean<SlotDoc[]>().exec(), 6);
     return docs.map(toSlot).sort(bySlot);
   }
 
   async listSlots(schedule: string): Promise<SlotRecord[]> {
-    const docs = await this.slots.find({ schedule }).lean<SlotDoc[]>();
+    const docs = await retryRead(this.o, 'listSlots', () => this.slots.find({ schedule }).lean<SlotDoc[]>().exec(), 6);
     return docs.map(toSlot).sort(bySlot);
   }
 
   async markSlotStarted(schedule: string, slot: Date): Promise<void> {
     const now = new Date();
-    await this.slots.updateOne(
-      { _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } },
-      { $set: { state: 'started', startedAt: now, updatedAt: now } },
+    // Idempotent: a repeat finds the slot started and changes nothing.
+    await retryWrite(this.o, 'markSlotStarted', (o) =>
+      this.slots
+        .updateOne({ _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } }, { $set: { state: 'started', startedAt: now, updatedAt: now } }, o)
+        .exec(),
     );
   }
 
@@ -147,9 +183,11 @@ export class MongoScheduleStore implements ScheduleStore {
     reason: string | null = null,
   ): Promise<void> {
     const now = new Date();
-    await this.slots.updateOne(
-      { _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } },
-      { $set: { state, reason, finishedAt: now, updatedAt: now } },
+    // Idempotent: a repeat finds the slot finished and changes nothing.
+    await retryWrite(this.o, 'finishSlot', (o) =>
+      this.slots
+        .updateOne({ _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } }, { $set: { state, reason, finishedAt: now, updatedAt: now } }, o)
+        .exec(),
     );
   }
 }

@@ -1,5 +1,6 @@
 import { MAX_TIMER_MS } from '../../definition/options.js';
 import { TaskStatusError } from '../../errors.js';
+import { retryTransient } from '../retry.js';
 
 /** A write concern, as the driver takes it. */
 export interface StoreWriteConcern {
@@ -90,4 +91,37 @@ export function resolveStoreOptions(options: MongoStoreOptions): ResolvedStoreOp
     readPreference: options.readPreference ?? 'primary',
     clock: options.clock ?? Date,
   };
+}
+
+/**
+ * The options of a store's operations alone (deadline, retries, write
+ * concern), for the schedule and ledger stores.
+ */
+export type OperationOptions = Pick<MongoStoreOptions, 'operationTimeoutMs' | 'writeRetryMs' | 'writeConcern'>;
+
+/**
+ * Runs an idempotent write under the operation deadline (`operationTimeoutMs`
+ * per try), retrying transient errors for up to `writeRetryMs` in all.
+ * @throws OperationTimeoutError when the last try got no reply in time
+ * @throws the first non-transient error (a duplicate key, a validation error) at once
+ */
+export function retryWrite<T>(o: ResolvedStoreOptions, operation: string, fn: (options: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
+  const options = { writeConcern: o.writeConcern };
+  return retryTransient(() => fn(options), { operation, timeoutMs: o.operationTimeoutMs, budgetMs: o.writeRetryMs });
+}
+
+/**
+ * Runs a read under the operation deadline (`scale` times `operationTimeoutMs`
+ * per try), retrying transient errors for the longer of one deadline and `writeRetryMs`.
+ * @throws OperationTimeoutError when the last try got no reply in time
+ */
+export function retryRead<T>(o: ResolvedStoreOptions, operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
+  const timeoutMs = o.operationTimeoutMs * scale;
+  return retryTransient(fn, { operation, timeoutMs, budgetMs: Math.max(timeoutMs, o.writeRetryMs) });
+}
+
+/** Save options carrying a write concern (for `Model.create`, which takes `w`/`wtimeout`/`j`). */
+export function saveOptions(writeConcern: StoreWriteConcern): Record<string, unknown> {
+  const { w, wtimeoutMS, j } = writeConcern;
+  return Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
 }

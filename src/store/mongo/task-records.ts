@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
 import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
@@ -5,16 +6,46 @@ import type { TaskDoc, TransitionDoc } from './models.js';
 
 /** Writes of task records: adding (idempotent by name), restaging, editing, renaming and deleting tasks. */
 
+/** Documents per `insertMany` command of {@link addTasks}. */
+export const INSERT_CHUNK = 500;
+
+/**
+ * Adds tasks to a container, idempotently by name; returns the names this
+ * call inserted (or restaged, see {@link restage}), in declaration order.
+ *
+ * The documents go out as unordered `insertMany` commands of up to
+ * {@link INSERT_CHUNK} each (one round trip per chunk instead of one per task).
+ * A name that already exists is a duplicate key for its document only; the
+ * others are inserted. `order` is `base + i` (base: now in µs, i: the index in
+ * `tasks`), so tasks keep their declaration order. A name repeated within
+ * `tasks` counts once (its first occurrence).
+ *
+ * Each chunk goes through `ctx.write` (deadline `operationTimeoutMs`, transient
+ * errors retried for `writeRetryMs`). A retried chunk meets the documents its
+ * own lost try inserted as duplicates: every document of one call carries the
+ * same random `nonce`, and a duplicate whose stored document has our nonce is
+ * ours (counted as inserted). Comparing `createdAt`/`order` instead would
+ * mistake two callers that started in the same millisecond for one another.
+ * Duplicates are only read back (one `_id: { $in }` query per chunk) on a
+ * retried chunk, for staged tasks, or when the server's error did not say
+ * which documents failed.
+ *
+ * @returns the names inserted or restaged by this call; [] when the container does not exist
+ * @throws OperationTimeoutError when a chunk got no reply within the deadline and retries ran out
+ * @throws the driver's error for anything but a duplicate key (a document too large, …)
+ */
 export async function addTasks(ctx: StoreContext, container: string, tasks: NewTask[]): Promise<string[]> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return [];
   const now = new Date();
   const base = now.getTime() * 1000;
-  const added: string[] = [];
-  // One insert per task: a duplicate name must not stop the others, and
-  // FerretDB reports unordered bulk errors less precisely than MongoDB.
+  const nonce = randomBytes(8).toString('hex');
+  const seen = new Set<string>();
+  const docs: TaskDoc[] = [];
   for (const [i, t] of tasks.entries()) {
-    const doc: TaskDoc = {
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    docs.push({
       _id: taskKey(container, t.name, inc),
       container,
       ...(inc ? { incarnation: inc } : {}),
@@ -23,70 +54,197 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
       handler: t.handler,
       input: t.input ?? null,
       options: t.options,
-      dynamic: t.dynamic,
-      addedBy: t.addedBy,
+      dynamic: t.dynamic ?? false,
+      addedBy: t.addedBy ?? null,
       stagedBy: t.stagedBy ?? null,
       order: base + i,
       createdAt: now,
-    };
-    try {
-      await ctx.m.tasks.create(doc);
-      added.push(t.name);
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      if (await restage(ctx, container, inc, doc)) added.push(t.name);
+      nonce,
+    });
+  }
+  const added = new Set<string>();
+  for (let start = 0; start < docs.length; start += INSERT_CHUNK) {
+    const chunk = docs.slice(start, start + INSERT_CHUNK);
+    const { taken, verify } = await insertChunk(ctx, chunk);
+    const contested: TaskDoc[] = [];
+    for (const [j, doc] of chunk.entries()) {
+      if (!taken.has(j)) added.add(doc.name);
+      else if (verify || isStaged(doc)) contested.push(doc); // else a first try's duplicate: someone else's
+    }
+    if (contested.length === 0) continue;
+    const stored = await readTasks(ctx, contested.map((d) => d._id));
+    for (const doc of contested) {
+      const existing = stored.get(doc._id);
+      if (existing && (await restageOver(ctx, container, inc, doc, existing))) added.add(doc.name);
     }
   }
-  return added;
+  return docs.filter((d) => added.has(d.name)).map((d) => d.name);
+}
+
+/**
+ * One unordered `insertMany` under `ctx.write`. `taken`: indexes (in `chunk`)
+ * of the documents refused as duplicate keys; `verify`: those may include our
+ * own documents (the chunk was retried, or the server did not say which failed).
+ */
+async function insertChunk(ctx: StoreContext, chunk: TaskDoc[]): Promise<{ taken: Set<number>; verify: boolean }> {
+  let tries = 0;
+  let precise = true;
+  const taken = await ctx.write('addTasks', async (o) => {
+    tries++;
+    try {
+      await ctx.m.tasks.collection.insertMany(asRaw(chunk), { ordered: false, writeConcern: o.writeConcern });
+      return new Set<number>();
+    } catch (error) {
+      const dup = duplicatesOf(error, chunk.length);
+      precise = dup.precise;
+      return dup.taken;
+    }
+  });
+  return { taken, verify: tries > 1 || !precise };
+}
+
+/**
+ * The duplicate-key verdicts of an unordered bulk insert of `n` documents.
+ * Anything else is rethrown: a write-concern error as transient (the inserts
+ * happened but are not confirmed; the retry recognises them by nonce), other
+ * errors as they are.
+ */
+function duplicatesOf(error: unknown, n: number): { taken: Set<number>; precise: boolean } {
+  const e = error as { writeErrors?: unknown; insertedCount?: unknown; writeConcernError?: unknown; result?: { getWriteConcernError?: () => unknown } };
+  const raw = e?.writeErrors;
+  const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ code?: number; index?: number }>;
+  if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw error;
+  if (e.writeConcernError ?? e.result?.getWriteConcernError?.()) {
+    throw Object.assign(new Error('write concern not satisfied by a bulk insert'), { name: 'MongoWriteConcernError', cause: error });
+  }
+  const indexes = writeErrors.map((w) => w.index);
+  const precise = indexes.every((i) => Number.isInteger(i) && i! >= 0 && i! < n) && e.insertedCount === n - indexes.length;
+  // Without a precise report every document may be a duplicate: all are read back.
+  return precise ? { taken: new Set(indexes as number[]), precise } : { taken: new Set(Array.from({ length: n }, (_, i) => i)), precise };
+}
+
+/** Documents with string `_id`s, typed for the driver's collection (whose default `_id` type is ObjectId). */
+const asRaw = <T extends { _id: string }>(docs: T[]): Array<{ _id?: never }> => docs as unknown as Array<{ _id?: never }>;
+
+const isStaged = (doc: TaskDoc): boolean => doc.stagedBy !== null && doc.stagedBy !== undefined && doc.addedBy !== null;
+
+/** The stored task document with this `_id`, or null (one indexed point read, under the read deadline). */
+function readTask(ctx: StoreContext, operation: string, id: string): Promise<TaskDoc | null> {
+  return ctx.read(operation, () => ctx.q(ctx.m.tasks.findById(id).lean<TaskDoc>()).exec());
+}
+
+/**
+ * The stored task documents with these `_id`s, by `_id`: one query (indexed on
+ * MongoDB; one scan on FerretDB, cheaper there than a point read per id),
+ * under the whole-container read deadline.
+ */
+async function readTasks(ctx: StoreContext, ids: string[]): Promise<Map<string, TaskDoc>> {
+  const docs = await ctx.read('addTasks', () => ctx.q(ctx.m.tasks.find({ _id: { $in: ids } }).lean<TaskDoc[]>(), 6).exec(), 6);
+  return new Map(docs.map((d) => [d._id, d]));
 }
 
 /**
  * A staged task whose name is taken by a task staged earlier by an attempt
  * of the same adder that never succeeded (it died or was fenced off) takes
- * its place; true when it did.
+ * its place; true when it did (or an earlier try of this call did).
+ * @throws OperationTimeoutError when a read or the replace got no reply in time
  */
 export async function restage(ctx: StoreContext, container: string, inc: string, doc: TaskDoc): Promise<boolean> {
-  if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return false;
-  const existing = await ctx.m.tasks.findById(doc._id).lean<TaskDoc>();
-  const old = existing?.stagedBy;
-  if (!existing || old === null || old === undefined || existing.addedBy !== doc.addedBy || old >= doc.stagedBy) return false;
-  const outcome = await ctx.m.transitions.findById(transitionKey(container, doc.addedBy, old + 1, inc)).lean<TransitionDoc>();
-  if (outcome?.kind === 'succeeded') return false; // it is part of the container
-  const res = await ctx.m.tasks.replaceOne({ _id: doc._id, stagedBy: old }, { ...doc, order: existing.order });
-  return res.modifiedCount > 0;
+  if (!isStaged(doc)) return false;
+  const existing = await readTask(ctx, 'restage', doc._id);
+  return existing !== null && restageOver(ctx, container, inc, doc, existing);
 }
 
+/** {@link restage} given the stored document `existing` at `doc._id`; true also when `existing` is ours (same nonce). */
+async function restageOver(ctx: StoreContext, container: string, inc: string, doc: TaskDoc, existing: TaskDoc): Promise<boolean> {
+  if (doc.nonce !== undefined && existing.nonce === doc.nonce) return true;
+  const old = existing.stagedBy;
+  if (!isStaged(doc) || old === null || old === undefined || existing.addedBy !== doc.addedBy || old >= doc.stagedBy!) return false;
+  const outcomeId = transitionKey(container, doc.addedBy!, old + 1, inc);
+  const outcome = await ctx.read('restage', () => ctx.q(ctx.m.transitions.findById(outcomeId).lean<TransitionDoc>()).exec());
+  if (outcome?.kind === 'succeeded') return false; // it is part of the container
+  const res = await ctx.write('restage', (o) =>
+    ctx.m.tasks.replaceOne({ _id: doc._id, stagedBy: old }, { ...doc, order: existing.order }, o).exec(),
+  );
+  if (res.modifiedCount > 0) return true;
+  // Nothing replaced: a racing restager won, or our own earlier try (its reply lost) did.
+  return (await readTask(ctx, 'restage', doc._id))?.nonce === doc.nonce;
+}
+
+/**
+ * Changes the static fields of a task (a new `name` renames it, see
+ * {@link renameTask}); false when the container or the task does not exist.
+ * @throws OperationTimeoutError when a write got no reply in time and retries ran out
+ */
 export async function updateTaskRecord(ctx: StoreContext, container: string, name: string, patch: Partial<NewTask>): Promise<boolean> {
   const { name: newName, ...rest } = patch;
   const inc = await ctx.incarnation(container);
   if (inc === null) return false;
   if (newName !== undefined && newName !== name) return renameTask(ctx, container, inc, name, newName, rest);
-  const res = await ctx.m.tasks.updateOne({ _id: taskKey(container, name, inc) }, { $set: rest });
+  const res = await ctx.write('updateTaskRecord', (o) => ctx.m.tasks.updateOne({ _id: taskKey(container, name, inc) }, { $set: rest }, o).exec());
   return res.matchedCount > 0;
 }
 
-/** Re-keys a task and its log under a new name; the new name must be free. */
+/**
+ * Re-keys a task and its log under a new name; false when `from` does not exist.
+ * A retry after a lost reply accepts the copies its own earlier try made.
+ * @throws the duplicate-key error when `to` is taken
+ * @throws OperationTimeoutError when an operation got no reply in time and retries ran out
+ */
 export async function renameTask(ctx: StoreContext, container: string, inc: string, from: string, to: string, rest: Partial<NewTask>): Promise<boolean> {
-  const doc = await ctx.m.tasks.findById(taskKey(container, from, inc)).lean<TaskDoc>();
+  const doc = await readTask(ctx, 'renameTask', taskKey(container, from, inc));
   if (!doc) return false;
-  await ctx.m.tasks.create({ ...doc, ...rest, _id: taskKey(container, to, inc), name: to });
-  const log = (await ctx.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>()).filter(
-    (t) => (t.incarnation ?? '') === inc,
-  );
+  const copy: TaskDoc = { ...doc, ...rest, _id: taskKey(container, to, inc), name: to };
+  await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.tasks.create([copy], ctx.saveOptions(o.writeConcern))), async () => {
+    const stored = await readTask(ctx, 'renameTask', copy._id);
+    return stored !== null && stored.order === doc.order && stored.createdAt.getTime() === doc.createdAt.getTime();
+  });
+  const all = await ctx.read('renameTask', () => ctx.q(ctx.m.transitions.find({ container, task: from }).lean<TransitionDoc[]>()).exec(), 6);
+  const log = all.filter((t) => (t.incarnation ?? '') === inc);
   if (log.length > 0) {
-    await ctx.m.transitions.insertMany(
-      log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token, inc), task: to })),
-    );
+    const copies = log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token, inc), task: to }));
+    // The copies are deterministic (same `_id`, same content): a retry meeting them as duplicates is done.
+    await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.transitions.collection.insertMany(asRaw(copies), { ordered: false, writeConcern: o.writeConcern })), async () => true);
   }
   await deleteTask(ctx, container, from);
   return true;
 }
 
+/** `ctx.write(fn)`, where a duplicate key on a retried try is accepted when `ours()` says the earlier try made it. */
+async function writeTolerant(
+  ctx: StoreContext,
+  operation: string,
+  fn: Parameters<StoreContext['write']>[1],
+  ours: () => Promise<boolean>,
+): Promise<void> {
+  let tries = 0;
+  await ctx.write(operation, async (o) => {
+    tries++;
+    try {
+      await fn(o);
+    } catch (error) {
+      if (!(tries > 1 && isDuplicateKeyError(error) && (await ours()))) throw error;
+    }
+  });
+}
+
+/**
+ * Deletes one task and its history; false when it did not exist. A retry
+ * after a lost reply that finds the task gone counts the delete as its own
+ * when the task existed as this call began.
+ * @throws OperationTimeoutError when an operation got no reply in time and retries ran out
+ */
 export async function deleteTask(ctx: StoreContext, container: string, name: string): Promise<boolean> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return false;
-  await ctx.m.transitions.deleteMany({ container, task: name });
-  const res = await ctx.m.tasks.deleteOne({ _id: taskKey(container, name, inc) });
-  return res.deletedCount > 0;
+  const id = taskKey(container, name, inc);
+  const existed = (await readTask(ctx, 'deleteTask', id)) !== null;
+  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, task: name }, o).exec());
+  if (!existed) return false;
+  let tries = 0;
+  const res = await ctx.write('deleteTask', (o) => {
+    tries++;
+    return ctx.m.tasks.deleteOne({ _id: id }, o).exec();
+  });
+  return res.deletedCount > 0 || tries > 1;
 }
-
