@@ -11,6 +11,9 @@ import type {
   NewContainer,
   NewTask,
   SettleOutcome,
+  TaskRead,
+  TaskRecord,
+  TaskRecordsRead,
   TaskStore,
 } from '../types.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
@@ -19,6 +22,7 @@ import { connectionDatabase, type ConnectionDatabase } from './database-name.js'
 import { isDuplicateKeyError } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { loadSnapshot } from './snapshot-read.js';
+import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
@@ -164,6 +168,18 @@ export class MongoStore implements TaskStore {
 
   loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
     return loadSnapshot(this.ctx, container);
+  }
+
+  loadTask(container: string, task: string): Promise<TaskRead | null> {
+    return single.loadTask(this.ctx, container, task);
+  }
+
+  loadTaskRecords(container: string, tasks: readonly string[]): Promise<TaskRecordsRead | null> {
+    return single.loadTaskRecords(this.ctx, container, tasks);
+  }
+
+  loadDependents(container: string, task: string): Promise<TaskRecord[]> {
+    return single.loadDependents(this.ctx, container, task);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
