@@ -78,6 +78,10 @@ export class CompatClient {
     return deliver(async () => {
       assertSafeName('container', name);
       const store = await this.#ctx.store();
+      // One read of the container with its tasks (as 0.0.1 loaded its
+      // document, tasks embedded); only a missing one is created.
+      const existing = await store.loadSnapshot(name);
+      if (existing) return [new CompatContainer(this.#ctx, existing), false] as const;
       // 0.0.1 tasks are independent jobs: one failing must not stop the others.
       const { created } = await store.createContainer({ name, failFast: false, definition: null });
       const snapshot = await store.loadSnapshot(name);

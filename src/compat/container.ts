@@ -6,6 +6,7 @@ import { deliver, type NodeCallback } from './callback.js';
 import { findTask, loadContainer, type CompatContext } from './context.js';
 import { deleteCompatTask } from './delete-task.js';
 import { claimNextTask } from './next-task.js';
+import { readTask, type CompatRead } from './task-reads.js';
 import { CompatTask } from './task.js';
 import { updateCompatTask } from './update-task.js';
 import type { CompatTaskValues } from './values.js';
@@ -13,8 +14,13 @@ import type { CompatTaskValues } from './values.js';
 /**
  * A task container of the 0.0.1 API. Every method takes an optional
  * node-style callback; without one it returns a promise of the callback's
- * result. The object caches the task states it last read (every method
- * refreshes them), which is what the synchronous `isComplete()` answers from.
+ * result. The object caches the task states it last read, which is what the
+ * synchronous `isComplete()` answers from. Every method refreshes what it
+ * reads: the methods on one task (`addTask`, `getTask`, `updateTask`,
+ * `deleteTask`) read and refresh that task only, in a fixed number of
+ * database commands whatever the container's size (as in 0.0.1, where they
+ * worked on the container document already loaded); `getTasks`, `refresh`,
+ * `isComplete(cb)` and `getNextTask` read every task.
  */
 export class CompatContainer {
   /** The container's name. */
@@ -68,19 +74,19 @@ export class CompatContainer {
   addTask(name: string, values?: unknown, callback?: unknown): Promise<CompatTask> | void {
     if (typeof values === 'function') [values, callback] = [undefined, values];
     return deliver(async () => {
-      const snapshot = await addCompatTask(await this.ctx.store(), this.name, name, values);
-      return [this.#rememberFound(snapshot, name)] as const;
+      const read = await addCompatTask(await this.ctx.store(), this.name, name, values);
+      return [this.#rememberFound(read, name)] as const;
     }, callback);
   }
 
-  /** The task with this name, or null. */
+  /** The task with this name, or null (reads that task only). */
   getTask(name: string): Promise<CompatTask | null>;
   getTask(name: string, callback: NodeCallback<CompatTask | null>): void;
   getTask(name: string, callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
     return deliver(async () => {
       assertSafeName('task', name);
-      await this.#reload();
-      return [this.#tasks.find((t) => t.name() === name) ?? null] as const;
+      const read = await readTask(await this.ctx.store(), this.name, name);
+      return [this.#rememberRead({ ...read, name }) ?? null] as const;
     }, callback);
   }
 
@@ -105,8 +111,8 @@ export class CompatContainer {
     // `updateTask(name, cb)`: no values, the task is read back unchanged.
     if (typeof values === 'function') [values, callback] = [{}, values];
     return deliver(async () => {
-      const result = await updateCompatTask(await this.ctx.store(), this.name, name, values);
-      return [this.#rememberFound(result.snapshot, result.name)] as const;
+      const read = await updateCompatTask(await this.ctx.store(), this.name, name, values);
+      return [this.#rememberFound(read, read.name)] as const;
     }, callback);
   }
 
@@ -115,8 +121,8 @@ export class CompatContainer {
   deleteTask(name: string, callback: NodeCallback<CompatTask | null>): void;
   deleteTask(name: string, callback?: NodeCallback<CompatTask | null>): Promise<CompatTask | null> | void {
     return deliver(async () => {
-      const { deleted, snapshot } = await deleteCompatTask(await this.ctx.store(), this.name, name);
-      this.#remember(snapshot);
+      const { deleted, read } = await deleteCompatTask(await this.ctx.store(), this.name, name);
+      this.#rememberRead(read);
       return [deleted ? new CompatTask(deleted) : null] as const;
     }, callback);
   }
@@ -144,7 +150,9 @@ export class CompatContainer {
         this.#remember(before);
         return [null] as const;
       }
-      return [this.#remember(await loadContainer(store, this.name), claimed) ?? null] as const;
+      // Every task was just read: refreshing the claimed one is enough.
+      const read = await readTask(store, this.name, claimed);
+      return [this.#rememberRead({ ...read, name: claimed }) ?? null] as const;
     }, callback);
   }
 
@@ -152,15 +160,31 @@ export class CompatContainer {
     return this.#declaredPresent && this.#tasks.every((t) => t.isComplete());
   }
 
-  /** Like #remember, for a task that must be there (it was just written). */
-  #rememberFound(snapshot: ContainerSnapshot, task: string): CompatTask {
-    const found = this.#remember(snapshot, task);
+  /** Like #rememberRead, for a task that must be there (it was just written). */
+  #rememberFound(read: CompatRead, task: string): CompatTask {
+    const found = this.#rememberRead(read, task);
     if (!found) throw new NotFoundError('task', task, `not in container "${this.name}" (deleted meanwhile)`);
     return found;
   }
 
   async #reload(): Promise<void> {
     this.#remember(await loadContainer(await this.ctx.store(), this.name));
+  }
+
+  /**
+   * Caches what a call read: every task, or the one task read (dropping it
+   * when it is gone, and its old name after a rename). Returns the named task
+   * (for a single-task read, the task read).
+   */
+  #rememberRead(read: CompatRead, task?: string): CompatTask | undefined {
+    if ('all' in read) return this.#remember(read.all, task);
+    const drop = new Set([read.name, ...(read.gone === undefined ? [] : [read.gone])]);
+    this.#tasks = this.#tasks.filter((t) => !drop.has(t.name()));
+    const found = read.task ? new CompatTask(read.task) : undefined;
+    if (found) this.#tasks.push(found);
+    const names = new Set(this.#tasks.map((t) => t.name()));
+    this.#declaredPresent = (read.container.definition ?? []).every((d) => names.has(d.name));
+    return found;
   }
 
   /** Caches the snapshot's tasks; returns the named one. */

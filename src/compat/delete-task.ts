@@ -1,24 +1,26 @@
 import { assertSafeName } from '../definition/names.js';
 import { ValidationError } from '../errors.js';
-import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
-import { syncContainerStatus } from './container-lifecycle.js';
-import { findTask, loadContainer } from './context.js';
+import type { TaskSnapshot, TaskStore } from '../store/types.js';
+import { readBackDeleted, readTask, type CompatRead } from './task-reads.js';
 
 /**
  * `deleteTask`: deletes the task with its history and returns it as it was
- * (null when it did not exist). A task that others depend on is not deleted:
- * they could never become ready; change their `dependsOn` first.
+ * (null when it did not exist). A task that others depend on is not deleted
+ * ({@link ValidationError} `PTS_HAS_DEPENDENTS`): they could never become
+ * ready; change their `dependsOn` first. Reads the task and its dependents
+ * only: a fixed number of commands whatever the container's size. Throws
+ * `NotFoundError` when the container does not exist.
  */
 export async function deleteCompatTask(
   store: TaskStore,
   container: string,
   name: unknown,
-): Promise<{ deleted: TaskSnapshot | null; snapshot: ContainerSnapshot }> {
+): Promise<{ deleted: TaskSnapshot | null; read: CompatRead }> {
   assertSafeName('task', name);
-  const before = await loadContainer(store, container);
-  const task = findTask(before, name);
-  if (!task) return { deleted: null, snapshot: before };
-  const dependents = before.tasks.filter((t) => t.record.dependsOn.includes(name)).map((t) => t.record.name);
+  const before = await readTask(store, container, name);
+  const task = before.task;
+  if (!task) return { deleted: null, read: { container: before.container, name, task: null } };
+  const dependents = (await store.loadDependents(container, name)).map((t) => t.name);
   if (dependents.length > 0) {
     throw new ValidationError(
       `Task "${name}" cannot be deleted: ${dependents.map((d) => `"${d}"`).join(', ')} depend on it; change their dependsOn first`,
@@ -26,5 +28,5 @@ export async function deleteCompatTask(
     );
   }
   const deleted = await store.deleteTask(container, name);
-  return { deleted: deleted ? task : null, snapshot: await syncContainerStatus(store, await loadContainer(store, container)) };
+  return { deleted: deleted ? task : null, read: await readBackDeleted(store, container, name) };
 }

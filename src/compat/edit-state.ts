@@ -114,10 +114,10 @@ function inPlacePatch(
   return { claim, patch };
 }
 
+/** The task alone (a fixed number of commands); {@link NotFoundError} when it or its container is gone. */
 async function readTask(store: TaskStore, container: string, task: string): Promise<TaskSnapshot> {
-  const snapshot = await store.loadSnapshot(container);
-  if (!snapshot) throw new NotFoundError('container', container);
-  const found = snapshot.tasks.find((t) => t.record.name === task);
-  if (!found) throw new NotFoundError('task', task, `not in container "${container}"`);
-  return found;
+  const read = await store.loadTask(container, task);
+  if (!read) throw new NotFoundError('container', container);
+  if (!read.task) throw new NotFoundError('task', task, `not in container "${container}"`);
+  return read.task;
 }

@@ -149,6 +149,26 @@ export interface SnapshotOptions {
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */
 export const OUTPUT_NOT_READ: unique symbol = Symbol('persistent-task-status: output not read');
 
+/**
+ * A container's stored fields, read without its tasks. It has no status: a
+ * container's status is derived from all its tasks (read `loadSnapshot` for it).
+ */
+export type ContainerFields = Omit<ContainerRecord, 'status' | 'finishedAt'>;
+
+/** One task read on its own (`TaskStore.loadTask`), with its container's head. */
+export interface TaskRead {
+  container: ContainerFields;
+  /** The task with its derived state, or null when the container has no such task. */
+  task: TaskSnapshot | null;
+}
+
+/** Some tasks' records read on their own (`TaskStore.loadTaskRecords`), with their container's head. */
+export interface TaskRecordsRead {
+  container: ContainerFields;
+  /** The records of the named tasks that exist, in the order they were asked for (each once). */
+  records: TaskRecord[];
+}
+
 /** Proof of an exclusive claim on one attempt of a task. */
 export interface Claim {
   container: string;
@@ -291,6 +311,26 @@ export interface TaskStore {
    * documents of the container's current incarnation are read.
    */
   loadSnapshot(container: string, options?: SnapshotOptions): Promise<ContainerSnapshot | null>;
+  /**
+   * One task of a container with its derived state, without reading the
+   * others: a fixed number of commands whatever the container's size. Null
+   * when the container does not exist (or was tombstoned); `task` is null when
+   * it has no such task. The same rules as `loadSnapshot` (current
+   * incarnation only, staged tasks only once their attempt succeeded).
+   */
+  loadTask(container: string, task: string): Promise<TaskRead | null>;
+  /**
+   * The records (no state) of the named tasks that exist, with the container's
+   * head; null when the container does not exist. One command for the
+   * container plus one exact lookup per name, whatever the container's size.
+   */
+  loadTaskRecords(container: string, tasks: readonly string[]): Promise<TaskRecordsRead | null>;
+  /**
+   * The records of the tasks whose `dependsOn` names `task`, in declaration
+   * order (empty when none, or when the container does not exist). One query;
+   * only the dependents are returned.
+   */
+  loadDependents(container: string, task: string): Promise<TaskRecord[]>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(

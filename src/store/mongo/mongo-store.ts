@@ -13,6 +13,9 @@ import type {
   NewTask,
   SettleOutcome,
   SnapshotOptions,
+  TaskRead,
+  TaskRecord,
+  TaskRecordsRead,
   TaskStore,
 } from '../types.js';
 import type { Transition } from '../transition.js';
@@ -23,6 +26,7 @@ import { isDuplicateKeyError } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
+import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
@@ -206,6 +210,18 @@ export class MongoStore implements TaskStore {
 
   loadSnapshot(container: string, options?: SnapshotOptions): Promise<ContainerSnapshot | null> {
     return loadSnapshot(this.ctx, container, options);
+  }
+
+  loadTask(container: string, task: string): Promise<TaskRead | null> {
+    return single.loadTask(this.ctx, container, task);
+  }
+
+  loadTaskRecords(container: string, tasks: readonly string[]): Promise<TaskRecordsRead | null> {
+    return single.loadTaskRecords(this.ctx, container, tasks);
+  }
+
+  loadDependents(container: string, task: string): Promise<TaskRecord[]> {
+    return single.loadDependents(this.ctx, container, task);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
