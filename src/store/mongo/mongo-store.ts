@@ -18,6 +18,7 @@ import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
+import { serverTime } from './server-clock.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
@@ -164,6 +165,11 @@ export class MongoStore implements TaskStore {
 
   loadSnapshot(container: string): Promise<ContainerSnapshot | null> {
     return loadSnapshot(this.ctx, container);
+  }
+
+  /** The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with. */
+  serverTime(): Promise<Date | null> {
+    return serverTime(this.m.containers.db.db);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {

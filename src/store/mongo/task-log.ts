@@ -6,6 +6,7 @@ import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } fro
 import type { StoreContext } from './context.js';
 import { isDuplicateKeyError, transitionKey } from './keys.js';
 import type { TransitionDoc } from './models.js';
+import { STAMP_RENEWAL, stampClaim } from './server-clock.js';
 
 /**
  * The task log's writes: claims, in-place updates of a running attempt,
@@ -51,6 +52,7 @@ ctx: StoreContext,
     heartbeatMs: claim.heartbeatMs ?? null,
   });
   if (!inserted) return null;
+  await stampClaim(ctx, transitionKey(container, task, token, inc));
   return { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
 }
 
@@ -66,7 +68,7 @@ export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: Atte
   // the claim's incarnation: a re-created container never sees these writes.
   const inc = claim.incarnation ?? (await ctx.incarnation(claim.container)) ?? '';
   const id = transitionKey(claim.container, claim.task, claim.token, inc);
-  await ctx.write('updateAttempt', (o) => ctx.m.transitions.updateOne({ _id: id }, { $set: set }, o).exec());
+  await ctx.write('updateAttempt', (o) => ctx.m.transitions.updateOne({ _id: id }, { $set: set, ...(set.leaseUntil ? STAMP_RENEWAL : {}) }, o).exec());
   const nextId = transitionKey(claim.container, claim.task, claim.token + 1, inc);
   const next = await ctx.read('updateAttempt', () =>
     ctx.q(ctx.m.transitions.findById(nextId, { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
