@@ -26,10 +26,21 @@ export async function openStore(source: StoreSource = {}): Promise<TaskStore> {
   );
 }
 
-/** Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist. */
+/**
+ * Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist.
+ *
+ * Whether a running task's runner is lost is judged on the database
+ * server's clock: the server's time is read just before the tasks, and each
+ * holder's last renewal was stamped by the server, so the reader's and the
+ * holders' wall clocks never meet (`runnerLost.judgedBy: 'server-clock'`).
+ * The server's time is read first, so a slow read can only make a holder
+ * look fresher, never silent. Stores or claims without server times fall back
+ * to the written expiry against this machine's clock (`'wall-clock'`).
+ */
 export async function getContainerStatus(container: string, source: StoreSource = {}): Promise<ContainerStatusReport> {
   const store = await openStore({ readOnly: true, ...source });
+  const serverReadAt = (await store.serverTime?.()) ?? null;
   const snapshot = await store.loadSnapshot(container);
   if (!snapshot) throw new NotFoundError('container', container);
-  return summarizeContainer(snapshot);
+  return summarizeContainer({ ...snapshot, serverReadAt });
 }
