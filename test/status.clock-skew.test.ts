@@ -4,10 +4,12 @@
  * clocks are a minute ahead and a minute behind are reported alive by
  * `getContainerStatus` and `pts status` read from this process, and once
  * SIGSTOPped they are reported lost after two missed heartbeats, not a
- * minute early or late.
+ * minute early or late. Leases without a server stamp (written by older
+ * versions) are judged by observation by a long-lived reader (`--watch`).
  */
 import { expect, it } from 'vitest';
-import { getContainerStatus, type ContainerStatusReport } from '../src/index.js';
+import { defineContainer, getContainerStatus, MongoStore, Runner, type ContainerStatusReport } from '../src/index.js';
+import { LeaseObserver } from '../src/engine/lease-observer.js';
 import { runPts } from './cli.support.js';
 import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
@@ -92,4 +94,42 @@ it('runners with clocks a minute ahead and behind are alive, and lost once stopp
     expect(inS, name).toBeGreaterThan(0);
     expect(inS, name).toBeLessThanOrEqual(LEASE_MS / 1000);
   }
+});
+
+it('a long-lived reader judges leases without a server stamp by observation, on its own clock', async () => {
+  const name = 'unstamped';
+  const container = () => defineContainer(name).task('alive', async () => null).task('dead', async () => null);
+  await Runner.create({ connection: db().connection, container: container() });
+  // Runners on a machine whose clock is a minute behind, of a version that did not stamp renewals.
+  const behindNow = () => Date.now() - 60_000;
+  const behind = await MongoStore.create(db().connection, { clock: { now: behindNow } });
+  for (const task of ['alive', 'dead']) {
+    await behind.claimTask(name, task, 0, { runnerId: `runner-${task}`, attempt: 1, leaseMs: 5000, heartbeatMs: 200, checkpoint: null });
+  }
+  const transitions = db().connection.collection('pts_transitions');
+  await transitions.updateMany({ container: name }, { $unset: { leaseRenewedAt: '' } });
+  const heartbeat = () => transitions.updateOne({ container: name, task: 'alive', token: 1 }, { $set: { leaseUntil: new Date(behindNow() + 5000) } });
+
+  // One read can only compare wall clocks: both look expired.
+  const once = await getContainerStatus(name, { connection: db().connection });
+  expect(once.tasks.map((t) => t.runnerLost?.judgedBy)).toEqual(['wall-clock', 'wall-clock']);
+
+  const observer = new LeaseObserver(30_000);
+  const read = () => getContainerStatus(name, { connection: db().connection }, { observer });
+  const first = await read();
+  expect(first.tasks.map((t) => t.runnerLost)).toEqual([null, null]);
+  let deadLost: ContainerStatusReport['tasks'][number]['runnerLost'] = null;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 2000) {
+    await heartbeat();
+    const r = await read();
+    expect(r.tasks[0]!.runnerLost).toBeNull();
+    deadLost = r.tasks[1]!.runnerLost;
+    if (deadLost && performance.now() - t0 > 1000) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  expect(deadLost).toMatchObject({ holder: 'runner-dead', judgedBy: 'observation', expired: false });
+  expect(deadLost!.silentForMs).toBeGreaterThan(400);
+  expect(deadLost!.expiresInMs).toBeGreaterThan(2000);
+  expect(deadLost!.expiresInMs).toBeLessThan(4600);
 });

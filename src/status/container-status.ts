@@ -82,18 +82,21 @@ const NOT_DONE_MAX = 99.9;
  * Summarises a snapshot (as of `snapshot.readAt`): percentages, counts, lost
  * runners and an ETA. Lost runners are judged on the server's clock when the
  * snapshot carries `serverReadAt` (as {@link getContainerStatus} reads it),
- * else by comparing written expiries with `readAt` (see {@link lostRunner}).
+ * else by `observed` (the snapshot as a `LeaseObserver` judged it over
+ * successive reads) when given, else by comparing written expiries with
+ * `readAt` (see {@link lostRunner}).
  */
-export function summarizeContainer(snapshot: ContainerSnapshot): ContainerStatusReport {
+export function summarizeContainer(snapshot: ContainerSnapshot, observed?: ContainerSnapshot): ContainerStatusReport {
   const counts: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
   let units = 0;
   let runnersLost = 0;
   const now = snapshot.readAt;
+  const observedState = new Map(observed?.tasks.map((t) => [t.record.name, t.state]));
   const tasks = snapshot.tasks.map(({ record, state }): TaskStatusReport => {
     counts[state.status] += 1;
     const fraction = taskFraction(state);
     units += fraction;
-    const lost = lostRunner(state, now, snapshot.serverReadAt ?? null);
+    const lost = lostRunner(state, now, snapshot.serverReadAt ?? null, observedState.get(record.name));
     if (lost) runnersLost += 1;
     const running = state.status === 'running';
     return {

@@ -66,10 +66,16 @@ export interface LostRunner {
  * clocks are compared), and it is the last resort of a status read that has
  * no server time (`judgedBy: 'wall-clock'`).
  *
+ * A long-lived reader (`pts status --watch`) also passes `observed`: the
+ * same task as a `LeaseObserver` judged it over successive reads on the
+ * reader's monotonic clock (its `leaseUntil` rewritten on `now`'s scale).
+ * Leases without a server stamp are then judged by that observation
+ * (`'observation'`) instead of by wall clocks.
+ *
  * `now` is the reader's wall-clock time of the read: `takeoverAt` is given
  * on it.
  */
-export function lostRunner(state: TaskState, now: Date, serverNow: Date | null = null): LostRunner | null {
+export function lostRunner(state: TaskState, now: Date, serverNow: Date | null = null, observed?: TaskState): LostRunner | null {
   if (state.status !== 'running' || state.runnerId === null || state.leaseUntil === null) return null;
   const expiresAt = state.leaseUntil;
   const lastHeartbeatAt = state.leaseMs !== null ? new Date(expiresAt.getTime() - state.leaseMs) : null;
@@ -81,6 +87,11 @@ export function lostRunner(state: TaskState, now: Date, serverNow: Date | null =
     // A renewal that landed after the server told its time is simply fresh.
     silentForMs = Math.max(0, serverNow.getTime() - state.leaseRenewedAt.getTime());
     expiresInMs = state.leaseMs - silentForMs;
+  } else if (observed?.leaseUntil && state.leaseMs !== null) {
+    judgedBy = 'observation';
+    // The observer's expiry is `leaseMs` after the lease was first seen unchanged.
+    expiresInMs = observed.leaseUntil.getTime() - now.getTime();
+    silentForMs = Math.max(0, state.leaseMs - expiresInMs);
   } else {
     judgedBy = 'wall-clock';
     silentForMs = lastHeartbeatAt === null ? 0 : Math.max(0, now.getTime() - lastHeartbeatAt.getTime());
