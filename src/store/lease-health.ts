@@ -13,7 +13,9 @@ export const MISSED_HEARTBEATS_FOR_LOST = 2;
  *   server's time and the reader asked the server for its time now; the one
  *   clock all machines share, so clock skew between them changes nothing.
  * - `observation`: the reader's own monotonic clock, over successive reads
- *   (a runner's `LeaseObserver`, the `task:waiting-for-lease` event).
+ *   (a runner's `LeaseObserver`, the `task:waiting-for-lease` event; `pts
+ *   status --watch` for leases without a server stamp): the same lease seen
+ *   unchanged for a while means its holder is silent.
  * - `wall-clock`: the holder's written expiry against the reader's wall
  *   clock; only when neither of the above is available (claims of older
  *   versions, a lease set by hand, a server that does not tell its time), and
