@@ -8,8 +8,7 @@
  * versions) are judged by observation by a long-lived reader (`--watch`).
  */
 import { expect, it } from 'vitest';
-import { defineContainer, getContainerStatus, MongoStore, Runner, type ContainerStatusReport } from '../src/index.js';
-import { LeaseObserver } from '../src/engine/lease-observer.js';
+import { defineContainer, getContainerStatus, LeaseObserver, MongoStore, Runner, type ContainerStatusReport } from '../src/index.js';
 import { runPts } from './cli.support.js';
 import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
