@@ -44,7 +44,7 @@ it('shows a lost runner, announces the wait once, and resumes at the checkpoint 
   const lost = await until(status, (r) => r.tasks[0]!.runnerLost !== null, LEASE_MS / 2);
   const download = lost.tasks[0]!;
   expect(download).toMatchObject({ status: 'running', attempt: 1, runnerId: 'runner-A' });
-  expect(download.runnerLost).toMatchObject({ holder: 'runner-A', expired: false });
+  expect(download.runnerLost).toMatchObject({ holder: 'runner-A', expired: false, judgedBy: 'server-clock' });
   expect(download.runnerLost!.expiresInMs).toBeGreaterThan(0);
   expect(download.runnerLost!.lastHeartbeatAt!.getTime()).toBeLessThan(lost.tasks[0]!.runnerLost!.expiresAt.getTime());
   expect(download.percentComplete).toBeGreaterThanOrEqual(40);
@@ -59,10 +59,10 @@ it('shows a lost runner, announces the wait once, and resumes at the checkpoint 
   expect(pts.stdout).toMatch(/^ {4}runner lost, waiting for takeover \(lease expires in \d+ s\); held by runner-A$/m);
   expect(pts.stdout).toMatch(/^Tasks: .*\(1 with a lost runner\)$/m);
   // Once the lease has expired and nobody took over, the line says so (rendered at a later "now").
-  const later = download.runnerLost!.expiresAt.getTime() + 3000;
+  const later = download.runnerLost!.takeoverAt.getTime() + 3000;
   expect(renderStatus(lost, later).join('\n')).toContain('runner lost, waiting for takeover (lease expired 3 s ago)');
   // `status --watch` on a pipe: the time stops at the last heartbeat instead of growing.
-  const fiveBefore = download.runnerLost!.expiresAt.getTime() - 5000;
+  const fiveBefore = download.runnerLost!.takeoverAt.getTime() - 5000;
   const watchLines = renderSnapshot(lost, fiveBefore).join('\n');
   expect(watchLines).toMatch(/^ {2}download \d+(\.\d)?% attempt 1, \S+ - runner lost, waiting for takeover \(lease expires in 5 s\)$/m);
   const timeShownAt = (now: number) => /attempt 1, (\S+) - /.exec(renderSnapshot(lost, now).join('\n'))![1];

@@ -1,8 +1,14 @@
 import { lostRunner, type LostRunner } from '../store/lease-health.js';
 import type { ContainerSnapshot, ContainerStatus, PersistedError, TaskState, TaskStatus } from '../store/types.js';
 import { estimateRemaining } from './eta.js';
+import type { getContainerStatus } from './inspect.js';
 
-/** A running task whose runner is lost, as shown to people. */
+/**
+ * A running task whose runner is lost, as shown to people. Read through
+ * {@link getContainerStatus} from a MongoDB store, liveness is judged on the
+ * database server's clock (`judgedBy: 'server-clock'`), so runners on
+ * machines whose clocks disagree are judged right; see {@link LostRunner}.
+ */
 export interface RunnerLostReport extends LostRunner {
   /** Milliseconds until the lease expires and another runner may take over; 0 once expired. */
   expiresInMs: number;
@@ -27,8 +33,13 @@ export interface TaskStatusReport {
   /** The last status text any attempt reported (kept after the task ended, for reference). */
   lastStatusText: string;
   runnerId: string | null;
+  /** The lease's end as its holder wrote it, on the holder's wall clock (display only; see {@link RunnerLostReport}). */
   leaseUntil: Date | null;
-  /** Set while the task's runner stopped renewing its lease and nobody has taken the task over yet. */
+  /**
+   * Set while the task's runner stopped renewing its lease (more than two
+   * heartbeats missed, or its lease expired) and nobody has taken the task
+   * over yet.
+   */
   runnerLost: RunnerLostReport | null;
   startedAt: Date | null;
   endedAt: Date | null;
@@ -67,17 +78,25 @@ export interface ContainerStatusReport {
 /** Below 100 %, at most this is shown, so that only a succeeded task (or container) shows 100 %. */
 const NOT_DONE_MAX = 99.9;
 
-/** Summarises a snapshot (as of `snapshot.readAt`): percentages, counts, lost runners and an ETA. */
-export function summarizeContainer(snapshot: ContainerSnapshot): ContainerStatusReport {
+/**
+ * Summarises a snapshot (as of `snapshot.readAt`): percentages, counts, lost
+ * runners and an ETA. Lost runners are judged on the server's clock when the
+ * snapshot carries `serverReadAt` (as {@link getContainerStatus} reads it),
+ * else by `observed` (the snapshot as a `LeaseObserver` judged it over
+ * successive reads) when given, else by comparing written expiries with
+ * `readAt` (see {@link lostRunner}).
+ */
+export function summarizeContainer(snapshot: ContainerSnapshot, observed?: ContainerSnapshot): ContainerStatusReport {
   const counts: Record<TaskStatus, number> = { pending: 0, running: 0, succeeded: 0, failed: 0, skipped: 0, cancelled: 0 };
   let units = 0;
   let runnersLost = 0;
   const now = snapshot.readAt;
+  const observedState = new Map(observed?.tasks.map((t) => [t.record.name, t.state]));
   const tasks = snapshot.tasks.map(({ record, state }): TaskStatusReport => {
     counts[state.status] += 1;
     const fraction = taskFraction(state);
     units += fraction;
-    const lost = lostRunner(state, now);
+    const lost = lostRunner(state, now, snapshot.serverReadAt ?? null, observedState.get(record.name));
     if (lost) runnersLost += 1;
     const running = state.status === 'running';
     return {
@@ -90,7 +109,7 @@ export function summarizeContainer(snapshot: ContainerSnapshot): ContainerStatus
       lastStatusText: state.statusText,
       runnerId: running ? state.runnerId : null,
       leaseUntil: state.leaseUntil,
-      runnerLost: lost && { ...lost, expiresInMs: Math.max(0, lost.expiresAt.getTime() - now.getTime()) },
+      runnerLost: lost,
       startedAt: state.startedAt,
       endedAt: state.endedAt,
       durationMs: state.durationMs,

@@ -36,8 +36,9 @@ const OVERRUN_FLOOR = 0.1;
  * 2. **Work left per task.** A running task: the rest of its attempt. A
  *    pending task: its duration minus what its checkpoint already covers,
  *    after its retry time. A task whose runner is lost: the wait until its
- *    lease expires, then the work after its checkpoint. Tasks that will be
- *    skipped (a dependency failed) need nothing.
+ *    lease expires (judged as in status, see `lostRunner`), then the work
+ *    after its checkpoint. Tasks that will be skipped (a dependency failed)
+ *    need nothing.
  * 3. **Critical path**: the longest chain of waits and work along the
  *    dependencies of what is left. **Work / concurrency**: all work left,
  *    spread over the peak number of attempts observed running at once.
@@ -50,8 +51,9 @@ const OVERRUN_FLOOR = 0.1;
 export function estimateRemaining(snapshot: ContainerSnapshot): EtaEstimate | null {
   const now = snapshot.readAt.getTime();
   const byName = new Map(snapshot.tasks.map((t) => [t.record.name, t]));
-  const samples = collectSamples(snapshot.tasks, now);
-  const concurrency = peakConcurrency(snapshot.tasks, now);
+  const serverNow = snapshot.serverReadAt ?? null;
+  const samples = collectSamples(snapshot.tasks, now, serverNow);
+  const concurrency = peakConcurrency(snapshot.tasks, now, serverNow);
 
   const finish = new Map<string, number | null>();
   let workMs = 0;
@@ -79,7 +81,7 @@ export function estimateRemaining(snapshot: ContainerSnapshot): EtaEstimate | nu
       visiting.delete(name);
       if (doomed && status === 'pending') result = null;
       else {
-        const left = workLeft(t, now, samples);
+        const left = workLeft(t, now, serverNow, samples);
         if (left === null) {
           unknown = true;
           result = start;
@@ -124,10 +126,10 @@ function keysOf(t: TaskSnapshot): string[] {
  * report may mean the task stalled, so the time runs to now. A lost runner's
  * attempt is measured up to its last report (or heartbeat).
  */
-function ownRate(s: TaskState, now: number): { perUnit: number; left: number } | null {
+function ownRate(s: TaskState, now: number, serverNow: Date | null): { perUnit: number; left: number } | null {
   if (s.status !== 'running' || !s.startedAt) return null;
   const start = s.startedAt.getTime();
-  const lost = lostRunner(s, new Date(now));
+  const lost = lostRunner(s, new Date(now), serverNow);
   const reportAt = s.progressAt?.getTime();
   let until: number | undefined = now;
   if (lost) until = reportAt ?? lost.lastHeartbeatAt?.getTime();
@@ -141,7 +143,7 @@ function ownRate(s: TaskState, now: number): { perUnit: number; left: number } |
   return { perUnit, left: Math.max(perUnit * (1 - s.progress) - sinceReport, OVERRUN_FLOOR * perUnit * (1 - s.progress)) };
 }
 
-function collectSamples(tasks: readonly TaskSnapshot[], now: number): Samples {
+function collectSamples(tasks: readonly TaskSnapshot[], now: number, serverNow: Date | null): Samples {
   const samples: Samples = new Map();
   for (const t of tasks) {
     const s = t.state;
@@ -149,7 +151,7 @@ function collectSamples(tasks: readonly TaskSnapshot[], now: number): Samples {
     if (s.status === 'succeeded' && s.durationMs !== null && 1 - s.startProgress >= MIN_PROGRESS_FOR_RATE) {
       whole = s.durationMs / (1 - s.startProgress);
     } else {
-      whole = ownRate(s, now)?.perUnit ?? null;
+      whole = ownRate(s, now, serverNow)?.perUnit ?? null;
     }
     if (whole === null) continue;
     for (const key of keysOf(t)) {
@@ -170,14 +172,14 @@ function estimatedDuration(t: TaskSnapshot, samples: Samples): number | null {
 }
 
 /** A task's wait before it can work again, and the work it has left; null when unknown. */
-function workLeft(t: TaskSnapshot, now: number, samples: Samples): { wait: number; work: number } | null {
+function workLeft(t: TaskSnapshot, now: number, serverNow: Date | null, samples: Samples): { wait: number; work: number } | null {
   const s = t.state;
   const resumeFrom = s.checkpoint === undefined || s.checkpoint === null ? 0 : s.checkpointProgress;
   if (s.status === 'running') {
-    const lost = lostRunner(s, new Date(now));
-    const rate = ownRate(s, now);
+    const lost = lostRunner(s, new Date(now), serverNow);
+    const rate = ownRate(s, now, serverNow);
     const full = rate?.perUnit ?? estimatedDuration(t, samples);
-    if (lost) return full === null ? null : { wait: Math.max(0, lost.expiresAt.getTime() - now), work: full * (1 - resumeFrom) };
+    if (lost) return full === null ? null : { wait: lost.expiresInMs, work: full * (1 - resumeFrom) };
     if (rate) return { wait: 0, work: rate.left };
     if (full === null) return null;
     const elapsed = s.startedAt ? now - s.startedAt.getTime() : 0;
@@ -189,11 +191,11 @@ function workLeft(t: TaskSnapshot, now: number, samples: Samples): { wait: numbe
 }
 
 /** The most attempts that ran at once, from each task's current or last attempt (at least 1). */
-function peakConcurrency(tasks: readonly TaskSnapshot[], now: number): number {
+function peakConcurrency(tasks: readonly TaskSnapshot[], now: number, serverNow: Date | null): number {
   const edges: Array<[number, number]> = [];
   for (const { state: s } of tasks) {
     if (!s.startedAt) continue;
-    const lost = lostRunner(s, new Date(now));
+    const lost = lostRunner(s, new Date(now), serverNow);
     const end = s.status === 'running' ? (lost?.lastHeartbeatAt?.getTime() ?? now) : (s.endedAt?.getTime() ?? now);
     edges.push([s.startedAt.getTime(), 1], [Math.max(end, s.startedAt.getTime() + 1), -1]);
   }

@@ -1,4 +1,5 @@
 import type { Connection } from 'mongoose';
+import type { LeaseObserver } from '../engine/lease-observer.js';
 import { NotFoundError } from '../errors.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
@@ -26,10 +27,40 @@ export async function openStore(source: StoreSource = {}): Promise<TaskStore> {
   );
 }
 
-/** Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist. */
-export async function getContainerStatus(container: string, source: StoreSource = {}): Promise<ContainerStatusReport> {
+/** Options of {@link getContainerStatus}. */
+export interface StatusReadOptions {
+  /**
+   * For a reader that reads the same container again and again (`pts status
+   * --watch`): one observer for all its reads. Leases whose renewals the
+   * server did not stamp (claims of older versions, or a server that does
+   * not tell its time) are then judged by observation on this process's
+   * monotonic clock, as runners judge takeover, instead of by wall clocks.
+   */
+  observer?: LeaseObserver;
+}
+
+/**
+ * Reads a container's live state from any process; throws {@link NotFoundError} when it does not exist.
+ *
+ * Whether a running task's runner is lost is judged on the database
+ * server's clock: the server's time is read just before the tasks, and each
+ * holder's last renewal was stamped by the server, so the reader's and the
+ * holders' wall clocks never meet (`runnerLost.judgedBy: 'server-clock'`).
+ * The server's time is read first, so a slow read can only make a holder
+ * look fresher, never silent. Stores or claims without server times fall back
+ * to observation with `options.observer` (`'observation'`), else to the
+ * written expiry against this machine's clock (`'wall-clock'`).
+ */
+export async function getContainerStatus(
+  container: string,
+  source: StoreSource = {},
+  options: StatusReadOptions = {},
+): Promise<ContainerStatusReport> {
   const store = await openStore({ readOnly: true, ...source });
+  const readStartedAt = performance.now();
+  const serverReadAt = (await store.serverTime?.()) ?? null;
   const snapshot = await store.loadSnapshot(container);
   if (!snapshot) throw new NotFoundError('container', container);
-  return summarizeContainer(snapshot);
+  const observed = options.observer?.judge(snapshot, readStartedAt, performance.now());
+  return summarizeContainer({ ...snapshot, serverReadAt }, observed);
 }

@@ -14,6 +14,7 @@ export function initialTaskState(): TaskState {
     leaseUntil: null,
     leaseMs: null,
     heartbeatMs: null,
+    leaseRenewedAt: null,
     progress: 0,
     progressAt: null,
     startProgress: 0,
@@ -56,6 +57,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.leaseUntil = t.leaseUntil ?? null;
         s.leaseMs = t.leaseMs ?? null;
         s.heartbeatMs = t.heartbeatMs ?? null;
+        s.leaseRenewedAt = t.leaseRenewedAt ?? null;
         s.progress = t.progress ?? 0;
         s.startProgress = t.startProgress ?? 0;
         s.progressAt = t.progressAt ?? null;
@@ -131,6 +133,8 @@ function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
   for (const key of EDITABLE_FIELDS) {
     if (set[key] !== undefined) (s as unknown as Record<string, unknown>)[key] = set[key];
   }
+  // A lease set by hand is not a renewal the server stamped: it is judged by its written expiry.
+  if (set.status !== undefined || set.leaseUntil !== undefined) s.leaseRenewedAt = null;
   // A duration given with the edit wins; otherwise it follows the times when
   // they change, and a duration set earlier stays until then.
   const timesChanged = set.status !== undefined || set.startedAt !== undefined || set.endedAt !== undefined;
@@ -141,6 +145,7 @@ function applyEdit(s: TaskState, set: NonNullable<Transition['set']>): void {
 
 function endAttempt(s: TaskState, at: Date): void {
   s.leaseUntil = null;
+  s.leaseRenewedAt = null;
   s.endedAt = at;
   s.durationMs = s.startedAt ? at.getTime() - s.startedAt.getTime() : null;
 }

@@ -33,6 +33,13 @@ export interface Transition {
   leaseMs?: number | null;
   /** For `claimed` entries: the holder's heartbeat interval (ms), or null when it sends none. */
   heartbeatMs?: number | null;
+  /**
+   * For `claimed` entries: the database server's time of the claim's latest
+   * lease renewal (`$currentDate`, set right after the claim and by every
+   * heartbeat). Readers judge liveness on the server's clock with it; absent
+   * in entries of older versions and until the first stamp lands.
+   */
+  leaseRenewedAt?: Date | null;
   output?: unknown;
   error?: PersistedError | null;
   retryAt?: Date | null;

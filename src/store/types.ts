@@ -87,6 +87,12 @@ export interface TaskState {
   leaseMs: number | null;
   /** The holder's heartbeat interval (ms) as recorded in its claim; null when it sends none. */
   heartbeatMs: number | null;
+  /**
+   * The database server's time of the holder's latest lease renewal (its
+   * claim or last heartbeat); null when not stamped (claims of older
+   * versions, leases set by hand). Compared only with the server's own time.
+   */
+  leaseRenewedAt: Date | null;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
   /** When the current or last attempt last wrote its progress; null before it did. */
@@ -131,9 +137,16 @@ export interface TaskSnapshot {
 export interface ContainerSnapshot {
   container: ContainerRecord;
   tasks: TaskSnapshot[];
+  /** When the read started, on the reader's wall clock. */
   readAt: Date;
   /** The container's revision when it was read (see {@link ContainerHead}); absent from stores that keep none. */
   revision?: number;
+  /**
+   * The database server's time just before the read (see
+   * {@link TaskStore.serverTime}), when the reader asked for it: status
+   * reports judge each holder's liveness on this clock.
+   */
+  serverReadAt?: Date | null;
 }
 
 /** What {@link TaskStore.loadSnapshot} reads. */
@@ -331,6 +344,13 @@ export interface TaskStore {
    * only the dependents are returned.
    */
   loadDependents(container: string, task: string): Promise<TaskRecord[]>;
+
+  /**
+   * The database server's current time, the one clock every machine shares
+   * (lease renewals are stamped with it); null when the server does not say.
+   * Optional: readers of stores without it judge by wall clocks.
+   */
+  serverTime?(): Promise<Date | null>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { LeaseObserver } from '../../engine/lease-observer.js';
 import { getContainerStatus } from '../../status/inspect.js';
 import { globalOptions, printJson, type CliContext } from '../context.js';
 import { usageError } from '../errors.js';
@@ -43,7 +44,10 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .action(async (container: string, opts: StatusOptions, command: Command) => {
       const intervalMs = parseInterval(opts.interval);
       ctx.exitCode = await withSession(globalOptions(command), ctx.io, async ({ source }) => {
-        const read = () => getContainerStatus(container, source);
+        // Watching: leases the server did not stamp are judged by observation over the reads.
+        // (Its default lease only stands in for claims without one, which are never observed.)
+        const observer = new LeaseObserver(30_000);
+        const read = () => getContainerStatus(container, source, { observer });
         if (opts.watch) return watchContainer(read, { io: ctx.io, json: opts.json === true, intervalMs });
         const report = await read();
         if (opts.json) printJson(ctx.io, report);

@@ -59,10 +59,12 @@ export function taskStatusLabel(t: TaskStatusReport): string {
 
 /**
  * `runner lost, waiting for takeover (lease expires in 12 s)`, or
- * `(lease expired 3 s ago)` once another runner may take it over.
+ * `(lease expired 3 s ago)` once another runner may take it over. Counts
+ * down to `takeoverAt`, the judged expiry on this machine's clock (`now`),
+ * never to the expiry the holder wrote on its own clock.
  */
 export function formatRunnerLost(lost: NonNullable<TaskStatusReport['runnerLost']>, now: number): string {
-  const ms = lost.expiresAt.getTime() - now;
+  const ms = lost.takeoverAt.getTime() - now;
   const when = ms > 0 ? `lease expires in ${Math.ceil(ms / 1000)} s` : `lease expired ${Math.floor(-ms / 1000)} s ago`;
   return `runner lost, waiting for takeover (${when})`;
 }

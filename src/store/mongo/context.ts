@@ -14,6 +14,8 @@ export class StoreContext {
    * elsewhere keeps writing to the old keys (invisible) until it reads again.
    */
   readonly pins = new Map<string, string>();
+  /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
+  serverOffsetMs: number | null = null;
 
   constructor(
     readonly m: StoreModels,

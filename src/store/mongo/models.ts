@@ -96,6 +96,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     checkpointProgress: Number,
     leaseMs: Number,
     heartbeatMs: Number,
+    leaseRenewedAt: Date,
     output: Mixed,
     error: Mixed,
     retryAt: Date,

@@ -24,6 +24,7 @@ import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
+import { measureServerOffset, serverTime } from './server-clock.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
 import * as single from './task-read.js';
@@ -61,7 +62,9 @@ export class MongoStore implements TaskStore {
       await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
-    return new MongoStore(new StoreContext(models, resolved));
+    const ctx = new StoreContext(models, resolved);
+    ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
+    return new MongoStore(ctx);
   }
 
   /**
@@ -222,6 +225,11 @@ export class MongoStore implements TaskStore {
 
   loadDependents(container: string, task: string): Promise<TaskRecord[]> {
     return single.loadDependents(this.ctx, container, task);
+  }
+
+  /** The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with. */
+  serverTime(): Promise<Date | null> {
+    return serverTime(this.m.containers.db.db);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {

@@ -6,6 +6,7 @@ import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } fro
 import type { StoreContext } from './context.js';
 import { isDuplicateKeyError, transitionKey } from './keys.js';
 import type { TransitionDoc } from './models.js';
+import { STAMP_RENEWAL } from './server-clock.js';
 
 /**
  * The task log's writes: claims, in-place updates of a running attempt,
@@ -49,6 +50,8 @@ ctx: StoreContext,
     checkpoint: claim.checkpoint ?? null,
     leaseMs: claim.leaseMs,
     heartbeatMs: claim.heartbeatMs ?? null,
+    // The server's time, as this writer measured its offset (see measureServerOffset).
+    ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
   });
   if (!inserted) return null;
   return { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
@@ -66,7 +69,7 @@ export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: Atte
   // the claim's incarnation: a re-created container never sees these writes.
   const inc = claim.incarnation ?? (await ctx.incarnation(claim.container)) ?? '';
   const id = transitionKey(claim.container, claim.task, claim.token, inc);
-  await ctx.write('updateAttempt', (o) => ctx.m.transitions.updateOne({ _id: id }, { $set: set }, o).exec());
+  await ctx.write('updateAttempt', (o) => ctx.m.transitions.updateOne({ _id: id }, { $set: set, ...(set.leaseUntil ? STAMP_RENEWAL : {}) }, o).exec());
   const nextId = transitionKey(claim.container, claim.task, claim.token + 1, inc);
   const next = await ctx.read('updateAttempt', () =>
     ctx.q(ctx.m.transitions.findById(nextId, { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
