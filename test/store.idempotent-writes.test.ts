@@ -15,20 +15,23 @@ const db = databasePerFile();
 
 const networkError = () => new mongoose.mongo.MongoNetworkError('read ECONNRESET (injected)');
 
-/** Replaces `create` of the store's transition model for the duration of `body`. */
+/**
+ * Replaces the insert of the store's transition collection (appends go out
+ * as grouped `insertMany` commands) for the duration of `body`.
+ */
 async function withFaultyCreate<T>(
   store: MongoStore,
   fault: (real: () => Promise<unknown>, call: number) => Promise<unknown>,
   body: () => Promise<T>,
 ): Promise<{ result: T; calls: number }> {
-  const model = (store as unknown as { m: { transitions: Model<unknown> } }).m.transitions;
-  const real = model.create.bind(model) as (...args: unknown[]) => Promise<unknown>;
+  const collection = (store as unknown as { m: { transitions: Model<unknown> } }).m.transitions.collection as unknown as Record<string, unknown>;
+  const real = (collection.insertMany as (...args: unknown[]) => Promise<unknown>).bind(collection);
   let calls = 0;
-  (model as unknown as { create: unknown }).create = (...args: unknown[]) => fault(() => real(...args), ++calls);
+  collection.insertMany = (...args: unknown[]) => fault(() => real(...args), ++calls);
   try {
     return { result: await body(), calls };
   } finally {
-    delete (model as unknown as { create?: unknown }).create;
+    delete collection.insertMany;
   }
 }
 

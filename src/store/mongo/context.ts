@@ -1,5 +1,6 @@
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
+import { AppendBatcher } from './append-batch.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
 
@@ -16,6 +17,8 @@ export class StoreContext {
   readonly pins = new Map<string, string>();
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
   serverOffsetMs: number | null = null;
+  /** Log appends, sent in groups (see {@link AppendBatcher}). */
+  readonly appends = new AppendBatcher(this);
 
   constructor(
     readonly m: StoreModels,

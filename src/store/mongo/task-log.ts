@@ -121,19 +121,7 @@ export async function settleTask(ctx: StoreContext, container: string, task: str
  */
 export async function append(ctx: StoreContext, entry: Transition): Promise<boolean> {
   const _id = transitionKey(entry.container, entry.task, entry.token, entry.incarnation);
-  return ctx.write('append', async (o) => {
-    try {
-      const { w, wtimeoutMS, j } = o.writeConcern;
-      const saveOptions = Object.fromEntries(Object.entries({ w, wtimeout: wtimeoutMS, j }).filter(([, v]) => v !== undefined));
-      await ctx.m.transitions.create([{ ...entry, _id } as TransitionDoc], saveOptions);
-      return true;
-    } catch (error) {
-      if (!isDuplicateKeyError(error)) throw error;
-      if (entry.nonce === undefined) return false;
-      const there = await ctx.q(ctx.m.transitions.findById(_id, { nonce: 1 }).lean<{ nonce?: string }>()).exec();
-      return there?.nonce === entry.nonce;
-    }
-  });
+  return ctx.appends.append({ ...entry, _id } as TransitionDoc);
 }
 
 /** Nonce of a claim's outcome entry: the same for every try of that claim's outcome. */
