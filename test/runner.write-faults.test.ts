@@ -47,10 +47,12 @@ describe('writes that survive faults', () => {
 
   it('a claim whose reply was lost is kept by the runner: one attempt, no recovery, no wait for the lease', async () => {
     const store = await MongoStore.create(db().connection);
-    const model = (store as unknown as { m: { transitions: { create: (...a: unknown[]) => Promise<unknown> } } }).m.transitions;
-    const real = model.create.bind(model);
+    // Appends go out as grouped inserts on the transition collection: the first one is the claim.
+    const model = (store as unknown as { m: { transitions: { collection: { insertMany: (...a: unknown[]) => Promise<unknown> } } } }).m.transitions
+      .collection;
+    const real = model.insertMany.bind(model);
     let calls = 0;
-    model.create = async (...args: unknown[]) => {
+    model.insertMany = async (...args: unknown[]) => {
       const r = await real(...args);
       if (++calls === 1) throw reset(); // the claim landed; its reply is lost
       return r;
@@ -64,8 +66,9 @@ describe('writes that survive faults', () => {
       expect(performance.now() - t0).toBeLessThan(4_000);
       expect(runs).toEqual([1]);
       expect(stateOf(await snapshotOf(db().connection, 'lost-claim'), 'a')).toMatchObject({ attempt: 1, recoveries: 0 });
+      expect(calls).toBeGreaterThanOrEqual(2); // the fault was injected, and the claim repeated
     } finally {
-      delete (model as { create?: unknown }).create;
+      delete (model as { insertMany?: unknown }).insertMany;
     }
   });
 
