@@ -287,7 +287,11 @@ export interface NewClaim {
  * and only one writer can take a position.
  */
 export interface TaskStore {
-  /** Creates the container unless it exists; racing callers create exactly one. */
+  /**
+   * Creates the container unless it exists; racing callers create exactly one.
+   * For an existing container, `record.status` is the stored hint, not derived
+   * (its tasks are not read): read {@link loadSnapshot} for the status.
+   */
   createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }>;
   getContainer(name: string): Promise<ContainerRecord | null>;
   listContainers(): Promise<ContainerRecord[]>;

@@ -107,9 +107,11 @@ export class MongoStore implements TaskStore {
           await this.purge(input.name);
           continue;
         }
-        const existing = await this.getContainer(input.name);
-        if (!existing) throw error;
-        return { record: existing, created: false };
+        // An existing container: its stored fields, without reading its tasks
+        // (the status is the stored hint; read loadSnapshot for the derived one).
+        if (!raw || raw.deletedAt) throw error;
+        this.ctx.pins.set(input.name, raw.incarnation ?? '');
+        return { record: toContainerRecord(raw), created: false };
       }
     }
   }
