@@ -22,7 +22,8 @@ export const RUN_COMMANDS_GOAL = 3;
 /** Goal: per-task figures at 100k at most this times those at 1k. */
 export const SCALING_GOAL = 1.3;
 
-export async function countCase(ctx: Ctx, shape: Shape, n: number, results: Results): Promise<CountCase> {
+/** `budgetS` overrides the default budget of the size (not `--budget`). */
+export async function countCase(ctx: Ctx, shape: Shape, n: number, results: Results, budgetS?: number): Promise<CountCase> {
   const name = `${shape}-${label(n)}`;
   const built = shaped('bench', shape, n);
   const db = await openDb(ctx, name);
@@ -34,7 +35,7 @@ export async function countCase(ctx: Ctx, shape: Shape, n: number, results: Resu
     const createCounts = db.counter.since(c0);
     c0 = db.counter.snapshot();
     t0 = performance.now();
-    const run = await runWithBudget(runner, n, budgetFor(ctx, n), name);
+    const run = await runWithBudget(runner, n, ctx.opts.budgetS ?? budgetS ?? budgetFor(ctx, n), name);
     const runCounts = db.counter.since(c0);
     const result: CountCase = {
       name,
@@ -83,6 +84,18 @@ function byNameText(byName: Record<string, number>): string {
     .join(', ');
 }
 
+/** Unrounded per-task figures of one phase (the run's per task that succeeded). */
+function exact(c: CountCase, phase: 'create' | 'run'): { cmds: number; docs: number } {
+  const n = Math.max(1, phase === 'create' ? c.tasks : c.run.succeeded);
+  return { cmds: c[phase].counts.commands / n, docs: c[phase].counts.docs / n };
+}
+
+/** a ÷ b for each figure; 0 ÷ 0 is 1 (no change), x ÷ 0 is Infinity. */
+function ratios(a: { cmds: number; docs: number }, b: { cmds: number; docs: number }): { cmds: number; docs: number } {
+  const div = (x: number, y: number) => (y === 0 ? (x === 0 ? 1 : Infinity) : x / y);
+  return { cmds: div(a.cmds, b.cmds), docs: div(a.docs, b.docs) };
+}
+
 /** Per-task figures of a big case against the 1k case of the same shape. */
 export function scalingRows(cases: CountCase[], results: Results): void {
   for (const shape of ['flat', 'chain'] as const) {
@@ -90,8 +103,7 @@ export function scalingRows(cases: CountCase[], results: Results): void {
     if (!base) continue;
     for (const big of cases.filter((c) => c.shape === shape && c.tasks > 1000)) {
       for (const phase of ['create', 'run'] as const) {
-        const cmds = big[phase].perTask.commands / base[phase].perTask.commands;
-        const docs = base[phase].perTask.docs === 0 ? (big[phase].perTask.docs === 0 ? 1 : Infinity) : big[phase].perTask.docs / base[phase].perTask.docs;
+        const { cmds, docs } = ratios(exact(big, phase), exact(base, phase));
         const worst = Math.max(cmds, docs);
         const partial = phase === 'run' && !big.run.finished ? `partial: ${big.run.succeeded} of ${big.tasks} tasks` : undefined;
         results.add({
@@ -110,8 +122,7 @@ export function scalingRows(cases: CountCase[], results: Results): void {
 
 /** Goal: a 400-task chain costs no more per task than a 400-task flat container. */
 export function chainVsFlatRow(chain: CountCase, flat: CountCase, results: Results): void {
-  const cmds = chain.run.perTask.commands / flat.run.perTask.commands;
-  const docs = flat.run.perTask.docs === 0 ? Infinity : chain.run.perTask.docs / flat.run.perTask.docs;
+  const { cmds, docs } = ratios(exact(chain, 'run'), exact(flat, 'run'));
   const worst = Math.max(cmds, docs);
   results.add({
     case: `chain-${label(chain.tasks)} vs flat-${label(flat.tasks)} run`,
