@@ -1,0 +1,13 @@
+import mongoose from 'mongoose';
+import { defineContainer, Runner, type ContainerBuilder } from '../src/index.js';
+import { startMongoServer } from '../tools/mongo-server.js';
+const server = await startMongoServer({ log: () => {} });
+const conn = await mongoose.createConnection(`${server.uri.replace(/\/$/, '')}/cc_${Date.now()}`).asPromise();
+const log: string[] = [];
+let c = defineContainer('chain') as ContainerBuilder<any>;
+for (let i = 0; i < 30; i++) c = c.task(`t${i}`, async (ctx) => { log.push(`start t${i} deps=${JSON.stringify(ctx.deps)}`); return i; }, i > 0 ? { dependsOn: [`t${i - 1}`] } : {});
+const runner = await Runner.create({ connection: conn, container: c, concurrency: 16 });
+runner.on('task:succeeded', (e) => log.push(`ok ${e.task}`));
+console.log(await runner.run());
+console.log(log.slice(0, 12).join('\n'));
+await conn.close(); await server.stop();
