@@ -280,8 +280,7 @@ export class Runner {
       // Finished as far as this runner can tell: confirm it on everything as stored.
       if (!this.confirmed) {
         this.confirmed = true;
-        this.sync.stale = true;
-        return null;
+        if (!(await this.sync.confirm())) return null;
       }
       const status = containerOutcome({ container: view.container, tasks: [...view.tasks.values()], readAt });
       // A hint for raw readers only: every read derives the status from the tasks.

@@ -55,6 +55,28 @@ export class ViewSync {
     if (head.revision !== this.revision) await this.reload();
   }
 
+  /**
+   * Confirms that a picture in which everything is finished is the stored
+   * truth; false when it was not (the picture was read again). A finished
+   * task moves on only through a reset or a hand edit, and tasks appear only
+   * by being added, all of which move the revision on; so one read of the
+   * container document confirms it, plus a full read when an attempt that
+   * staged tasks unseen so far has ended since.
+   */
+  async confirm(): Promise<boolean> {
+    const before = this.view;
+    await this.checkHead();
+    if (this.view !== before) return false;
+    for (const s of this.view.hiddenStaged) {
+      const adder = this.view.get(s.addedBy);
+      if (!adder || adder.state.token > s.stagedBy) {
+        await this.reload();
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Reads the entries of a task after the position known (a write found it taken). */
   async catchUp(task: string): Promise<void> {
     const t = this.view.get(task);

@@ -1,7 +1,11 @@
-import { foldTransitions } from '../store/fold.js';
+import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
-import type { ContainerRecord, ContainerSnapshot, TaskSnapshot, TaskState } from '../store/types.js';
+import type { ContainerRecord, ContainerSnapshot, TaskRecord, TaskSnapshot, TaskState } from '../store/types.js';
 import { TERMINAL_STATUSES } from '../store/types.js';
+
+/** The state every task that never moved shares (frozen: states are replaced, never changed). */
+const UNTOUCHED: TaskState = Object.freeze(initialTaskState());
+const NO_DEPENDENCIES: string[] = Object.freeze([]) as unknown as string[];
 
 /**
  * A runner's picture of one container, kept in memory between steps and moved
@@ -33,21 +37,41 @@ export class ContainerView {
   readonly dirty = new Set<string>();
   private terminalCount = 0;
   private readonly failed = new Set<string>();
+  /** Tasks staged by attempts whose success was not in the log when read (see `ContainerSnapshot.hiddenStaged`). */
+  readonly hiddenStaged: ReadonlyArray<{ addedBy: string; stagedBy: number }>;
   /** Declared names not present yet (a container whose creator died before inserting them). */
   private missingDeclared: Set<string>;
 
   constructor(snapshot: ContainerSnapshot) {
     this.container = snapshot.container;
-    for (const t of snapshot.tasks) this.tasks.set(t.record.name, t);
-    this.missingDeclared = new Set((this.container.definition ?? []).map((d) => d.name).filter((n) => !this.tasks.has(n)));
+    // Held for the whole run, so kept small: identical options and the empty
+    // dependency list are shared, and every task that never moved shares one state.
+    const options = new Map<string, TaskRecord['options']>();
+    const shared = (o: TaskRecord['options']) => {
+      const key = JSON.stringify(o);
+      const found = options.get(key);
+      if (found) return found;
+      options.set(key, o);
+      return o;
+    };
+    // The snapshot's objects are this view's own (fresh from a read): shrunk in place, not copied.
     for (const t of snapshot.tasks) {
+      const record = t.record;
+      record.options = shared(record.options);
+      if (record.dependsOn.length === 0) record.dependsOn = NO_DEPENDENCIES;
+      if (t.state.token === 0 && t.state.status === 'pending') t.state = UNTOUCHED;
+      this.tasks.set(record.name, t);
+    }
+    this.hiddenStaged = snapshot.hiddenStaged ?? [];
+    this.missingDeclared = new Set((this.container.definition ?? []).map((d) => d.name).filter((n) => !this.tasks.has(n)));
+    for (const t of this.tasks.values()) {
       for (const d of t.record.dependsOn) {
         const list = this.dependents.get(d);
         if (list) list.push(t.record.name);
         else this.dependents.set(d, [t.record.name]);
       }
     }
-    for (const t of snapshot.tasks) this.index(t, null);
+    for (const t of this.tasks.values()) this.index(t, null);
     // Everything is new to the planner.
     for (const name of this.active) this.dirty.add(name);
   }
@@ -97,7 +121,7 @@ export class ContainerView {
     const t = this.tasks.get(name);
     if (!t) return;
     const before = t.state;
-    const next: TaskSnapshot = { record: t.record, state };
+    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state) : state };
     this.tasks.set(name, next);
     this.index(next, before);
     this.dirty.add(name);
@@ -145,12 +169,13 @@ export class ContainerView {
     if (before === null) {
       let unmet = 0;
       for (const d of t.record.dependsOn) if (this.tasks.get(d)?.state.status !== 'succeeded') unmet += 1;
-      this.unmet.set(name, unmet);
+      if (unmet > 0) this.unmet.set(name, unmet);
     } else if ((was === 'succeeded') !== (now === 'succeeded')) {
       const delta = now === 'succeeded' ? -1 : 1;
       for (const dep of this.dependents.get(name) ?? []) {
         const n = (this.unmet.get(dep) ?? 0) + delta;
-        this.unmet.set(dep, n);
+        if (n === 0) this.unmet.delete(dep);
+        else this.unmet.set(dep, n);
         const d = this.tasks.get(dep);
         if (n === 0 && d && d.state.status === 'pending') this.requeue(d);
       }
@@ -190,6 +215,27 @@ export class ContainerView {
     }
     return top;
   }
+}
+
+/** What a succeeded state keeps of its own; the rest reads from a shared prototype (see {@link compactSucceeded}). */
+// Not frozen: own fields are assigned over it, which a frozen prototype forbids. Never written to.
+const SUCCEEDED: TaskState = { ...initialTaskState(), status: 'succeeded', progress: 1 };
+
+/**
+ * A succeeded state as the scheduler needs it, in a few own fields over a
+ * shared prototype: most of a large container is succeeded tasks, held for
+ * the whole run. `foldTransitions` reads every field (prototype included)
+ * when it continues from such a state.
+ */
+function compactSucceeded(state: TaskState): TaskState {
+  const s = Object.create(SUCCEEDED) as TaskState;
+  s.token = state.token;
+  s.attempt = state.attempt;
+  s.output = state.output;
+  s.endedAt = state.endedAt;
+  if (state.failures !== 0) s.failures = state.failures;
+  if (state.recoveries !== 0) s.recoveries = state.recoveries;
+  return s;
 }
 
 function before(a: TaskSnapshot, b: TaskSnapshot): boolean {

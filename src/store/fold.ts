@@ -1,5 +1,8 @@
 import type { Transition } from './transition.js';
-import type { TaskState } from './types.js';
+import type { PersistedError, TaskState } from './types.js';
+
+/** The errors of a task that has none (shared: states are never changed in place, a fold makes a new one). */
+const NO_ERRORS: PersistedError[] = Object.freeze([]) as unknown as PersistedError[];
 
 /** The state of a task that has no transitions yet. */
 export function initialTaskState(): TaskState {
@@ -23,7 +26,7 @@ export function initialTaskState(): TaskState {
     checkpoint: undefined,
     output: null,
     lastError: null,
-    errors: [],
+    errors: NO_ERRORS,
     startedAt: null,
     firstStartedAt: null,
     endedAt: null,
@@ -42,7 +45,7 @@ export function initialTaskState(): TaskState {
  */
 export function foldTransitions(log: readonly Transition[], from?: TaskState): TaskState {
   // Continuing from a state folded earlier (entries after its token): a copy, never the original.
-  const s = from ? { ...from, errors: [...from.errors] } : initialTaskState();
+  const s = from ? materialize(from) : initialTaskState();
   for (const t of log) {
     s.token = t.token;
     if (t.kind !== 'claimed' && t.kind !== 'edited') s.claimToken = null;
@@ -82,7 +85,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.failures += 1;
         if (t.error) {
           s.lastError = t.error;
-          s.errors.push(t.error);
+          s.errors = [...s.errors, t.error];
         }
         s.status = t.retryAt ? 'pending' : 'failed';
         s.notBefore = t.retryAt ?? null;
@@ -117,6 +120,13 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
     }
   }
   return s;
+}
+
+/** A copy of a state with every field as own property (a compact state keeps some on its prototype). */
+function materialize(from: TaskState): TaskState {
+  const s = initialTaskState() as unknown as Record<string, unknown>;
+  for (const key of Object.keys(s)) s[key] = (from as unknown as Record<string, unknown>)[key];
+  return s as unknown as TaskState;
 }
 
 const EDITABLE_FIELDS = ['progress', 'statusText', 'checkpoint', 'attempt', 'startedAt', 'endedAt', 'leaseUntil', 'durationMs'] as const;

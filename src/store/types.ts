@@ -142,6 +142,12 @@ export interface ContainerSnapshot {
   /** The container's revision when it was read (see {@link ContainerHead}); absent from stores that keep none. */
   revision?: number;
   /**
+   * Tasks left out because the attempt that staged them (`addedBy` at claim
+   * position `stagedBy`) had no recorded success when read: once that
+   * attempt's log moves on, they may exist.
+   */
+  hiddenStaged?: Array<{ addedBy: string; stagedBy: number }>;
+  /**
    * The database server's time just before the read (see
    * {@link TaskStore.serverTime}), when the reader asked for it: status
    * reports judge each holder's liveness on this clock.

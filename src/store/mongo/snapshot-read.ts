@@ -35,6 +35,7 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
     const outcome = byTask.get(doc.addedBy)?.find((t) => t.token === doc.stagedBy! + 1);
     return outcome?.kind === 'succeeded';
   };
+  const hiddenStaged = tasks.filter((d) => !visible(d)).map((d) => ({ addedBy: d.addedBy!, stagedBy: d.stagedBy! }));
   const snapshots = tasks
     .filter(visible)
     .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
@@ -49,6 +50,7 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
     tasks: snapshots,
     readAt,
     revision: doc.revision ?? 0,
+    hiddenStaged,
   };
 }
 
