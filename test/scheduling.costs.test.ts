@@ -1,0 +1,115 @@
+/**
+ * What a run costs in database round trips, counted with the driver's
+ * command monitoring on a real server (counts, never times): a step reads
+ * what changed, not the whole container; appends of one turn share one
+ * insert; outputs are read only for the task about to start; a resume reads
+ * the container once.
+ */
+import mongoose from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineContainer, Runner, type ContainerBuilder } from '../src/index.js';
+import { databasePerFile } from './support/database.js';
+
+const db = databasePerFile();
+let connection: mongoose.Connection;
+
+interface Tally {
+  /** Commands by `name collection`. */
+  commands: Map<string, number>;
+  /** Documents returned in reply cursors. */
+  docs: number;
+  /** Of those, documents carrying an `output` field. */
+  outputs: number;
+}
+let tally: Tally | null = null;
+
+const IGNORED = new Set(['hello', 'ismaster', 'isMaster', 'endSessions', 'ping', 'buildInfo', 'saslStart', 'saslContinue']);
+
+beforeAll(async () => {
+  connection = await mongoose.createConnection(db().uriWithDb, { monitorCommands: true }).asPromise();
+  const client = connection.getClient();
+  client.on('commandStarted', (e) => {
+    if (!tally || IGNORED.has(e.commandName)) return;
+    const target = e.command[e.commandName];
+    const key = `${e.commandName} ${typeof target === 'string' ? target : ''}`.trim();
+    tally.commands.set(key, (tally.commands.get(key) ?? 0) + 1);
+  });
+  client.on('commandSucceeded', (e) => {
+    if (!tally || IGNORED.has(e.commandName)) return;
+    const cursor = (e.reply as { cursor?: { firstBatch?: unknown[]; nextBatch?: unknown[] } } | undefined)?.cursor;
+    const batch = (cursor?.firstBatch ?? cursor?.nextBatch ?? []) as Array<Record<string, unknown>>;
+    tally.docs += batch.length;
+    tally.outputs += batch.filter((d) => d && typeof d === 'object' && 'output' in d).length;
+  });
+});
+afterAll(() => connection?.close());
+
+async function measure<T>(body: () => Promise<T>): Promise<{ result: T; tally: Tally; commands: number }> {
+  tally = { commands: new Map(), docs: 0, outputs: 0 };
+  try {
+    const result = await body();
+    return { result, tally, commands: [...tally.commands.values()].reduce((a, b) => a + b, 0) };
+  } finally {
+    tally = null;
+  }
+}
+
+function chain(name: string, n: number, output: (i: number) => unknown = (i) => i): ContainerBuilder<any> {
+  let c = defineContainer(name) as ContainerBuilder<any>;
+  for (let i = 0; i < n; i++) c = c.task(`t${i}`, i > 0 ? { dependsOn: [`t${i - 1}`] } : {}, async () => output(i));
+  return c;
+}
+
+function flat(name: string, n: number): ContainerBuilder<any> {
+  let c = defineContainer(name) as ContainerBuilder<any>;
+  for (let i = 0; i < n; i++) c = c.task(`t${i}`, async () => i);
+  return c;
+}
+
+describe('scheduling costs what changed', () => {
+  it('a 200-task chain costs about two commands per task and reads almost nothing, not a whole-container read per step', async () => {
+    const runner = await Runner.create({ connection, container: chain('chain-200', 200), concurrency: 16 });
+    const { result, tally: t, commands } = await measure(() => runner.run());
+    expect(result.status).toBe('succeeded');
+    const detail = JSON.stringify(Object.fromEntries(t.commands));
+    // The floor is 2: a claim and an outcome, each waiting for the one before.
+    expect(commands / 200, detail).toBeLessThanOrEqual(2.2);
+    // Re-reading the container at every step read about 200 documents per task.
+    expect(t.docs / 200, detail).toBeLessThanOrEqual(0.5);
+  });
+
+  it('appends of one turn share one insert: a flat container of 400 tasks needs far fewer inserts than appends', async () => {
+    const runner = await Runner.create({ connection, container: flat('flat-400', 400), concurrency: 16 });
+    const { result, tally: t } = await measure(() => runner.run());
+    expect(result.status).toBe('succeeded');
+    const inserts = t.commands.get('insert pts_transitions') ?? 0;
+    // 800 appends (a claim and an outcome per task); one insert each before.
+    expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(200);
+  });
+
+  it('outputs are read only for the task about to start, and a resume reads the container once', async () => {
+    // Five tasks with large outputs (1 MiB each), then five chained no-op tasks depending on the last.
+    const big = 'x'.repeat(1024 * 1024);
+    let c = defineContainer('outputs') as ContainerBuilder<any>;
+    for (let i = 0; i < 5; i++) c = c.task(`big${i}`, async () => ({ big, i }));
+    c = c.task('n0', { dependsOn: ['big4'] }, async (ctx) => (ctx.deps as { big4: { i: number } }).big4.i);
+    for (let i = 1; i < 5; i++) c = c.task(`n${i}`, { dependsOn: [`n${i - 1}`] }, async () => i);
+    const first = await Runner.create({ connection, container: c, concurrency: 1, runnerId: 'first' });
+    // Stop after the large outputs are stored, so that a second runner resumes.
+    let stopping: Promise<void> | undefined;
+    first.on('task:succeeded', (e) => {
+      if (e.task === 'big4') stopping = first.stop();
+    });
+    await first.run();
+    await stopping;
+
+    const { result: second, tally: created } = await measure(() => Runner.create({ connection, container: c, concurrency: 1, runnerId: 'second' }));
+    // One read of the log (the container document and the task documents aside), without outputs.
+    expect(created.commands.get('find pts_transitions') ?? 0, JSON.stringify(Object.fromEntries(created.commands))).toBe(1);
+    expect(created.outputs).toBe(0);
+    const { result, tally: ran } = await measure(() => second.run());
+    expect(result.status).toBe('succeeded');
+    // n0 needs big4's output: that one is read, the other four never are.
+    expect(ran.outputs, JSON.stringify(Object.fromEntries(ran.commands))).toBe(1);
+  });
+});
