@@ -30,7 +30,7 @@ export async function ensureContainer(
   definition: ContainerDefinition | null,
 ): Promise<EnsuredContainer> {
   if (!definition) {
-    const snapshot = await store.loadSnapshot(name, { outputs: false });
+    const snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
     if (!snapshot) throw new NotFoundError('container', name);
     return { resumed: true, changes: [], snapshot };
   }
@@ -42,7 +42,7 @@ export async function ensureContainer(
     failFast: definition.failFast,
     definition: declared,
   });
-  let snapshot = await store.loadSnapshot(name, { outputs: false });
+  let snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   const existing = new Map((snapshot?.tasks ?? []).map((t) => [t.record.name, t]));
   let changes: string[] = [];
   if (!created) {
@@ -75,7 +75,7 @@ export async function ensureContainer(
     // else can have happened to them yet, so they are known without reading.
     snapshot = withNewTasks(snapshot, name, newTasks);
   } else if (!snapshot || newTasks.length > 0 || changes.length > 0) {
-    snapshot = await store.loadSnapshot(name, { outputs: false });
+    snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
   return { resumed: !created, changes, snapshot };

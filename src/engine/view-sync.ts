@@ -38,7 +38,7 @@ export class ViewSync {
 
   /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
   async reload(): Promise<void> {
-    const snapshot = await this.store.loadSnapshot(this.container, { outputs: false });
+    const snapshot = await this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
     this.adopt(snapshot);
   }

@@ -163,6 +163,14 @@ export interface SnapshotOptions {
    * for the task about to start that depends on it. @defaultValue true
    */
   outputs?: boolean;
+  /**
+   * Read the tasks and their logs at once instead of one after the other.
+   * A task inserted meanwhile may then be missing although an entry of its
+   * adder's log that makes it visible was read: only for readers that watch
+   * the container's revision, which moves on after every insert of tasks
+   * (a runner). @defaultValue false
+   */
+  parallel?: boolean;
 }
 
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */

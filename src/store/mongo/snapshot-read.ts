@@ -5,6 +5,9 @@ import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions } from '.
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
+/** Documents per reply of a snapshot's reads (servers cap a reply at 16 MiB whatever this says). */
+const BATCH = 10_000;
+
 export async function loadSnapshot(ctx: StoreContext, container: string, options: SnapshotOptions = {}): Promise<ContainerSnapshot | null> {
   const readAt = ctx.now();
   const withOutputs = options.outputs ?? true;
@@ -19,10 +22,18 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   ctx.pins.set(container, inc);
   // Documents of other incarnations (late writes of a deleted run) are not this container's.
   const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
-  const log = (
-    await ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).lean<TransitionDoc[]>(), 6).exec(), 6)
-  ).filter(mine);
-  const tasks = (await ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).lean<TaskDoc[]>(), 6).exec(), 6)).filter(mine);
+  const readLog = () =>
+    ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).batchSize(BATCH).lean<TransitionDoc[]>(), 6).exec(), 6);
+  const readTasks = () => ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).batchSize(BATCH).lean<TaskDoc[]>(), 6).exec(), 6);
+  let logDocs: TransitionDoc[];
+  let taskDocs: TaskDoc[];
+  if (options.parallel) [logDocs, taskDocs] = await Promise.all([readLog(), readTasks()]);
+  else {
+    logDocs = await readLog();
+    taskDocs = await readTasks();
+  }
+  const log = logDocs.filter(mine);
+  const tasks = taskDocs.filter(mine);
   const byTask = new Map<string, Transition[]>();
   for (const t of log) {
     const list = byTask.get(t.task);
