@@ -4,7 +4,7 @@ import { LeaseLostError, UnstorableValueError } from '../../errors.js';
 import type { Transition } from '../transition.js';
 import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } from '../types.js';
 import type { StoreContext } from './context.js';
-import { isDuplicateKeyError, transitionKey } from './keys.js';
+import { transitionKey } from './keys.js';
 import type { TransitionDoc } from './models.js';
 import { STAMP_RENEWAL } from './server-clock.js';
 

@@ -1,0 +1,264 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import { compileDynamicTasks } from '../definition/dynamic.js';
+import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
+import { coerceError, NotFoundError, RecoveryLimitError } from '../errors.js';
+import type { Claim, TaskSnapshot, TaskStore } from '../store/types.js';
+import { executeAttempt, toPersistedError } from './attempt.js';
+import { claimedEntry, outcomeEntry } from './entries.js';
+import type { RunnerEvents } from './events.js';
+import type { LeaseJudgement } from './lease-judgement.js';
+import type { ResolvedRunnerOptions } from './runner-options.js';
+import type { ViewSync } from './view-sync.js';
+
+/** An attempt running in this process. */
+export interface LocalAttempt {
+  claim: Claim;
+  group: string | null;
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The runner's hands: claims ready tasks up to the concurrency limits (in
+ * parallel, each attempt starting as soon as its own claim is granted),
+ * starts their attempts and moves the picture on with what they record.
+ */
+export class Dispatcher {
+  /** Attempts running here, by task name. */
+  readonly local = new Map<string, LocalAttempt>();
+  /** Tasks being claimed (name → concurrency group), counted against the limits. */
+  readonly claiming = new Map<string, string | null>();
+  /** Names staged by each local attempt (`task#token`), until it ends. */
+  private readonly staged = new Map<string, Set<string>>();
+  private readonly limit: LimitFunction;
+  private readonly groupLimits = new Map<string, LimitFunction>();
+  private readonly warnedNoHandler = new Set<string>();
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly container: string,
+    private readonly handlers: ReadonlyMap<string, TaskHandler<any, unknown>>,
+    private readonly opts: ResolvedRunnerOptions,
+    private readonly events: RunnerEvents,
+    private readonly sync: ViewSync,
+    private readonly leases: LeaseJudgement,
+    /** Tasks whose log must be read again before anything is decided about them (read by the runner's next step). */
+    private readonly catchUps: Set<string>,
+    private readonly hooks: { isStopping(): boolean; wake(): void },
+  ) {
+    this.limit = pLimit(opts.concurrency);
+    for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
+  }
+
+  /** Nothing runs or is being claimed here. */
+  get idle(): boolean {
+    return this.local.size === 0 && this.claiming.size === 0;
+  }
+
+  /** Settles once every local attempt has ended. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.local.values()].map((l) => l.done));
+  }
+
+  /**
+   * Claims ready tasks up to the free slots, all at once (each attempt starts
+   * as soon as its own claim is granted); returns the earliest time a task
+   * held back by its retry delay becomes ready.
+   */
+  async claimReady(readAt: Date): Promise<Date | null> {
+    const view = this.sync.view;
+    const claims: Array<Promise<void>> = [];
+    const held: TaskSnapshot[] = [];
+    let wakeAt: Date | null = null;
+    const free = () => !this.hooks.isStopping() && this.local.size + this.claiming.size < this.opts.concurrency;
+    // Tasks whose holder's lease this runner judged expired first, then the ready ones in declaration order.
+    for (const name of this.leases.takeRecoverable()) {
+      const t = view.get(name);
+      if (!free() || !t || t.state.status !== 'running') continue;
+      const handler = this.canStart(t);
+      if (handler) claims.push(this.claimOne(t, handler, true));
+    }
+    while (free()) {
+      const t = view.nextCandidate();
+      if (!t) break;
+      const { notBefore } = t.state;
+      if (notBefore && notBefore.getTime() > readAt.getTime()) {
+        wakeAt = earliest(wakeAt, notBefore);
+        held.push(t);
+        continue;
+      }
+      const handler = this.canStart(t);
+      if (handler) claims.push(this.claimOne(t, handler, false));
+      else held.push(t);
+    }
+    for (const t of held) view.requeue(t);
+    await Promise.all(claims);
+    return wakeAt;
+  }
+
+  /** The handler of a task this runner may start now (not running here, group not full), or undefined. */
+  private canStart(t: TaskSnapshot): TaskHandler<any, unknown> | undefined {
+    const name = t.record.name;
+    if (this.local.has(name) || this.claiming.has(name) || !this.hasGroupCapacity(t.record.options.group)) return undefined;
+    return this.handlerFor(t);
+  }
+
+  private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean): Promise<void> {
+    const name = t.record.name;
+    this.claiming.set(name, t.record.options.group);
+    try {
+      const claimSentAt = performance.now();
+      const asked = {
+        runnerId: this.opts.runnerId,
+        attempt: t.state.attempt + 1,
+        leaseMs: this.opts.leaseMs,
+        heartbeatMs: this.opts.heartbeatMs,
+        checkpoint: t.state.checkpoint,
+        // A resumed attempt starts where its checkpoint left off, not at 0 %.
+        progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
+      };
+      const claim = await this.store.claimTask(this.container, name, t.state.token, asked);
+      if (!claim) return await this.sync.catchUp(name); // another runner claimed it first
+      this.sync.view.apply(name, [claimedEntry(claim, asked)]);
+      if (this.hooks.isStopping()) {
+        // stop() began while the claim was in flight: give it back, do not start it.
+        return await this.release(claim);
+      }
+      if (recovered && t.state.recoveries >= this.opts.maxRecoveries) return await this.failRecoveryLimit(claim, t);
+      const deps = await this.sync.dependencyOutputs(t);
+      this.start(claim, t, handler, recovered, deps, claimSentAt);
+    } catch (error) {
+      // The claim's fate is unknown: read the task's log again before deciding anything about it.
+      this.catchUps.add(name);
+      this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
+    } finally {
+      this.claiming.delete(name);
+    }
+  }
+
+  /** Gives a claim back unstarted (released, so any runner claims it at once). */
+  private async release(claim: Claim): Promise<void> {
+    try {
+      const at = new Date(this.opts.clock.now());
+      await this.store.finishAttempt(claim, { kind: 'released' }, at);
+      this.sync.view.apply(claim.task, [outcomeEntry(claim, { kind: 'released' }, at)]);
+      this.events.emit('task:released', { container: this.container, task: claim.task, attempt: claim.attempt });
+    } catch (error) {
+      this.catchUps.add(claim.task);
+      this.events.emit('runner:error', { error: coerceError(error), context: `releasing task "${claim.task}" after stop()` });
+    }
+  }
+
+  private start(
+    claim: Claim,
+    t: TaskSnapshot,
+    handler: TaskHandler<any, unknown>,
+    recovered: boolean,
+    deps: Record<string, unknown>,
+    claimSentAt: number,
+  ): void {
+    const abort = new AbortController();
+    const group = t.record.options.group;
+    const name = t.record.name;
+    const attempt = () =>
+      executeAttempt({
+        store: this.store,
+        events: this.events,
+        claim,
+        handler,
+        options: t.record.options,
+        input: t.record.input,
+        deps,
+        lastCheckpoint: t.state.checkpoint ?? undefined,
+        failuresBefore: t.state.failures,
+        recovered,
+        leaseMs: this.opts.leaseMs,
+        heartbeatMs: this.opts.heartbeatMs,
+        checkpointIntervalMs: this.opts.checkpointIntervalMs,
+        runnerSignal: abort.signal,
+        claimSentAt,
+        clock: this.opts.clock,
+        addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
+      });
+    const groupLimit = group ? this.groupLimits.get(group) : undefined;
+    const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt()))
+      .then(async (recorded) => {
+        // What this attempt wrote moves the picture on; when its fate is unknown, read it.
+        if (recorded) this.sync.view.apply(name, [outcomeEntry(claim, recorded.outcome, recorded.at)]);
+        else this.catchUps.add(name);
+        // The next attempt resumes from the checkpoint this one left in its claim entry.
+        if (recorded && recorded.outcome.kind !== 'succeeded') {
+          await this.sync.refreshCheckpoint(name, claim.token).catch(() => (this.sync.stale = true));
+        }
+        // Tasks it staged exist from its success on: read them.
+        if (recorded?.outcome.kind === 'succeeded' && this.staged.has(`${name}#${claim.token}`)) this.sync.stale = true;
+      })
+      .finally(() => {
+        this.local.delete(name);
+        this.staged.delete(`${name}#${claim.token}`);
+        this.hooks.wake();
+      });
+    this.local.set(name, { claim, group, abort, done });
+  }
+
+  private async failRecoveryLimit(claim: Claim, t: TaskSnapshot): Promise<void> {
+    const error = toPersistedError(new RecoveryLimitError(t.record.name, t.state.recoveries + 1), claim.attempt);
+    try {
+      const at = new Date(this.opts.clock.now());
+      const outcome = { kind: 'failed', error, retryAt: null } as const;
+      await this.store.finishAttempt(claim, outcome, at);
+      this.sync.view.apply(claim.task, [outcomeEntry(claim, outcome, at)]);
+      this.events.emit('task:failed', { container: this.container, task: t.record.name, attempt: claim.attempt, error });
+    } catch (e) {
+      this.catchUps.add(claim.task);
+      this.events.emit('runner:error', { error: e as Error, context: `failing task "${t.record.name}"` });
+    }
+  }
+
+  /** Stages tasks under the attempt of `addedBy` claimed at `token`: they exist once its success is recorded. */
+  private async addDynamicTasks(addedBy: string, token: number, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
+    // What this attempt staged before counts as existing for it (others do not see it yet).
+    const key = `${addedBy}#${token}`;
+    const own = this.staged.get(key) ?? new Set<string>();
+    const existing = new Set([...this.sync.view.tasks.keys(), ...own]);
+    const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
+    const added = await this.store.addTasks(
+      this.container,
+      compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),
+    );
+    for (const t of compiled) own.add(t.name);
+    this.staged.set(key, own);
+    return { added };
+  }
+
+  private handlerFor(t: TaskSnapshot): TaskHandler<any, unknown> | undefined {
+    const handler = this.handlers.get(t.record.handler);
+    if (!handler && !this.warnedNoHandler.has(t.record.name)) {
+      this.warnedNoHandler.add(t.record.name);
+      this.events.emit('runner:error', {
+        error: new NotFoundError('handler', t.record.handler, `task "${t.record.name}" waits for a runner that has it`),
+        context: 'binding handlers',
+      });
+    }
+    return handler;
+  }
+
+  private hasGroupCapacity(group: string | null): boolean {
+    const limit = group ? this.groupLimits.get(group) : undefined;
+    if (!limit) return true;
+    let inGroup = 0;
+    for (const l of this.local.values()) if (l.group === group) inGroup += 1;
+    for (const g of this.claiming.values()) if (g === group) inGroup += 1;
+    return inGroup < limit.concurrency;
+  }
+
+  abortLocal(reason: Error): void {
+    for (const l of this.local.values()) if (!l.abort.signal.aborted) l.abort.abort(reason);
+  }
+}
+
+function earliest(a: Date | null, b: Date | null): Date | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a.getTime() <= b.getTime() ? a : b;
+}
