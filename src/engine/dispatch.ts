@@ -257,7 +257,8 @@ export class Dispatcher {
   }
 }
 
-function earliest(a: Date | null, b: Date | null): Date | null {
+/** The earlier of two optional times. */
+export function earliest(a: Date | null, b: Date | null): Date | null {
   if (a === null) return b;
   if (b === null) return a;
   return a.getTime() <= b.getTime() ? a : b;

@@ -14,7 +14,7 @@ import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
 import { ensureContainer } from './ensure-container.js';
 import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
-import { Dispatcher } from './dispatch.js';
+import { Dispatcher, earliest } from './dispatch.js';
 import { LeaseJudgement } from './lease-judgement.js';
 import { settlementEntry } from './entries.js';
 import { containerOutcome, planStep, settlementOutcome, type StepPlan } from './plan.js';
@@ -355,10 +355,4 @@ export class Runner {
       };
     });
   }
-}
-
-function earliest(a: Date | null, b: Date | null): Date | null {
-  if (a === null) return b;
-  if (b === null) return a;
-  return a.getTime() <= b.getTime() ? a : b;
 }
