@@ -271,7 +271,10 @@ export class Runner {
     this.confirmed = false;
     let wakeAt = this.leases.nextWakeAt;
     if (!halt) wakeAt = earliest(wakeAt, await this.dispatch.claimReady(readAt));
-    this.stalled = this.dispatch.idle;
+    // Idle with nothing to wait for and nothing seen running elsewhere: what
+    // others do is only seen by reading everything (at the next poll). Idle
+    // while waiting for a retry delay or watching others' tasks is not stalled.
+    this.stalled = this.dispatch.idle && wakeAt === null && this.runningElsewhere().length === 0;
     await this.sleep(wakeAt);
     return null;
   }
