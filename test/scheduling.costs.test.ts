@@ -112,4 +112,18 @@ describe('scheduling costs what changed', () => {
     // n0 needs big4's output: that one is read, the other four never are.
     expect(ran.outputs, JSON.stringify(Object.fromEntries(ran.commands))).toBe(1);
   });
+
+  it('waiting out a retry delay reads nothing but the container document', async () => {
+    let c = flat('retry-wait', 300);
+    let failures = 0;
+    c = c.task('flaky', { retries: 1, backoff: { initialMs: 2500, factor: 1, jitter: 0 } }, async () => {
+      if (failures++ === 0) throw new Error('first attempt fails');
+      return 'ok';
+    });
+    const runner = await Runner.create({ connection, container: c, concurrency: 16, pollMs: 200 });
+    const { result, tally: t } = await measure(() => runner.run());
+    expect(result.status).toBe('succeeded');
+    // About 12 polls during the 2.5 s wait; re-reading the container at each read 900 documents.
+    expect(t.docs, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(60);
+  });
 });
