@@ -34,7 +34,11 @@ export interface RunnerOptions {
   leaseMs?: number;
   /** Interval between heartbeats of a running attempt. @defaultValue leaseMs / 3 */
   heartbeatMs?: number;
-  /** Interval between reads of the container when nothing local finishes. @defaultValue 1000 */
+  /**
+   * Interval (ms) between reads of the container document and of the tasks
+   * running elsewhere: how soon a cancel, a retry or another runner's
+   * outcome is seen. @defaultValue 1000
+   */
   pollMs?: number;
   /** Minimum interval between progress/checkpoint writes of one attempt. @defaultValue 1000 */
   checkpointIntervalMs?: number;
