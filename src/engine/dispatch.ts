@@ -4,7 +4,7 @@ import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
 import { coerceError, NotFoundError, RecoveryLimitError } from '../errors.js';
 import type { Claim, TaskSnapshot, TaskStore } from '../store/types.js';
 import { executeAttempt, toPersistedError } from './attempt.js';
-import { claimedEntry, outcomeEntry } from './entries.js';
+import { claimedEntry, outcomeEntry } from '../store/transition.js';
 import type { RunnerEvents } from './events.js';
 import type { LeaseJudgement } from './lease-judgement.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';

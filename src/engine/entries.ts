@@ -1,49 +1,14 @@
 import type { Transition } from '../store/transition.js';
-import type { AttemptOutcome, Claim, NewClaim, TaskState } from '../store/types.js';
+import type { TaskState } from '../store/types.js';
 import type { Settlement } from './plan.js';
 
 /**
  * The log entries a runner just wrote, rebuilt locally so that it can move
  * its picture of the container forward without reading them back (the
- * store wrote the same fields at the same positions).
+ * store wrote the same fields at the same positions). Claims and outcomes
+ * use the very builders the store appends with (`claimedEntry`,
+ * `outcomeEntry` in `src/store/transition.ts`).
  */
-
-/** The `claimed` entry of a claim the store granted. */
-export function claimedEntry(claim: Claim, asked: NewClaim): Transition {
-  const progress = claim.progress;
-  return {
-    container: claim.container,
-    task: claim.task,
-    token: claim.token,
-    kind: 'claimed',
-    at: claim.claimedAt,
-    runnerId: claim.runnerId,
-    attempt: claim.attempt,
-    leaseUntil: claim.leaseUntil,
-    progress,
-    startProgress: progress,
-    checkpointProgress: progress,
-    statusText: '',
-    checkpoint: asked.checkpoint ?? null,
-    leaseMs: asked.leaseMs,
-    heartbeatMs: asked.heartbeatMs ?? null,
-  };
-}
-
-/** The entry an attempt's outcome wrote at the claim's next position. */
-export function outcomeEntry(claim: Claim, outcome: AttemptOutcome, at: Date): Transition {
-  const base = { container: claim.container, task: claim.task, token: claim.token + 1, at };
-  switch (outcome.kind) {
-    case 'succeeded':
-      return { ...base, kind: 'succeeded', output: outcome.output ?? null };
-    case 'failed':
-      return { ...base, kind: 'failed', error: outcome.error, retryAt: outcome.retryAt };
-    case 'cancelled':
-      return { ...base, kind: 'cancelled', reason: outcome.reason };
-    case 'released':
-      return { ...base, kind: 'released' };
-  }
-}
 
 /** The entry a settlement wrote. */
 export function settlementEntry(container: string, s: Settlement, at: Date): Transition {

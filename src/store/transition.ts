@@ -1,4 +1,4 @@
-import type { PersistedError, TaskCause, TaskEdit } from './types.js';
+import type { AttemptOutcome, Claim, NewClaim, PersistedError, TaskCause, TaskEdit } from './types.js';
 
 /** Kinds of entries in a task's transition log. */
 export type TransitionKind = 'claimed' | 'succeeded' | 'failed' | 'released' | 'cancelled' | 'skipped' | 'reset' | 'edited';
@@ -57,4 +57,44 @@ export interface Transition {
   cause?: TaskCause | null;
   /** For `edited` entries: the fields set by hand. */
   set?: TaskEdit;
+}
+
+/**
+ * The `claimed` entry of a claim: what the store appends (with its nonce,
+ * incarnation and server stamp) and what a runner folds once it is granted.
+ */
+export function claimedEntry(claim: Claim, asked: Pick<NewClaim, 'checkpoint' | 'leaseMs' | 'heartbeatMs'>): Transition {
+  const progress = claim.progress;
+  return {
+    container: claim.container,
+    task: claim.task,
+    token: claim.token,
+    kind: 'claimed',
+    at: claim.claimedAt,
+    runnerId: claim.runnerId,
+    attempt: claim.attempt,
+    leaseUntil: claim.leaseUntil,
+    progress,
+    startProgress: progress,
+    checkpointProgress: progress,
+    statusText: '',
+    checkpoint: asked.checkpoint ?? null,
+    leaseMs: asked.leaseMs,
+    heartbeatMs: asked.heartbeatMs ?? null,
+  };
+}
+
+/** The entry of an attempt's outcome, at the claim's next position (without nonce and incarnation). */
+export function outcomeEntry(claim: Claim, outcome: AttemptOutcome, at: Date): Transition {
+  const base = { container: claim.container, task: claim.task, token: claim.token + 1, at };
+  switch (outcome.kind) {
+    case 'succeeded':
+      return { ...base, kind: 'succeeded', output: outcome.output ?? null };
+    case 'failed':
+      return { ...base, kind: 'failed', error: outcome.error, retryAt: outcome.retryAt };
+    case 'cancelled':
+      return { ...base, kind: 'cancelled', reason: outcome.reason };
+    case 'released':
+      return { ...base, kind: 'released' };
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { LeaseLostError, UnstorableValueError } from '../../errors.js';
-import type { Transition } from '../transition.js';
+import { claimedEntry, outcomeEntry, type Transition } from '../transition.js';
 import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } from '../types.js';
 import type { StoreContext } from './context.js';
 import { transitionKey } from './keys.js';
@@ -30,31 +30,17 @@ ctx: StoreContext,
   const leaseUntil = new Date(at.getTime() + claim.leaseMs);
   const progress = claim.progress ?? 0;
   const nonce = newNonce();
+  const granted: Claim = { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   // A claim whose reply was lost is recognised by its nonce on the retry
   // (see append) and kept: it is ours, not a position someone else took.
   const inserted = await append(ctx, {
+    ...claimedEntry(granted, claim),
     nonce,
-    container,
     ...(inc ? { incarnation: inc } : {}),
-    task,
-    token,
-    kind: 'claimed',
-    at,
-    runnerId: claim.runnerId,
-    attempt: claim.attempt,
-    leaseUntil,
-    progress,
-    startProgress: progress,
-    checkpointProgress: progress,
-    statusText: '',
-    checkpoint: claim.checkpoint ?? null,
-    leaseMs: claim.leaseMs,
-    heartbeatMs: claim.heartbeatMs ?? null,
     // The server's time, as this writer measured its offset (see measureServerOffset).
     ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
   });
-  if (!inserted) return null;
-  return { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
+  return inserted ? granted : null;
 }
 
 export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: AttemptPatch): Promise<void> {
@@ -84,23 +70,8 @@ export async function finishAttempt(ctx: StoreContext, claim: Claim, outcome: At
   const inc = claim.incarnation ?? (await ctx.incarnation(claim.container)) ?? '';
   // The same nonce on every call for this claim: repeating the outcome after
   // a lost reply finds its own entry instead of reporting a lost lease.
-  const base = {
-    container: claim.container,
-    ...(inc ? { incarnation: inc } : {}),
-    task: claim.task,
-    token: claim.token + 1,
-    at: endedAt,
-    nonce: outcomeNonce(claim),
-  };
-  const entry: Transition =
-    outcome.kind === 'succeeded'
-      ? { ...base, kind: 'succeeded', output: outcome.output ?? null }
-      : outcome.kind === 'failed'
-        ? { ...base, kind: 'failed', error: outcome.error, retryAt: outcome.retryAt }
-        : outcome.kind === 'cancelled'
-          ? { ...base, kind: 'cancelled', reason: outcome.reason }
-          : { ...base, kind: 'released' };
-  if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, base.token, inc) });
+  const entry: Transition = { ...outcomeEntry(claim, outcome, endedAt), ...(inc ? { incarnation: inc } : {}), nonce: outcomeNonce(claim) };
+  if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, entry.token, inc) });
   if (!(await append(ctx, entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
 }
 
