@@ -394,8 +394,6 @@ export interface TaskStore {
   readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]>;
   /** Outputs of the given `succeeded` entries (task and position), by task name; missing ones are left out. */
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>>;
-  /** The tasks, among those given, whose log has an entry after the given position. */
-  findMoved(container: string, heads: ReadonlyArray<{ task: string; token: number }>): Promise<string[]>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
 }

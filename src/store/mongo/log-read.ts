@@ -10,9 +10,6 @@ import type { TransitionDoc } from './models.js';
  * needs instead of re-reading the whole container.
  */
 
-/** Positions probed per `$in` query; keeps each query well under the 16 MiB command limit. */
-const PROBE_CHUNK = 2000;
-
 /** The container document as stored (status not derived), with its revision; null when gone or tombstoned. */
 export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
   const doc = await ctx.readContainerDoc('readContainerHead', container);
@@ -63,28 +60,4 @@ export async function readOutputs(
     }),
   );
   return outputs;
-}
-
-/**
- * Which of the given tasks have an entry after the position given for them:
- * their log moved on since it was read. One query per {@link PROBE_CHUNK}
- * tasks, returning only the positions that exist (normally none).
- */
-export async function findMoved(
-  ctx: StoreContext,
-  container: string,
-  heads: ReadonlyArray<{ task: string; token: number }>,
-): Promise<string[]> {
-  const inc = (await ctx.incarnation(container)) ?? '';
-  const moved: string[] = [];
-  for (let i = 0; i < heads.length; i += PROBE_CHUNK) {
-    const ids = heads.slice(i, i + PROBE_CHUNK).map((h) => transitionKey(container, h.task, h.token + 1, inc));
-    const docs = await ctx.read(
-      'findMoved',
-      () => ctx.q(ctx.m.transitions.find({ _id: { $in: ids } }, { task: 1 }).lean<Array<{ task: string }>>(), 6).exec(),
-      6,
-    );
-    for (const d of docs) moved.push(d.task);
-  }
-  return moved;
 }

@@ -258,10 +258,6 @@ export class MongoStore implements TaskStore {
     return reads.readOutputs(this.ctx, container, refs);
   }
 
-  findMoved(container: string, heads: ReadonlyArray<{ task: string; token: number }>): Promise<string[]> {
-    return reads.findMoved(this.ctx, container, heads);
-  }
-
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
     const settled = await log.settleTask(this.ctx, container, task, expectedToken, outcome);
     // A skip or cancel is what every runner derives from what it sees; a
