@@ -7,6 +7,8 @@ import type {
   Claim,
   ContainerRecord,
   ContainerHead,
+  ContainerPage,
+  ContainerPageQuery,
   ContainerSnapshot,
   NewClaim,
   NewContainer,
@@ -20,6 +22,7 @@ import type {
 } from '../types.js';
 import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
+import { listContainerPage } from './container-list.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError } from './keys.js';
@@ -130,6 +133,11 @@ export class MongoStore implements TaskStore {
       if (snapshot) records.push(snapshot.container);
     }
     return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** One page of containers, newest first (see {@link listContainerPage}). */
+  listContainerPage(query: ContainerPageQuery): Promise<ContainerPage> {
+    return listContainerPage(this.ctx, query);
   }
 
   /**
