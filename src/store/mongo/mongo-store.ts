@@ -22,7 +22,7 @@ import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
-import { isDuplicateKeyError } from './keys.js';
+import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
 import { loadSnapshot } from './snapshot-read.js';
@@ -285,14 +285,6 @@ export class MongoStore implements TaskStore {
     if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
     return settled;
   }
-}
-
-/**
- * The filter value matching documents of incarnation `inc`: documents of
- * containers made before incarnations existed (`''`) carry none.
- */
-function ofIncarnation(inc: string): string | { $in: Array<null | string> } {
-  return inc ? inc : { $in: [null, ''] };
 }
 
 /** Drops an index if it exists (an index of an earlier version whose keys changed). */
