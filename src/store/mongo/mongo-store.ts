@@ -262,7 +262,13 @@ export class MongoStore implements TaskStore {
     return log.updateAttempt(this.ctx, claim, patch);
   }
 
-  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+    // A failure for good is announced before it is written: every runner of
+    // the container reads it again at its next poll and from then on watches
+    // the task, so a fail-fast stop (or the skip of its dependents) reaches
+    // runners that held the task as pending. A cut in between leaves the
+    // task running under a lease, recovered as after any crash.
+    if (outcome.kind === 'failed' && outcome.retryAt === null) await this.ctx.bump(claim.container);
     return log.finishAttempt(this.ctx, claim, outcome, endedAt);
   }
 
