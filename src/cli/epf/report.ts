@@ -145,7 +145,7 @@ export function printSummary(s: EpfSummary, write: (l: string) => void): void {
       `downloaded ${formatBytes(s.bytesDownloaded)}; retries ${s.retries}`,
   );
   for (const [table, t] of Object.entries(s.tables).sort()) {
-    const extra = [t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
+    const extra = [t.repaired ? `${t.repaired} repaired` : '', t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
       .filter(Boolean)
       .join(', ');
     write(`  ${table.padEnd(40)} ${String(t.rows).padStart(10)} rows${extra ? ` (${extra})` : ''}`);

@@ -14,8 +14,8 @@ export interface EpfSummary {
   files: { planned: number; ingested: number; failed: number; waiting: number };
   /** Bytes received from the feed by this process. */
   bytesDownloaded: number;
-  /** Rows imported (and rejected) per table, from every run of this container. */
-  tables: Record<string, { rows: number; rejected: number; replacedUtf8: number }>;
+  /** Rows imported (of them repaired: surplus \x01 fields merged back) and rejected per table, from every run of this container. */
+  tables: Record<string, { rows: number; repaired: number; rejected: number; replacedUtf8: number }>;
   /** Attempts beyond the first, over all tasks (retries and takeovers). */
   retries: number;
   durationMs: number;
@@ -42,8 +42,9 @@ export async function summarize(
   for (const t of tasks) {
     if (!t.record.name.startsWith('import:') || t.state.status !== 'succeeded') continue;
     for (const r of (t.state.output as ImportOutput).tables) {
-      const row = (tables[r.table] ??= { rows: 0, rejected: 0, replacedUtf8: 0 });
+      const row = (tables[r.table] ??= { rows: 0, repaired: 0, rejected: 0, replacedUtf8: 0 });
       row.rows += r.rows;
+      row.repaired += r.repaired ?? 0;
       row.rejected += r.rejected;
       row.replacedUtf8 += r.replacedUtf8;
     }
