@@ -242,7 +242,12 @@ export class MongoStore implements TaskStore {
     return log.updateAttempt(this.ctx, claim, patch);
   }
 
-  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+  /** See {@link TaskStore.assertStorableInputs}: server rules, nesting depth and the 16 MiB limit. */
+  assertStorableInputs(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+    return records.assertStorableTasks(this.ctx, tasks);
+  }
+
+  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']> {
     return log.finishAttempt(this.ctx, claim, outcome, endedAt);
   }
 
