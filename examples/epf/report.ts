@@ -140,8 +140,8 @@ export interface EpfSummary {
   files: { planned: number; ingested: number; failed: number; waiting: number };
   /** Bytes received from the feed by this process. */
   bytesDownloaded: number;
-  /** Rows imported (and rejected) per table, from every run of this container. */
-  tables: Record<string, { rows: number; rejected: number; replacedUtf8: number }>;
+  /** Rows imported (of them repaired: surplus \x01 fields merged back) and rejected per table, from every run of this container. */
+  tables: Record<string, { rows: number; repaired: number; rejected: number; replacedUtf8: number }>;
   /** Attempts beyond the first, over all tasks (retries and takeovers). */
   retries: number;
   durationMs: number;
@@ -160,7 +160,7 @@ export function printSummary(s: EpfSummary, write: (l: string) => void): void {
       `downloaded ${formatBytes(s.bytesDownloaded)}; retries ${s.retries}`,
   );
   for (const [table, t] of Object.entries(s.tables).sort()) {
-    const extra = [t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
+    const extra = [t.repaired ? `${t.repaired} repaired` : '', t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
       .filter(Boolean)
       .join(', ');
     write(`  ${table.padEnd(40)} ${String(t.rows).padStart(10)} rows${extra ? ` (${extra})` : ''}`);

@@ -27,8 +27,9 @@ export async function summarize(
   for (const t of tasks) {
     if (!t.record.name.startsWith('import:') || t.state.status !== 'succeeded') continue;
     for (const r of (t.state.output as ImportOutput).tables) {
-      const row = (tables[r.table] ??= { rows: 0, rejected: 0, replacedUtf8: 0 });
+      const row = (tables[r.table] ??= { rows: 0, repaired: 0, rejected: 0, replacedUtf8: 0 });
       row.rows += r.rows;
+      row.repaired += r.repaired ?? 0;
       row.rejected += r.rejected;
       row.replacedUtf8 += r.replacedUtf8;
     }

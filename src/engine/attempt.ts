@@ -115,14 +115,18 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       progress(fraction, statusText) {
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
-        return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
+        return handled(writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText }));
       },
       checkpoint(state) {
         const bad = findUnstorable(state, 'checkpoint');
-        if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
-        return writer.queue({ checkpoint: state === undefined ? null : state });
+        if (bad) return handled(Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`)));
+        return handled(writer.queue({ checkpoint: state === undefined ? null : state }));
       },
-      addTasks: (specs) => a.addTasks(specs),
+      addTasks: (specs) => {
+        // Tasks staged by an attempt that already ended would join the container unasked.
+        const refused = writer.refusal();
+        return handled(refused ? Promise.reject(refused) : a.addTasks(specs));
+      },
     };
 
     events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
@@ -315,6 +319,18 @@ export function capText(text: string, maxBytes: number): string {
   let keep = Buffer.from(text, 'utf8').subarray(0, maxBytes - Buffer.byteLength(mark, 'utf8')).toString('utf8');
   if (keep.endsWith('\uFFFD')) keep = keep.slice(0, -1); // a character cut in half
   return keep + mark;
+}
+
+/**
+ * Marks a promise handed to a handler as handled: a `ctx.*` call the handler
+ * does not await (or makes after its attempt ended) never becomes an
+ * unhandled rejection that would end the process; it rejects only for a
+ * caller that awaits it. Write errors are reported as `runner:error` by the
+ * writer, and a lost lease aborts `ctx.signal`.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Settles with the promise, or rejects with the signal's reason as soon as it aborts. */
