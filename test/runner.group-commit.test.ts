@@ -5,7 +5,8 @@
  * anything is written), and never re-runs or fails the innocent task beside it.
  * Real runner and real test server; the values are the ones issue 12 quotes.
  */
-import { describe, expect, it } from 'vitest';
+import mongoose from 'mongoose';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { DEFAULT_TASK_OPTIONS, defineContainer, MongoStore, Runner, UnstorableValueError } from '../src/index.js';
 import { uniqueName } from './support/compat.js';
 import { databasePerFile, testMongoKind } from './support/database.js';
@@ -168,7 +169,10 @@ describe('store: entries of one insert judged one by one (no edge check in the w
 
   it('a value that closes the connection fails its own entry; the one beside it is written alone', async () => {
     if (!ferret()) return;
-    const store = await MongoStore.create(db().connection, { writeRetryMs: 1_500, operationTimeoutMs: 2_000 });
+    // Its own connection: the server closing connections disturbs every operation of that client.
+    const own = await mongoose.createConnection(db().uriWithDb).asPromise();
+    onTestFinished(() => own.close());
+    const store = await MongoStore.create(own, { writeRetryMs: 1_500, operationTimeoutMs: 2_000 });
     const name = uniqueName('closing');
     await store.createContainer({ name, failFast: false, definition: null });
     await store.addTasks(name, [task('a'), task('b')]);
