@@ -18,6 +18,7 @@ export function initialTaskState(): TaskState {
     leaseMs: null,
     heartbeatMs: null,
     leaseRenewedAt: null,
+    heartbeats: 0,
     progress: 0,
     progressAt: null,
     startProgress: 0,
@@ -61,6 +62,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.leaseMs = t.leaseMs ?? null;
         s.heartbeatMs = t.heartbeatMs ?? null;
         s.leaseRenewedAt = t.leaseRenewedAt ?? null;
+        s.heartbeats = t.heartbeats ?? 0;
         s.progress = t.progress ?? 0;
         s.startProgress = t.startProgress ?? 0;
         s.progressAt = t.progressAt ?? null;

@@ -40,6 +40,13 @@ export interface Transition {
    * in entries of older versions and until the first stamp lands.
    */
   leaseRenewedAt?: Date | null;
+  /**
+   * For `claimed` entries: lease renewals (heartbeats) the holder wrote so
+   * far, counted by the server (`$inc`). Part of the lease's identity a
+   * reader observes, so no writer's clock decides whether a lease moved.
+   * Absent in entries of older versions and before the first heartbeat.
+   */
+  heartbeats?: number;
   output?: unknown;
   error?: PersistedError | null;
   retryAt?: Date | null;

@@ -93,6 +93,8 @@ export interface TaskState {
    * versions, leases set by hand). Compared only with the server's own time.
    */
   leaseRenewedAt: Date | null;
+  /** Lease renewals (heartbeats) of the current claim so far, as counted by the server; 0 when none. */
+  heartbeats: number;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
   /** When the current or last attempt last wrote its progress; null before it did. */
