@@ -12,6 +12,7 @@ export function initialTaskState(): TaskState {
     attempt: 0,
     failures: 0,
     recoveries: 0,
+    lapses: 0,
     notBefore: null,
     runnerId: null,
     leaseUntil: null,
@@ -94,6 +95,8 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         endAttempt(s, t.at);
         break;
       case 'released':
+        // A holder that fenced itself off says why; those releases are limited.
+        if (t.reason) s.lapses += 1;
         s.status = 'pending';
         endAttempt(s, t.at);
         break;
@@ -112,6 +115,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.status = 'pending';
         s.failures = 0;
         s.recoveries = 0;
+        s.lapses = 0;
         s.notBefore = null;
         s.reason = null;
         s.cause = null;

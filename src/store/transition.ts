@@ -102,6 +102,6 @@ export function outcomeEntry(claim: Claim, outcome: AttemptOutcome, at: Date): T
     case 'cancelled':
       return { ...base, kind: 'cancelled', reason: outcome.reason };
     case 'released':
-      return { ...base, kind: 'released' };
+      return outcome.lapsed ? { ...base, kind: 'released', reason: outcome.lapsed } : { ...base, kind: 'released' };
   }
 }
