@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
-import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
+import { isDuplicateKeyError, ofIncarnation, taskKey, transitionKey } from './keys.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
 /** Writes of task records: adding (idempotent by name), restaging, editing, renaming and deleting tasks. */
@@ -239,7 +239,8 @@ export async function deleteTask(ctx: StoreContext, container: string, name: str
   if (inc === null) return false;
   const id = taskKey(container, name, inc);
   const existed = (await readTask(ctx, 'deleteTask', id)) !== null;
-  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, task: name }, o).exec());
+  // Only this incarnation's log: a delete that is slow never reaches a container created again meanwhile.
+  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, incarnation: ofIncarnation(inc), task: name }, o).exec());
   if (!existed) return false;
   let tries = 0;
   const res = await ctx.write('deleteTask', (o) => {
