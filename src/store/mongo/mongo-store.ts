@@ -274,7 +274,12 @@ export class MongoStore implements TaskStore {
     return log.updateAttempt(this.ctx, claim, patch);
   }
 
-  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+  /** See {@link TaskStore.assertStorableInputs}: server rules, nesting depth and the 16 MiB limit. */
+  assertStorableInputs(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+    return records.assertStorableTasks(this.ctx, tasks);
+  }
+
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']> {
     // A failure for good is announced before it is written: every runner of
     // the container reads it again at its next poll and from then on watches
     // the task, so a fail-fast stop (or the skip of its dependents) reaches
