@@ -59,10 +59,12 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
+    const reads = options.containerReads ?? 'auto';
+    ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
@@ -89,10 +91,12 @@ export class MongoStore implements TaskStore {
         cancelRequestedAt: null,
         incarnation: randomBytes(8).toString('hex'),
         deletedAt: null,
+        directory: true,
       };
       try {
         await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o.writeConcern)));
         this.ctx.pins.set(input.name, doc.incarnation!);
+        this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
         return { record: toContainerRecord(doc), created: true };
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
@@ -163,6 +167,7 @@ export class MongoStore implements TaskStore {
     // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
     await this.ctx.write('purge', (o) => this.m.transitions.deleteMany({ container: name }, o).exec());
     await this.ctx.write('purge', (o) => this.m.tasks.deleteMany({ container: name }, o).exec());
+    await this.ctx.write('purge', (o) => this.m.directory.deleteMany({ container: name }, o).exec());
     await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } }, o).exec());
   }
 
@@ -264,6 +269,16 @@ export class MongoStore implements TaskStore {
     // reset or a hand edit is not, so it moves the revision on.
     if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
     return settled;
+  }
+}
+
+/** True when the server is FerretDB (its `buildInfo` says `ferretdbVersion`); false when unknown. */
+async function isFerretDb(connection: Connection): Promise<boolean> {
+  try {
+    const info = await connection.db!.admin().command({ buildInfo: 1 });
+    return 'ferretdbVersion' in info;
+  } catch {
+    return false;
   }
 }
 
