@@ -18,6 +18,14 @@ export const transitionKey = (container: string, task: string, token: number, in
 /** `_id` of page `seq` of a container incarnation's task directory (see `DirectoryDoc`). */
 export const directoryKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, seq]);
 
+/**
+ * The filter value matching documents of incarnation `inc`: documents of
+ * containers made before incarnations existed (`''`) carry none.
+ */
+export function ofIncarnation(inc: string): string | { $in: Array<null | string> } {
+  return inc ? inc : { $in: [null, ''] };
+}
+
 /** True for MongoDB's duplicate-key error (E11000). */
 export function isDuplicateKeyError(error: unknown): boolean {
   const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;
