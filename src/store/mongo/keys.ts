@@ -15,6 +15,9 @@ export const taskKey = (container: string, task: string, incarnation = ''): stri
 export const transitionKey = (container: string, task: string, token: number, incarnation = ''): string =>
   incarnation ? JSON.stringify([container, task, token, incarnation]) : JSON.stringify([container, task, token]);
 
+/** `_id` of page `seq` of a container incarnation's task directory (see `DirectoryDoc`). */
+export const directoryKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, seq]);
+
 /**
  * The filter value matching documents of incarnation `inc`: documents of
  * containers made before incarnations existed (`''`) carry none.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
+import { addToDirectory } from './directory.js';
 import { isDuplicateKeyError, ofIncarnation, taskKey, transitionKey } from './keys.js';
 import { asTransient, hasWriteConcernError } from './append-batch.js';
 import { assertFits } from './task-log.js';
@@ -70,6 +71,8 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
   const added = new Set<string>();
   for (let start = 0; start < docs.length; start += INSERT_CHUNK) {
     const chunk = docs.slice(start, start + INSERT_CHUNK);
+    // Listed before they exist: a directory never misses a task (see directory.ts).
+    await addToDirectory(ctx, container, inc, chunk.map((d) => d.name));
     const { taken, verify } = await insertChunk(ctx, chunk);
     const contested: TaskDoc[] = [];
     for (const [j, doc] of chunk.entries()) {
@@ -231,6 +234,7 @@ export async function renameTask(ctx: StoreContext, container: string, inc: stri
   const doc = await readTask(ctx, 'renameTask', taskKey(container, from, inc));
   if (!doc) return false;
   const copy: TaskDoc = { ...doc, ...rest, _id: taskKey(container, to, inc), name: to };
+  await addToDirectory(ctx, container, inc, [to]);
   await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.tasks.create([copy], ctx.saveOptions(o.writeConcern))), async () => {
     const stored = await readTask(ctx, 'renameTask', copy._id);
     return stored !== null && stored.order === doc.order && stored.createdAt.getTime() === doc.createdAt.getTime();
