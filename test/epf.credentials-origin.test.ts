@@ -12,10 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EpfFeed } from '../examples/epf/feed/client.js';
-import { EpfRedirectError } from '../examples/epf/feed/errors.js';
-import { downloadResumable } from '../examples/epf/transfer/download.js';
-import { DownloadHttpError } from '../examples/epf/transfer/errors.js';
+import { EpfFeed } from '../src/ingest/epf/feed/client.js';
+import { EpfRedirectError } from '../src/ingest/epf/feed/errors.js';
+import { downloadResumable } from '../src/ingest/epf/transfer/download.js';
+import { DownloadHttpError } from '../src/ingest/epf/transfer/errors.js';
 
 interface Seen {
   method: string;

@@ -13,7 +13,7 @@
 import { stat } from 'node:fs/promises';
 import mongoose from 'mongoose';
 import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../errors.js';
 import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatchError, TooManyRejectsError } from '../errors.js';
 import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';

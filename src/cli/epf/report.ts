@@ -5,8 +5,9 @@
  * At the end, a summary (and with --json, the summary as one JSON line).
  */
 import cliProgress from 'cli-progress';
-import type { EpfReporter, FilePhase } from './env.js';
-import type { PlannedFile } from './plan.js';
+import type { EpfReporter, FilePhase } from '../../ingest/epf/env.js';
+import type { PlannedFile } from '../../ingest/epf/plan.js';
+import type { EpfSummary } from '../../ingest/epf/summary.js';
 
 /** Human-readable bytes: `12.3 MB`. */
 export function formatBytes(n: number | undefined): string {
@@ -129,22 +130,6 @@ export class ConsoleReporter implements EpfReporter {
     }
     return v;
   }
-}
-
-/** The end-of-run summary. */
-export interface EpfSummary {
-  container: string;
-  status: string;
-  /** True when the slot found no new file. */
-  nothingNew: boolean;
-  files: { planned: number; ingested: number; failed: number; waiting: number };
-  /** Bytes received from the feed by this process. */
-  bytesDownloaded: number;
-  /** Rows imported (of them repaired: surplus \x01 fields merged back) and rejected per table, from every run of this container. */
-  tables: Record<string, { rows: number; repaired: number; rejected: number; replacedUtf8: number }>;
-  /** Attempts beyond the first, over all tasks (retries and takeovers). */
-  retries: number;
-  durationMs: number;
 }
 
 /** Prints the summary as text. */
