@@ -126,4 +126,25 @@ describe('scheduling costs what changed', () => {
     // About 12 polls during the 2.5 s wait; re-reading the container at each read 900 documents.
     expect(t.docs, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(60);
   });
+
+  it('an idle runner (no handler for what is left) backs off its full reads while the revision stands still', async () => {
+    await Runner.create({ connection, container: flat('idle-backoff', 300), concurrency: 4 });
+    // Bound to the persisted container without any handler: nothing here can run.
+    const idle = await Runner.create({ connection, container: 'idle-backoff', handlers: {}, pollMs: 100 });
+    idle.on('runner:error', () => undefined);
+    const { tally: t } = await measure(async () => {
+      const run = idle.run();
+      await new Promise((r) => setTimeout(r, 4000));
+      await idle.stop();
+      return run;
+    });
+    const taskReads = t.commands.get('find pts_tasks') ?? 0;
+    const headReads = t.commands.get('find pts_containers') ?? 0;
+    // Up to 40 polls: reading everything at each (300 tasks each time), as
+    // before, or backing off (after 0.1, 0.2, 0.4, 0.8, 1.6 s): about 6 reads.
+    expect(taskReads, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(8);
+    expect(t.docs).toBeLessThan(8 * 300);
+    // It reads the container document (its revision) at the other polls.
+    expect(headReads).toBeGreaterThan(2 * taskReads);
+  });
 });
