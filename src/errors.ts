@@ -188,14 +188,17 @@ export class InvalidLedgerItemError extends ValidationError {
 }
 
 /**
- * A task's output or checkpoint cannot be stored as given: BSON would change
- * it (a function, a bigint, a Map, ...) or it is larger than a MongoDB
- * document may be. The task fails without retries, since it would fail again.
+ * A task's output, checkpoint or input cannot be stored as given: BSON would
+ * change it (a function, a bigint, a Map, ...), it nests deeper than MongoDB
+ * stores, it is larger than a MongoDB document may be, or the server refuses
+ * its kind (FerretDB v1: NaN, ±Infinity, nested arrays, MinKey, MaxKey, Code,
+ * Decimal128). The message names the path of the bad value and the rule.
+ * Nothing of it was written. The task fails without retries, since it would fail again.
  */
 export class UnstorableValueError extends NonRetryableError {
   constructor(
     /** Which value was refused. */
-    readonly value: 'output' | 'checkpoint',
+    readonly value: 'output' | 'checkpoint' | 'input',
     readonly task: string,
     reason: string,
     /** BSON size of the refused document in bytes, when it was too large. */

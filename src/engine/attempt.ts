@@ -115,14 +115,18 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       progress(fraction, statusText) {
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
-        return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
+        return handled(writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText }));
       },
       checkpoint(state) {
         const bad = findUnstorable(state, 'checkpoint');
-        if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
-        return writer.queue({ checkpoint: state === undefined ? null : state });
+        if (bad) return handled(Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`)));
+        return handled(writer.queue({ checkpoint: state === undefined ? null : state }));
       },
-      addTasks: (specs) => a.addTasks(specs),
+      addTasks: (specs) => {
+        // Tasks staged by an attempt that already ended would join the container unasked.
+        const refused = writer.refusal();
+        return handled(refused ? Promise.reject(refused) : a.addTasks(specs));
+      },
     };
 
     events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
@@ -167,10 +171,18 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
 
     /** Writes the outcome, retrying database errors for as long as the lease is ours. */
     // One time for every try of the write: a retry after a lost reply is the same entry.
+    let tried: { output: unknown; at: Date } | null = null;
     const record = async (o: AttemptOutcome) => {
       const at = new Date(a.clock.now());
-      await durably(a, fence, () => a.store.finishAttempt(claim, o, at));
-      recorded = { outcome: o, at };
+      if (o.kind === 'succeeded') tried = { output: o.output, at };
+      const stood = await durably(a, fence, () => a.store.finishAttempt(claim, o, at));
+      if (stood === o.kind || stood !== 'succeeded' || !tried) {
+        recorded = { outcome: o, at };
+        return;
+      }
+      // Our success landed after all (a try whose reply was lost): it stands.
+      recorded = { outcome: { kind: 'succeeded', output: tried.output }, at: tried.at };
+      throw new SuccessStood(tried.output);
     };
     try {
       if (outcome.ok) {
@@ -179,16 +191,12 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
           events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: outcome.output });
           return;
         } catch (error) {
-          if (error instanceof LeaseLostError || error instanceof OutcomeNotWrittenError) throw error;
-          // An output MongoDB cannot store: record it as this attempt's failure
-          // (without retries when it is known to fail again, e.g. too large).
-          outcome = {
-            ok: false,
-            error:
-              error instanceof UnstorableValueError
-                ? error
-                : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
-          };
+          // Only a verdict on the value itself becomes the task's failure: the
+          // store refuses it before writing, or after reading its position back
+          // empty. Any other error leaves the outcome unwritten (another
+          // attempt recovers the task); it never turns a success into a failure.
+          if (!(error instanceof UnstorableValueError)) throw error;
+          outcome = { ok: false, error };
         }
       }
       // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
@@ -197,9 +205,20 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       if (reason instanceof LeaseLostError) return leaseLost();
       await recordFailure(a, reason, ids, record);
     } catch (error) {
+      if (error instanceof SuccessStood) {
+        events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: error.output });
+        return;
+      }
       if (error instanceof LeaseLostError) return leaseLost();
       events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
     }
+  }
+}
+
+/** The success of this attempt landed before the failure written in its place (its reply had been lost). */
+class SuccessStood extends Error {
+  constructor(readonly output: unknown) {
+    super('the attempt\'s success was recorded first');
   }
 }
 
@@ -222,7 +241,7 @@ class OutcomeNotWrittenError extends Error {
  * (heartbeats go on meanwhile); then it gives up with
  * {@link OutcomeNotWrittenError} and the task is recovered elsewhere.
  */
-async function durably(a: AttemptInput, fence: LeaseFence, write: () => Promise<void>): Promise<void> {
+async function durably<T>(a: AttemptInput, fence: LeaseFence, write: () => Promise<T>): Promise<T> {
   const giveUpAt = performance.now() + a.leaseMs;
   let delay = 100;
   let reported = false;
@@ -249,7 +268,7 @@ async function recordFailure(
   error: Error,
   ids: { container: string; task: string; attempt: number },
   record: (o: AttemptOutcome) => Promise<void>,
-) {
+): Promise<void> {
   const { claim, events, options } = a;
   if (error instanceof NotFoundError) return; // the container was deleted under us
   if (error instanceof RunnerStoppedError) {
@@ -300,6 +319,18 @@ export function capText(text: string, maxBytes: number): string {
   let keep = Buffer.from(text, 'utf8').subarray(0, maxBytes - Buffer.byteLength(mark, 'utf8')).toString('utf8');
   if (keep.endsWith('\uFFFD')) keep = keep.slice(0, -1); // a character cut in half
   return keep + mark;
+}
+
+/**
+ * Marks a promise handed to a handler as handled: a `ctx.*` call the handler
+ * does not await (or makes after its attempt ended) never becomes an
+ * unhandled rejection that would end the process; it rejects only for a
+ * caller that awaits it. Write errors are reported as `runner:error` by the
+ * writer, and a lost lease aborts `ctx.signal`.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Settles with the promise, or rejects with the signal's reason as soon as it aborts. */

@@ -131,7 +131,8 @@ export class ViewSync {
    * reload reads none; this runner's own successes keep theirs).
    */
   async dependencyOutputs(t: TaskSnapshot): Promise<Record<string, unknown>> {
-    const deps: Record<string, unknown> = {};
+    // Keyed by task name: no prototype, so a task called `__proto__` or `constructor` is an own key like any other.
+    const deps: Record<string, unknown> = Object.create(null);
     const missing: Array<{ task: string; token: number }> = [];
     for (const d of t.record.dependsOn) {
       const dep = this.view.get(d);

@@ -211,8 +211,10 @@ export interface Claim {
   /** 0..1: the progress the attempt starts from (that of the checkpoint it resumes). */
   progress: number;
   /**
-   * Random value written with the claim; its outcome carries `<nonce>:end`. A
-   * write repeated after a lost reply finds its own nonce and knows it won.
+   * Random value written with the claim; its outcome carries `<nonce>:<kind>`
+   * (one nonce per outcome kind, so a failure written in place of a success
+   * never takes that success for its own). A write repeated after a lost
+   * reply finds its own nonce and knows it won.
    * Absent on claims read back from stores that do not write one.
    */
   nonce?: string;
@@ -380,11 +382,21 @@ export interface TaskStore {
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
   /**
-   * Records how an attempt ended; throws {@link LeaseLostError} once it was
-   * taken over. Idempotent: repeating it after an error whose reply was lost
-   * resolves when the first write had landed.
+   * Records how an attempt ended; resolves with the kind of outcome that now
+   * stands for this claim: `outcome.kind`, or the kind of an earlier outcome
+   * of the same claim that landed first (a success whose reply was lost,
+   * met by a failure written in its place). Idempotent: repeating it after an
+   * error whose reply was lost resolves when the first write had landed.
+   * @throws LeaseLostError once the attempt was taken over
+   * @throws UnstorableValueError when the output cannot be stored (nothing written)
    */
-  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void>;
+  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']>;
+  /**
+   * Throws {@link UnstorableValueError} for the first task input this store's
+   * server cannot store faithfully (path and rule named), before anything is
+   * written. Optional: stores without server-specific rules omit it.
+   */
+  assertStorableInputs?(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void>;
   /**
    * The container document with its revision (one read by `_id`); null once
    * deleted or tombstoned. Its status is the stored hint, not derived.

@@ -1,8 +1,10 @@
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
+import type { ValueRules } from '../../definition/storable.js';
 import { AppendBatcher } from './append-batch.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
+import { assertServerStorable, serverValueRules } from './value-rules.js';
 
 /**
  * What every part of the MongoDB store shares: the models, the resolved
@@ -24,6 +26,19 @@ export class StoreContext {
     readonly m: StoreModels,
     readonly o: ResolvedStoreOptions,
   ) {}
+
+  /** The kinds of values this store's server refuses (measured once per client, when first needed). */
+  valueRules(): Promise<ValueRules> {
+    return serverValueRules(this.m.containers.db, this.o.operationTimeoutMs);
+  }
+
+  /**
+   * Refuses a value this server cannot store faithfully, before it is written.
+   * @throws UnstorableValueError naming the path of the bad value and the rule
+   */
+  assertStorable(field: 'input' | 'output' | 'checkpoint', task: string, value: unknown): Promise<void> {
+    return assertServerStorable(() => this.valueRules(), field, task, value);
+  }
 
   /** Now on the store's wall clock. */
   now(): Date {

@@ -15,6 +15,14 @@ export const taskKey = (container: string, task: string, incarnation = ''): stri
 export const transitionKey = (container: string, task: string, token: number, incarnation = ''): string =>
   incarnation ? JSON.stringify([container, task, token, incarnation]) : JSON.stringify([container, task, token]);
 
+/**
+ * The filter value matching documents of incarnation `inc`: documents of
+ * containers made before incarnations existed (`''`) carry none.
+ */
+export function ofIncarnation(inc: string): string | { $in: Array<null | string> } {
+  return inc ? inc : { $in: [null, ''] };
+}
+
 /** True for MongoDB's duplicate-key error (E11000). */
 export function isDuplicateKeyError(error: unknown): boolean {
   const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
-import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
+import { isDuplicateKeyError, ofIncarnation, taskKey, transitionKey } from './keys.js';
+import { assertFits } from './task-log.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
 /** Writes of task records: adding (idempotent by name), restaging, editing, renaming and deleting tasks. */
@@ -31,6 +32,7 @@ export const INSERT_CHUNK = 500;
  * which documents failed.
  *
  * @returns the names inserted or restaged by this call; [] when the container does not exist
+ * @throws UnstorableValueError when an input cannot be stored (see {@link assertStorableTasks}); nothing is written
  * @throws OperationTimeoutError when a chunk got no reply within the deadline and retries ran out
  * @throws the driver's error for anything but a duplicate key (a document too large, …)
  */
@@ -62,6 +64,8 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
       nonce,
     });
   }
+  // Every input is judged before the first insert: a bad one writes nothing.
+  await assertStorableTasks(ctx, docs);
   const added = new Set<string>();
   for (let start = 0; start < docs.length; start += INSERT_CHUNK) {
     const chunk = docs.slice(start, start + INSERT_CHUNK);
@@ -79,6 +83,19 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
     }
   }
   return docs.filter((d) => added.has(d.name)).map((d) => d.name);
+}
+
+/**
+ * Refuses, before anything is written, a task whose input this server cannot
+ * store faithfully (path and rule named) or whose document would pass the
+ * 16 MiB BSON limit (size and limit named).
+ * @throws UnstorableValueError for the first such task
+ */
+export async function assertStorableTasks(ctx: StoreContext, tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+  for (const t of tasks) {
+    await ctx.assertStorable('input', t.name, t.input ?? null);
+    assertFits('input', t.name, t as Record<string, unknown>);
+  }
 }
 
 /**
@@ -239,7 +256,8 @@ export async function deleteTask(ctx: StoreContext, container: string, name: str
   if (inc === null) return false;
   const id = taskKey(container, name, inc);
   const existed = (await readTask(ctx, 'deleteTask', id)) !== null;
-  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, task: name }, o).exec());
+  // Only this incarnation's log: a delete that is slow never reaches a container created again meanwhile.
+  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, incarnation: ofIncarnation(inc), task: name }, o).exec());
   if (!existed) return false;
   let tries = 0;
   const res = await ctx.write('deleteTask', (o) => {

@@ -5,8 +5,9 @@
  * At the end, a summary (and with --json, the summary as one JSON line).
  */
 import cliProgress from 'cli-progress';
-import type { EpfReporter, FilePhase } from './env.js';
-import type { PlannedFile } from './plan.js';
+import type { EpfReporter, FilePhase } from '../../ingest/epf/env.js';
+import type { PlannedFile } from '../../ingest/epf/plan.js';
+import type { EpfSummary } from '../../ingest/epf/summary.js';
 
 /** Human-readable bytes: `12.3 MB`. */
 export function formatBytes(n: number | undefined): string {
@@ -131,22 +132,6 @@ export class ConsoleReporter implements EpfReporter {
   }
 }
 
-/** The end-of-run summary. */
-export interface EpfSummary {
-  container: string;
-  status: string;
-  /** True when the slot found no new file. */
-  nothingNew: boolean;
-  files: { planned: number; ingested: number; failed: number; waiting: number };
-  /** Bytes received from the feed by this process. */
-  bytesDownloaded: number;
-  /** Rows imported (and rejected) per table, from every run of this container. */
-  tables: Record<string, { rows: number; rejected: number; replacedUtf8: number }>;
-  /** Attempts beyond the first, over all tasks (retries and takeovers). */
-  retries: number;
-  durationMs: number;
-}
-
 /** Prints the summary as text. */
 export function printSummary(s: EpfSummary, write: (l: string) => void): void {
   write('');
@@ -160,7 +145,7 @@ export function printSummary(s: EpfSummary, write: (l: string) => void): void {
       `downloaded ${formatBytes(s.bytesDownloaded)}; retries ${s.retries}`,
   );
   for (const [table, t] of Object.entries(s.tables).sort()) {
-    const extra = [t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
+    const extra = [t.repaired ? `${t.repaired} repaired` : '', t.rejected ? `${t.rejected} rejected` : '', t.replacedUtf8 ? `${t.replacedUtf8} with invalid UTF-8 replaced` : '']
       .filter(Boolean)
       .join(', ');
     write(`  ${table.padEnd(40)} ${String(t.rows).padStart(10)} rows${extra ? ` (${extra})` : ''}`);

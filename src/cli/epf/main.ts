@@ -13,15 +13,15 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mongoose from 'mongoose';
-import { Ledger, MongoStore, Runner } from '../../src/index.js';
-import { DEFAULT_DATA_DIR, startEmbeddedMongo } from '../../src/embedded/index.js';
-import { APPLE_EPF_V5_URL, EpfFeed, type EpfLayout } from './feed/client.js';
-import { startFixtureFeed } from './fixture/server.js';
-import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from './job.js';
-import type { EpfEnv } from './env.js';
+import { Ledger, MongoStore, Runner } from '../../index.js';
+import { DEFAULT_DATA_DIR, startEmbeddedMongo } from '../../embedded/index.js';
+import { APPLE_EPF_V5_URL, EpfFeed, type EpfLayout } from '../../ingest/epf/feed/client.js';
+import { startFixtureFeed } from '../../ingest/epf/fixture/server.js';
+import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from '../../ingest/epf/job.js';
+import type { EpfEnv } from '../../ingest/epf/env.js';
 import { ConsoleReporter, printSummary } from './report.js';
 import { followRunner, runHourly } from './hourly.js';
-import { summarize } from './summary.js';
+import { summarize } from '../../ingest/epf/summary.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
  * another attempt cannot fix extend `NonRetryableError`, so the task fails at
  * once (src/engine/attempt.ts checks `instanceof NonRetryableError`).
  */
-import { NonRetryableError, TaskStatusError } from '../../../src/index.js';
+import { NonRetryableError, TaskStatusError } from '../../../index.js';
 
 /**
  * A download failed for a reason that may pass: the connection dropped

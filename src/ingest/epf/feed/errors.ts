@@ -3,7 +3,7 @@
  * an auth error needs new credentials, an `EpfHttpError` with `retryable`
  * (5xx, 408, 429) or a network/timeout error is worth another try later.
  */
-import { TaskStatusError } from '../../../src/errors.js';
+import { TaskStatusError } from '../../../errors.js';
 
 /** Base class of the feed client's errors. */
 export class EpfFeedError extends TaskStatusError {

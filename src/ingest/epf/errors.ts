@@ -4,7 +4,7 @@
  * (`EPF_*`) or on the class. Helpers of other stages may add classes here;
  * keep one class per failure callers branch on.
  */
-import { TaskStatusError } from '../../src/errors.js';
+import { TaskStatusError } from '../../errors.js';
 
 /** Base class of every EPF error; `code` starts with `EPF_`. */
 export class EpfError extends TaskStatusError {

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { TaskContext } from '../../src/index.js';
+import type { TaskContext } from '../../index.js';
 import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
 import { publishStaging } from './load/switch.js';
 import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FileTaskInput, type PlannedFile } from './plan.js';

@@ -3,7 +3,7 @@
  * the feed, the ledger, a work folder and a progress sink.
  */
 import type { Connection } from 'mongoose';
-import type { Ledger } from '../../src/index.js';
+import type { Ledger } from '../../index.js';
 import type { EpfFeed } from './feed/client.js';
 import type { PlannedFile } from './plan.js';
 

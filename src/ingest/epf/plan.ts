@@ -10,7 +10,7 @@
  * ledger or planned in the same slot. A file whose `.md5` is not posted yet is
  * not ready, and neither is anything of its table after it.
  */
-import type { DynamicTaskSpec } from '../../src/index.js';
+import type { DynamicTaskSpec } from '../../index.js';
 import type { FeedFile } from './feed/client.js';
 
 /** One file the slot ingests, with what the ledger keys it by. */

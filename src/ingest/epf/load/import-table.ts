@@ -13,7 +13,7 @@
 import { stat } from 'node:fs/promises';
 import mongoose from 'mongoose';
 import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidOptionError } from '../../../errors.js';
 import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatchError, TooManyRejectsError } from '../errors.js';
 import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';
@@ -32,6 +32,8 @@ export interface ImportCheckpoint {
   rejected: number;
   /** Rows whose invalid UTF-8 was replaced (they are imported or rejected too). */
   replacedUtf8: number;
+  /** Rows imported after merging surplus `\x01`-split fields back into text (absent in checkpoints of older versions). */
+  repaired?: number;
 }
 
 /** What one table import did. */
@@ -43,6 +45,8 @@ export interface ImportResult {
   rows: number;
   rejected: number;
   replacedUtf8: number;
+  /** Rows among `rows` whose surplus `\x01`-split fields were merged back into text (flatfile/repair.ts). */
+  repaired: number;
   /** The trailer's `#recordsWritten`; equals `rows + rejected`. */
   recordsWritten: number;
   /** How DECIMAL columns were stored. */
@@ -131,7 +135,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
 
   const cp: ImportCheckpoint = opts.resume
     ? { ...opts.resume }
-    : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0 };
+    : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0, repaired: 0 };
   const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
   const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
   const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
@@ -141,6 +145,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   let rejectDocs: Document[] = [];
   let last: RawRecord | undefined;
   let replaced = 0;
+  let repaired = 0;
 
   const rejectDoc = (rec: RawRecord, reason: string): Document => {
     const raw = decodeUtf8(rec.raw).text;
@@ -180,22 +185,31 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     cp.imported += imported;
     cp.rejected += rejectDocs.length;
     cp.replacedUtf8 += replaced;
+    cp.repaired = (cp.repaired ?? 0) + repaired;
     docs = [];
     docRecords = [];
     rejectDocs = [];
     replaced = 0;
+    repaired = 0;
     last = undefined;
     await opts.onBatch?.({ ...cp }, fraction());
+    judgeRejects();
+  };
+  // Judged on the whole file's count, carried in the checkpoint: a retry that resumes past the batch
+  // that went over the limit (even the last one) fails again instead of publishing.
+  const judgeRejects = () => {
     if (cp.rejected > maxRejectFraction * recordsWritten) {
       throw new TooManyRejectsError(file, cp.rejected, recordsWritten, maxRejectFraction);
     }
   };
+  judgeRejects();
 
   for await (const rec of readRecords(file, { offset: cp.offset, number: cp.number }, signal)) {
     const result = convert(rec);
     if ('reject' in result) rejectDocs.push(rejectDoc(rec, result.reject));
     else {
       const doc = result.doc;
+      if (result.repaired) repaired += 1;
       if (!('_id' in doc)) doc._id = mode === 'full' ? rec.number : `${exportDate}#${rec.number}`; // table without a key
       docs.push(doc);
       docRecords.push(rec);
@@ -208,6 +222,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     }
   }
   await flush();
+  judgeRejects();
 
   if (cp.imported + cp.rejected !== recordsWritten) {
     throw new RowCountMismatchError(file, recordsWritten, cp.imported, cp.rejected);
@@ -218,6 +233,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     rows: cp.imported,
     rejected: cp.rejected,
     replacedUtf8: cp.replacedUtf8,
+    repaired: cp.repaired ?? 0,
     recordsWritten,
     decimal,
   };

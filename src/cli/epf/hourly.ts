@@ -1,16 +1,13 @@
 /**
- * `npm run epf -- --hourly`: the job on the `0 * * * *` schedule (UTC) until
- * Ctrl-C. One container per slot across every process that runs this
- * (src/schedule claims each slot under a unique key); a slot whose previous
- * run is still going is skipped, and after downtime only the latest missed
- * slot is caught up.
+ * `pts epf --hourly`: the job on its schedule (src/ingest/epf/schedule.ts)
+ * until SIGINT or SIGTERM, with the live display and a summary per slot.
  */
 import type { Connection } from 'mongoose';
-import { defineSchedule, MongoStore, Scheduler, type Runner, type ScheduleRunnerOptions } from '../../src/index.js';
-import type { EpfEnv } from './env.js';
-import { epfContainer, epfContainerName } from './job.js';
+import { MongoStore, Scheduler, type Runner, type ScheduleRunnerOptions } from '../../index.js';
+import type { EpfEnv } from '../../ingest/epf/env.js';
+import { epfSchedule } from '../../ingest/epf/schedule.js';
 import { printSummary, type ConsoleReporter } from './report.js';
-import { summarize } from './summary.js';
+import { summarize } from '../../ingest/epf/summary.js';
 
 /** Wires a runner's events to the live display. */
 export function followRunner(runner: Runner, reporter: ConsoleReporter): void {
@@ -33,15 +30,7 @@ export async function runHourly(o: {
 }): Promise<void> {
   const reporter = o.env.reporter;
   const store = await MongoStore.create(o.connection);
-  const schedule = defineSchedule({
-    name: 'epf-hourly',
-    cron: '0 * * * *',
-    timezone: 'UTC',
-    overlap: 'skip',
-    catchUp: 'latest',
-    container: (slot) => epfContainer(epfContainerName(slot), o.env),
-    runner: o.runner,
-  });
+  const schedule = epfSchedule(o.env, { runner: o.runner });
   const scheduler = await Scheduler.create({ connection: o.connection, schedules: [schedule] });
   const started = new Map<string, number>();
   scheduler.on('slot:started', (e) => {

@@ -3,7 +3,7 @@
  * feed and adds, per new file, `download -> extract -> import -> publish`,
  * then `export-complete` (see ./plan.ts for the order rules).
  */
-import { defineContainer, type ContainerDefinition } from '../../src/index.js';
+import { defineContainer, type ContainerDefinition } from '../../index.js';
 import type { EpfEnv } from './env.js';
 import { discover, download, exportComplete, extract, importFile, publish } from './steps.js';
 

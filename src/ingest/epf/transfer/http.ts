@@ -2,7 +2,7 @@
  * Small HTTP helpers of the resumable download: `Content-Range` and
  * `Retry-After` parsing (RFC 9110 14.4 and 10.2.3), backoff, abortable sleep.
  */
-import { CancelledError } from '../../../src/index.js';
+import { CancelledError } from '../../../index.js';
 
 /** Parses `bytes start-end/total` (total may be `*`). */
 export function parseContentRange(value: string | null): { start: number; end: number; total?: number } | undefined {
