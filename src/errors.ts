@@ -126,6 +126,29 @@ export class RecoveryLimitError extends TaskStatusError {
   }
 }
 
+/**
+ * A task's holder fenced itself off and gave the task back `lapses` times,
+ * because its lease lapsed while the handler ran: almost always a handler
+ * that blocks the event loop (synchronous work longer than the lease allows),
+ * so no heartbeat could go out. The task fails instead of looping claim →
+ * release → claim for ever. Run such work off the main thread
+ * (`runInWorker`), or make the lease longer.
+ */
+export class LeaseLapseLimitError extends TaskStatusError {
+  constructor(
+    readonly task: string,
+    readonly lapses: number,
+    /** The lease of the runner that gave up, in ms. */
+    readonly leaseMs: number,
+  ) {
+    super(
+      'PTS_LEASE_LAPSE_LIMIT',
+      `Task "${task}" lost its lease ${lapses} times while running (lease ${leaseMs} ms): its handler probably blocks the event loop, ` +
+        'so no heartbeat can go out; giving up. Run CPU-bound work off the main thread with runInWorker(), or use a longer leaseMs',
+    );
+  }
+}
+
 /** Throw from a handler to fail the task at once, without retries. */
 export class NonRetryableError extends TaskStatusError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -185,4 +185,26 @@ describe('checkpoints', () => {
     expect(state.lastError?.code).toBe('PTS_UNSTORABLE_VALUE');
     expect(state.lastError?.message).toMatch(/checkpoint of task "t".*-byte BSON document, over the limit of 16777216 bytes/);
   }, 30_000);
+
+  it('a checkpoint over the BSON limit fails the task even when the handler catches the rejection', async () => {
+    // Decided: a throttled checkpoint may be written after the call returned, so
+    // its refusal cannot reliably reach the call that caused it; a task whose
+    // state cannot be saved fails, whatever the handler does with the promise.
+    const name = uniqueName('big-cp-caught');
+    let caught: unknown;
+    let returned = false;
+    const def = defineContainer(name).task('t', { retries: 2, backoff: { initialMs: 0 } }, async (ctx) => {
+      caught = await ctx.checkpoint({ blob: 'y'.repeat(17 * 1024 * 1024) }).catch((e: unknown) => e);
+      await ctx.checkpoint({ small: true }).catch(() => undefined);
+      returned = true;
+      return 'caught it';
+    });
+    const runner = await Runner.create({ connection: db().connection, container: def, ...fast });
+    expect((await runner.run()).status).toBe('failed');
+    expect(caught).toBeInstanceOf(UnstorableValueError);
+    expect(returned).toBe(true);
+    const state = await taskState(name, 't');
+    expect(state).toMatchObject({ status: 'failed', failures: 1, output: null });
+    expect(state.lastError?.code).toBe('PTS_UNSTORABLE_VALUE');
+  }, 30_000);
 });

@@ -16,6 +16,7 @@ import type { AttemptOutcome, Claim, PersistedError, TaskStore } from '../store/
 import { AttemptWriter } from './attempt-writer.js';
 import type { RunnerEvents } from './events.js';
 import { fenceMarginMs, LeaseFence } from './lease-fence.js';
+import type { LoopWatch } from './loop-watch.js';
 
 /** Largest error message or stack stored per attempt, in bytes (UTF-8); longer ones are cut with a mark. */
 export const MAX_STORED_ERROR_TEXT_BYTES = 64 * 1024;
@@ -43,6 +44,8 @@ export interface AttemptInput {
   /** Wall clock for the times written (leases, retry times), in ms since the epoch. */
   clock: { now(): number };
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
+  /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
+  loopWatch: LoopWatch;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -85,6 +88,12 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
     writer.fence(selfFenced);
     controller.abort(selfFenced);
   });
+  // The longest the event loop stood still while this attempt ran (ms).
+  let blockedMs = 0;
+  const unwatch = a.loopWatch.watch((delayMs) => {
+    blockedMs = Math.max(blockedMs, delayMs);
+    fence.check();
+  });
   // Heartbeats go on until the outcome is durable (or the attempt gave up).
   const heartbeat = setInterval(() => {
     writer.heartbeat(new Date(a.clock.now() + a.leaseMs)).catch(() => undefined);
@@ -99,10 +108,14 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
   } finally {
     clearInterval(heartbeat);
     fence.stop();
+    unwatch();
   }
   return recorded;
 
   async function runAndRecord(): Promise<void> {
+    // Every ctx.* call checks the lease first, synchronously: a handler that
+    // blocks the event loop between calls learns there that its lease lapsed
+    // (`ctx.signal.aborted` turns true), before it acts as the holder again.
     const ctx: TaskContext = {
       container: claim.container,
       task: claim.task,
@@ -111,18 +124,24 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       input: a.input,
       deps: a.deps,
       lastCheckpoint: a.lastCheckpoint,
-      signal: controller.signal,
+      get signal() {
+        fence.check();
+        return controller.signal;
+      },
       progress(fraction, statusText) {
+        fence.check();
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
         return handled(writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText }));
       },
       checkpoint(state) {
+        fence.check();
         const bad = findUnstorable(state, 'checkpoint');
         if (bad) return handled(Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`)));
         return handled(writer.queue({ checkpoint: state === undefined ? null : state }));
       },
       addTasks: (specs) => {
+        fence.check();
         // Tasks staged by an attempt that already ended would join the container unasked.
         const refused = writer.refusal();
         return handled(refused ? Promise.reject(refused) : a.addTasks(specs));
@@ -152,8 +171,13 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       if (selfFenced) {
         try {
           const at = new Date(a.clock.now());
-          await a.store.finishAttempt(claim, { kind: 'released' }, at);
-          recorded = { outcome: { kind: 'released' }, at };
+          // Counted in the task's lapses: a handler that keeps blocking the loop fails with LeaseLapseLimitError.
+          const lapsed =
+            `the lease (${a.leaseMs} ms) could no longer be proven` +
+            (blockedMs >= a.heartbeatMs ? `; the event loop stood still for up to ${Math.round(blockedMs)} ms` : '');
+          const outcome = { kind: 'released', lapsed } as const;
+          await a.store.finishAttempt(claim, outcome, at);
+          recorded = { outcome, at };
           events.emit('task:released', ids);
         } catch {
           // taken over meanwhile, or the database is still away: readers take it over

@@ -79,6 +79,11 @@ export interface TaskState {
   failures: number;
   /** Takeovers of an expired lease since the last reset. */
   recoveries: number;
+  /**
+   * Releases by a holder that fenced itself off because its lease lapsed
+   * (its event loop was blocked, or the database out of reach), since the last reset.
+   */
+  lapses: number;
   /** A pending task is not claimed before this time (retry backoff). */
   notBefore: Date | null;
   runnerId: string | null;
@@ -93,6 +98,8 @@ export interface TaskState {
    * versions, leases set by hand). Compared only with the server's own time.
    */
   leaseRenewedAt: Date | null;
+  /** Lease renewals (heartbeats) of the current claim so far, as counted by the server; 0 when none. */
+  heartbeats: number;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
   /** When the current or last attempt last wrote its progress; null before it did. */
@@ -236,7 +243,12 @@ export interface AttemptPatch {
 export type AttemptOutcome =
   | { kind: 'succeeded'; output: unknown }
   | { kind: 'failed'; error: PersistedError; retryAt: Date | null }
-  | { kind: 'released' }
+  /**
+   * Given back unfinished. `lapsed`: why the holder fenced itself off (its
+   * lease could no longer be proven, e.g. its event loop was blocked); such a
+   * release counts in the task's `lapses`.
+   */
+  | { kind: 'released'; lapsed?: string }
   | { kind: 'cancelled'; reason: string };
 
 /**

@@ -97,6 +97,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     leaseMs: Number,
     heartbeatMs: Number,
     leaseRenewedAt: Date,
+    heartbeats: Number,
     output: Mixed,
     error: Mixed,
     retryAt: Date,
