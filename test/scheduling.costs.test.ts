@@ -134,17 +134,19 @@ describe('scheduling costs what changed', () => {
     idle.on('runner:error', () => undefined);
     const { tally: t } = await measure(async () => {
       const run = idle.run();
-      await new Promise((r) => setTimeout(r, 4000));
+      // 20 polls, however long they take on a busy machine (a full read also reads the container document).
+      const deadline = Date.now() + 120_000;
+      while ((tally!.commands.get('find pts_containers') ?? 0) < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await idle.stop();
       return run;
     });
     const taskReads = t.commands.get('find pts_tasks') ?? 0;
     const headReads = t.commands.get('find pts_containers') ?? 0;
-    // Up to 40 polls: reading everything at each (300 tasks each time), as
-    // before, or backing off (after 0.1, 0.2, 0.4, 0.8, 1.6 s): about 6 reads.
-    expect(taskReads, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(8);
-    expect(t.docs).toBeLessThan(8 * 300);
-    // It reads the container document (its revision) at the other polls.
-    expect(headReads).toBeGreaterThan(taskReads);
+    // 20 polls: reading everything at each (300 tasks each time), as
+    // before, or backing off (after 0.1, 0.2, 0.4, 0.8, 1.6 s...): about 5
+    // on an idle machine; at most every other poll on a very slow one.
+    expect(headReads).toBeGreaterThanOrEqual(20);
+    expect(taskReads, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(headReads / 2);
+    expect(t.docs).toBeLessThanOrEqual((headReads / 2) * 300);
   });
 });
