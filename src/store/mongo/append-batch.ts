@@ -1,5 +1,6 @@
 import { isTransientError, withDeadline } from '../retry.js';
 import type { StoreContext } from './context.js';
+import { DUPLICATE_KEY_CODES } from './keys.js';
 import type { TransitionDoc } from './models.js';
 
 /** Most entries sent in one insert command. */
@@ -171,19 +172,12 @@ export class AppendBatcher {
       if (doc.nonce !== undefined && there.nonce === doc.nonce) return { ours: true };
       return there.nonce === undefined ? { ours: false } : { ours: false, storedNonce: there.nonce };
     }
-    if (DUPLICATE_CODES.has(Number(error.code))) {
+    if (DUPLICATE_KEY_CODES.has(Number(error.code))) {
       throw Object.assign(new Error(`a duplicate key was reported for ${doc._id}, but no entry is visible there yet`), { name: 'MongoWriteConcernError' });
     }
     throw new AppendRefusedError(error.code, String(error.errmsg ?? 'no message'), { cause: cause ?? error });
   }
 }
-
-/**
- * Codes servers report for a duplicate `_id`: MongoDB's 11000 (and the old
- * 11001), and 16908292 from FerretDB v2 in `insertMany`. A code alone decides
- * nothing: the position is read back (see `judge`).
- */
-const DUPLICATE_CODES = new Set([11000, 11001, 16908292]);
 
 function settle(p: Pending, verdict: Promise<AppendVerdict>): Promise<void> {
   return verdict.then(p.resolve, p.reject);

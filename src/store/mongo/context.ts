@@ -17,6 +17,14 @@ export class StoreContext {
    * elsewhere keeps writing to the old keys (invisible) until it reads again.
    */
   readonly pins = new Map<string, string>();
+  /**
+   * First free page number of each container incarnation's task directory
+   * (key `JSON.stringify([container, incarnation])`), as this store last read
+   * or wrote it: where its next page write starts.
+   */
+  readonly directoryEnds = new Map<string, number>();
+  /** Read small containers by exact `_id`s (servers without indexes on other fields, FerretDB v1); see `loadSnapshot`. */
+  keyedReads = false;
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
   serverOffsetMs: number | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
