@@ -55,3 +55,7 @@ export { Ledger } from './ledger/ledger.js';
 export type { LedgerOptions } from './ledger/ledger.js';
 export { MongoLedgerStore } from './store/mongo/ledger-store.js';
 export type { LedgerEntry, LedgerItem, LedgerStore } from './store/ledger-types.js';
+export { createDashboard, basicAuth } from './observe/dashboard/index.js';
+export type { DashboardAuth, DashboardHandler, DashboardOptions } from './observe/dashboard/index.js';
+export { serveDashboard } from './observe/dashboard/serve.js';
+export type { DashboardServer } from './observe/dashboard/serve.js';

@@ -5,11 +5,11 @@
 import { readFile } from 'node:fs/promises';
 import mongoose from 'mongoose';
 import { describe, expect, it } from 'vitest';
-import { EpfHeaderError, RowCountMismatchError } from '../examples/epf/errors.js';
-import { makeConverter } from '../examples/epf/flatfile/convert.js';
-import { readHeader, readRecordsWritten } from '../examples/epf/flatfile/header.js';
-import { readRecords, READ_CHUNK_BYTES, type RawRecord } from '../examples/epf/flatfile/records.js';
-import { importTable } from '../examples/epf/load/import-table.js';
+import { EpfHeaderError, RowCountMismatchError } from '../src/ingest/epf/errors.js';
+import { makeConverter } from '../src/ingest/epf/flatfile/convert.js';
+import { readHeader, readRecordsWritten } from '../src/ingest/epf/flatfile/header.js';
+import { readRecords, READ_CHUNK_BYTES, type RawRecord } from '../src/ingest/epf/flatfile/records.js';
+import { importTable } from '../src/ingest/epf/load/import-table.js';
 import { databasePerFile } from './support/database.js';
 import { epfBytes, record, tempDirPerFile, writeEpf, type TableSpec } from './support/epf-files.js';
 

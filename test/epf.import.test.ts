@@ -5,8 +5,8 @@
  * (issue 6: "Parse and import", "Full exports", "Incrementals", "The data model").
  */
 import { describe, expect, it } from 'vitest';
-import { EpfHeaderError, NoLiveTableError, TooManyRejectsError } from '../examples/epf/errors.js';
-import { importTable, type ImportCheckpoint, type ImportTableOptions } from '../examples/epf/load/import-table.js';
+import { EpfHeaderError, NoLiveTableError, TooManyRejectsError } from '../src/ingest/epf/errors.js';
+import { importTable, type ImportCheckpoint, type ImportTableOptions } from '../src/ingest/epf/load/import-table.js';
 import {
   detectDecimalSupport,
   generationCollectionName,
@@ -14,7 +14,7 @@ import {
   liveCollectionName,
   publishStaging,
   stagingCollectionName,
-} from '../examples/epf/load/switch.js';
+} from '../src/ingest/epf/load/switch.js';
 import { databasePerFile, testMongoKind } from './support/database.js';
 import { tempDirPerFile, writeEpf, type Field, type TableSpec } from './support/epf-files.js';
 
@@ -225,7 +225,7 @@ describe('EPF importer', () => {
     expect(reject).toMatchObject({ record: 4, reason: expect.stringMatching(/duplicate primary key/) });
 
     // Resumed from the very start, every row is a duplicate: identical ones are replays, the other is still rejected.
-    const { readHeader } = await import('../examples/epf/flatfile/header.js');
+    const { readHeader } = await import('../src/ingest/epf/flatfile/header.js');
     const resume = { offset: (await readHeader(file)).dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0 };
     expect(await importTable(base('dupe', file, { maxRejectFraction: 0.5, resume }))).toMatchObject({ rows: 4, rejected: 1 });
     const stored = await mdb().collection(stagingCollectionName('dupe', '20250427')).find({}).sort({ application_id: 1 }).toArray();

@@ -4,10 +4,10 @@
  * Apple's EPFParser; integers in square brackets.
  */
 import { describe, expect, it } from 'vitest';
-import { fieldConverter, makeConverter, type ConvertResult } from '../examples/epf/flatfile/convert.js';
-import type { EpfHeader } from '../examples/epf/flatfile/header.js';
-import type { RawRecord } from '../examples/epf/flatfile/records.js';
-import { FIXTURE_TABLES } from '../examples/epf/fixture/tables.js';
+import { fieldConverter, makeConverter, type ConvertResult } from '../src/ingest/epf/flatfile/convert.js';
+import type { EpfHeader } from '../src/ingest/epf/flatfile/header.js';
+import type { RawRecord } from '../src/ingest/epf/flatfile/records.js';
+import { FIXTURE_TABLES } from '../src/ingest/epf/fixture/tables.js';
 
 const ED = '1745712000000';
 

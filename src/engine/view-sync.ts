@@ -127,7 +127,11 @@ export class ViewSync {
           return;
         }
         const refreshed = refreshClaim(current.state, claim);
-        if (refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() || refreshed.progress !== current.state.progress) {
+        if (
+          refreshed.heartbeats !== current.state.heartbeats ||
+          refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() ||
+          refreshed.progress !== current.state.progress
+        ) {
           this.view.setState(name, refreshed);
         }
         if (!this.view.apply(name, after)) this.stale = true;
