@@ -330,6 +330,14 @@ export interface ContainerPage {
   next: ContainerPageCursor | null;
 }
 
+/** Which attempt a stored trace context belongs to. */
+export interface AttemptTraceKey {
+  container: string;
+  incarnation: string;
+  task: string;
+  attempt: number;
+}
+
 /** A container to create. */
 export interface NewContainer {
   name: string;
@@ -441,6 +449,14 @@ export interface TaskStore {
    * Optional: readers of stores without it judge by wall clocks.
    */
   serverTime?(): Promise<Date | null>;
+
+  /**
+   * Stores the W3C `traceparent` of an attempt's span (tracing with an
+   * OpenTelemetry SDK), for the attempt after it to link to. Optional.
+   */
+  saveTrace?(key: AttemptTraceKey, traceparent: string): Promise<void>;
+  /** The `traceparent` stored for an attempt, or null (one read by `_id`). Optional. */
+  readTrace?(key: AttemptTraceKey): Promise<string | null>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(

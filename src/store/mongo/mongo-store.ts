@@ -4,6 +4,7 @@ import { TaskStatusError } from '../../errors.js';
 import type {
   AttemptOutcome,
   AttemptPatch,
+  AttemptTraceKey,
   Claim,
   ContainerRecord,
   ContainerHead,
@@ -36,6 +37,7 @@ import * as reads from './log-read.js';
 import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
+import * as traces from './trace-store.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
 
 export type { MongoStoreOptions, StoreWriteConcern } from './store-options.js';
@@ -283,6 +285,20 @@ export class MongoStore implements TaskStore {
    */
   serverTime(): Promise<Date | null> {
     return withDeadline('serverTime', this.ctx.o.operationTimeoutMs, serverTime(this.m.containers.db.db));
+  }
+
+  /** Stores an attempt's span context (`<prefix>_traces`, by exact `_id`; see `RunnerTracing`). */
+  saveTrace(key: AttemptTraceKey, traceparent: string): Promise<void> {
+    return traces.saveTrace(this.ctx, this.traceModel(), key, traceparent);
+  }
+
+  /** An attempt's stored span context, or null. */
+  readTrace(key: AttemptTraceKey): Promise<string | null> {
+    return traces.readTrace(this.ctx, this.traceModel(), key);
+  }
+
+  private traceModel() {
+    return traces.traceModel(this.m.containers.db, this.m.containers.collection.collectionName.replace(/_containers$/, ''));
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
