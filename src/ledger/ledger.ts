@@ -80,6 +80,15 @@ export class Ledger {
     return { recorded, id };
   }
 
+  /**
+   * Forgets recorded items, so they count as new again: those recorded before
+   * `recordedBefore` (pruning), or all of them (starting over). Returns how many.
+   * An item forgotten while its file is still listed by the feed is ingested again.
+   */
+  forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    return this.store.deleteEntries(this.name, o.recordedBefore);
+  }
+
   /** Every recorded item of this ledger, oldest first (a collection scan on FerretDB). */
   list(): Promise<LedgerEntry[]> {
     return this.store.listEntries(this.name);

@@ -26,4 +26,6 @@ export interface LedgerStore {
   findEntries(ids: string[]): Promise<LedgerEntry[]>;
   /** Every entry of one ledger, oldest first (scans). */
   listEntries(ledger: string): Promise<LedgerEntry[]>;
+  /** Removes the entries of one ledger recorded before `recordedBefore` (all when omitted); returns how many. */
+  deleteEntries(ledger: string, recordedBefore?: Date): Promise<number>;
 }

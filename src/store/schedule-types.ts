@@ -71,4 +71,6 @@ export interface ScheduleStore {
   markSlotStarted(schedule: string, slot: Date): Promise<void>;
   /** Records a slot's final state (idempotent). */
   finishSlot(schedule: string, slot: Date, state: 'succeeded' | 'failed' | 'cancelled', reason?: string | null): Promise<void>;
+  /** Removes the ended slot records (succeeded, failed, cancelled, skipped) of a schedule whose slot is before `before` (retention); returns how many. */
+  deleteEndedSlots(schedule: string, before: Date): Promise<number>;
 }

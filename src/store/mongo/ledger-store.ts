@@ -86,6 +86,13 @@ export class MongoLedgerStore implements LedgerStore {
     const docs = await retryRead(this.o, 'listEntries', () => this.m.find({ ledger }).lean<LedgerDoc[]>().exec(), 6);
     return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
   }
+
+  async deleteEntries(ledger: string, recordedBefore?: Date): Promise<number> {
+    const filter = recordedBefore ? { ledger, recordedAt: { $lt: recordedBefore } } : { ledger };
+    // Idempotent: a retry after a lost reply deletes what is left.
+    const result = await retryWrite(this.o, 'deleteEntries', () => this.m.deleteMany(filter).exec());
+    return result.deletedCount;
+  }
 }
 
 function toEntry(doc: LedgerDoc): LedgerEntry {
