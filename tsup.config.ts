@@ -1,3 +1,4 @@
+import { cpSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 // Two builds: ESM for `import`, CommonJS for `require()` (users of 0.0.1 call
@@ -15,13 +16,16 @@ const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memor
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts', 'cli/main': 'src/cli/main.ts' },
+    // worker-entry: the plain-JavaScript side of runInWorker, loaded by worker threads as a file of its own.
+    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts', 'cli/main': 'src/cli/main.ts', 'worker-entry': 'src/engine/worker-entry.js' },
     format: ['esm'],
     dts: { entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts' } },
     sourcemap: true,
     clean: true,
     target: 'node20',
     external,
+    // The dashboard's browser assets ship as files beside the bundles (src/observe/dashboard/assets.ts finds them).
+    onSuccess: async () => cpSync('src/observe/dashboard/assets', 'dist/dashboard-assets', { recursive: true }),
   },
   {
     entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts' },

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerCancel } from './commands/cancel.js';
 import { registerEpf } from './commands/epf.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerGraph } from './commands/graph.js';
 import { registerList } from './commands/list.js';
 import { registerRetry } from './commands/retry.js';
@@ -54,5 +55,6 @@ export function buildProgram(ctx: CliContext): Command {
   registerCancel(program, ctx);
   registerGraph(program, ctx);
   registerEpf(program, ctx);
+  registerDashboard(program, ctx);
   return program;
 }

@@ -17,7 +17,7 @@ import { ContainerView } from './view.js';
 export class ViewSync {
   view!: ContainerView;
   /** The container's revision the view reflects. */
-  private revision = 0;
+  revision = 0;
   /** Set when the view cannot be trusted any more: the next step reads everything again. */
   stale = false;
 
@@ -118,7 +118,11 @@ export class ViewSync {
           return;
         }
         const refreshed = refreshClaim(current.state, claim);
-        if (refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() || refreshed.progress !== current.state.progress) {
+        if (
+          refreshed.heartbeats !== current.state.heartbeats ||
+          refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() ||
+          refreshed.progress !== current.state.progress
+        ) {
           this.view.setState(name, refreshed);
         }
         if (!this.view.apply(name, after)) this.stale = true;

@@ -65,6 +65,8 @@ export interface ScheduleStore {
   getSlot(schedule: string, slot: Date): Promise<SlotRecord | null>;
   /** Queued and started slots of a schedule, oldest first. */
   listOpenSlots(schedule: string): Promise<SlotRecord[]>;
+  /** Every schedule's head, by name (for inspection: the dashboard). Optional for other stores. */
+  listHeads?(): Promise<ScheduleHead[]>;
   /** Every slot record of a schedule, oldest first (scans; for inspection and tests). */
   listSlots(schedule: string): Promise<SlotRecord[]>;
   /** Marks a queued (or resumed) slot as started now. */

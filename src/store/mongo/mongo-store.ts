@@ -7,6 +7,8 @@ import type {
   Claim,
   ContainerRecord,
   ContainerHead,
+  ContainerPage,
+  ContainerPageQuery,
   ContainerSnapshot,
   NewClaim,
   NewContainer,
@@ -20,11 +22,14 @@ import type {
 } from '../types.js';
 import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
+import { withDeadline } from '../retry.js';
+import { listContainerPage } from './container-list.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
+import { isFerretDb } from './server-kind.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
 import * as single from './task-read.js';
@@ -59,10 +64,12 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
+    const reads = options.containerReads ?? 'auto';
+    ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
@@ -89,10 +96,12 @@ export class MongoStore implements TaskStore {
         cancelRequestedAt: null,
         incarnation: randomBytes(8).toString('hex'),
         deletedAt: null,
+        directory: true,
       };
       try {
         await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o.writeConcern)));
         this.ctx.pins.set(input.name, doc.incarnation!);
+        this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
         return { record: toContainerRecord(doc), created: true };
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
@@ -130,6 +139,11 @@ export class MongoStore implements TaskStore {
       if (snapshot) records.push(snapshot.container);
     }
     return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** One page of containers, newest first (see {@link listContainerPage}). */
+  listContainerPage(query: ContainerPageQuery): Promise<ContainerPage> {
+    return listContainerPage(this.ctx, query);
   }
 
   /**
@@ -183,6 +197,7 @@ export class MongoStore implements TaskStore {
     // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
     await this.ctx.write('purge', (o) => this.m.transitions.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }
 
@@ -249,9 +264,12 @@ export class MongoStore implements TaskStore {
     return single.loadDependents(this.ctx, container, task);
   }
 
-  /** The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with. */
+  /**
+   * The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with.
+   * @throws OperationTimeoutError when the server does not answer within the operation deadline (a partition)
+   */
   serverTime(): Promise<Date | null> {
-    return serverTime(this.m.containers.db.db);
+    return withDeadline('serverTime', this.ctx.o.operationTimeoutMs, serverTime(this.m.containers.db.db));
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
@@ -262,7 +280,12 @@ export class MongoStore implements TaskStore {
     return log.updateAttempt(this.ctx, claim, patch);
   }
 
-  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+  /** See {@link TaskStore.assertStorableInputs}: server rules, nesting depth and the 16 MiB limit. */
+  assertStorableInputs(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+    return records.assertStorableTasks(this.ctx, tasks);
+  }
+
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']> {
     // A failure for good is announced before it is written: every runner of
     // the container reads it again at its next poll and from then on watches
     // the task, so a fail-fast stop (or the skip of its dependents) reaches

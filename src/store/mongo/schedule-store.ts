@@ -107,6 +107,12 @@ export class MongoScheduleStore implements ScheduleStore {
     }
   }
 
+  /** Every schedule's head, by name (one scan of the small heads collection; for inspection). */
+  async listHeads(): Promise<ScheduleHead[]> {
+    const docs = await retryRead(this.o, 'listHeads', () => this.heads.find({}).sort({ _id: 1 }).lean<HeadDoc[]>().exec());
+    return docs.map(toHead);
+  }
+
   private findHead(schedule: string): Promise<HeadDoc | null> {
     return retryRead(this.o, 'openHead', () => this.heads.findById(schedule).lean<HeadDoc>().exec());
   }
