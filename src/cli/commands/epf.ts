@@ -38,7 +38,7 @@ export function registerEpf(program: Command, ctx: CliContext): void {
     .option('--table-prefix <prefix>', 'collection prefix of the EPF tables (default epf_)')
     .option('--batch-size <rows>', 'rows per batch and checkpoint (default 2000)')
     .option('--max-reject-fraction <0-1>', 'share of rejected rows above which a table fails (default 0.01)')
-    .option('--incremental-write <mode>', 'upsert or delete-insert (default upsert)')
+    .option('--incremental-write <mode>', 'auto, upsert, generation or delete-insert (default auto: chosen per server)')
     .option('--keep-files', 'keep archives and extracted files after publishing')
     .option('--log-format <format>', 'text or json (one JSON object per line)')
     .option('--fixture-scale <n>', 'fixture size multiplier (default 1)')

@@ -48,7 +48,7 @@ export interface EpfSettings {
   batchSize: number;
   /** 0–1. */
   maxRejectFraction: number;
-  incrementalWrite: 'upsert' | 'delete-insert';
+  incrementalWrite: 'auto' | 'upsert' | 'generation' | 'delete-insert';
   keepFiles: boolean;
   logFormat: 'text' | 'json';
   downloadCheckpointBytes?: number;
@@ -118,8 +118,8 @@ export function resolveEpfSettings(flags: EpfFlags, env: NodeJS.ProcessEnv, cwd 
   const logFormat = oneOf(given(flags.logFormat, '--log-format', env, 'EPF_LOG_FORMAT'), ['text', 'json'] as const, 'text');
   const incrementalWrite = oneOf(
     given(flags.incrementalWrite, '--incremental-write', env, 'EPF_INCREMENTAL_WRITE'),
-    ['upsert', 'delete-insert'] as const,
-    'upsert',
+    ['auto', 'upsert', 'generation', 'delete-insert'] as const,
+    'auto',
   );
   const batchSize = wholeNumber(given(flags.batchSize, '--batch-size', env, 'EPF_BATCH_SIZE'), 1, 1_000_000, 'rows per batch') ?? 2_000;
   const rejectGiven = given(flags.maxRejectFraction, '--max-reject-fraction', env, 'EPF_MAX_REJECT_FRACTION');
