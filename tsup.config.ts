@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 // Two builds: ESM for `import`, CommonJS for `require()` (users of 0.0.1 call
-// `require('persistent-task-status')`). p-limit ships only ESM, so the
+// `require('persistent-task-status')`). `persistent-task-status/epf` is ESM
+// only: htmlparser2, which it parses feed listings with, ships only ESM. p-limit ships only ESM, so the
 // CommonJS build bundles it instead of requiring it.
 //
 // mongoose is a peer dependency: both builds must import the user's own copy,
@@ -14,9 +15,9 @@ const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memor
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', 'cli/main': 'src/cli/main.ts' },
+    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts', 'cli/main': 'src/cli/main.ts' },
     format: ['esm'],
-    dts: { entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts' } },
+    dts: { entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts' } },
     sourcemap: true,
     clean: true,
     target: 'node20',

@@ -25,7 +25,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import unbzip2 from 'unbzip2-stream';
-import { extractTbz } from '../examples/epf/transfer/extract.js';
+import { extractTbz } from '../src/ingest/epf/transfer/extract.js';
 
 type Mode = 'bzip2' | 'unbzip2-stream' | 'extract:bzip2' | 'extract:js' | 'seek-bzip' | 'wasm-bz2';
 interface Measure {

@@ -14,6 +14,8 @@
  *   memory        peak RSS of a runner process per 100k tasks
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
+ *   history       status read and a new 5-task run beside 300 and 10,000 old
+ *                 containers (1,000 with --quick), against an empty database
  *
  * Each case has a wall-time budget (`--budget <s>` overrides; defaults 60 s
  * up to 1k tasks, 120 s up to 10k, 300 s above): an engine too slow to
@@ -27,10 +29,11 @@ import { startMongoServer } from '../tools/mongo-server.js';
 import { chainVsFlatRow, countCase, scalingRows, type CountCase } from './engine/count.js';
 import { joinCase, resumeCase, slotsCase, throughputCase } from './engine/cases.js';
 import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.js';
+import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -92,6 +95,7 @@ try {
   if (wanted('join')) await joinCase(ctx, results);
   if (wanted('slots')) await slotsCase(ctx, results);
   if (wanted('memory')) await memoryCase(ctx, results);
+  if (wanted('history')) await historyCase(ctx, results);
 } finally {
   const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   writeJson(

@@ -15,8 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mongoose from 'mongoose';
 import type { Db, Document } from 'mongodb';
-import { importTable, UPSERT_CHUNK } from '../examples/epf/load/import-table.js';
-import { publishStaging } from '../examples/epf/load/switch.js';
+import { importTable, UPSERT_CHUNK } from '../src/ingest/epf/load/import-table.js';
+import { publishStaging } from '../src/ingest/epf/load/switch.js';
 import { startMongoServer } from '../tools/mongo-server.js';
 
 const INSERT_ROWS = Number(process.argv[2] ?? 5000);

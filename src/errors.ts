@@ -126,6 +126,29 @@ export class RecoveryLimitError extends TaskStatusError {
   }
 }
 
+/**
+ * A task's holder fenced itself off and gave the task back `lapses` times,
+ * because its lease lapsed while the handler ran: almost always a handler
+ * that blocks the event loop (synchronous work longer than the lease allows),
+ * so no heartbeat could go out. The task fails instead of looping claim →
+ * release → claim for ever. Run such work off the main thread
+ * (`runInWorker`), or make the lease longer.
+ */
+export class LeaseLapseLimitError extends TaskStatusError {
+  constructor(
+    readonly task: string,
+    readonly lapses: number,
+    /** The lease of the runner that gave up, in ms. */
+    readonly leaseMs: number,
+  ) {
+    super(
+      'PTS_LEASE_LAPSE_LIMIT',
+      `Task "${task}" lost its lease ${lapses} times while running (lease ${leaseMs} ms): its handler probably blocks the event loop, ` +
+        'so no heartbeat can go out; giving up. Run CPU-bound work off the main thread with runInWorker(), or use a longer leaseMs',
+    );
+  }
+}
+
 /** Throw from a handler to fail the task at once, without retries. */
 export class NonRetryableError extends TaskStatusError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -228,14 +251,17 @@ export class InvalidLedgerItemError extends ValidationError {
 }
 
 /**
- * A task's output or checkpoint cannot be stored as given: BSON would change
- * it (a function, a bigint, a Map, ...) or it is larger than a MongoDB
- * document may be. The task fails without retries, since it would fail again.
+ * A task's output, checkpoint or input cannot be stored as given: BSON would
+ * change it (a function, a bigint, a Map, ...), it nests deeper than MongoDB
+ * stores, it is larger than a MongoDB document may be, or the server refuses
+ * its kind (FerretDB v1: NaN, ±Infinity, nested arrays, MinKey, MaxKey, Code,
+ * Decimal128). The message names the path of the bad value and the rule.
+ * Nothing of it was written. The task fails without retries, since it would fail again.
  */
 export class UnstorableValueError extends NonRetryableError {
   constructor(
     /** Which value was refused. */
-    readonly value: 'output' | 'checkpoint',
+    readonly value: 'output' | 'checkpoint' | 'input',
     readonly task: string,
     reason: string,
     /** BSON size of the refused document in bytes, when it was too large. */

@@ -14,7 +14,7 @@ import {
   type TaskSnapshot,
 } from '../src/index.js';
 import { uniqueName } from './support/compat.js';
-import { databasePerFile } from './support/database.js';
+import { databasePerFile, testMongoKind } from './support/database.js';
 
 const db = databasePerFile();
 let store: MongoStore;
@@ -74,6 +74,48 @@ describe('task inputs', () => {
     expect((await runner.run()).status).toBe('succeeded');
     expect(seen).toBeInstanceOf(InvalidOptionError);
     expect((await store.loadSnapshot(name))!.tasks.map((t) => t.record.name)).toEqual(['parent']);
+  });
+});
+
+describe('task inputs: every limit gets the typed error', () => {
+  it('an oversized input to ctx.addTasks is refused with UnstorableValueError naming size and limit; nothing is added', async () => {
+    const name = uniqueName('big-dyn-input');
+    let seen: unknown;
+    const def = defineContainer(name)
+      .handler('child', async () => 1)
+      .task('parent', { retries: 0 }, async (ctx) => {
+        seen = await ctx.addTasks([{ name: 'c1', handler: 'child', input: { blob: 'z'.repeat(17 * 1024 * 1024) } }]).catch((e: unknown) => e);
+        return 'done';
+      });
+    const runner = await Runner.create({ connection: db().connection, container: def, ...fast });
+    expect((await runner.run()).status).toBe('succeeded');
+    expect(seen).toBeInstanceOf(UnstorableValueError);
+    expect((seen as Error).message).toMatch(/input of task "c1".*-byte BSON document, over the limit of 16777216 bytes/);
+    expect((await store.loadSnapshot(name))!.tasks.map((t) => t.record.name)).toEqual(['parent']);
+  }, 30_000);
+
+  it('a declared input nesting 100 levels (101 as stored) fails Runner.create; nothing is written', async () => {
+    const name = uniqueName('deep-input');
+    let deep: unknown = 1;
+    for (let i = 0; i < 100; i++) deep = { a: deep };
+    const err = await Runner.create({ connection: db().connection, container: defineContainer(name).task('t', { input: deep as never }, async () => 1) }).catch(
+      (e: unknown) => e,
+    );
+    expect((err as Error).message).toMatch(/nests deeper than 100 levels as stored/);
+    await expect(store.getContainer(name)).resolves.toBeNull();
+  });
+
+  it('a declared input the server refuses (NaN on FerretDB v1) fails Runner.create with UnstorableValueError; nothing is written', async () => {
+    const name = uniqueName('nan-input');
+    const def = defineContainer(name).task('t', { input: { rows: [{ ratio: Number.NaN }] } as never }, async () => 1);
+    const err = await Runner.create({ connection: db().connection, container: def }).catch((e: unknown) => e);
+    if (testMongoKind() !== 'ferretdb') {
+      expect(err).toBeInstanceOf(Runner); // MongoDB stores NaN
+      return;
+    }
+    expect(err).toBeInstanceOf(UnstorableValueError);
+    expect((err as Error).message).toMatch(/input of task "t" cannot be stored: input\.rows\[0\]\.ratio is NaN, which this server cannot store: the server closes the connection/);
+    await expect(store.getContainer(name)).resolves.toBeNull();
   });
 });
 
@@ -142,5 +184,27 @@ describe('checkpoints', () => {
     const state = await taskState(name, 't');
     expect(state.lastError?.code).toBe('PTS_UNSTORABLE_VALUE');
     expect(state.lastError?.message).toMatch(/checkpoint of task "t".*-byte BSON document, over the limit of 16777216 bytes/);
+  }, 30_000);
+
+  it('a checkpoint over the BSON limit fails the task even when the handler catches the rejection', async () => {
+    // Decided: a throttled checkpoint may be written after the call returned, so
+    // its refusal cannot reliably reach the call that caused it; a task whose
+    // state cannot be saved fails, whatever the handler does with the promise.
+    const name = uniqueName('big-cp-caught');
+    let caught: unknown;
+    let returned = false;
+    const def = defineContainer(name).task('t', { retries: 2, backoff: { initialMs: 0 } }, async (ctx) => {
+      caught = await ctx.checkpoint({ blob: 'y'.repeat(17 * 1024 * 1024) }).catch((e: unknown) => e);
+      await ctx.checkpoint({ small: true }).catch(() => undefined);
+      returned = true;
+      return 'caught it';
+    });
+    const runner = await Runner.create({ connection: db().connection, container: def, ...fast });
+    expect((await runner.run()).status).toBe('failed');
+    expect(caught).toBeInstanceOf(UnstorableValueError);
+    expect(returned).toBe(true);
+    const state = await taskState(name, 't');
+    expect(state).toMatchObject({ status: 'failed', failures: 1, output: null });
+    expect(state.lastError?.code).toBe('PTS_UNSTORABLE_VALUE');
   }, 30_000);
 });

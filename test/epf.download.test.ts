@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NonRetryableError } from '../src/index.js';
-import { downloadResumable, type DownloadCheckpoint, type DownloadOptions } from '../examples/epf/transfer/download.js';
-import { DownloadAuthError, TransientDownloadError } from '../examples/epf/transfer/errors.js';
+import { downloadResumable, type DownloadCheckpoint, type DownloadOptions } from '../src/ingest/epf/transfer/download.js';
+import { DownloadAuthError, TransientDownloadError } from '../src/ingest/epf/transfer/errors.js';
 import { killChildrenAfterEach, makeTempDir, spawnTsChild } from './support/child.js';
 import { startRangeServer, type RangeServer } from './support/range-server.js';
 

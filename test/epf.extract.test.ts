@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { extractTbz } from '../examples/epf/transfer/extract.js';
-import { CorruptArchiveError, ExtractStalledError } from '../examples/epf/transfer/errors.js';
+import { extractTbz } from '../src/ingest/epf/transfer/extract.js';
+import { CorruptArchiveError, ExtractStalledError } from '../src/ingest/epf/transfer/errors.js';
 import { makeTempDir } from './support/child.js';
 
 const tmp = makeTempDir('epf-extract-');

@@ -4,10 +4,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EpfFeed } from '../examples/epf/feed/client.js';
-import { EpfAuthError, EpfHttpError, EpfNetworkError, EpfTimeoutError } from '../examples/epf/feed/errors.js';
-import { parseAutoindex } from '../examples/epf/feed/listing.js';
-import { startFixtureFeed, type FixtureFeed } from '../examples/epf/fixture/server.js';
+import { EpfFeed } from '../src/ingest/epf/feed/client.js';
+import { EpfAuthError, EpfHttpError, EpfNetworkError, EpfTimeoutError } from '../src/ingest/epf/feed/errors.js';
+import { parseAutoindex } from '../src/ingest/epf/feed/listing.js';
+import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
 import { readJsonl } from './support/side-effects.js';
 import { makeTempDir } from './support/side-effects.js';
 

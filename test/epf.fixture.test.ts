@@ -4,8 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixture, type FixtureManifest } from '../examples/epf/fixture/generate.js';
-import { fixtureTruth, type FixtureTruth, type TruthDocument } from '../examples/epf/fixture/truth.js';
+import { generateFixture, type FixtureManifest } from '../src/ingest/epf/fixture/generate.js';
+import { fixtureTruth, type FixtureTruth, type TruthDocument } from '../src/ingest/epf/fixture/truth.js';
 import { makeTempDir } from './support/side-effects.js';
 
 /** Extract a .tbz with the system tools, independently of the code under test. */

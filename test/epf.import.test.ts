@@ -5,8 +5,8 @@
  * (issue 6: "Parse and import", "Full exports", "Incrementals", "The data model").
  */
 import { describe, expect, it } from 'vitest';
-import { EpfHeaderError, NoLiveTableError, TooManyRejectsError } from '../examples/epf/errors.js';
-import { importTable, type ImportCheckpoint, type ImportTableOptions } from '../examples/epf/load/import-table.js';
+import { EpfHeaderError, NoLiveTableError, TooManyRejectsError } from '../src/ingest/epf/errors.js';
+import { importTable, type ImportCheckpoint, type ImportTableOptions } from '../src/ingest/epf/load/import-table.js';
 import {
   detectDecimalSupport,
   generationCollectionName,
@@ -14,7 +14,7 @@ import {
   liveCollectionName,
   publishStaging,
   stagingCollectionName,
-} from '../examples/epf/load/switch.js';
+} from '../src/ingest/epf/load/switch.js';
 import { databasePerFile, testMongoKind } from './support/database.js';
 import { tempDirPerFile, writeEpf, type Field, type TableSpec } from './support/epf-files.js';
 
@@ -225,7 +225,7 @@ describe('EPF importer', () => {
     expect(reject).toMatchObject({ record: 4, reason: expect.stringMatching(/duplicate primary key/) });
 
     // Resumed from the very start, every row is a duplicate: identical ones are replays, the other is still rejected.
-    const { readHeader } = await import('../examples/epf/flatfile/header.js');
+    const { readHeader } = await import('../src/ingest/epf/flatfile/header.js');
     const resume = { offset: (await readHeader(file)).dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0 };
     expect(await importTable(base('dupe', file, { maxRejectFraction: 0.5, resume }))).toMatchObject({ rows: 4, rejected: 1 });
     const stored = await mdb().collection(stagingCollectionName('dupe', '20250427')).find({}).sort({ application_id: 1 }).toArray();
@@ -242,5 +242,37 @@ describe('EPF importer', () => {
     await expect(importTable(base('bad', file, { mode: 'incremental' }))).rejects.toBeInstanceOf(EpfHeaderError);
     const inc = await writeEpf(tmp(), 'orphan', priceSpec([1], '2', 'INCREMENTAL'));
     await expect(importTable(base('orphan', inc, { mode: 'incremental' }))).rejects.toBeInstanceOf(NoLiveTableError);
+  });
+
+  it('judges the reject limit over the whole file across retries: a retry resuming past the failing batch fails too', async () => {
+    // 20 good rows, then 3 bad ones at the end: the last batch takes the file over 10%.
+    const bad: Field[][] = ids(1, 3).map((i) => ['1', String(100 + i), 'x']);
+    const file = await writeEpf(tmp(), 'late-bad', priceSpec(ids(1, 20), '1', 'FULL', bad));
+    let saved: ImportCheckpoint | undefined;
+    const onBatch = async (cp: ImportCheckpoint) => {
+      saved = cp;
+    };
+    const first = await importTable(base('late', file, { maxRejectFraction: 0.1, onBatch })).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(TooManyRejectsError);
+    expect(saved).toMatchObject({ number: 23, rejected: 3 }); // the checkpoint past the last batch was saved
+    for (let attempt = 2; attempt <= 3; attempt++) {
+      const again = await importTable(base('late', file, { maxRejectFraction: 0.1, onBatch, resume: saved })).catch((e: unknown) => e);
+      expect(again, `attempt ${attempt}`).toBeInstanceOf(TooManyRejectsError);
+      expect(again).toMatchObject({ rejected: 3, recordsWritten: 23 });
+    }
+  });
+
+  it('counts repaired rows: text holding \x01 merged back into its LONGTEXT column', async () => {
+    const spec: TableSpec = {
+      columns: ['export_date', 'application_id', 'description', 'download_size'],
+      primaryKey: ['application_id'],
+      dbTypes: ['BIGINT', 'BIGINT', 'LONGTEXT', 'BIGINT'],
+      rows: [['1', '1', 'plain', '10'], ['1', '2', 'with\x01two\x01separators', '20'], ['1', '3', 'x', 'not a number']],
+    };
+    const file = await writeEpf(tmp(), 'repair', spec);
+    const result = await importTable(base('repair', file, { maxRejectFraction: 0.5 }));
+    expect(result).toMatchObject({ rows: 2, repaired: 1, rejected: 1, recordsWritten: 3 });
+    const stored = await mdb().collection(result.collection).find({}).sort({ _id: 1 }).toArray();
+    expect(stored.map((d) => [d._id, d.description, d.download_size])).toEqual([[1, 'plain', 10], [2, 'with\x01two\x01separators', 20]]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The main job end to end: `examples/epf/main.ts` as a real process against
+ * The main job end to end: `src/cli/epf/main.ts` as a real process against
  * the fixture feed (run by this test, so its access log outlives the kills)
  * and the test database. Faults are injected on the feed; the process is
  * SIGKILLed mid-download and mid-import; every table must end exactly as the
@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveCollectionName } from '../examples/epf/load/switch.js';
-import { startFixtureFeed, type FixtureFeed } from '../examples/epf/fixture/server.js';
-import type { EpfSummary } from '../examples/epf/report.js';
+import { liveCollectionName } from '../src/ingest/epf/load/switch.js';
+import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
+import type { EpfSummary } from '../src/ingest/epf/summary.js';
 import { killChildrenAfterEach, spawnTsChild, type TsChild } from './support/child.js';
 import { databasePerFile, type TestDatabase } from './support/database.js';
 
@@ -23,7 +23,7 @@ const DOWNLOAD_CHECKPOINT_BYTES = 8 * 1024;
 const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
 function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}): TsChild {
-  return spawnTsChild('examples/epf/main.ts', ['--json'], {
+  return spawnTsChild('src/cli/epf/main.ts', ['--json'], {
     MONGODB_URI: db().uriWithDb,
     EPF_BASE_URL: feed.baseUrl,
     EPF_USERNAME: feed.username,

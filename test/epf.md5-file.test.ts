@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError } from '../src/index.js';
-import { Md5FormatError, Md5MismatchError } from '../examples/epf/transfer/errors.js';
-import { parseBsdMd5, verifyMd5 } from '../examples/epf/transfer/md5.js';
+import { Md5FormatError, Md5MismatchError } from '../src/ingest/epf/transfer/errors.js';
+import { parseBsdMd5, verifyMd5 } from '../src/ingest/epf/transfer/md5.js';
 
 const HEX = '026de5fd0c1f3b3a7b5e5f4f0e5d1c2a';
 

@@ -29,6 +29,22 @@ it('a runner whose wall clock is 60 s ahead does not take over a healthy task', 
   expect(stateOf(await snapshotOf(db().connection, 'skew'), 'after').output).toBe('after from-A');
 });
 
+it('runners whose clock option stands still do not take over a healthy task (the clock never decides leases)', async () => {
+  // Every time they write (claim expiry, heartbeats) is the same instant, so a
+  // lease identified by its written expiry would never seem to move.
+  const env = { MONGODB_URI: db().uriWithDb, LEASE_MS: '1000', STEPS: '20', FIXED_CLOCK: String(Date.UTC(2026, 0, 1)) };
+  const healthy = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'A', CONTAINER: 'fixed' });
+  await healthy.waitForLine('started long attempt=1', 30_000);
+  const other = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'B', CONTAINER: 'fixed' });
+  await other.waitForLine('ready', 30_000);
+  await healthy.waitForLine('done succeeded', 30_000);
+  await other.waitForLine('done succeeded', 30_000);
+
+  expect(healthy.lines.filter((l) => l.startsWith('lease-lost'))).toEqual([]);
+  expect(other.lines.filter((l) => l.startsWith('started long'))).toEqual([]);
+  expect(stateOf(await snapshotOf(db().connection, 'fixed'), 'long')).toMatchObject({ status: 'succeeded', output: 'from-A', attempt: 1, recoveries: 0 });
+});
+
 it.each([
   ['an hour in the past', -3_600_000],
   ['an hour in the future', 3_600_000],

@@ -5,8 +5,9 @@
  * install-into-a-fresh-project check (both mongoose majors, tsc with
  * skipLibCheck: false) is tools/check-package.ts, run by .ci/run.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { build } from 'tsup';
@@ -53,8 +54,30 @@ describe('package.json', () => {
   });
 
   it('packing and git installs build dist first (prepare)', () => {
-    expect(pkg.scripts.prepare).toBe('npm run build');
+    expect(pkg.scripts.prepare).toBe('node tools/prepare.mjs');
     expect(pkg.scripts.build).toBe('tsup');
+    expect(fs.readFileSync(path.join(REPO_ROOT, 'tools', 'prepare.mjs'), 'utf8')).toMatch(/spawnSync\('npm', \['run', 'build'\]/);
+  });
+
+  it('a production install in a clone (no tsup) skips the build instead of failing', () => {
+    // `npm ci --omit=dev` runs prepare without devDependencies; it used to stop at `tsup: not found`.
+    const clone = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-prepare-'));
+    try {
+      fs.mkdirSync(path.join(clone, 'tools'));
+      fs.copyFileSync(path.join(REPO_ROOT, 'tools', 'prepare.mjs'), path.join(clone, 'tools', 'prepare.mjs'));
+      fs.writeFileSync(path.join(clone, 'package.json'), JSON.stringify({ name: 'clone', type: 'module', scripts: pkg.scripts }));
+      const r = spawnSync('npm', ['run', '--silent', 'prepare'], { cwd: clone, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/tsup \(a devDependency\) is not installed; dist\/ is not built/);
+      expect(fs.existsSync(path.join(clone, 'dist'))).toBe(false);
+    } finally {
+      fs.rmSync(clone, { recursive: true, force: true });
+    }
+  });
+
+  it('exports the EPF job as an ESM subpath (htmlparser2 is ESM only)', () => {
+    expect(pkg.exports['./epf']).toEqual({ import: { types: './dist/epf.d.ts', default: './dist/epf.js' } });
+    for (const dep of ['hash-wasm', 'htmlparser2', 'tar-stream', 'unbzip2-stream']) expect(pkg.dependencies[dep], dep).toBeDefined();
   });
 
   it('exports the embedded server as a subpath, for import and require', () => {
@@ -75,9 +98,9 @@ describe('package.json', () => {
 });
 
 describe('dist (the real tsup config)', () => {
-  it('builds index and embedded for ESM and CommonJS, and the pts command', () => {
+  it('builds index and embedded for ESM and CommonJS, epf for ESM, and the pts command', () => {
     expect(builtFiles()).toEqual(
-      expect.arrayContaining(['index.js', 'index.cjs', 'embedded.js', 'embedded.cjs', path.join('cli', 'main.js')]),
+      expect.arrayContaining(['index.js', 'index.cjs', 'embedded.js', 'embedded.cjs', 'epf.js', path.join('cli', 'main.js')]),
     );
   });
 

@@ -20,6 +20,8 @@ interface Tally {
   docs: number;
   /** Of those, documents carrying an `output` field. */
   outputs: number;
+  /** The filters of finds on the task log, as JSON. */
+  logFilters: string[];
 }
 let tally: Tally | null = null;
 
@@ -33,6 +35,7 @@ beforeAll(async () => {
     const target = e.command[e.commandName];
     const key = `${e.commandName} ${typeof target === 'string' ? target : ''}`.trim();
     tally.commands.set(key, (tally.commands.get(key) ?? 0) + 1);
+    if (key === 'find pts_transitions') tally.logFilters.push(JSON.stringify(e.command.filter));
   });
   client.on('commandSucceeded', (e) => {
     if (!tally || IGNORED.has(e.commandName)) return;
@@ -45,7 +48,7 @@ beforeAll(async () => {
 afterAll(() => connection?.close());
 
 async function measure<T>(body: () => Promise<T>): Promise<{ result: T; tally: Tally; commands: number }> {
-  tally = { commands: new Map(), docs: 0, outputs: 0 };
+  tally = { commands: new Map(), docs: 0, outputs: 0, logFilters: [] };
   try {
     const result = await body();
     return { result, tally, commands: [...tally.commands.values()].reduce((a, b) => a + b, 0) };
@@ -104,8 +107,12 @@ describe('scheduling costs what changed', () => {
     await stopping;
 
     const { result: second, tally: created } = await measure(() => Runner.create({ connection, container: c, concurrency: 1, runnerId: 'second' }));
-    // One read of the log (the container document and the task documents aside), without outputs.
-    expect(created.commands.get('find pts_transitions') ?? 0, JSON.stringify(Object.fromEntries(created.commands))).toBe(1);
+    // The log is read once, without outputs: one find by filter, or (a small
+    // container read by key, the default on FerretDB) each position at most once.
+    const reads = created.logFilters;
+    expect(reads.length, JSON.stringify(Object.fromEntries(created.commands))).toBeGreaterThan(0);
+    if (reads.length > 1) expect(reads.every((f) => JSON.parse(f)._id !== undefined)).toBe(true);
+    expect(new Set(reads).size, reads.join('\n')).toBe(reads.length);
     expect(created.outputs).toBe(0);
     const { result, tally: ran } = await measure(() => second.run());
     expect(result.status).toBe('succeeded');

@@ -44,7 +44,9 @@ describe('bulk task creation', () => {
     const taskInserts = inserts.filter((i) => i.collection === 'pts_tasks');
     expect(taskInserts.length).toBe(Math.ceil(1000 / INSERT_CHUNK));
     expect(taskInserts.reduce((s, i) => s + i.documents, 0)).toBe(1000);
-    expect(inserts.length).toBeLessThanOrEqual(taskInserts.length + 2); // + the container
+    // + the container, and one page of the task directory per chunk (see src/store/mongo/directory.ts)
+    expect(inserts.filter((i) => i.collection === 'pts_directory').length).toBe(taskInserts.length);
+    expect(inserts.length).toBeLessThanOrEqual(2 * taskInserts.length + 2);
     const docs = await taskDocs(conn, 'thousand');
     expect(docs.map((d) => d.name)).toEqual(names(1000)); // declaration order
     expect(new Set(docs.map((d) => d.order)).size).toBe(1000);
@@ -130,5 +132,35 @@ describe('bulk task creation', () => {
     }
     expect(calls).toBe(3); // first chunk twice, second chunk once
     expect(await taskDocs(db().connection, 'lost-reply')).toHaveLength(INSERT_CHUNK + 11);
+  });
+
+  it('duplicates reported with another code than 11000 (FerretDB v2: 16908292) are recognised by reading back', async () => {
+    const [c1, c2] = await Promise.all([connect(), connect()]);
+    const stores = await Promise.all([MongoStore.create(c1), MongoStore.create(c2)]);
+    for (const store of stores) {
+      // The server's reply as FerretDB v2 words it.
+      const collection = (store as unknown as { m: { tasks: mongoose.Model<TaskDoc> } }).m.tasks.collection as unknown as Record<string, unknown>;
+      const real = (collection.insertMany as (...a: unknown[]) => Promise<unknown>).bind(collection);
+      collection.insertMany = async (...args: unknown[]) =>
+        real(...args).catch((error: { writeErrors?: Array<{ code?: number; err?: { code?: number } }>; code?: number }) => {
+          for (const w of error.writeErrors ?? []) {
+            if (w.code === 11000) Object.defineProperty(w, 'code', { value: 16908292 });
+          }
+          throw error;
+        });
+    }
+    await stores[0]!.createContainer({ name: 'v2-dups', failFast: true, definition: null });
+    const all = names(600);
+    const [a, b] = await Promise.all([
+      stores[0]!.addTasks('v2-dups', all.slice(0, 400).map((n) => task(n, { input: 'a' }))),
+      stores[1]!.addTasks('v2-dups', all.slice(200).reverse().map((n) => task(n, { input: 'b' }))),
+    ]);
+    expect(new Set([...a, ...b])).toEqual(new Set(all));
+    expect(a.length + b.length).toBe(all.length);
+    const docs = await taskDocs(db().connection, 'v2-dups');
+    const mine = new Set(a);
+    for (const d of docs) expect(d.input).toBe(mine.has(d.name) ? 'a' : 'b');
+    // Repeating is still a no-op.
+    expect(await stores[1]!.addTasks('v2-dups', all.map((n) => task(n)))).toEqual([]);
   });
 });

@@ -159,4 +159,24 @@ describe('idempotent appends', () => {
     await newProcess.finishAttempt(fresh, { kind: 'succeeded', output: 'fresh' });
     expect(stateOf(await snapshotOf(db().connection, 'reborn-retry'), 't')).toMatchObject({ status: 'succeeded', output: 'fresh', token: 2 });
   });
+
+  it('a taken position reported with another code than 11000 (FerretDB v2: 16908292) is a lost claim, not an error', async () => {
+    const a = await MongoStore.create(db().connection);
+    await containerWithTask(a, 'v2-dup');
+    const mine = (await a.claimTask('v2-dup', 't', 0, claimOf('first')))!;
+    const rewrite = async (real: () => Promise<unknown>) =>
+      real().catch((error: { writeErrors?: Array<{ code?: number }> }) => {
+        for (const w of error.writeErrors ?? []) if (w.code === 11000) Object.defineProperty(w, 'code', { value: 16908292 });
+        throw error;
+      });
+    const { result } = await withFaultyCreate(a, rewrite, () => a.claimTask('v2-dup', 't', 0, claimOf('second')));
+    expect(result).toBeNull();
+    // Our own outcome, repeated after its reply was lost, is still ours under that code.
+    await withFaultyCreate(a, async (real, call) => {
+      const r = await rewrite(real);
+      if (call === 1) throw networkError();
+      return r;
+    }, () => a.finishAttempt(mine, { kind: 'succeeded', output: 1 }));
+    expect(stateOf(await snapshotOf(db().connection, 'v2-dup'), 't')).toMatchObject({ status: 'succeeded', runnerId: 'first', output: 1 });
+  });
 });

@@ -32,7 +32,8 @@ type Outputs = Record<string, unknown>;
  */
 export class ContainerBuilder<O extends Outputs = {}> {
   private readonly specs: TaskSpec[] = [];
-  private readonly handlerMap: Record<string, TaskHandler<any, unknown>> = {};
+  // Keyed by handler name: no prototype, so `.handler('__proto__', fn)` registers a handler like any other.
+  private readonly handlerMap: Record<string, TaskHandler<any, unknown>> = Object.create(null);
 
   /** @internal use {@link defineContainer} */
   constructor(

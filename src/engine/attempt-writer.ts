@@ -14,7 +14,8 @@ export class AttemptWriter {
   private timer: NodeJS.Timeout | null = null;
   private chain: Promise<void> = Promise.resolve();
   private lost: LeaseLostError | null = null;
-  private closed: CancelledError | null = null;
+  /** Set once the attempt ended; the error for a late write is built only when one comes. */
+  private closed = false;
   /** The newest progress queued, so a checkpoint records the progress it stands for. */
   private progress: number;
 
@@ -32,7 +33,8 @@ export class AttemptWriter {
 
   /** Queues a patch; it is written now if the last write is old enough, else at the trailing edge. */
   queue(patch: AttemptPatch): Promise<void> {
-    if (this.lost ?? this.closed) return Promise.reject(this.lost ?? this.closed);
+    if (this.lost) return Promise.reject(this.lost);
+    if (this.closed) return Promise.reject(this.lateWriteError());
     if (patch.progress !== undefined) this.progress = patch.progress;
     Object.assign(this.pending, patch, patch.progress !== undefined ? { progressAt: new Date() } : {});
     if (patch.checkpoint !== undefined) this.pending.checkpointProgress = this.progress;
@@ -91,6 +93,15 @@ export class AttemptWriter {
     return next;
   }
 
+  /** Why this attempt may no longer change anything (lost lease, or ended), or null while it may. */
+  refusal(): Error | null {
+    return this.lost ?? (this.closed ? this.lateWriteError() : null);
+  }
+
+  private lateWriteError(): CancelledError {
+    return new CancelledError(`Attempt ${this.claim.attempt} of task "${this.claim.task}" has ended; its state can no longer change`);
+  }
+
   /** The attempt fenced itself off: every later write is refused with `error`. */
   fence(error: LeaseLostError): void {
     this.lost ??= error;
@@ -101,7 +112,7 @@ export class AttemptWriter {
    * ended (it ignored a timeout's abort) gets a rejection instead of writing.
    */
   close(): void {
-    this.closed = new CancelledError(`Attempt ${this.claim.attempt} of task "${this.claim.task}" has ended; its state can no longer change`);
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

@@ -16,6 +16,7 @@ import type { AttemptOutcome, Claim, PersistedError, TaskStore } from '../store/
 import { AttemptWriter } from './attempt-writer.js';
 import type { RunnerEvents } from './events.js';
 import { fenceMarginMs, LeaseFence } from './lease-fence.js';
+import type { LoopWatch } from './loop-watch.js';
 
 /** Largest error message or stack stored per attempt, in bytes (UTF-8); longer ones are cut with a mark. */
 export const MAX_STORED_ERROR_TEXT_BYTES = 64 * 1024;
@@ -43,6 +44,8 @@ export interface AttemptInput {
   /** Wall clock for the times written (leases, retry times), in ms since the epoch. */
   clock: { now(): number };
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
+  /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
+  loopWatch: LoopWatch;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -85,6 +88,12 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
     writer.fence(selfFenced);
     controller.abort(selfFenced);
   });
+  // The longest the event loop stood still while this attempt ran (ms).
+  let blockedMs = 0;
+  const unwatch = a.loopWatch.watch((delayMs) => {
+    blockedMs = Math.max(blockedMs, delayMs);
+    fence.check();
+  });
   // Heartbeats go on until the outcome is durable (or the attempt gave up).
   const heartbeat = setInterval(() => {
     writer.heartbeat(new Date(a.clock.now() + a.leaseMs)).catch(() => undefined);
@@ -99,10 +108,14 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
   } finally {
     clearInterval(heartbeat);
     fence.stop();
+    unwatch();
   }
   return recorded;
 
   async function runAndRecord(): Promise<void> {
+    // Every ctx.* call checks the lease first, synchronously: a handler that
+    // blocks the event loop between calls learns there that its lease lapsed
+    // (`ctx.signal.aborted` turns true), before it acts as the holder again.
     const ctx: TaskContext = {
       container: claim.container,
       task: claim.task,
@@ -111,18 +124,28 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       input: a.input,
       deps: a.deps,
       lastCheckpoint: a.lastCheckpoint,
-      signal: controller.signal,
+      get signal() {
+        fence.check();
+        return controller.signal;
+      },
       progress(fraction, statusText) {
+        fence.check();
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
         events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
-        return writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText });
+        return handled(writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText }));
       },
       checkpoint(state) {
+        fence.check();
         const bad = findUnstorable(state, 'checkpoint');
-        if (bad) return Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`));
-        return writer.queue({ checkpoint: state === undefined ? null : state });
+        if (bad) return handled(Promise.reject(new UnstorableValueError('checkpoint', claim.task, `${bad.path} ${bad.reason}`)));
+        return handled(writer.queue({ checkpoint: state === undefined ? null : state }));
       },
-      addTasks: (specs) => a.addTasks(specs),
+      addTasks: (specs) => {
+        fence.check();
+        // Tasks staged by an attempt that already ended would join the container unasked.
+        const refused = writer.refusal();
+        return handled(refused ? Promise.reject(refused) : a.addTasks(specs));
+      },
     };
 
     events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
@@ -148,8 +171,13 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       if (selfFenced) {
         try {
           const at = new Date(a.clock.now());
-          await a.store.finishAttempt(claim, { kind: 'released' }, at);
-          recorded = { outcome: { kind: 'released' }, at };
+          // Counted in the task's lapses: a handler that keeps blocking the loop fails with LeaseLapseLimitError.
+          const lapsed =
+            `the lease (${a.leaseMs} ms) could no longer be proven` +
+            (blockedMs >= a.heartbeatMs ? `; the event loop stood still for up to ${Math.round(blockedMs)} ms` : '');
+          const outcome = { kind: 'released', lapsed } as const;
+          await a.store.finishAttempt(claim, outcome, at);
+          recorded = { outcome, at };
           events.emit('task:released', ids);
         } catch {
           // taken over meanwhile, or the database is still away: readers take it over
@@ -167,10 +195,18 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
 
     /** Writes the outcome, retrying database errors for as long as the lease is ours. */
     // One time for every try of the write: a retry after a lost reply is the same entry.
+    let tried: { output: unknown; at: Date } | null = null;
     const record = async (o: AttemptOutcome) => {
       const at = new Date(a.clock.now());
-      await durably(a, fence, () => a.store.finishAttempt(claim, o, at));
-      recorded = { outcome: o, at };
+      if (o.kind === 'succeeded') tried = { output: o.output, at };
+      const stood = await durably(a, fence, () => a.store.finishAttempt(claim, o, at));
+      if (stood === o.kind || stood !== 'succeeded' || !tried) {
+        recorded = { outcome: o, at };
+        return;
+      }
+      // Our success landed after all (a try whose reply was lost): it stands.
+      recorded = { outcome: { kind: 'succeeded', output: tried.output }, at: tried.at };
+      throw new SuccessStood(tried.output);
     };
     try {
       if (outcome.ok) {
@@ -179,16 +215,12 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
           events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: outcome.output });
           return;
         } catch (error) {
-          if (error instanceof LeaseLostError || error instanceof OutcomeNotWrittenError) throw error;
-          // An output MongoDB cannot store: record it as this attempt's failure
-          // (without retries when it is known to fail again, e.g. too large).
-          outcome = {
-            ok: false,
-            error:
-              error instanceof UnstorableValueError
-                ? error
-                : new Error(`Could not persist the output: ${(error as Error).message}`, { cause: error }),
-          };
+          // Only a verdict on the value itself becomes the task's failure: the
+          // store refuses it before writing, or after reading its position back
+          // empty. Any other error leaves the outcome unwritten (another
+          // attempt recovers the task); it never turns a success into a failure.
+          if (!(error instanceof UnstorableValueError)) throw error;
+          outcome = { ok: false, error };
         }
       }
       // When the signal fired, its reason (timeout, cancel, stop, lost lease) is
@@ -197,9 +229,20 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       if (reason instanceof LeaseLostError) return leaseLost();
       await recordFailure(a, reason, ids, record);
     } catch (error) {
+      if (error instanceof SuccessStood) {
+        events.emit('task:succeeded', { ...ids, durationMs: Math.round(performance.now() - startedAt), output: error.output });
+        return;
+      }
       if (error instanceof LeaseLostError) return leaseLost();
       events.emit('runner:error', { error: coerceError(error), context: `recording the outcome of task "${claim.task}"` });
     }
+  }
+}
+
+/** The success of this attempt landed before the failure written in its place (its reply had been lost). */
+class SuccessStood extends Error {
+  constructor(readonly output: unknown) {
+    super('the attempt\'s success was recorded first');
   }
 }
 
@@ -222,7 +265,7 @@ class OutcomeNotWrittenError extends Error {
  * (heartbeats go on meanwhile); then it gives up with
  * {@link OutcomeNotWrittenError} and the task is recovered elsewhere.
  */
-async function durably(a: AttemptInput, fence: LeaseFence, write: () => Promise<void>): Promise<void> {
+async function durably<T>(a: AttemptInput, fence: LeaseFence, write: () => Promise<T>): Promise<T> {
   const giveUpAt = performance.now() + a.leaseMs;
   let delay = 100;
   let reported = false;
@@ -249,7 +292,7 @@ async function recordFailure(
   error: Error,
   ids: { container: string; task: string; attempt: number },
   record: (o: AttemptOutcome) => Promise<void>,
-) {
+): Promise<void> {
   const { claim, events, options } = a;
   if (error instanceof NotFoundError) return; // the container was deleted under us
   if (error instanceof RunnerStoppedError) {
@@ -300,6 +343,18 @@ export function capText(text: string, maxBytes: number): string {
   let keep = Buffer.from(text, 'utf8').subarray(0, maxBytes - Buffer.byteLength(mark, 'utf8')).toString('utf8');
   if (keep.endsWith('\uFFFD')) keep = keep.slice(0, -1); // a character cut in half
   return keep + mark;
+}
+
+/**
+ * Marks a promise handed to a handler as handled: a `ctx.*` call the handler
+ * does not await (or makes after its attempt ended) never becomes an
+ * unhandled rejection that would end the process; it rejects only for a
+ * caller that awaits it. Write errors are reported as `runner:error` by the
+ * writer, and a lost lease aborts `ctx.signal`.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** Settles with the promise, or rejects with the signal's reason as soon as it aborts. */

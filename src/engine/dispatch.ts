@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { compileDynamicTasks } from '../definition/dynamic.js';
 import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
-import { coerceError, NotFoundError, RecoveryLimitError } from '../errors.js';
+import { coerceError, LeaseLapseLimitError, NotFoundError, RecoveryLimitError } from '../errors.js';
 import type { Claim, TaskSnapshot, TaskStore } from '../store/types.js';
 import { executeAttempt, toPersistedError } from './attempt.js';
 import { claimedEntry, outcomeEntry } from '../store/transition.js';
@@ -9,6 +9,8 @@ import type { RunnerEvents } from './events.js';
 import type { LeaseJudgement } from './lease-judgement.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 import type { ViewSync } from './view-sync.js';
+import { fenceMarginMs } from './lease-fence.js';
+import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
 
 /** An attempt running in this process. */
 export interface LocalAttempt {
@@ -33,6 +35,8 @@ export class Dispatcher {
   private readonly limit: LimitFunction;
   private readonly groupLimits = new Map<string, LimitFunction>();
   private readonly warnedNoHandler = new Set<string>();
+  /** Event-loop delays, watched while attempts run. */
+  private readonly loopWatch: LoopWatch;
 
   constructor(
     private readonly store: TaskStore,
@@ -48,6 +52,17 @@ export class Dispatcher {
   ) {
     this.limit = pLimit(opts.concurrency);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
+    const riskMs = lapseRiskDelayMs(opts.leaseMs, opts.heartbeatMs, fenceMarginMs(opts.leaseMs, opts.heartbeatMs));
+    this.loopWatch = new LoopWatch(Math.max(10, Math.min(100, Math.floor(opts.heartbeatMs / 4))), riskMs, (delayMs) =>
+      // After the attempts checked their leases: those that lapsed are fenced off by now.
+      this.events.emit('runner:loop-blocked', {
+        container: this.container,
+        runnerId: opts.runnerId,
+        delayMs: Math.round(delayMs),
+        leaseMs: opts.leaseMs,
+        running: [...this.local.keys()],
+      }),
+    );
   }
 
   /** Nothing runs or is being claimed here. */
@@ -124,7 +139,12 @@ export class Dispatcher {
         // stop() began while the claim was in flight: give it back, do not start it.
         return await this.release(claim);
       }
-      if (recovered && t.state.recoveries >= this.opts.maxRecoveries) return await this.failRecoveryLimit(claim, t);
+      if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {
+        return await this.failAtLimit(claim, t, new RecoveryLimitError(name, t.state.recoveries + 1));
+      }
+      if (t.state.lapses >= this.opts.maxRecoveries) {
+        return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
+      }
       const deps = await this.sync.dependencyOutputs(t);
       this.start(claim, t, handler, recovered, deps, claimSentAt);
     } catch (error) {
@@ -179,6 +199,7 @@ export class Dispatcher {
         claimSentAt,
         clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
+        loopWatch: this.loopWatch,
       });
     const groupLimit = group ? this.groupLimits.get(group) : undefined;
     const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt()))
@@ -201,8 +222,9 @@ export class Dispatcher {
     this.local.set(name, { claim, group, abort, done });
   }
 
-  private async failRecoveryLimit(claim: Claim, t: TaskSnapshot): Promise<void> {
-    const error = toPersistedError(new RecoveryLimitError(t.record.name, t.state.recoveries + 1), claim.attempt);
+  /** Fails a task just claimed for good, without running it: it reached a limit (recoveries, lapses). */
+  private async failAtLimit(claim: Claim, t: TaskSnapshot, limit: Error): Promise<void> {
+    const error = toPersistedError(limit, claim.attempt);
     try {
       const at = new Date(this.opts.clock.now());
       const outcome = { kind: 'failed', error, retryAt: null } as const;

@@ -35,6 +35,8 @@ export async function ensureContainer(
     return { resumed: true, changes: [], snapshot };
   }
   const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+  // Inputs the server cannot store are refused before anything is written.
+  await store.assertStorableInputs?.(definition.tasks.map((t) => ({ name: t.name, input: t.input })));
   // The declared names are recorded with the container, before any task: a
   // container whose tasks are not all present is never finished.
   const { record, created } = await store.createContainer({

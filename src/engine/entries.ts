@@ -25,6 +25,8 @@ export function refreshClaim(state: TaskState, entry: Transition): TaskState {
   return {
     ...state,
     leaseUntil: entry.leaseUntil ?? null,
+    leaseRenewedAt: entry.leaseRenewedAt ?? null,
+    heartbeats: entry.heartbeats ?? 0,
     progress: entry.progress ?? state.progress,
     progressAt: entry.progressAt ?? state.progressAt,
     statusText: entry.statusText ?? state.statusText,

@@ -40,6 +40,15 @@ export interface RunnerEventMap {
      */
     takeoverAt: Date;
   };
+  /**
+   * This runner's event loop stood still for `delayMs` while attempts ran:
+   * long enough for a lease to lapse (over `leaseMs` minus the fence's margin
+   * and one heartbeat interval). Each running attempt checked its lease at
+   * once; those whose lease could no longer be proven were fenced off. A
+   * handler doing synchronous work this long belongs off the main thread
+   * (`runInWorker`).
+   */
+  'runner:loop-blocked': { container: string; runnerId: string; delayMs: number; leaseMs: number; running: string[] };
   /** Something went wrong outside a handler: a throwing listener, a failed store write. */
   'runner:error': { error: Error; context: string };
 }

@@ -26,9 +26,15 @@ export class LeaseFence {
     this.arm();
   }
 
-  /** A lease write sent at monotonic `sentAt` was confirmed by the store. */
+  /**
+   * A lease write sent at monotonic `sentAt` was confirmed by the store. A
+   * write sent after the deadline proves nothing: a reader may have judged
+   * the lease expired meanwhile and be taking the task over, so it never
+   * revives a lapsed lease (after a blocked event loop, a heartbeat timer
+   * may run before the fence's own timer).
+   */
   confirm(sentAt: number): void {
-    if (this.fired || sentAt <= this.confirmedAt) return;
+    if (this.fired || sentAt <= this.confirmedAt || sentAt >= this.deadline) return;
     this.confirmedAt = sentAt;
     this.arm();
   }
@@ -43,10 +49,29 @@ export class LeaseFence {
     return this.fired || performance.now() >= this.deadline;
   }
 
+  /**
+   * Checks the deadline now, synchronously: fences the attempt off (calls
+   * `onExpired`) if it has passed. Called at every `ctx.*` call and when the
+   * runner sees its event loop turn again after a delay, so a handler that
+   * blocks the loop learns of its lapsed lease before its timers could run.
+   * Returns true once fenced.
+   */
+  check(): boolean {
+    if (!this.fired && performance.now() >= this.deadline) this.fire();
+    return this.fired;
+  }
+
   /** Stops watching (the attempt ended). */
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  private fire(): void {
+    if (this.fired) return;
+    this.fired = true;
+    this.stop();
+    this.onExpired();
   }
 
   private arm(): void {
@@ -55,8 +80,7 @@ export class LeaseFence {
     this.timer = setTimeout(() => {
       this.timer = null;
       if (performance.now() < this.deadline) return this.arm();
-      this.fired = true;
-      this.onExpired();
+      this.fire();
     }, wait);
     this.timer.unref?.();
   }

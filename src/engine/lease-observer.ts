@@ -1,13 +1,26 @@
-import type { ContainerSnapshot } from '../store/types.js';
+import type { ContainerSnapshot, TaskState } from '../store/types.js';
+
+/**
+ * The identity of a running task's lease as a reader observes it: position
+ * (fencing token), attempt, holder, and its renewals counted by the server.
+ * A claim of an older version, whose heartbeats were not counted, falls back
+ * on its written expiry.
+ */
+export function leaseIdentity(s: TaskState): string {
+  const renewals = s.heartbeats > 0 || s.leaseUntil === null ? `#${s.heartbeats}` : `@${s.leaseUntil.getTime()}`;
+  return `${s.token}|${s.attempt}|${s.runnerId ?? ''}|${renewals}`;
+}
 
 /**
  * The reader's side of a lease: whether a running task's holder is gone is
  * judged on this runner's own monotonic clock, never by comparing the
  * holder's written expiry time with this machine's wall clock.
  *
- * A lease is the tuple (position, attempt, holder, written expiry); each
- * heartbeat writes a new expiry, so a live holder changes it every
- * `heartbeatMs`. A task is taken over only after its lease was seen
+ * A lease is what {@link leaseIdentity} gives: the claim's position,
+ * attempt and holder, and its renewals as the server counted them; each
+ * heartbeat adds one, so a live holder changes it every `heartbeatMs`. No
+ * writer's clock takes part in it: a holder whose clock stands still (a
+ * fixed `clock` option) or jumps still shows that it is alive. A task is taken over only after its lease was seen
  * unchanged for the holder's `leaseMs` of this reader's time, counted from
  * the first read that saw it. Clock skew between machines then changes
  * nothing, and since a failed read forgets every observation and time inside
@@ -48,7 +61,7 @@ export class LeaseObserver {
       if (s.status !== 'running' || s.leaseUntil === null) return t;
       const name = t.record.name;
       running.add(name);
-      const lease = `${s.token}|${s.attempt}|${s.runnerId ?? ''}|${s.leaseUntil.getTime()}`;
+      const lease = leaseIdentity(s);
       let entry = this.seen.get(name);
       if (!entry || entry.lease !== lease) {
         entry = { lease, since: readEndedAt };

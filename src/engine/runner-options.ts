@@ -42,7 +42,12 @@ export interface RunnerOptions {
   pollMs?: number;
   /** Minimum interval between progress/checkpoint writes of one attempt. @defaultValue 1000 */
   checkpointIntervalMs?: number;
-  /** Takeovers of one task after lost runners before it fails with RecoveryLimitError. @defaultValue 5 */
+  /**
+   * Takeovers of one task after lost runners before it fails with
+   * RecoveryLimitError; also how many times a holder may fence itself off
+   * and give the task back (its lease lapsed: a blocked event loop, the
+   * database out of reach) before it fails with LeaseLapseLimitError. @defaultValue 5
+   */
   maxRecoveries?: number;
   /** How long `stop()` waits for running attempts before releasing them. @defaultValue 30000 */
   stopTimeoutMs?: number;

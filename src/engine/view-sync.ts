@@ -118,7 +118,11 @@ export class ViewSync {
           return;
         }
         const refreshed = refreshClaim(current.state, claim);
-        if (refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() || refreshed.progress !== current.state.progress) {
+        if (
+          refreshed.heartbeats !== current.state.heartbeats ||
+          refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() ||
+          refreshed.progress !== current.state.progress
+        ) {
           this.view.setState(name, refreshed);
         }
         if (!this.view.apply(name, after)) this.stale = true;
@@ -131,7 +135,8 @@ export class ViewSync {
    * reload reads none; this runner's own successes keep theirs).
    */
   async dependencyOutputs(t: TaskSnapshot): Promise<Record<string, unknown>> {
-    const deps: Record<string, unknown> = {};
+    // Keyed by task name: no prototype, so a task called `__proto__` or `constructor` is an own key like any other.
+    const deps: Record<string, unknown> = Object.create(null);
     const missing: Array<{ task: string; token: number }> = [];
     for (const d of t.record.dependsOn) {
       const dep = this.view.get(d);

@@ -235,6 +235,7 @@ function compactSucceeded(state: TaskState): TaskState {
   s.endedAt = state.endedAt;
   if (state.failures !== 0) s.failures = state.failures;
   if (state.recoveries !== 0) s.recoveries = state.recoveries;
+  if (state.lapses !== 0) s.lapses = state.lapses;
   return s;
 }
 

@@ -12,12 +12,14 @@ export function initialTaskState(): TaskState {
     attempt: 0,
     failures: 0,
     recoveries: 0,
+    lapses: 0,
     notBefore: null,
     runnerId: null,
     leaseUntil: null,
     leaseMs: null,
     heartbeatMs: null,
     leaseRenewedAt: null,
+    heartbeats: 0,
     progress: 0,
     progressAt: null,
     startProgress: 0,
@@ -61,6 +63,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.leaseMs = t.leaseMs ?? null;
         s.heartbeatMs = t.heartbeatMs ?? null;
         s.leaseRenewedAt = t.leaseRenewedAt ?? null;
+        s.heartbeats = t.heartbeats ?? 0;
         s.progress = t.progress ?? 0;
         s.startProgress = t.startProgress ?? 0;
         s.progressAt = t.progressAt ?? null;
@@ -92,6 +95,8 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         endAttempt(s, t.at);
         break;
       case 'released':
+        // A holder that fenced itself off says why; those releases are limited.
+        if (t.reason) s.lapses += 1;
         s.status = 'pending';
         endAttempt(s, t.at);
         break;
@@ -110,6 +115,7 @@ export function foldTransitions(log: readonly Transition[], from?: TaskState): T
         s.status = 'pending';
         s.failures = 0;
         s.recoveries = 0;
+        s.lapses = 0;
         s.notBefore = null;
         s.reason = null;
         s.cause = null;

@@ -40,6 +40,13 @@ export interface Transition {
    * in entries of older versions and until the first stamp lands.
    */
   leaseRenewedAt?: Date | null;
+  /**
+   * For `claimed` entries: lease renewals (heartbeats) the holder wrote so
+   * far, counted by the server (`$inc`). Part of the lease's identity a
+   * reader observes, so no writer's clock decides whether a lease moved.
+   * Absent in entries of older versions and before the first heartbeat.
+   */
+  heartbeats?: number;
   output?: unknown;
   error?: PersistedError | null;
   retryAt?: Date | null;
@@ -95,6 +102,6 @@ export function outcomeEntry(claim: Claim, outcome: AttemptOutcome, at: Date): T
     case 'cancelled':
       return { ...base, kind: 'cancelled', reason: outcome.reason };
     case 'released':
-      return { ...base, kind: 'released' };
+      return outcome.lapsed ? { ...base, kind: 'released', reason: outcome.lapsed } : { ...base, kind: 'released' };
   }
 }

@@ -79,6 +79,11 @@ export interface TaskState {
   failures: number;
   /** Takeovers of an expired lease since the last reset. */
   recoveries: number;
+  /**
+   * Releases by a holder that fenced itself off because its lease lapsed
+   * (its event loop was blocked, or the database out of reach), since the last reset.
+   */
+  lapses: number;
   /** A pending task is not claimed before this time (retry backoff). */
   notBefore: Date | null;
   runnerId: string | null;
@@ -93,6 +98,8 @@ export interface TaskState {
    * versions, leases set by hand). Compared only with the server's own time.
    */
   leaseRenewedAt: Date | null;
+  /** Lease renewals (heartbeats) of the current claim so far, as counted by the server; 0 when none. */
+  heartbeats: number;
   /** 0..1 within the current or last attempt; 1 once succeeded. */
   progress: number;
   /** When the current or last attempt last wrote its progress; null before it did. */
@@ -211,8 +218,10 @@ export interface Claim {
   /** 0..1: the progress the attempt starts from (that of the checkpoint it resumes). */
   progress: number;
   /**
-   * Random value written with the claim; its outcome carries `<nonce>:end`. A
-   * write repeated after a lost reply finds its own nonce and knows it won.
+   * Random value written with the claim; its outcome carries `<nonce>:<kind>`
+   * (one nonce per outcome kind, so a failure written in place of a success
+   * never takes that success for its own). A write repeated after a lost
+   * reply finds its own nonce and knows it won.
    * Absent on claims read back from stores that do not write one.
    */
   nonce?: string;
@@ -234,7 +243,12 @@ export interface AttemptPatch {
 export type AttemptOutcome =
   | { kind: 'succeeded'; output: unknown }
   | { kind: 'failed'; error: PersistedError; retryAt: Date | null }
-  | { kind: 'released' }
+  /**
+   * Given back unfinished. `lapsed`: why the holder fenced itself off (its
+   * lease could no longer be proven, e.g. its event loop was blocked); such a
+   * release counts in the task's `lapses`.
+   */
+  | { kind: 'released'; lapsed?: string }
   | { kind: 'cancelled'; reason: string };
 
 /**
@@ -380,11 +394,21 @@ export interface TaskStore {
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
   /**
-   * Records how an attempt ended; throws {@link LeaseLostError} once it was
-   * taken over. Idempotent: repeating it after an error whose reply was lost
-   * resolves when the first write had landed.
+   * Records how an attempt ended; resolves with the kind of outcome that now
+   * stands for this claim: `outcome.kind`, or the kind of an earlier outcome
+   * of the same claim that landed first (a success whose reply was lost,
+   * met by a failure written in its place). Idempotent: repeating it after an
+   * error whose reply was lost resolves when the first write had landed.
+   * @throws LeaseLostError once the attempt was taken over
+   * @throws UnstorableValueError when the output cannot be stored (nothing written)
    */
-  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void>;
+  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']>;
+  /**
+   * Throws {@link UnstorableValueError} for the first task input this store's
+   * server cannot store faithfully (path and rule named), before anything is
+   * written. Optional: stores without server-specific rules omit it.
+   */
+  assertStorableInputs?(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void>;
   /**
    * The container document with its revision (one read by `_id`); null once
    * deleted or tombstoned. Its status is the stored hint, not derived.

@@ -1,8 +1,10 @@
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
+import type { ValueRules } from '../../definition/storable.js';
 import { AppendBatcher } from './append-batch.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
+import { assertServerStorable, serverValueRules } from './value-rules.js';
 
 /**
  * What every part of the MongoDB store shares: the models, the resolved
@@ -15,6 +17,14 @@ export class StoreContext {
    * elsewhere keeps writing to the old keys (invisible) until it reads again.
    */
   readonly pins = new Map<string, string>();
+  /**
+   * First free page number of each container incarnation's task directory
+   * (key `JSON.stringify([container, incarnation])`), as this store last read
+   * or wrote it: where its next page write starts.
+   */
+  readonly directoryEnds = new Map<string, number>();
+  /** Read small containers by exact `_id`s (servers without indexes on other fields, FerretDB v1); see `loadSnapshot`. */
+  keyedReads = false;
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
   serverOffsetMs: number | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
@@ -24,6 +34,19 @@ export class StoreContext {
     readonly m: StoreModels,
     readonly o: ResolvedStoreOptions,
   ) {}
+
+  /** The kinds of values this store's server refuses (measured once per client, when first needed). */
+  valueRules(): Promise<ValueRules> {
+    return serverValueRules(this.m.containers.db, this.o.operationTimeoutMs);
+  }
+
+  /**
+   * Refuses a value this server cannot store faithfully, before it is written.
+   * @throws UnstorableValueError naming the path of the bad value and the rule
+   */
+  assertStorable(field: 'input' | 'output' | 'checkpoint', task: string, value: unknown): Promise<void> {
+    return assertServerStorable(() => this.valueRules(), field, task, value);
+  }
 
   /** Now on the store's wall clock. */
   now(): Date {

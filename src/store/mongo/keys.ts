@@ -15,8 +15,27 @@ export const taskKey = (container: string, task: string, incarnation = ''): stri
 export const transitionKey = (container: string, task: string, token: number, incarnation = ''): string =>
   incarnation ? JSON.stringify([container, task, token, incarnation]) : JSON.stringify([container, task, token]);
 
-/** True for MongoDB's duplicate-key error (E11000). */
+/** `_id` of page `seq` of a container incarnation's task directory (see `DirectoryDoc`). */
+export const directoryKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, seq]);
+
+/**
+ * The filter value matching documents of incarnation `inc`: documents of
+ * containers made before incarnations existed (`''`) carry none.
+ */
+export function ofIncarnation(inc: string): string | { $in: Array<null | string> } {
+  return inc ? inc : { $in: [null, ''] };
+}
+
+/**
+ * Codes servers report for a duplicate key: MongoDB's 11000 (and the old
+ * 11001), and 16908292 from FerretDB v2 in `insertMany`. A code is a hint,
+ * never the verdict: callers read the position back.
+ */
+export const DUPLICATE_KEY_CODES: ReadonlySet<number> = new Set([11000, 11001, 16908292]);
+
+/** True for a duplicate-key error (see {@link DUPLICATE_KEY_CODES}); callers confirm it by reading back. */
 export function isDuplicateKeyError(error: unknown): boolean {
   const e = error as { code?: number; writeErrors?: Array<{ code?: number }> } | null;
-  return e?.code === 11000 || (e?.writeErrors?.length ?? 0) > 0 && e!.writeErrors!.every((w) => w.code === 11000);
+  const dup = (code: unknown) => DUPLICATE_KEY_CODES.has(Number(code));
+  return dup(e?.code) || ((e?.writeErrors?.length ?? 0) > 0 && e!.writeErrors!.every((w) => dup(w.code)));
 }

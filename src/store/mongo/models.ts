@@ -11,6 +11,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
   deletedAt?: Date | null;
   /** Moved on (`$inc`) by every change runners cannot see through their own writes; see `ContainerHead`. */
   revision?: number;
+  /** True when every task name of this incarnation is listed in its directory pages (containers made since they exist). */
+  directory?: boolean;
 };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
@@ -35,6 +37,21 @@ export interface TaskDoc {
 /** A transition document: `_id` is `transitionKey(container, task, token)`. */
 export type TransitionDoc = Transition & { _id: string };
 
+/**
+ * A page of a container's task directory: `_id` is `directoryKey(container,
+ * incarnation, seq)`, pages numbered 0, 1, 2… without gaps. Lists names that
+ * may have a task document (a name whose insert failed or was deleted has none).
+ */
+export interface DirectoryDoc {
+  _id: string;
+  container: string;
+  incarnation: string;
+  seq: number;
+  names: string[];
+  /** Random per page write: a retry recognises its own page. */
+  nonce: string;
+}
+
 const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
 const Mixed = Schema.Types.Mixed;
 
@@ -51,6 +68,7 @@ const containerSchema = new Schema<ContainerDoc>(
     incarnation: String,
     deletedAt: { type: Date, default: null },
     revision: { type: Number, default: 0 },
+    directory: Boolean,
   },
   common,
 );
@@ -97,6 +115,7 @@ const transitionSchema = new Schema<TransitionDoc>(
     leaseMs: Number,
     heartbeatMs: Number,
     leaseRenewedAt: Date,
+    heartbeats: Number,
     output: Mixed,
     error: Mixed,
     retryAt: Date,
@@ -109,17 +128,31 @@ const transitionSchema = new Schema<TransitionDoc>(
 );
 transitionSchema.index({ container: 1, incarnation: 1, task: 1, token: 1 }, { unique: true });
 
+const directorySchema = new Schema<DirectoryDoc>(
+  {
+    _id: { type: String, required: true },
+    container: { type: String, required: true },
+    incarnation: { type: String, required: true },
+    seq: { type: Number, required: true },
+    names: { type: [String], default: [] },
+    nonce: { type: String, required: true },
+  },
+  common,
+);
+directorySchema.index({ container: 1 });
+
 /** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
 export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {
   tasks: 'container_1_name_1',
   transitions: 'container_1_task_1_token_1',
 };
 
-/** The three models of one store, bound to one connection. */
+/** The models of one store, bound to one connection. */
 export interface StoreModels {
   containers: Model<ContainerDoc>;
   tasks: Model<TaskDoc>;
   transitions: Model<TransitionDoc>;
+  directory: Model<DirectoryDoc>;
 }
 
 /**
@@ -136,6 +169,7 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     containers: get('containers', containerSchema),
     tasks: get('tasks', taskSchema),
     transitions: get('transitions', transitionSchema),
+    directory: get('directory', directorySchema),
   };
 }
 

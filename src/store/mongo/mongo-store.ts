@@ -22,7 +22,7 @@ import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
-import { isDuplicateKeyError } from './keys.js';
+import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
 import { loadSnapshot } from './snapshot-read.js';
@@ -59,10 +59,12 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
+    const reads = options.containerReads ?? 'auto';
+    ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
@@ -89,10 +91,12 @@ export class MongoStore implements TaskStore {
         cancelRequestedAt: null,
         incarnation: randomBytes(8).toString('hex'),
         deletedAt: null,
+        directory: true,
       };
       try {
         await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o.writeConcern)));
         this.ctx.pins.set(input.name, doc.incarnation!);
+        this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
         return { record: toContainerRecord(doc), created: true };
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
@@ -104,7 +108,7 @@ export class MongoStore implements TaskStore {
         }
         // A delete that died half-way left a tombstone: finish its purge, then create.
         if (raw?.deletedAt && round < 3) {
-          await this.purge(input.name);
+          await this.purge(input.name, raw.incarnation ?? '');
           continue;
         }
         // An existing container: its stored fields, without reading its tasks
@@ -133,37 +137,58 @@ export class MongoStore implements TaskStore {
   }
 
   /**
-   * Tombstones the container, then purges everything stored under its name;
-   * false when it did not exist. Each step runs under the operation deadline
-   * with transient errors retried. A retry after a lost reply that finds a
-   * tombstone with its own `deletedAt` goes on as the deleter.
+   * Tombstones the container, then purges what is stored under its
+   * incarnation; false when it did not exist. Each step runs under the
+   * operation deadline with transient errors retried. A retry after a lost
+   * reply that finds a tombstone with its own `deletedAt` goes on as the
+   * deleter. A tombstone left by a delete that died half-way is purged here
+   * too (the call still returns false: the container was already gone).
    * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
    */
   async deleteContainer(name: string): Promise<boolean> {
+    const before = await this.ctx.readContainerDoc('deleteContainer', name);
+    this.ctx.pins.delete(name);
+    if (!before) return false;
+    const inc = before.incarnation ?? '';
+    if (before.deletedAt) {
+      await this.purge(name, inc);
+      return false;
+    }
     // The tombstone first: from here on the container reads as gone, and a
-    // create under the same name makes a new incarnation.
+    // create under the same name makes a new incarnation. It names the
+    // incarnation read, so a container created again meanwhile is never tombstoned.
     const deletedAt = new Date();
     let tries = 0;
     const res = await this.ctx.write('deleteContainer', (o) => {
       tries++;
-      return this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { deletedAt } }, o).exec();
+      return this.m.containers.updateOne({ _id: name, deletedAt: null, incarnation: ofIncarnation(inc) }, { $set: { deletedAt } }, o).exec();
     });
-    this.ctx.pins.delete(name);
     if (res.matchedCount === 0) {
-      if (tries === 1) return false;
       const raw = await this.ctx.readContainerDoc('deleteContainer', name);
-      if (raw?.deletedAt?.getTime() !== deletedAt.getTime()) return false;
+      const ours = tries > 1 && raw?.deletedAt?.getTime() === deletedAt.getTime();
+      if (!ours) {
+        // Deleted by another call meanwhile (help its purge), or deleted and created again: not ours to delete.
+        if (raw?.deletedAt) await this.purge(name, raw.incarnation ?? '');
+        return false;
+      }
     }
-    await this.purge(name);
+    await this.purge(name, inc);
     return true;
   }
 
-  /** Removes a tombstoned container with everything stored under its name (every incarnation); each step idempotent. */
-  private async purge(name: string): Promise<void> {
+  /**
+   * Removes a tombstoned container with everything stored under its
+   * incarnation `inc`; each step idempotent. Documents of any other
+   * incarnation are left alone: a purge that is slow, or held up, never
+   * reaches a container created again under the same name meanwhile.
+   */
+  private async purge(name: string, inc: string): Promise<void> {
+    const mine = { container: name, incarnation: ofIncarnation(inc) };
     // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
-    await this.ctx.write('purge', (o) => this.m.transitions.deleteMany({ container: name }, o).exec());
-    await this.ctx.write('purge', (o) => this.m.tasks.deleteMany({ container: name }, o).exec());
-    await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null } }, o).exec());
+    await this.ctx.write('purge', (o) => this.m.transitions.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }
 
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
@@ -242,7 +267,18 @@ export class MongoStore implements TaskStore {
     return log.updateAttempt(this.ctx, claim, patch);
   }
 
-  finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<void> {
+  /** See {@link TaskStore.assertStorableInputs}: server rules, nesting depth and the 16 MiB limit. */
+  assertStorableInputs(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+    return records.assertStorableTasks(this.ctx, tasks);
+  }
+
+  async finishAttempt(claim: Claim, outcome: AttemptOutcome, endedAt?: Date): Promise<AttemptOutcome['kind']> {
+    // A failure for good is announced before it is written: every runner of
+    // the container reads it again at its next poll and from then on watches
+    // the task, so a fail-fast stop (or the skip of its dependents) reaches
+    // runners that held the task as pending. A cut in between leaves the
+    // task running under a lease, recovered as after any crash.
+    if (outcome.kind === 'failed' && outcome.retryAt === null) await this.ctx.bump(claim.container);
     return log.finishAttempt(this.ctx, claim, outcome, endedAt);
   }
 
@@ -264,6 +300,16 @@ export class MongoStore implements TaskStore {
     // reset or a hand edit is not, so it moves the revision on.
     if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
     return settled;
+  }
+}
+
+/** True when the server is FerretDB (its `buildInfo` says `ferretdbVersion`); false when unknown. */
+async function isFerretDb(connection: Connection): Promise<boolean> {
+  try {
+    const info = await connection.db!.admin().command({ buildInfo: 1 });
+    return 'ferretdbVersion' in info;
+  } catch {
+    return false;
   }
 }
 

@@ -13,8 +13,12 @@ import type { mongo } from 'mongoose';
  * none, from a secondary, whose clock NTP keeps close to it).
  */
 
-/** The update that stamps a renewal of the lease held by a claim entry. */
-export const STAMP_RENEWAL = { $currentDate: { leaseRenewedAt: true } } as const;
+/**
+ * The update that stamps a renewal of the lease held by a claim entry: the
+ * server's time, and one more renewal counted by the server (the lease's
+ * identity for readers, which no writer's clock takes part in).
+ */
+export const STAMP_RENEWAL = { $currentDate: { leaseRenewedAt: true }, $inc: { heartbeats: 1 } } as const;
 
 /** The server's current time from `hello` (`isMaster` on servers without it); null when it gives none. */
 export async function serverTime(db: mongo.Db | undefined): Promise<Date | null> {

@@ -3,6 +3,7 @@ import { foldTransitions } from '../fold.js';
 import type { Transition } from '../transition.js';
 import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions } from '../types.js';
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
+import { readByKeys } from './keyed-read.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
 /** Documents per reply of a snapshot's reads (servers cap a reply at 16 MiB whatever this says). */
@@ -27,7 +28,11 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   const readTasks = () => ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).batchSize(BATCH).lean<TaskDoc[]>(), 6).exec(), 6);
   let logDocs: TransitionDoc[];
   let taskDocs: TaskDoc[];
-  if (options.parallel) [logDocs, taskDocs] = await Promise.all([readLog(), readTasks()]);
+  // A small container with a directory is read by exact `_id`s where a filter
+  // would scan every container's documents (see keyed-read.ts).
+  const keyed = ctx.keyedReads && doc.directory ? await readByKeys(ctx, container, inc, { outputs: withOutputs, recheck: !options.parallel }) : null;
+  if (keyed) ({ tasks: taskDocs, log: logDocs } = keyed);
+  else if (options.parallel) [logDocs, taskDocs] = await Promise.all([readLog(), readTasks()]);
   else {
     logDocs = await readLog();
     taskDocs = await readTasks();

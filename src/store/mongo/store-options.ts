@@ -61,6 +61,16 @@ export interface MongoStoreOptions {
    * @defaultValue 'primary'
    */
   readPreference?: 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
+  /**
+   * How a whole container is read. `by-filter`: one `find` per collection on
+   * `container` (served by an index on MongoDB; a scan of every container's
+   * documents on FerretDB v1). `by-key`: containers of up to 64 tasks are
+   * read by exact `_id`s (their task directory, tasks and log positions, about
+   * four point reads per task), whatever else the database holds. `auto`:
+   * `by-key` on FerretDB, `by-filter` elsewhere. See docs/performance.md.
+   * @defaultValue 'auto'
+   */
+  containerReads?: 'auto' | 'by-key' | 'by-filter';
   /** Wall clock for the times the store writes (claims, leases, outcomes), in ms since the epoch. @defaultValue Date */
   clock?: { now(): number };
 }

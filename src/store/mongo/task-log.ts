@@ -3,6 +3,7 @@ import mongoose from 'mongoose';
 import { LeaseLostError, UnstorableValueError } from '../../errors.js';
 import { claimedEntry, outcomeEntry, type Transition } from '../transition.js';
 import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } from '../types.js';
+import { AppendRefusedError, type AppendVerdict } from './append-batch.js';
 import type { StoreContext } from './context.js';
 import { transitionKey } from './keys.js';
 import type { TransitionDoc } from './models.js';
@@ -33,19 +34,20 @@ ctx: StoreContext,
   const granted: Claim = { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   // A claim whose reply was lost is recognised by its nonce on the retry
   // (see append) and kept: it is ours, not a position someone else took.
-  const inserted = await append(ctx, {
+  const { ours } = await append(ctx, {
     ...claimedEntry(granted, claim),
     nonce,
     ...(inc ? { incarnation: inc } : {}),
     // The server's time, as this writer measured its offset (see measureServerOffset).
     ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
   });
-  return inserted ? granted : null;
+  return ours ? granted : null;
 }
 
 export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: AttemptPatch): Promise<void> {
   const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
   if (set.checkpoint !== undefined) {
+    await ctx.assertStorable('checkpoint', claim.task, set.checkpoint);
     // The claim entry as it will be once patched (its other fields are small).
     assertFits('checkpoint', claim.task, { ...claim, kind: 'claimed', at: claim.claimedAt, progress: 0, statusText: '', ...set });
   }
@@ -61,50 +63,97 @@ export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: Atte
     ctx.q(ctx.m.transitions.findById(nextId, { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
   );
   // Our own outcome (written, then a heartbeat still in flight) is not a takeover.
-  if (next && (claim.nonce === undefined || next.nonce !== outcomeNonce(claim))) {
+  if (next && !isOwnOutcome(claim, next.nonce)) {
     throw new LeaseLostError(claim.container, claim.task, claim.token);
   }
 }
 
-export async function finishAttempt(ctx: StoreContext, claim: Claim, outcome: AttemptOutcome, endedAt = ctx.now()): Promise<void> {
+/**
+ * Appends an attempt's outcome at the claim's next position; returns the kind
+ * of outcome that now stands there for this claim: `outcome.kind`, or the
+ * kind of an earlier outcome of the same claim that landed first (a success
+ * whose reply was lost, met by the failure written in its place).
+ * @throws UnstorableValueError when the output cannot be stored (checked before writing; or refused by the server, its position read back empty)
+ * @throws LeaseLostError when another writer holds the position
+ */
+export async function finishAttempt(ctx: StoreContext, claim: Claim, outcome: AttemptOutcome, endedAt = ctx.now()): Promise<AttemptOutcome['kind']> {
   const inc = claim.incarnation ?? (await ctx.incarnation(claim.container)) ?? '';
-  // The same nonce on every call for this claim: repeating the outcome after
-  // a lost reply finds its own entry instead of reporting a lost lease.
-  const entry: Transition = { ...outcomeEntry(claim, outcome, endedAt), ...(inc ? { incarnation: inc } : {}), nonce: outcomeNonce(claim) };
-  if (outcome.kind === 'succeeded') assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, entry.token, inc) });
-  if (!(await append(ctx, entry))) throw new LeaseLostError(claim.container, claim.task, claim.token);
+  // The same nonce on every try of this outcome: repeating it after a lost
+  // reply finds its own entry. Each kind has its own, so a failure written in
+  // place of a success never mistakes that success for itself.
+  const entry: Transition = { ...outcomeEntry(claim, outcome, endedAt), ...(inc ? { incarnation: inc } : {}), nonce: outcomeNonce(claim, outcome.kind) };
+  if (outcome.kind === 'succeeded') {
+    await ctx.assertStorable('output', claim.task, outcome.output);
+    assertFits('output', claim.task, { ...entry, _id: transitionKey(claim.container, claim.task, entry.token, inc) });
+  }
+  let verdict: AppendVerdict;
+  try {
+    verdict = await append(ctx, entry);
+  } catch (error) {
+    if (error instanceof AppendRefusedError && outcome.kind === 'succeeded') {
+      throw new UnstorableValueError('output', claim.task, `the server refused it (code ${String(error.code ?? 'none')}: ${error.serverMessage})`);
+    }
+    throw error;
+  }
+  if (verdict.ours) return outcome.kind;
+  const stood = ownOutcomeKind(claim, verdict.storedNonce);
+  if (stood) return stood;
+  throw new LeaseLostError(claim.container, claim.task, claim.token);
 }
 
 export async function settleTask(ctx: StoreContext, container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return false;
   const base = { container, ...(inc ? { incarnation: inc } : {}), task, token: expectedToken + 1, at: ctx.now(), nonce: newNonce() };
-  if (outcome.kind === 'edited') return append(ctx, { ...base, kind: 'edited', set: outcome.set });
-  if (outcome.kind === 'reset') return append(ctx, { ...base, kind: 'reset', reason: null });
-  return append(ctx, { ...base, kind: outcome.kind, reason: outcome.reason, cause: outcome.cause ?? null });
+  if (outcome.kind === 'edited') return (await append(ctx, { ...base, kind: 'edited', set: outcome.set })).ours;
+  if (outcome.kind === 'reset') return (await append(ctx, { ...base, kind: 'reset', reason: null })).ours;
+  return (await append(ctx, { ...base, kind: outcome.kind, reason: outcome.reason, cause: outcome.cause ?? null })).ours;
 }
 
 /**
- * Appends to a task's log at `entry.token`; false when another writer holds
- * that position. Transient errors (network, timeout, not primary) are
- * retried with the same `_id` and nonce; a duplicate key is then read back:
- * our own nonce means an earlier try landed and its reply was lost.
+ * Appends to a task's log at `entry.token` (grouped with the appends of the
+ * same event-loop turn, see {@link AppendBatcher}); `ours: false` when another
+ * writer holds that position. Transient errors (network, timeout, not
+ * primary) are retried with the same `_id` and nonce; a refused entry's
+ * position is read back: our own nonce means an earlier try landed.
+ * @throws AppendRefusedError when the server refused the entry itself
  */
-export async function append(ctx: StoreContext, entry: Transition): Promise<boolean> {
+export async function append(ctx: StoreContext, entry: Transition): Promise<AppendVerdict> {
   const _id = transitionKey(entry.container, entry.task, entry.token, entry.incarnation);
   return ctx.appends.append({ ...entry, _id } as TransitionDoc);
 }
 
-/** Nonce of a claim's outcome entry: the same for every try of that claim's outcome. */
-function outcomeNonce(claim: Claim): string | undefined {
-  return claim.nonce === undefined ? undefined : `${claim.nonce}:end`;
+/**
+ * Nonce of a claim's outcome entry of one kind: the same for every try of
+ * that outcome, different for each kind (`<claim nonce>:<kind>`).
+ */
+function outcomeNonce(claim: Claim, kind: AttemptOutcome['kind']): string | undefined {
+  return claim.nonce === undefined ? undefined : `${claim.nonce}:${kind}`;
+}
+
+/** Outcome kinds by nonce suffix; `end` is what versions before per-kind nonces wrote for every kind. */
+const OUTCOME_KINDS = new Set<string>(['succeeded', 'failed', 'cancelled', 'released']);
+
+/** The kind of this claim's own outcome when `nonce` is one (`end`: an older version's, kind unknown). */
+function ownOutcomeKind(claim: Claim, nonce: string | undefined): AttemptOutcome['kind'] | null {
+  if (claim.nonce === undefined || nonce === undefined || !nonce.startsWith(`${claim.nonce}:`)) return null;
+  const kind = nonce.slice(claim.nonce.length + 1);
+  return OUTCOME_KINDS.has(kind) ? (kind as AttemptOutcome['kind']) : null;
+}
+
+/** True when `nonce` is an outcome this claim wrote (of any kind, or of an older version). */
+function isOwnOutcome(claim: Claim, nonce: string | undefined): boolean {
+  return claim.nonce !== undefined && nonce !== undefined && nonce.startsWith(`${claim.nonce}:`);
 }
 
 /** Largest document MongoDB (and FerretDB) stores: 16 MiB. */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
-/** Refuses a document over the BSON limit before the driver fails on it with an unhelpful message. */
-function assertFits(value: 'output' | 'checkpoint', task: string, doc: Record<string, unknown>): void {
+/**
+ * Refuses a document over the BSON limit before the driver fails on it with an unhelpful message.
+ * @throws UnstorableValueError with the document's size and the limit, in bytes
+ */
+export function assertFits(value: 'output' | 'checkpoint' | 'input', task: string, doc: Record<string, unknown>): void {
   const size = mongoose.mongo.BSON.calculateObjectSize(doc);
   if (size > MAX_DOCUMENT_BYTES) {
     throw new UnstorableValueError(

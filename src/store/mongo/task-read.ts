@@ -1,4 +1,5 @@
 import { foldTransitions } from '../fold.js';
+import type { Transition } from '../transition.js';
 import type { ContainerFields, TaskRead, TaskRecord, TaskRecordsRead } from '../types.js';
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
 import { taskKey, transitionKey } from './keys.js';
@@ -53,14 +54,26 @@ export async function loadTask(ctx: StoreContext, container: string, name: strin
   if (!read) return null;
   const { head, inc } = read;
   // The incarnation in the filter lets MongoDB use the log's unique index; legacy entries have none.
+  // Where only exact `_id`s are indexed (FerretDB v1), the log is probed position by position instead.
   const filter = inc ? { container, incarnation: inc, task: name } : { container, task: name };
-  const log = (
-    await ctx.read('loadTask', () => ctx.q(ctx.m.transitions.find(filter).lean<TransitionDoc[]>()).exec())
-  ).filter(ofIncarnation(inc));
+  const log = ctx.keyedReads
+    ? await probeLog(ctx, container, name, inc)
+    : (await ctx.read('loadTask', () => ctx.q(ctx.m.transitions.find(filter).lean<TransitionDoc[]>()).exec())).filter(ofIncarnation(inc));
   const doc = await readTaskDoc(ctx, 'loadTask', container, name, inc);
   if (!doc || !(await isVisible(ctx, 'loadTask', doc, inc))) return { container: head, task: null };
   const state = foldTransitions(log.sort((a, b) => a.token - b.token));
   return { container: head, task: { record: toTaskRecord(doc), state } };
+}
+
+/** A task's log by exact `_id`s, position 1 on, until the first free position. */
+async function probeLog(ctx: StoreContext, container: string, task: string, inc: string): Promise<Transition[]> {
+  const out: Transition[] = [];
+  for (let token = 1; ; token++) {
+    const id = transitionKey(container, task, token, inc);
+    const doc = await ctx.read('loadTask', () => ctx.q(ctx.m.transitions.findById(id).lean<TransitionDoc>()).exec());
+    if (!doc) return out;
+    out.push(doc);
+  }
 }
 
 /**

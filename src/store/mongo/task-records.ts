@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
-import { isDuplicateKeyError, taskKey, transitionKey } from './keys.js';
+import { addToDirectory } from './directory.js';
+import { isDuplicateKeyError, ofIncarnation, taskKey, transitionKey } from './keys.js';
+import { asTransient, hasWriteConcernError } from './append-batch.js';
+import { assertFits } from './task-log.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
 /** Writes of task records: adding (idempotent by name), restaging, editing, renaming and deleting tasks. */
@@ -31,6 +34,7 @@ export const INSERT_CHUNK = 500;
  * which documents failed.
  *
  * @returns the names inserted or restaged by this call; [] when the container does not exist
+ * @throws UnstorableValueError when an input cannot be stored (see {@link assertStorableTasks}); nothing is written
  * @throws OperationTimeoutError when a chunk got no reply within the deadline and retries ran out
  * @throws the driver's error for anything but a duplicate key (a document too large, …)
  */
@@ -62,65 +66,100 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
       nonce,
     });
   }
+  // Every input is judged before the first insert: a bad one writes nothing.
+  await assertStorableTasks(ctx, docs);
   const added = new Set<string>();
   for (let start = 0; start < docs.length; start += INSERT_CHUNK) {
     const chunk = docs.slice(start, start + INSERT_CHUNK);
+    // Listed before they exist: a directory never misses a task (see directory.ts).
+    await addToDirectory(ctx, container, inc, chunk.map((d) => d.name));
     const { taken, verify } = await insertChunk(ctx, chunk);
     const contested: TaskDoc[] = [];
     for (const [j, doc] of chunk.entries()) {
       if (!taken.has(j)) added.add(doc.name);
-      else if (verify || isStaged(doc)) contested.push(doc); // else a first try's duplicate: someone else's
+      else if (verify || isStaged(doc)) contested.push(doc); // else a first try's duplicate key: someone else's
     }
     if (contested.length === 0) continue;
     const stored = await readTasks(ctx, contested.map((d) => d._id));
     for (const doc of contested) {
       const existing = stored.get(doc._id);
-      if (existing && (await restageOver(ctx, container, inc, doc, existing))) added.add(doc.name);
+      // Nothing stored under the name: the server refused this document itself.
+      if (!existing) throw refusal(taken.get(chunk.indexOf(doc)), doc.name);
+      if (await restageOver(ctx, container, inc, doc, existing)) added.add(doc.name);
     }
   }
   return docs.filter((d) => added.has(d.name)).map((d) => d.name);
 }
 
 /**
- * One unordered `insertMany` under `ctx.write`. `taken`: indexes (in `chunk`)
- * of the documents refused as duplicate keys; `verify`: those may include our
- * own documents (the chunk was retried, or the server did not say which failed).
+ * Refuses, before anything is written, a task whose input this server cannot
+ * store faithfully (path and rule named) or whose document would pass the
+ * 16 MiB BSON limit (size and limit named).
+ * @throws UnstorableValueError for the first such task
  */
-async function insertChunk(ctx: StoreContext, chunk: TaskDoc[]): Promise<{ taken: Set<number>; verify: boolean }> {
+export async function assertStorableTasks(ctx: StoreContext, tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void> {
+  for (const t of tasks) {
+    await ctx.assertStorable('input', t.name, t.input ?? null);
+    assertFits('input', t.name, t as Record<string, unknown>);
+  }
+}
+
+/**
+ * One unordered `insertMany` under `ctx.write`. `taken`: indexes (in `chunk`)
+ * of the documents the reply refused, each with the server's error;
+ * `verify`: those may include our own documents (the chunk was retried, the
+ * server did not say precisely which failed, or it gave another code than
+ * MongoDB's duplicate key: FerretDB v2 reports 16908292).
+ */
+async function insertChunk(ctx: StoreContext, chunk: TaskDoc[]): Promise<{ taken: Map<number, unknown>; verify: boolean }> {
   let tries = 0;
   let precise = true;
   const taken = await ctx.write('addTasks', async (o) => {
     tries++;
     try {
       await ctx.m.tasks.collection.insertMany(asRaw(chunk), { ordered: false, writeConcern: o.writeConcern });
-      return new Set<number>();
+      return new Map<number, unknown>();
     } catch (error) {
-      const dup = duplicatesOf(error, chunk.length);
-      precise = dup.precise;
-      return dup.taken;
+      const refused = refusedOf(error, chunk.length);
+      precise = refused.precise;
+      return refused.taken;
     }
   });
   return { taken, verify: tries > 1 || !precise };
 }
 
 /**
- * The duplicate-key verdicts of an unordered bulk insert of `n` documents.
- * Anything else is rethrown: a write-concern error as transient (the inserts
- * happened but are not confirmed; the retry recognises them by nonce), other
- * errors as they are.
+ * The per-document verdicts of an unordered bulk insert of `n` documents:
+ * the indexes the reply refused, with their errors. A write-concern error
+ * is rethrown as transient (the inserts happened but are not confirmed; the
+ * retry recognises them by nonce), an error naming no document as it is.
+ * `precise` is false unless every refusal is MongoDB's duplicate key at a
+ * valid index and the counts add up; then every refused document is read back.
  */
-function duplicatesOf(error: unknown, n: number): { taken: Set<number>; precise: boolean } {
-  const e = error as { writeErrors?: unknown; insertedCount?: unknown; writeConcernError?: unknown; result?: { getWriteConcernError?: () => unknown } };
+function refusedOf(error: unknown, n: number): { taken: Map<number, unknown>; precise: boolean } {
+  const e = error as { writeErrors?: unknown; insertedCount?: unknown; result?: { insertedCount?: unknown } };
+  if (hasWriteConcernError(error)) throw asTransient(error);
   const raw = e?.writeErrors;
   const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ code?: number; index?: number }>;
-  if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw error;
-  if (e.writeConcernError ?? e.result?.getWriteConcernError?.()) {
-    throw Object.assign(new Error('write concern not satisfied by a bulk insert'), { name: 'MongoWriteConcernError', cause: error });
-  }
+  if (writeErrors.length === 0) throw error;
+  const inserted = e.insertedCount ?? e.result?.insertedCount;
   const indexes = writeErrors.map((w) => w.index);
-  const precise = indexes.every((i) => Number.isInteger(i) && i! >= 0 && i! < n) && e.insertedCount === n - indexes.length;
-  // Without a precise report every document may be a duplicate: all are read back.
-  return precise ? { taken: new Set(indexes as number[]), precise } : { taken: new Set(Array.from({ length: n }, (_, i) => i)), precise };
+  const precise =
+    indexes.every((i) => Number.isInteger(i) && i! >= 0 && i! < n) &&
+    writeErrors.every((w) => w.code === 11000) &&
+    inserted === n - indexes.length;
+  if (precise) return { taken: new Map(writeErrors.map((w) => [w.index!, w])), precise };
+  // Without a precise report every document may be refused, or ours: all are read back.
+  return { taken: new Map(Array.from({ length: n }, (_, i) => [i, writeErrors.find((w) => w.index === i) ?? error])), precise };
+}
+
+/** The error of a document the server refused (its name was read back free). */
+function refusal(error: unknown, name: string): Error {
+  if (error instanceof Error) return error;
+  const w = error as { code?: unknown; errmsg?: unknown } | undefined;
+  return Object.assign(new Error(`The server refused task "${name}" (code ${String(w?.code ?? 'none')}): ${String(w?.errmsg ?? 'no message')}`), {
+    code: w?.code,
+  });
 }
 
 /** Documents with string `_id`s, typed for the driver's collection (whose default `_id` type is ObjectId). */
@@ -195,6 +234,7 @@ export async function renameTask(ctx: StoreContext, container: string, inc: stri
   const doc = await readTask(ctx, 'renameTask', taskKey(container, from, inc));
   if (!doc) return false;
   const copy: TaskDoc = { ...doc, ...rest, _id: taskKey(container, to, inc), name: to };
+  await addToDirectory(ctx, container, inc, [to]);
   await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.tasks.create([copy], ctx.saveOptions(o.writeConcern))), async () => {
     const stored = await readTask(ctx, 'renameTask', copy._id);
     return stored !== null && stored.order === doc.order && stored.createdAt.getTime() === doc.createdAt.getTime();
@@ -239,7 +279,8 @@ export async function deleteTask(ctx: StoreContext, container: string, name: str
   if (inc === null) return false;
   const id = taskKey(container, name, inc);
   const existed = (await readTask(ctx, 'deleteTask', id)) !== null;
-  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, task: name }, o).exec());
+  // Only this incarnation's log: a delete that is slow never reaches a container created again meanwhile.
+  await ctx.write('deleteTask', (o) => ctx.m.transitions.deleteMany({ container, incarnation: ofIncarnation(inc), task: name }, o).exec());
   if (!existed) return false;
   let tries = 0;
   const res = await ctx.write('deleteTask', (o) => {

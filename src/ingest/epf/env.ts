@@ -1,0 +1,57 @@
+/**
+ * What the EPF handlers need from the process that runs them: the database,
+ * the feed, the ledger, a work folder and a progress sink.
+ */
+import type { Connection } from 'mongoose';
+import type { Ledger } from '../../index.js';
+import type { EpfFeed } from './feed/client.js';
+import type { PlannedFile } from './plan.js';
+
+/** Phases a file goes through, as shown to people. */
+export type FilePhase = 'download' | 'extract' | 'import' | 'done';
+
+/** Receives live progress from the handlers running in this process. */
+export interface EpfReporter {
+  /** The slot's plan: files to ingest and files held back. */
+  planned(files: PlannedFile[], waiting: Array<{ name: string; reason: string }>): void;
+  /**
+   * Progress of one file: bytes for download and extract, rows for import.
+   * @param done bytes or rows so far
+   * @param total bytes or rows in all, when known
+   * @param detail e.g. the table being imported
+   */
+  file(id: string, phase: FilePhase, done: number, total?: number, detail?: string): void;
+}
+
+/** A reporter that drops everything (tests, library use). */
+export const silentReporter: EpfReporter = { planned: () => {}, file: () => {} };
+
+/** The environment of one EPF job. */
+export interface EpfEnv {
+  connection: Connection;
+  feed: EpfFeed;
+  ledger: Ledger;
+  /** Where downloads and extracted tables go; kept across runs so downloads resume. */
+  workDir: string;
+  /** Credentials sent with every download (HTTP Basic). */
+  auth?: { username: string; password: string };
+  /** Collection prefix of the EPF tables. @defaultValue 'epf_' */
+  prefix: string;
+  /** Rows per batch: one checkpoint after each committed batch. @defaultValue 2000 */
+  batchSize: number;
+  /**
+   * How incrementals write: `upsert` (a replace by `_id` per row; each row
+   * changes atomically) or `delete-insert` (per batch one deleteMany by `_id`
+   * and one insertMany: ~15x faster on FerretDB v1, which scans the collection
+   * for every upsert, but a reader may briefly miss a row being replaced).
+   * @defaultValue 'upsert'
+   */
+  incrementalWrite: 'upsert' | 'delete-insert';
+  /** Share (0-1) of rejected rows above which a table fails. @defaultValue 0.01 */
+  maxRejectFraction: number;
+  /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */
+  downloadCheckpointBytes?: number;
+  /** Keep archives and extracted files after publishing. @defaultValue false */
+  keepFiles: boolean;
+  reporter: EpfReporter;
+}

@@ -1,0 +1,306 @@
+/**
+ * Imports one extracted EPF table file into MongoDB, in batches, resumable
+ * from the byte offset of the last committed batch.
+ *
+ * Issue 6, "Parse and import" and "Measured on FerretDB v1": full exports are
+ * written with plain `insertMany(ordered: false)` into a staging collection
+ * (a replayed batch after a resume hits duplicate keys, which are expected);
+ * incrementals are bulk upserts by `_id` into the live collection, because
+ * upserts by a compound `_id` cost ~9 ms/row on FerretDB v1 against ~0.03 ms
+ * for inserts. The import ends with the row-count check against
+ * `#recordsWritten` (EPF.md: "Row count").
+ */
+import { stat } from 'node:fs/promises';
+import mongoose from 'mongoose';
+import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
+import { InvalidOptionError } from '../../../errors.js';
+import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatchError, TooManyRejectsError } from '../errors.js';
+import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
+import { readHeader, readRecordsWritten } from '../flatfile/header.js';
+import { decodeUtf8, readRecords, type RawRecord } from '../flatfile/records.js';
+import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, stagingCollectionName } from './switch.js';
+
+/** Progress saved after each committed batch; pass it back as `resume`. */
+export interface ImportCheckpoint {
+  /** Byte offset where the next unread record starts. */
+  offset: number;
+  /** Data rows read so far (number of the last row handled). */
+  number: number;
+  /** Rows written (inserted or upserted). */
+  imported: number;
+  /** Rows put in the rejects collection. */
+  rejected: number;
+  /** Rows whose invalid UTF-8 was replaced (they are imported or rejected too). */
+  replacedUtf8: number;
+  /** Rows imported after merging surplus `\x01`-split fields back into text (absent in checkpoints of older versions). */
+  repaired?: number;
+}
+
+/** What one table import did. */
+export interface ImportResult {
+  table: string;
+  /** Collection written: the staging collection (full) or the live one (incremental). */
+  collection: string;
+  /** Rows imported (the documents in `collection` for a full import). */
+  rows: number;
+  rejected: number;
+  replacedUtf8: number;
+  /** Rows among `rows` whose surplus `\x01`-split fields were merged back into text (flatfile/repair.ts). */
+  repaired: number;
+  /** The trailer's `#recordsWritten`; equals `rows + rejected`. */
+  recordsWritten: number;
+  /** How DECIMAL columns were stored. */
+  decimal: DecimalMode;
+}
+
+/** Options of {@link importTable}. */
+export interface ImportTableOptions {
+  db: Db;
+  /** Path of the extracted table file. */
+  file: string;
+  table: string;
+  /** Where the file came from, e.g. `itunes20250427/application.tbz`; names rejects. */
+  source: string;
+  mode: 'full' | 'incremental';
+  /** @defaultValue `'epf_'` */
+  prefix?: string;
+  /** YYYYMMDD of the export. */
+  exportDate: string;
+  /** Rows per write and checkpoint. @defaultValue 1000 */
+  batchSize?: number;
+  /** Share of bad rows (0-1) of `#recordsWritten` above which the table fails. @defaultValue 0.01 */
+  maxRejectFraction?: number;
+  /** How to store DECIMAL; @defaultValue the answer of detectDecimalSupport(db). */
+  decimal?: DecimalMode;
+  /**
+   * How an incremental writes its rows. `'upsert'`: replaceOne-upsert per row (atomic per row).
+   * `'delete-insert'`: per batch, deleteMany by `_id $in` then insertMany (last row per key wins);
+   * readers may miss a changed row for a moment, but FerretDB v1 scans the whole collection for
+   * every upsert, and only once per batch this way (bench/epf-upsert-cost.ts). @defaultValue 'upsert'
+   */
+  incrementalWrite?: 'upsert' | 'delete-insert';
+  /** The last checkpoint of an interrupted import of this same file. */
+  resume?: ImportCheckpoint;
+  /** Called after each committed batch with the checkpoint and the share of the file done (0-1). */
+  onBatch?: (cp: ImportCheckpoint, fraction: number) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+/** Largest raw text kept in a reject document (characters). */
+const MAX_REJECT_RAW_CHARS = 1 << 20;
+
+/**
+ * Imports `file` into `<prefix><table>__staging_<date>` (full) or into the
+ * table's live collection (incremental), then checks the row count.
+ * A fresh full import (no `resume`) first drops a stale staging collection.
+ * Rows with a wrong field count or an unconvertible value, and (in a full
+ * export) repeated primary keys, go to `<prefix>rejects` as
+ * `{ _id: '<source>#<record>', file, record, raw, reason, table, exportDate }`.
+ * @throws EpfHeaderError (bad header, or `#exportMode` contradicting `mode`),
+ *   MissingTrailerError (no `#recordsWritten`), NoLiveTableError (incremental
+ *   without a published full), TooManyRejectsError, RowCountMismatchError,
+ *   InvalidOptionError, write errors other than replayed duplicate keys, and
+ *   the signal's reason on abort.
+ */
+export async function importTable(opts: ImportTableOptions): Promise<ImportResult> {
+  const { db, file, table, source, mode, exportDate, signal } = opts;
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const batchSize = opts.batchSize ?? 1000;
+  const maxRejectFraction = opts.maxRejectFraction ?? 0.01;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidOptionError('batchSize', `must be an integer >= 1, got ${batchSize}`);
+  if (!(maxRejectFraction >= 0 && maxRejectFraction <= 1)) throw new InvalidOptionError('maxRejectFraction', `must be between 0 and 1, got ${maxRejectFraction}`);
+  if (!/^\d{8}$/.test(exportDate)) throw new InvalidOptionError('exportDate', `must be YYYYMMDD, got ${JSON.stringify(exportDate)}`);
+
+  const header = await readHeader(file);
+  const expectedMode = mode === 'full' ? 'FULL' : 'INCREMENTAL';
+  if (header.exportMode && header.exportMode !== expectedMode) {
+    throw new EpfHeaderError(file, `#exportMode:${header.exportMode}, but it is being imported as ${mode}`);
+  }
+  const recordsWritten = await readRecordsWritten(file);
+  if (recordsWritten === undefined) throw new MissingTrailerError(file);
+  const decimal = opts.decimal ?? (await detectDecimalSupport(db));
+  const convert = makeConverter(header, file, { decimal });
+
+  let collectionName: string;
+  if (mode === 'full') {
+    collectionName = stagingCollectionName(table, exportDate, prefix);
+    if (!opts.resume) await db.dropCollection(collectionName).catch(ignoreNamespaceNotFound);
+  } else {
+    const live = await liveCollectionName(db, table, prefix);
+    if (!live) throw new NoLiveTableError(table);
+    collectionName = live;
+  }
+  const collection = db.collection(collectionName);
+  const rejects = db.collection(`${prefix}rejects`);
+
+  const cp: ImportCheckpoint = opts.resume
+    ? { ...opts.resume }
+    : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0, repaired: 0 };
+  const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
+  const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
+  const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
+
+  let docs: Document[] = [];
+  let docRecords: RawRecord[] = [];
+  let rejectDocs: Document[] = [];
+  let last: RawRecord | undefined;
+  let replaced = 0;
+  let repaired = 0;
+
+  const rejectDoc = (rec: RawRecord, reason: string): Document => {
+    const raw = decodeUtf8(rec.raw).text;
+    return {
+      _id: `${source}#${rec.number}`,
+      file: source,
+      record: rec.number,
+      raw: raw.length > MAX_REJECT_RAW_CHARS ? raw.slice(0, MAX_REJECT_RAW_CHARS) : raw,
+      reason,
+      table,
+      exportDate,
+      offset: rec.offset,
+    };
+  };
+
+  const flush = async () => {
+    if (!last) return;
+    let imported = docs.length;
+    if (docs.length && mode === 'full') {
+      const duplicates = await insertIgnoringDuplicates(collection, docs);
+      // A fresh import starts from an empty staging collection, so a duplicate key is a second row
+      // with that key in the export. After a resume it may also be a replayed row: the same bytes.
+      const replayed = opts.resume && duplicates.length ? await sameAsStored(collection, duplicates.map((i) => docs[i]!)) : undefined;
+      duplicates.forEach((i, k) => {
+        if (replayed?.[k]) return; // written before the stop: counts as imported
+        imported -= 1;
+        rejectDocs.push(rejectDoc(docRecords[i]!, 'duplicate primary key in a full export (the first row with this key was kept)'));
+      });
+    } else if (docs.length && opts.incrementalWrite === 'delete-insert') {
+      await deleteThenInsert(collection, docs);
+    } else if (docs.length) {
+      await upsertAll(collection, docs);
+    }
+    if (rejectDocs.length) await upsertAll(rejects, rejectDocs);
+    cp.offset = last.end;
+    cp.number = last.number;
+    cp.imported += imported;
+    cp.rejected += rejectDocs.length;
+    cp.replacedUtf8 += replaced;
+    cp.repaired = (cp.repaired ?? 0) + repaired;
+    docs = [];
+    docRecords = [];
+    rejectDocs = [];
+    replaced = 0;
+    repaired = 0;
+    last = undefined;
+    await opts.onBatch?.({ ...cp }, fraction());
+    judgeRejects();
+  };
+  // Judged on the whole file's count, carried in the checkpoint: a retry that resumes past the batch
+  // that went over the limit (even the last one) fails again instead of publishing.
+  const judgeRejects = () => {
+    if (cp.rejected > maxRejectFraction * recordsWritten) {
+      throw new TooManyRejectsError(file, cp.rejected, recordsWritten, maxRejectFraction);
+    }
+  };
+  judgeRejects();
+
+  for await (const rec of readRecords(file, { offset: cp.offset, number: cp.number }, signal)) {
+    const result = convert(rec);
+    if ('reject' in result) rejectDocs.push(rejectDoc(rec, result.reject));
+    else {
+      const doc = result.doc;
+      if (result.repaired) repaired += 1;
+      if (!('_id' in doc)) doc._id = mode === 'full' ? rec.number : `${exportDate}#${rec.number}`; // table without a key
+      docs.push(doc);
+      docRecords.push(rec);
+    }
+    if (rec.replacedUtf8) replaced += 1;
+    last = rec;
+    if (docs.length + rejectDocs.length >= batchSize) {
+      await flush();
+      signal?.throwIfAborted();
+    }
+  }
+  await flush();
+  judgeRejects();
+
+  if (cp.imported + cp.rejected !== recordsWritten) {
+    throw new RowCountMismatchError(file, recordsWritten, cp.imported, cp.rejected);
+  }
+  return {
+    table,
+    collection: collectionName,
+    rows: cp.imported,
+    rejected: cp.rejected,
+    replacedUtf8: cp.replacedUtf8,
+    repaired: cp.repaired ?? 0,
+    recordsWritten,
+    decimal,
+  };
+}
+
+/**
+ * Upserts per bulk command on FerretDB v1: a bulkWrite of 100 replaceOne-upserts over existing
+ * documents hung for minutes there (measured; 64 were fine), so upserts go in chunks of this size.
+ */
+export const UPSERT_CHUNK = 50;
+
+/** Replaces each doc by `_id` (upsert), in bulk commands of at most {@link UPSERT_CHUNK} ops. */
+async function upsertAll(collection: Collection, docs: Document[]): Promise<void> {
+  for (let at = 0; at < docs.length; at += UPSERT_CHUNK) {
+    const ops: AnyBulkWriteOperation[] = docs
+      .slice(at, at + UPSERT_CHUNK)
+      .map((d) => ({ replaceOne: { filter: { _id: d._id }, replacement: d, upsert: true } }));
+    await collection.bulkWrite(ops, { ordered: false });
+  }
+}
+
+/**
+ * Replaces a batch with one deleteMany by `_id $in` and one insertMany; of
+ * rows sharing a key the last wins, as with upserts. A replay after a stop
+ * between the two steps deletes and inserts the same rows again.
+ */
+async function deleteThenInsert(collection: Collection, docs: Document[]): Promise<void> {
+  const { BSON } = mongoose.mongo;
+  const byKey = new Map<string, Document>();
+  for (const d of docs) byKey.set(Buffer.from(BSON.serialize({ k: d._id })).toString('base64'), d);
+  const unique = [...byKey.values()];
+  await collection.deleteMany({ _id: { $in: unique.map((d) => d._id) } });
+  await collection.insertMany(unique, { ordered: false });
+}
+
+/**
+ * `insertMany(ordered: false)`; duplicate-key errors (11000) are collected
+ * and returned as indexes into `docs`, any other write error is thrown.
+ */
+async function insertIgnoringDuplicates(collection: Collection, docs: Document[]): Promise<number[]> {
+  try {
+    await collection.insertMany(docs, { ordered: false });
+    return [];
+  } catch (err) {
+    const raw = (err as { writeErrors?: unknown }).writeErrors;
+    const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as { code?: number; index: number }[];
+    if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
+    return writeErrors.map((w) => w.index);
+  }
+}
+
+/** For each doc, whether the stored document with its `_id` is identical (same BSON bytes). */
+async function sameAsStored(collection: Collection, docs: Document[]): Promise<boolean[]> {
+  const { BSON } = mongoose.mongo;
+  const bytes = (d: Document) => Buffer.from(BSON.serialize(d));
+  const key = (id: unknown) => bytes({ k: id }).toString('base64');
+  // promoteValues: false keeps int32/double/int64 distinct, so equal bytes mean equal values and types.
+  const stored = await collection.find({ _id: { $in: docs.map((d) => d._id) } }, { promoteLongs: false, promoteValues: false }).toArray();
+  const byId = new Map(stored.map((d) => [key(d._id), d]));
+  return docs.map((d) => {
+    const old = byId.get(key(d._id));
+    return old !== undefined && bytes(old).equals(bytes(d));
+  });
+}
+
+function ignoreNamespaceNotFound(err: unknown): void {
+  const e = err as { code?: number; codeName?: string; message?: string };
+  if (e.code === 26 || e.codeName === 'NamespaceNotFound' || /ns not found/i.test(e.message ?? '')) return;
+  throw err;
+}

@@ -1,0 +1,166 @@
+/**
+ * From a feed listing to the tasks of one slot: which files are new, in which
+ * order they may be applied, and the task chain of each.
+ *
+ * Ordering rules (EPF.md, "Full vs incremental"): an incremental assumes its
+ * table already holds the full export it follows, and a later incremental
+ * overrides an earlier one. So, per table (v5: one `.tbz` per table; v3: one
+ * per group), files are applied oldest first, and a file is planned only when
+ * every older file of that table, back to the newest full, is already in the
+ * ledger or planned in the same slot. A file whose `.md5` is not posted yet is
+ * not ready, and neither is anything of its table after it.
+ */
+import type { DynamicTaskSpec } from '../../index.js';
+import type { FeedFile } from './feed/client.js';
+
+/** One file the slot ingests, with what the ledger keys it by. */
+export interface PlannedFile {
+  /** Stable, task-name-safe id, e.g. `full-itunes20250427-application`. */
+  id: string;
+  /** Per-table ordering key, e.g. `itunes/application` (v3: `itunes/`). */
+  table: string;
+  kind: 'full' | 'incremental';
+  url: string;
+  name: string;
+  group: string;
+  /** Export date, `YYYYMMDD`. */
+  date: string;
+  /** MD5 from the companion `.md5` file, hex. */
+  md5: string;
+  /** Bytes, from the listing or a HEAD request; undefined when the server did not say. */
+  size: number | undefined;
+}
+
+/**
+ * What the ledger remembers for a file: its URL path plus size and checksum.
+ * The path, not the whole URL: the same feed may be reached through another
+ * host, port or mirror, and must not look new because of it.
+ */
+export function ledgerItem(f: Pick<PlannedFile, 'url' | 'size' | 'md5'>): { url: string; size: number; checksum: string } {
+  return { url: new URL(f.url).pathname, size: f.size ?? -1, checksum: f.md5 };
+}
+
+/** Step names of one file's chain, in order. */
+export const FILE_STEPS = ['download', 'extract', 'import', 'publish'] as const;
+export type FileStep = (typeof FILE_STEPS)[number];
+
+/** Name of the task that runs `step` for file `id`. */
+export function taskName(step: FileStep, id: string): string {
+  return `${step}:${id}`;
+}
+
+/** The final task of a slot: depends on every file's last step. */
+export const EXPORT_COMPLETE = 'export-complete';
+
+/** The archive's base name without extension and date: `application.tbz` -> `application`, `itunes20130130.tbz` -> `itunes`. */
+function tableOf(f: FeedFile): string {
+  const base = f.name.replace(/\.tbz$/, '');
+  return `${f.group}/${base === `${f.group}${f.date}` ? '' : base.replace(f.date, '')}`;
+}
+
+function idOf(f: FeedFile): string {
+  const base = f.name.replace(/\.tbz$/, '');
+  const prefix = `${f.kind === 'full' ? 'full' : 'inc'}-${f.group}${f.date}`;
+  const id = base === `${f.group}${f.date}` ? prefix : `${prefix}-${base}`;
+  return id.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/**
+ * Chooses the files of one slot.
+ *
+ * @param files the newest full export and the incrementals after it (from `EpfFeed.plan()`), each with its md5 when ready
+ * @param isDone whether the ledger already holds a file (same URL, size and md5)
+ * @returns files to ingest, oldest first per table, and the files held back (not ready, or waiting for an older one)
+ */
+export function chooseFiles(
+  files: Array<FeedFile & { md5?: string }>,
+  isDone: (f: PlannedFile) => boolean,
+): { planned: PlannedFile[]; waiting: Array<{ name: string; url: string; reason: string }> } {
+  const byTable = new Map<string, Array<FeedFile & { md5?: string }>>();
+  for (const f of files) {
+    const t = tableOf(f);
+    byTable.set(t, [...(byTable.get(t) ?? []), f]);
+  }
+  const planned: PlannedFile[] = [];
+  const waiting: Array<{ name: string; url: string; reason: string }> = [];
+  for (const [table, list] of byTable) {
+    // Fulls before incrementals of the same date; then by date.
+    list.sort((a, b) => a.date.localeCompare(b.date) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1));
+    let blockedBy: string | undefined;
+    for (const f of list) {
+      if (blockedBy) {
+        waiting.push({ name: f.name, url: f.url, reason: `waits for ${blockedBy}` });
+        continue;
+      }
+      if (!f.ready || !f.md5) {
+        waiting.push({ name: f.name, url: f.url, reason: 'its .md5 is not posted yet' });
+        blockedBy = `${f.group}${f.date}/${f.name}`;
+        continue;
+      }
+      const p: PlannedFile = {
+        id: idOf(f),
+        table,
+        kind: f.kind,
+        url: f.url,
+        name: f.name,
+        group: f.group,
+        date: f.date,
+        md5: f.md5,
+        size: f.size,
+      };
+      if (!isDone(p)) planned.push(p);
+    }
+  }
+  planned.sort((a, b) => a.date.localeCompare(b.date) || a.id.localeCompare(b.id));
+  return { planned, waiting };
+}
+
+/** Input of every file task. */
+export interface FileTaskInput {
+  file: PlannedFile;
+}
+
+/**
+ * The tasks of one slot: per file `download -> extract -> import -> publish`,
+ * an incremental's import after the previous file of its table is published,
+ * and `export-complete` after every publish.
+ */
+export function fileTasks(planned: PlannedFile[]): DynamicTaskSpec[] {
+  const specs: DynamicTaskSpec[] = [];
+  const lastOfTable = new Map<string, string>();
+  for (const file of planned) {
+    const input: FileTaskInput = { file };
+    const previous = lastOfTable.get(file.table);
+    const name = (s: FileStep) => taskName(s, file.id);
+    specs.push(
+      {
+        name: name('download'),
+        handler: 'download',
+        input,
+        group: 'network',
+        retries: 8,
+        backoff: { initialMs: 1_000, factor: 2, maxMs: 30_000, jitter: 0.25 },
+      },
+      { name: name('extract'), handler: 'extract', input, dependsOn: [name('download')], group: 'cpu', retries: 2 },
+      {
+        name: name('import'),
+        handler: 'import',
+        input,
+        dependsOn: [name('extract'), ...(previous ? [previous] : [])],
+        group: 'database',
+        retries: 3,
+      },
+      { name: name('publish'), handler: 'publish', input, dependsOn: [name('import'), name('download')], retries: 5 },
+    );
+    lastOfTable.set(file.table, name('publish'));
+  }
+  if (planned.length > 0) {
+    specs.push({
+      name: EXPORT_COMPLETE,
+      handler: 'export-complete',
+      input: { files: planned.map((f) => f.id) },
+      dependsOn: planned.map((f) => taskName('publish', f.id)),
+    });
+  }
+  return specs;
+}

@@ -1,0 +1,233 @@
+/**
+ * The handlers of one EPF slot: discover, then per file download (with the
+ * MD5 computed while streaming), extract, import, publish, and finally
+ * export-complete. Each is a plain async function of the task context; all
+ * resumable state goes through `ctx.checkpoint`.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { TaskContext } from '../../index.js';
+import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
+import { publishStaging } from './load/switch.js';
+import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FileTaskInput, type PlannedFile } from './plan.js';
+import type { EpfEnv } from './env.js';
+import type { FeedFile } from './feed/client.js';
+import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
+import { extractTbz } from './transfer/extract.js';
+import { Md5MismatchError } from './transfer/errors.js';
+
+/** Output of `discover`. */
+export interface DiscoverOutput {
+  planned: Array<Pick<PlannedFile, 'id' | 'name' | 'kind' | 'date' | 'group' | 'size'>>;
+  waiting: Array<{ name: string; url: string; reason: string }>;
+}
+
+/** Output of a `download:` task. */
+export interface DownloadOutput {
+  path: string;
+  /** File size, bytes. */
+  bytes: number;
+  /** Bytes received by the attempt that finished it (0 when an earlier run had it). */
+  fetchedBytes: number;
+  md5: string;
+  restarted: boolean;
+}
+
+/** Output of an `extract:` task. */
+export interface ExtractOutput {
+  dir: string;
+  tables: Array<{ table: string; path: string; bytes: number }>;
+  decompressor: string;
+}
+
+/** Output of an `import:` task. */
+export interface ImportOutput {
+  tables: ImportResult[];
+}
+
+/** State an `import:` task checkpoints after each committed batch. */
+interface ImportState {
+  done: Record<string, ImportResult>;
+  current?: { table: string; cp: ImportCheckpoint };
+}
+
+const inputOf = (ctx: TaskContext): PlannedFile => (ctx.input as FileTaskInput).file;
+
+/**
+ * The file's URL on the feed this process talks to: the stored path on the
+ * current feed's origin. A resumed run may reach the same feed through
+ * another host or port (a mirror; the local fixture picks a free port).
+ */
+const onFeed = (env: EpfEnv, url: string): string => new URL(new URL(url).pathname, env.feed.baseUrl).href;
+const depOf = <T>(ctx: TaskContext, step: 'download' | 'extract' | 'import', id: string): T =>
+  ctx.deps[taskName(step, id)] as T;
+
+/** Lists the feed, drops what the ledger holds, and adds the tasks of what is left. */
+export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverOutput> {
+  await ctx.progress(0, 'listing the feed');
+  const plan = await env.feed.plan();
+  const files: Array<FeedFile & { md5?: string }> = [];
+  for (const f of [...plan.full, ...plan.incrementals]) {
+    ctx.signal.throwIfAborted();
+    files.push(f.ready ? { ...f, md5: await env.feed.fetchMd5(f) } : f);
+  }
+  const done = new Set<string>();
+  for (const f of files) {
+    if (f.md5 && (await env.ledger.has(ledgerItem({ url: f.url, size: f.size, md5: f.md5 })))) done.add(f.url);
+  }
+  const chosen = chooseFiles(files, (p) => done.has(p.url));
+  const planned = chosen.planned;
+  const waiting = [
+    ...plan.waiting.map((f) => ({ name: `${f.drop}/${f.name}`, url: f.url, reason: 'its drop is not complete yet (a .md5 is missing)' })),
+    ...chosen.waiting,
+  ];
+  env.reporter.planned(planned, waiting); // before the tasks exist: they may start at once
+  await ctx.addTasks(fileTasks(planned));
+  return {
+    planned: planned.map(({ id, name, kind, date, group, size }) => ({ id, name, kind, date, group, size })),
+    waiting,
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Downloads one file, resuming from the checkpointed byte offset, and checks its MD5. */
+export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadOutput> {
+  const file = inputOf(ctx);
+  const dest = path.join(env.workDir, 'downloads', `${file.id}.tbz`);
+  await fs.mkdir(path.dirname(dest), { recursive: true });
+  const report = (bytes: number, total?: number) => {
+    env.reporter.file(file.id, 'download', bytes, total ?? file.size);
+    const t = total ?? file.size;
+    void ctx.progress(t ? Math.min(1, bytes / t) : 0, `downloading ${file.name}`).catch(() => undefined);
+  };
+  const url = onFeed(env, file.url);
+  const resume = (ctx.lastCheckpoint as DownloadCheckpoint | null | undefined) ?? undefined;
+  env.reporter.file(file.id, 'download', resume?.offset ?? 0, file.size); // where this attempt starts
+  const res = await downloadResumable({
+    url,
+    dest,
+    auth: env.auth,
+    resume,
+    checkpoint: (cp) => ctx.checkpoint(cp),
+    onProgress: report,
+    signal: ctx.signal,
+    chunkCheckpointBytes: env.downloadCheckpointBytes,
+  });
+  let expected = file.md5;
+  if (res.md5 !== expected) {
+    // The .md5 read at discovery may itself have been wrong: read it once more.
+    expected = await env.feed.fetchMd5({ name: file.name, md5Url: `${url}.md5` });
+  }
+  if (res.md5 !== expected) {
+    await fs.rm(dest, { force: true });
+    await ctx.checkpoint(null); // the next attempt starts from byte 0
+    throw new Md5MismatchError(file.name, expected, res.md5);
+  }
+  return { path: dest, bytes: res.size, fetchedBytes: res.fetchedBytes, md5: res.md5, restarted: res.restarted };
+}
+
+/** Extracts the archive's table files (streaming bzip2 + tar). */
+export async function extract(ctx: TaskContext, env: EpfEnv): Promise<ExtractOutput> {
+  const file = inputOf(ctx);
+  const archive = depOf<DownloadOutput>(ctx, 'download', file.id).path;
+  const dir = path.join(env.workDir, 'extracted', file.id);
+  await ctx.progress(0, `extracting ${file.name}`);
+  const res = await extractTbz({
+    archive,
+    destDir: dir,
+    signal: ctx.signal,
+    onProgress: (bytesIn) => env.reporter.file(file.id, 'extract', bytesIn, file.size),
+  });
+  return { dir, tables: res.tables, decompressor: res.decompressor };
+}
+
+/** Imports every table of the archive, checkpointing the record offset after each committed batch. */
+export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportOutput> {
+  const file = inputOf(ctx);
+  const { tables } = depOf<ExtractOutput>(ctx, 'extract', file.id);
+  for (const t of tables) {
+    if (!(await exists(t.path))) {
+      throw new Error(`${t.path} is gone (the work folder was cleaned?): run "pts retry" on the extract task of ${file.id}`);
+    }
+  }
+  const state: ImportState = structuredClone((ctx.lastCheckpoint as ImportState | null | undefined) ?? { done: {} });
+  const totalBytes = tables.reduce((s, t) => s + t.bytes, 0) || 1;
+  let doneBytes = tables.filter((t) => state.done[t.table]).reduce((s, t) => s + t.bytes, 0);
+  const db = env.connection.db!;
+  for (const t of tables) {
+    if (state.done[t.table]) continue;
+    const resume = state.current?.table === t.table ? state.current.cp : undefined;
+    const result = await importTable({
+      db,
+      file: t.path,
+      table: t.table,
+      source: `${file.group}${file.date}/${file.name}`,
+      mode: file.kind,
+      prefix: env.prefix,
+      exportDate: file.date,
+      batchSize: env.batchSize,
+      incrementalWrite: env.incrementalWrite,
+      maxRejectFraction: env.maxRejectFraction,
+      resume,
+      signal: ctx.signal,
+      onBatch: async (cp) => {
+        state.current = { table: t.table, cp };
+        await ctx.checkpoint(state);
+        env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table);
+        await ctx.progress(Math.min(1, (doneBytes + cp.offset) / totalBytes), `importing ${t.table}: ${cp.imported} rows`);
+      },
+    });
+    state.done[t.table] = result;
+    delete state.current;
+    doneBytes += t.bytes;
+    await ctx.checkpoint(state);
+  }
+  return { tables: tables.map((t) => state.done[t.table]!) };
+}
+
+/** Makes a full export's tables live (atomic switch), records the file in the ledger, and frees disk. */
+export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: string; tables: ImportResult[] }> {
+  const file = inputOf(ctx);
+  const { tables } = depOf<ImportOutput>(ctx, 'import', file.id);
+  const dl = depOf<DownloadOutput>(ctx, 'download', file.id);
+  if (file.kind === 'full') {
+    for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
+  }
+  await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5 }), {
+    container: ctx.container,
+    kind: file.kind,
+    tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),
+  });
+  if (!env.keepFiles) {
+    await fs.rm(path.join(env.workDir, 'extracted', file.id), { recursive: true, force: true });
+    await fs.rm(dl.path, { force: true });
+  }
+  env.reporter.file(file.id, 'done', 1, 1);
+  return { file: file.id, tables };
+}
+
+/**
+ * Runs after every file of the slot and sums it up. Each file was recorded in
+ * the ledger by its own publish step, so one failing file does not make the
+ * next slot redo the others.
+ */
+export async function exportComplete(ctx: TaskContext, env: EpfEnv): Promise<{ files: number; rows: number }> {
+  let rows = 0;
+  let files = 0;
+  for (const [name, out] of Object.entries(ctx.deps)) {
+    if (!name.startsWith('publish:')) continue;
+    const o = out as { file: string; tables: ImportResult[] };
+    files += 1;
+    rows += o.tables.reduce((s, t) => s + t.rows, 0);
+  }
+  await ctx.progress(1, `${files} files, ${rows} rows`);
+  return { files, rows };
+}
+
+export { EXPORT_COMPLETE };

@@ -1,0 +1,125 @@
+/**
+ * Rows of the real feed (issue 14, "The real feed's rows"): text holding the
+ * `\x01` separator, repaired only where the schema decides; every date form of
+ * Apple's EPFParser; integers in square brackets.
+ */
+import { describe, expect, it } from 'vitest';
+import { fieldConverter, makeConverter, type ConvertResult } from '../src/ingest/epf/flatfile/convert.js';
+import type { EpfHeader } from '../src/ingest/epf/flatfile/header.js';
+import type { RawRecord } from '../src/ingest/epf/flatfile/records.js';
+import { FIXTURE_TABLES } from '../src/ingest/epf/fixture/tables.js';
+
+const ED = '1745712000000';
+
+function headerOf(name: string): EpfHeader {
+  const t = FIXTURE_TABLES.find((x) => x.table === name)!;
+  return { columns: t.columns, primaryKey: t.primaryKey, dbTypes: t.dbTypes, dataOffset: 0, extra: {} };
+}
+
+function rec(fields: string[]): RawRecord {
+  return { number: 1, offset: 0, end: 0, fields, raw: Buffer.from(fields.join('\x01')), replacedUtf8: false };
+}
+
+function applicationRow(description: string, title = 'Photo Editor'): string[] {
+  return [ED, '284000017', title, '4+', 'Acme Apps Ltd.', 'Acme Apps Ltd.', 'https://example.test', '', 'https://apps.apple.com/app/id284000017',
+    'https://img.test/l.png', 'https://img.test/s.png', '2012 03 06', '© 2012 Acme', description, '1.2.3', '1.2.3', '123456'];
+}
+
+/** The fields a writer produces when a value holds \x01: it splits there. */
+const asWritten = (fields: string[]): string[] => fields.join('\x01').split('\x01');
+
+const docOf = (r: ConvertResult) => {
+  if (!('doc' in r)) throw new Error(`rejected: ${r.reject}`);
+  return r.doc;
+};
+
+describe('surplus fields from \\x01 inside text', () => {
+  const application = makeConverter(headerOf('application'), 'application', { decimal: 'string' });
+
+  it('merges surplus fields back into the one LONGTEXT column, keeping the separators: repaired', () => {
+    const truth = applicationRow('First line\x01second part\nthird\x01\x01end');
+    const fields = asWritten(truth);
+    expect(fields).toHaveLength(truth.length + 3);
+    const out = application(rec(fields));
+    expect(out).toMatchObject({ repaired: true });
+    const doc = docOf(out);
+    expect(doc.description).toBe('First line\x01second part\nthird\x01\x01end');
+    expect(doc).toEqual(docOf(application(rec(truth)))); // the row as it was before the writer split it
+    expect(doc.download_size).toBe(123456);
+    expect(doc.version).toBe('1.2.3');
+    expect(doc.itunes_release_date).toEqual(new Date(Date.UTC(2012, 2, 6)));
+  });
+
+  it('does not mark a row with the right field count as repaired', () => {
+    const out = application(rec(applicationRow('plain')));
+    expect(out).not.toHaveProperty('repaired');
+    expect(docOf(out).description).toBe('plain');
+  });
+
+  it('rejects when the surplus fits several text columns (a title with \\x01: any VARCHAR up to the date could hold it)', () => {
+    const out = application(rec(asWritten(applicationRow('plain', 'Photo\x01Editor'))));
+    expect(out).toEqual({ reject: expect.stringMatching(/^expected 17 fields, got 18: .*ambiguous/) });
+  });
+
+  it('rejects application_detail rows whose surplus could be in description or release_notes (two LONGTEXTs side by side)', () => {
+    const detail = makeConverter(headerOf('application_detail'), 'application_detail', { decimal: 'string' });
+    const row = [ED, '284000017', 'EN', 'Title', 'desc\x01ription', 'notes', ...Array(18).fill('')];
+    const out = detail(rec(asWritten(row)));
+    expect(out).toEqual({ reject: expect.stringMatching(/ambiguous/) });
+  });
+
+  it('falls back to other text columns when no LONGTEXT arrangement parses, and takes a single fit', () => {
+    const header: EpfHeader = {
+      columns: ['export_date', 'id', 'name', 'rank', 'notes'], primaryKey: ['id'], dbTypes: ['BIGINT', 'INTEGER', 'VARCHAR(200)', 'INTEGER', 'LONGTEXT'],
+      dataOffset: 0, extra: {},
+    };
+    const convert = makeConverter(header, 'x', { decimal: 'string' });
+    // The LONGTEXT is last: giving it the surplus would put 'b' into rank. Only name can take it.
+    const out = convert(rec([ED, '7', 'a', 'b', '12', 'n']));
+    expect(out).toEqual({ repaired: true, doc: { _id: 7, export_date: 1745712000000, id: 7, name: 'a\x01b', rank: 12, notes: 'n' } });
+  });
+
+  it('never merges into a key column, and rejects when no arrangement parses', () => {
+    const header: EpfHeader = {
+      columns: ['code', 'rank', 'when'], primaryKey: ['code'], dbTypes: ['VARCHAR(20)', 'INTEGER', 'DATETIME'], dataOffset: 0, extra: {},
+    };
+    const convert = makeConverter(header, 'x', { decimal: 'string' });
+    expect(convert(rec(['a', 'b', '1', '2012 03 06']))).toEqual({ reject: expect.stringMatching(/^expected 3 fields, got 4: no arrangement/) });
+    expect(convert(rec(['a', '1']))).toEqual({ reject: 'expected 3 fields, got 2' });
+  });
+
+  it('a surplus that would leave a typed column unparsable everywhere is rejected (date in the wrong place)', () => {
+    const row = applicationRow('plain');
+    row.splice(12, 0, 'stray'); // a surplus field before the LONGTEXT, in a typed-free stretch, after the date
+    const fields = [...row.slice(0, 11), 'x', ...row.slice(11)]; // and one before the date: two surpluses
+    expect(application(rec(fields))).toMatchObject({ reject: expect.stringMatching(/expected 17 fields, got 19/) });
+  });
+});
+
+describe('values of the real feed', () => {
+  const date = fieldConverter('DATETIME', 'string');
+  const int = fieldConverter('BIGINT', 'string');
+
+  it('parses every date form of Apple\'s EPFParser, in UTC', () => {
+    expect(date('2012 03 06')).toEqual(new Date('2012-03-06T00:00:00Z'));
+    expect(date('2013 02 05 13:45:07')).toEqual(new Date('2013-02-05T13:45:07Z'));
+    expect(date('2012-03-06')).toEqual(new Date('2012-03-06T00:00:00Z'));
+    expect(date('2011-08-17-19:13:11-Etc/GMT')).toEqual(new Date('2011-08-17T19:13:11Z'));
+    expect(date('2011-08-17-19:13:11-Etc/GMT+5')).toEqual(new Date('2011-08-18T00:13:11Z')); // POSIX sign: 5 h behind UTC
+    expect(date('2011-08-17-19:13:11-Etc/GMT-2')).toEqual(new Date('2011-08-17T17:13:11Z'));
+    expect(date('2009')).toEqual(new Date('2009-01-01T00:00:00Z'));
+  });
+
+  it('refuses impossible and unknown date texts', () => {
+    for (const bad of ['2013 02 30', '2013-13-01', '20', '12009', '2011-08-17-19:13:11-Mars/Olympus', '2011-08-17-25:00:00-Etc/GMT', 'yesterday']) {
+      expect(() => date(bad), bad).toThrow(/date|time zone/);
+    }
+  });
+
+  it('reads integers in square brackets, and only whole ones', () => {
+    expect(int('[1234]')).toBe(1234);
+    expect(int('[-7]')).toBe(-7);
+    expect(String(int('[9007199254740993]'))).toBe('9007199254740993');
+    for (const bad of ['[]', '[12', '12]', '[1.5]', '[[1]]']) expect(() => int(bad), bad).toThrow(/integer/);
+  });
+});
