@@ -1,3 +1,4 @@
+import { cpSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 // Two builds: ESM for `import`, CommonJS for `require()` (users of 0.0.1 call
@@ -22,6 +23,8 @@ export default defineConfig([
     clean: true,
     target: 'node20',
     external,
+    // The dashboard's browser assets ship as files beside the bundles (src/observe/dashboard/assets.ts finds them).
+    onSuccess: async () => cpSync('src/observe/dashboard/assets', 'dist/dashboard-assets', { recursive: true }),
   },
   {
     entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts' },

@@ -66,3 +66,7 @@ export { LedgerClaim } from './ledger/claims.js';
 export type { LedgerClaimOptions, LedgerClaimResult } from './ledger/claims.js';
 export { MongoLedgerStore } from './store/mongo/ledger-store.js';
 export type { LedgerClaimRecord, LedgerClaimStore, LedgerEntry, LedgerItem, LedgerStore } from './store/ledger-types.js';
+export { createDashboard, basicAuth } from './observe/dashboard/index.js';
+export type { DashboardAuth, DashboardHandler, DashboardOptions } from './observe/dashboard/index.js';
+export { serveDashboard } from './observe/dashboard/serve.js';
+export type { DashboardServer } from './observe/dashboard/serve.js';

@@ -96,7 +96,7 @@ export interface ScheduleStore {
   openHead(schedule: string, initialCursor: Date, description?: ScheduleDescription): Promise<ScheduleHead>;
   /** A schedule's head by exact `_id`, or null. */
   getHead(schedule: string): Promise<ScheduleHead | null>;
-  /** Every head (a scan; for `pts schedules`). */
+  /** Every schedule's head, by name (a scan of the small heads collection; for `pts schedules` and the dashboard). */
   listHeads(): Promise<ScheduleHead[]>;
   /** Moves the head's cursor forward to `cursor`; never moves it back. */
   advanceHead(schedule: string, cursor: Date): Promise<void>;

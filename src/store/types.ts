@@ -289,6 +289,31 @@ export interface ContainerHead {
 /** A task to add to a container. */
 export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
 
+/** Where a page of {@link TaskStore.listContainerPage} starts: after this container (exclusive). */
+export interface ContainerPageCursor {
+  createdAt: Date;
+  name: string;
+}
+
+/** Which containers {@link TaskStore.listContainerPage} returns. */
+export interface ContainerPageQuery {
+  /** 1..200 containers per page. */
+  limit: number;
+  /** The `next` cursor of the previous page; absent for the first page. */
+  after?: ContainerPageCursor | null;
+  /** Only containers whose stored status hint is this one (see {@link ContainerRecord.status}). */
+  status?: ContainerStatus;
+  /** Only containers whose name starts with this text (case-sensitive). */
+  namePrefix?: string;
+}
+
+/** One page of containers, newest first, with their stored status hints and no definitions. */
+export interface ContainerPage {
+  containers: ContainerRecord[];
+  /** The cursor of the next page, or null when this is the last one. */
+  next: ContainerPageCursor | null;
+}
+
 /** A container to create. */
 export interface NewContainer {
   name: string;
@@ -323,6 +348,11 @@ export interface TaskStore {
   createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }>;
   getContainer(name: string): Promise<ContainerRecord | null>;
   listContainers(): Promise<ContainerRecord[]>;
+  /**
+   * One page of containers, newest first, by one bounded query (keyset
+   * cursor, limit, time limit); statuses are the stored hints, tasks are not read.
+   */
+  listContainerPage(query: ContainerPageQuery): Promise<ContainerPage>;
   /**
    * Deletes a container with its tasks and history; false when it did not
    * exist. It is tombstoned first (it reads as gone at once), then purged.

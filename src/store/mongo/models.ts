@@ -73,6 +73,10 @@ const containerSchema = new Schema<ContainerDoc>(
   common,
 );
 
+// The dashboard's container list: newest first, optionally by status hint (src/store/mongo/container-list.ts).
+containerSchema.index({ createdAt: -1, _id: -1 });
+containerSchema.index({ status: 1, createdAt: -1, _id: -1 });
+
 const taskSchema = new Schema<TaskDoc>(
   {
     _id: { type: String, required: true },

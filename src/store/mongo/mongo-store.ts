@@ -7,6 +7,8 @@ import type {
   Claim,
   ContainerRecord,
   ContainerHead,
+  ContainerPage,
+  ContainerPageQuery,
   ContainerSnapshot,
   NewClaim,
   NewContainer,
@@ -20,6 +22,8 @@ import type {
 } from '../types.js';
 import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
+import { withDeadline } from '../retry.js';
+import { listContainerPage } from './container-list.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
@@ -134,6 +138,11 @@ export class MongoStore implements TaskStore {
       if (snapshot) records.push(snapshot.container);
     }
     return records.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+  }
+
+  /** One page of containers, newest first (see {@link listContainerPage}). */
+  listContainerPage(query: ContainerPageQuery): Promise<ContainerPage> {
+    return listContainerPage(this.ctx, query);
   }
 
   /**
@@ -254,9 +263,12 @@ export class MongoStore implements TaskStore {
     return single.loadDependents(this.ctx, container, task);
   }
 
-  /** The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with. */
+  /**
+   * The server's current time (`hello`'s `localTime`): the clock lease renewals are stamped with.
+   * @throws OperationTimeoutError when the server does not answer within the operation deadline (a partition)
+   */
   serverTime(): Promise<Date | null> {
-    return serverTime(this.m.containers.db.db);
+    return withDeadline('serverTime', this.ctx.o.operationTimeoutMs, serverTime(this.m.containers.db.db));
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {

@@ -153,6 +153,12 @@ export class MongoScheduleStore implements ScheduleStore {
     }
   }
 
+  /** Every schedule's head, by name (one scan of the small heads collection; for inspection). */
+  async listHeads(): Promise<ScheduleHead[]> {
+    const docs = await retryRead(this.o, 'listHeads', () => this.heads.find({}).sort({ _id: 1 }).lean<HeadDoc[]>().exec());
+    return docs.map(toHead);
+  }
+
   private findHead(schedule: string): Promise<HeadDoc | null> {
     return retryRead(this.o, 'openHead', () => this.heads.findById(schedule).lean<HeadDoc>().exec());
   }
@@ -160,11 +166,6 @@ export class MongoScheduleStore implements ScheduleStore {
   async getHead(schedule: string): Promise<ScheduleHead | null> {
     const doc = await this.findHead(schedule);
     return doc ? toHead(doc) : null;
-  }
-
-  async listHeads(): Promise<ScheduleHead[]> {
-    const docs = await retryRead(this.o, 'listHeads', () => this.heads.find({}).lean<HeadDoc[]>().exec(), 6);
-    return docs.map(toHead).sort((a, b) => a.schedule.localeCompare(b.schedule));
   }
 
   async requestTrigger(schedule: string, request: TriggerRequest): Promise<boolean> {
