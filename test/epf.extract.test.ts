@@ -11,8 +11,9 @@ import path from 'node:path';
 import * as tar from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { extractTbz } from '../src/ingest/epf/transfer/extract.js';
-import { CorruptArchiveError, ExtractStalledError } from '../src/ingest/epf/transfer/errors.js';
+import { CorruptArchiveError, EmptyArchiveError, ExtractStalledError } from '../src/ingest/epf/transfer/errors.js';
 import { makeTempDir } from './support/child.js';
+import { NonRetryableError } from '../src/index.js';
 
 const tmp = makeTempDir('epf-extract-');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -80,6 +81,19 @@ describe.each(['bzip2', 'js'] as const)('extractTbz with decompressor %s', (deco
     expect(fs.readFileSync(path.join(destDir, 'application')).equals(application)).toBe(true);
     expect(fs.readFileSync(path.join(destDir, 'genre')).equals(genre)).toBe(true);
     expect(progress.at(-1)).toBe(fs.statSync(archive).size);
+  });
+
+  it('fails with a non-retryable EmptyArchiveError when the tables sit two folders deep (nothing to import is not success)', async () => {
+    const nested = path.join(tmp, `nested-${decompressor}.tbz`);
+    await makeTbz(nested, [
+      { name: 'itunes20250427/', dir: true },
+      { name: 'itunes20250427/itunes20250427/', dir: true },
+      { name: 'itunes20250427/itunes20250427/application', content: application },
+    ]);
+    const err = await extractTbz({ archive: nested, destDir: freshDir(), decompressor }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EmptyArchiveError);
+    expect(err).toBeInstanceOf(NonRetryableError);
+    expect((err as Error).message).toContain('itunes20250427/itunes20250427/application');
   });
 
   it('reports a corrupted archive as CorruptArchiveError', async () => {

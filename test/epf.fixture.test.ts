@@ -39,18 +39,43 @@ function parseFlat(bytes: Buffer): Parsed {
   return { headerLines, rows: records.map((r) => r.split('\x01')), trailer };
 }
 
+/**
+ * Regroups a row split on every \x01 into one text per column, using the
+ * truth: a value that holds k separators (the real feed's stray \x01 in free
+ * text) spans k + 1 pieces.
+ */
+function regroup(pieces: string[], columns: string[], doc: TruthDocument): string[] {
+  const out: string[] = [];
+  let at = 0;
+  for (const col of columns) {
+    const v = doc[col];
+    const k = typeof v === 'string' ? v.split('\x01').length - 1 : 0;
+    out.push(pieces.slice(at, at + k + 1).join('\x01'));
+    at += k + 1;
+  }
+  expect(at, 'pieces used').toBe(pieces.length);
+  return out;
+}
+
+/** A date field's text in one of the real feed's forms, read independently of the importer and the generator. */
+function dateOfText(text: string): Date {
+  let m = /^(\d{4})$/.exec(text);
+  if (m) return new Date(`${m[1]}-01-01T00:00:00Z`);
+  m = /^(\d{4}) (\d{2}) (\d{2})$/.exec(text);
+  if (m) return new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`);
+  m = /^(\d{4})-(\d{2})-(\d{2})-(\d{2}:\d{2}:\d{2})-Etc\/GMT$/.exec(text);
+  if (m) return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}Z`);
+  throw new Error(`not a date form of the feed: ${JSON.stringify(text)}`);
+}
+
 /** Field text as the truth document should hold it. */
 function expectedText(value: unknown): string {
   if (value === null) return '';
-  if (value instanceof Date) {
-    const p = (n: number) => String(n).padStart(2, '0');
-    return `${value.getUTCFullYear()} ${p(value.getUTCMonth() + 1)} ${p(value.getUTCDate())}`;
-  }
   return String(value);
 }
 
 function checkArchives(root: string, manifest: FixtureManifest, truth: FixtureTruth) {
-  const stats = { multiLine: 0, unicode: 0, empty: 0, rows: 0 };
+  const stats = { multiLine: 0, unicode: 0, empty: 0, rows: 0, separators: 0, rejects: 0, dateForms: new Set<string>(), brackets: 0 };
   for (const file of manifest.files) {
     const archive = path.join(root, file.path);
     const bytes = readFileSync(archive);
@@ -77,10 +102,24 @@ function checkArchives(root: string, manifest: FixtureManifest, truth: FixtureTr
         expect(parsed.rows.length).toBe(rows);
         expect(truth.dropRowCount(table, file.date)).toBe(rows);
         const expected = truth.dropDocuments(table, file.date);
-        for (const fields of parsed.rows) {
-          expect(fields.length).toBe(schema.columns.length);
+        stats.rejects += truth.dropRejects(table, file.date).length;
+        for (const pieces of parsed.rows) {
           const doc = expected.next().value as TruthDocument;
-          schema.columns.forEach((col, k) => expect(fields[k], `${table} ${col}`).toBe(expectedText(doc[col])));
+          const fields = regroup(pieces, schema.columns, doc);
+          if (pieces.length > fields.length) stats.separators++;
+          schema.columns.forEach((col, k) => {
+            const want = doc[col];
+            const type = schema.dbTypes[k]!;
+            if (want instanceof Date) {
+              expect(dateOfText(fields[k]!), `${table} ${col}`).toEqual(want);
+              stats.dateForms.add(fields[k]!.length === 4 ? 'year' : fields[k]!.includes('Etc/GMT') ? 'gmt' : 'plain');
+            } else if (/INT/.test(type) && fields[k]!.startsWith('[')) {
+              expect(fields[k], `${table} ${col}`).toBe(`[${expectedText(want)}]`);
+              stats.brackets++;
+            } else {
+              expect(fields[k], `${table} ${col}`).toBe(expectedText(want));
+            }
+          });
           stats.rows++;
           if (fields.some((f) => f.includes('\n'))) stats.multiLine++;
           if (fields.some((f) => /[^\x00-\x7f]/.test(f))) stats.unicode++;
@@ -114,6 +153,12 @@ describe('EPF fixture generator', () => {
     expect(stats.multiLine).toBeGreaterThan(50);
     expect(stats.unicode).toBeGreaterThan(50);
     expect(stats.empty).toBeGreaterThan(50);
+    // the real feed's quirks, at their rates: \x01 inside text, every date form, [integers], a reject or more
+    expect(stats.separators).toBeGreaterThan(3);
+    expect([...stats.dateForms].sort()).toEqual(['gmt', 'plain', 'year']);
+    expect(stats.brackets).toBeGreaterThan(0);
+    expect(stats.rejects).toBeGreaterThan(0);
+    expect(stats.rejects).toBeLessThanOrEqual(0.01 * truth.dropRowCount('application_detail', '20250427'));
   });
 
   it('v3: one .tbz per group holding all its tables, incrementals under full/<date>/incremental/<date>/, current/ links', async () => {

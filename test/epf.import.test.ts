@@ -275,4 +275,13 @@ describe('EPF importer', () => {
     const stored = await mdb().collection(result.collection).find({}).sort({ _id: 1 }).toArray();
     expect(stored.map((d) => [d._id, d.description, d.download_size])).toEqual([[1, 'plain', 10], [2, 'with\x01two\x01separators', 20]]);
   });
+
+  it('publishes a zero-row full export as an empty table', async () => {
+    const file = await writeEpf(tmp(), 'empty', priceSpec([], '1'));
+    const result = await importTable(base('empty', file));
+    expect(result).toMatchObject({ rows: 0, rejected: 0, recordsWritten: 0 });
+    const { collection } = await publishStaging(mdb(), 'empty', '20250427');
+    expect(await liveCollectionName(mdb(), 'empty')).toBe(collection);
+    expect(await mdb().collection(collection).countDocuments({})).toBe(0);
+  });
 });

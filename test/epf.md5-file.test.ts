@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { NonRetryableError } from '../src/index.js';
 import { Md5FormatError, Md5MismatchError } from '../src/ingest/epf/transfer/errors.js';
-import { parseBsdMd5, verifyMd5 } from '../src/ingest/epf/transfer/md5.js';
+import { parseBsdMd5, parseMd5File, verifyMd5 } from '../src/ingest/epf/transfer/md5.js';
 
 const HEX = '026de5fd0c1f3b3a7b5e5f4f0e5d1c2a';
 
@@ -54,5 +54,16 @@ describe('verifyMd5', () => {
     expect(err).toMatchObject({ file: 'itunes20250427/application.tbz', expected: HEX, actual: other, code: 'EPF_MD5_MISMATCH' });
     expect(err!.message).toContain(HEX);
     expect(err!.message).toContain(other);
+  });
+});
+
+describe('parseMd5File', () => {
+  it('reads the GNU md5sum format as well as BSD, and refuses an empty file', () => {
+    const hex = '026de5fd0c1f3b3a7b5e5f4f0e5d1c2a';
+    expect(parseMd5File(`${hex.toUpperCase()}  application.tbz\n`, 'application.tbz')).toBe(hex);
+    expect(parseMd5File(`${hex} *application.tbz\n`, 'application.tbz')).toBe(hex);
+    expect(parseMd5File(`MD5 (application.tbz) = ${hex}\n`, 'application.tbz')).toBe(hex);
+    expect(() => parseMd5File('', 'application.tbz')).toThrow(Md5FormatError);
+    expect(() => parseMd5File(`${hex}  genre.tbz\n`, 'application.tbz')).toThrow(/genre\.tbz/);
   });
 });

@@ -3,13 +3,24 @@
  * `\x01` separator, repaired only where the schema decides; every date form of
  * Apple's EPFParser; integers in square brackets.
  */
+import os from 'node:os';
+import path from 'node:path';
+import mongoose from 'mongoose';
 import { describe, expect, it } from 'vitest';
 import { fieldConverter, makeConverter, type ConvertResult } from '../src/ingest/epf/flatfile/convert.js';
+import { generateFixture } from '../src/ingest/epf/fixture/generate.js';
+import { fixtureTruth } from '../src/ingest/epf/fixture/truth.js';
+import { importTable } from '../src/ingest/epf/load/import-table.js';
+import { extractTbz } from '../src/ingest/epf/transfer/extract.js';
+import { databasePerFile } from './support/database.js';
+import { tempDirPerFile } from './support/epf-files.js';
 import type { EpfHeader } from '../src/ingest/epf/flatfile/header.js';
 import type { RawRecord } from '../src/ingest/epf/flatfile/records.js';
 import { FIXTURE_TABLES } from '../src/ingest/epf/fixture/tables.js';
 
 const ED = '1745712000000';
+const db = databasePerFile();
+const tmp = tempDirPerFile();
 
 function headerOf(name: string): EpfHeader {
   const t = FIXTURE_TABLES.find((x) => x.table === name)!;
@@ -121,5 +132,50 @@ describe('values of the real feed', () => {
     expect(int('[-7]')).toBe(-7);
     expect(String(int('[9007199254740993]'))).toBe('9007199254740993');
     for (const bad of ['[]', '[12', '12]', '[1.5]', '[[1]]']) expect(() => int(bad), bad).toThrow(/integer/);
+  });
+});
+
+/** Stored values as the truth holds them: decimals as text, Longs as numbers. */
+function plain(v: unknown): unknown {
+  if (v instanceof mongoose.mongo.Decimal128) return v.toString();
+  if (v instanceof mongoose.mongo.Long) return v.toNumber();
+  if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+
+describe('the default fixture, imported', () => {
+  it('repairs and rejects exactly the rows the generator made so, field by field against its truth', async () => {
+    const { root, manifest } = await generateFixture({ dir: path.join(os.tmpdir(), 'pts-epf-fixtures') });
+    const truth = fixtureTruth(manifest.spec);
+    const full = truth.dates.full;
+    let repairedTotal = 0;
+    for (const table of ['application', 'application_detail']) {
+      const file = manifest.files.find((f) => f.kind === 'full' && f.tables[0]!.table === table)!;
+      const { tables } = await extractTbz({ archive: path.join(root, file.path), destDir: path.join(tmp(), table) });
+      const result = await importTable({
+        db: db().connection.db!, file: tables[0]!.path, table, source: `${file.folder}/${table}.tbz`, mode: 'full', exportDate: full, batchSize: 50,
+      });
+      // Rows whose text holds \x01, by the truth: repaired when the schema decides (application), rejected when not.
+      const drop = [...truth.dropDocuments(table, full)];
+      const rejects = new Set(truth.dropRejects(table, full));
+      const withSeparator = drop.filter((d, i) => !rejects.has(i) && Object.values(d).some((v) => typeof v === 'string' && v.includes('\x01')));
+      expect(result.rejected, table).toBe(rejects.size);
+      expect(result.repaired, table).toBe(withSeparator.length);
+      expect(result.rows + result.rejected).toBe(result.recordsWritten);
+      repairedTotal += result.repaired;
+
+      const stored = new Map(
+        (await db().connection.db!.collection(result.collection).find({}).toArray()).map((d) => [JSON.stringify(plain(d._id)), plain(d)]),
+      );
+      const expected = [...truth.documents(table, full)];
+      expect(stored.size).toBe(expected.length);
+      for (const want of expected) expect(stored.get(JSON.stringify(want._id)), `${table} ${JSON.stringify(want._id)}`).toEqual(want);
+      const rejectDocs = await db().connection.db!.collection('epf_rejects').find({ table }).sort({ record: 1 }).toArray();
+      expect(rejectDocs.map((r) => r.record)).toEqual([...rejects].map((i) => i + 1));
+      for (const r of rejectDocs) expect(r.reason).toMatch(/ambiguous/);
+    }
+    expect(repairedTotal).toBeGreaterThan(3);
   });
 });

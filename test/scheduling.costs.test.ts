@@ -133,4 +133,27 @@ describe('scheduling costs what changed', () => {
     // About 12 polls during the 2.5 s wait; re-reading the container at each read 900 documents.
     expect(t.docs, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(60);
   });
+
+  it('an idle runner (no handler for what is left) backs off its full reads while the revision stands still', async () => {
+    await Runner.create({ connection, container: flat('idle-backoff', 300), concurrency: 4 });
+    // Bound to the persisted container without any handler: nothing here can run.
+    const idle = await Runner.create({ connection, container: 'idle-backoff', handlers: {}, pollMs: 100 });
+    idle.on('runner:error', () => undefined);
+    const { tally: t } = await measure(async () => {
+      const run = idle.run();
+      // 20 polls, however long they take on a busy machine (a full read also reads the container document).
+      const deadline = Date.now() + 120_000;
+      while ((tally!.commands.get('find pts_containers') ?? 0) < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await idle.stop();
+      return run;
+    });
+    const taskReads = t.commands.get('find pts_tasks') ?? 0;
+    const headReads = t.commands.get('find pts_containers') ?? 0;
+    // 20 polls: reading everything at each (300 tasks each time), as
+    // before, or backing off (after 0.1, 0.2, 0.4, 0.8, 1.6 s...): about 5
+    // on an idle machine; at most every other poll on a very slow one.
+    expect(headReads).toBeGreaterThanOrEqual(20);
+    expect(taskReads, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(headReads / 2);
+    expect(t.docs).toBeLessThanOrEqual((headReads / 2) * 300);
+  });
 });

@@ -12,6 +12,21 @@ import type { ViewSync } from './view-sync.js';
 import { fenceMarginMs } from './lease-fence.js';
 import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
 
+/**
+ * With other runners around, a runner picks its claims at random among
+ * `SPREAD × runners × free slots` candidates at the head of the ready set:
+ * two runners that each take 16 of 128 collide on about 2 tasks, where
+ * taking the same head collides on all of them.
+ */
+const SPREAD = 4;
+
+/**
+ * A runner reads everything again after losing `concurrency` claims, or one
+ * per this many tasks of the container if more (learning a lost claim costs
+ * a few reads by `_id`; reading everything, a few per thousand tasks).
+ */
+const RELOAD_AFTER_LOST_SHARE = 64;
+
 /** An attempt running in this process. */
 export interface LocalAttempt {
   claim: Claim;
@@ -35,6 +50,10 @@ export class Dispatcher {
   private readonly limit: LimitFunction;
   private readonly groupLimits = new Map<string, LimitFunction>();
   private readonly warnedNoHandler = new Set<string>();
+  /** Claims lost to other runners since the picture was last marked stale for them. */
+  private lostClaims = 0;
+  /** Other runners seen holding tasks of this container (runnerId → monotonic time last seen). */
+  private readonly rivals = new Map<string, number>();
   /** Event-loop delays, watched while attempts run. */
   private readonly loopWatch: LoopWatch;
 
@@ -93,7 +112,13 @@ export class Dispatcher {
       const handler = this.canStart(t);
       if (handler) claims.push(this.claimOne(t, handler, true));
     }
-    while (free()) {
+    // Startable candidates, in declaration order, as many as this runner's
+    // share of the head of the ready set when others run it too.
+    const slots = this.opts.concurrency - this.local.size - this.claiming.size;
+    const runners = this.activeRivals();
+    const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
+    const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown> }> = [];
+    while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
       const { notBefore } = t.state;
@@ -102,20 +127,47 @@ export class Dispatcher {
         held.push(t);
         continue;
       }
-      const handler = this.canStart(t);
-      if (handler) claims.push(this.claimOne(t, handler, false));
+      const handler = this.canStart(t, picked);
+      if (handler) picked.push({ t, handler });
       else held.push(t);
     }
+    // Runners racing for the same tasks lose most claims: with others around,
+    // each takes a random share of the head of the ready set instead.
+    for (let i = 0; i < picked.length && free(); i++) {
+      const j = i + Math.floor(Math.random() * (picked.length - i));
+      [picked[i], picked[j]] = [picked[j]!, picked[i]!];
+      const p = picked[i]!;
+      if (this.hasGroupCapacity(p.t.record.options.group)) claims.push(this.claimOne(p.t, p.handler, false));
+      else held.push(p.t);
+    }
+    for (let i = claims.length; i < picked.length; i++) held.push(picked[i]!.t);
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
     return wakeAt;
   }
 
-  /** The handler of a task this runner may start now (not running here, group not full), or undefined. */
-  private canStart(t: TaskSnapshot): TaskHandler<any, unknown> | undefined {
+  /**
+   * The handler of a task this runner may start now (not running here, group
+   * not full counting the tasks already `picked` in this step), or undefined.
+   */
+  private canStart(t: TaskSnapshot, picked: ReadonlyArray<{ t: TaskSnapshot }> = []): TaskHandler<any, unknown> | undefined {
     const name = t.record.name;
-    if (this.local.has(name) || this.claiming.has(name) || !this.hasGroupCapacity(t.record.options.group)) return undefined;
+    const group = t.record.options.group;
+    const pickedInGroup = group ? picked.filter((p) => p.t.record.options.group === group).length : 0;
+    if (this.local.has(name) || this.claiming.has(name) || !this.hasGroupCapacity(group, pickedInGroup)) return undefined;
     return this.handlerFor(t);
+  }
+
+  /** Notes another runner holding a task of this container (seen in a read or a lost claim). */
+  noteRival(runnerId: string | null): void {
+    if (runnerId !== null && runnerId !== this.opts.runnerId) this.rivals.set(runnerId, performance.now());
+  }
+
+  /** How many runners share the ready set as far as this one knows (itself included), seen within the last few polls. */
+  private activeRivals(): number {
+    const since = performance.now() - 5 * this.opts.pollMs;
+    for (const [id, at] of this.rivals) if (at < since) this.rivals.delete(id);
+    return 1 + this.rivals.size;
   }
 
   private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean): Promise<void> {
@@ -133,7 +185,20 @@ export class Dispatcher {
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       };
       const claim = await this.store.claimTask(this.container, name, t.state.token, asked);
-      if (!claim) return await this.sync.catchUp(name); // another runner claimed it first
+      if (!claim) {
+        // Another runner claimed it first: learn its claim, and move on to
+        // other candidates at once rather than at the next poll.
+        await this.sync.catchUp(name);
+        this.noteRival(this.sync.view.get(name)?.state.runnerId ?? null);
+        // Many lost claims: the picture lags far behind others' work, and one
+        // read of everything costs less than learning it claim by claim.
+        if (++this.lostClaims >= Math.max(this.opts.concurrency, this.sync.view.tasks.size / RELOAD_AFTER_LOST_SHARE)) {
+          this.lostClaims = 0;
+          this.sync.stale = true;
+        }
+        this.hooks.wake();
+        return;
+      }
       this.sync.view.apply(name, [claimedEntry(claim, asked)]);
       if (this.hooks.isStopping()) {
         // stop() began while the claim was in flight: give it back, do not start it.
@@ -265,10 +330,10 @@ export class Dispatcher {
     return handler;
   }
 
-  private hasGroupCapacity(group: string | null): boolean {
+  private hasGroupCapacity(group: string | null, extra = 0): boolean {
     const limit = group ? this.groupLimits.get(group) : undefined;
     if (!limit) return true;
-    let inGroup = 0;
+    let inGroup = extra;
     for (const l of this.local.values()) if (l.group === group) inGroup += 1;
     for (const g of this.claiming.values()) if (g === group) inGroup += 1;
     return inGroup < limit.concurrency;

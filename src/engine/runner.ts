@@ -18,6 +18,7 @@ import { Dispatcher, earliest } from './dispatch.js';
 import { LeaseJudgement } from './lease-judgement.js';
 import { settlementEntry } from './entries.js';
 import { containerOutcome, planStep, settlementOutcome, type StepPlan } from './plan.js';
+import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -59,6 +60,8 @@ export class Runner {
   private lastTickAt = 0;
   /** Nothing ran or was claimed here at the end of the last step: others' moves are only seen by reading everything. */
   private stalled = false;
+  /** When an idle runner reads everything again. */
+  private readonly idle: IdleBackoff;
   /** The picture said "finished" and everything was read again to confirm it. */
   private confirmed = false;
   /** Changes the definition made to the persisted container, announced when the run starts. */
@@ -77,6 +80,7 @@ export class Runner {
     this.sync = new ViewSync(store, container, initial.container.incarnation ?? '');
     this.sync.adopt(initial);
     this.leases = new LeaseJudgement(opts.leaseMs, opts.runnerId, this.events);
+    this.idle = new IdleBackoff(opts.pollMs);
     this.dispatch = new Dispatcher(store, container, handlers, opts, this.events, this.sync, this.leases, this.catchUps, {
       isStopping: () => this.stopping,
       wake: () => this.wake(),
@@ -285,15 +289,24 @@ export class Runner {
       this.catchUps.delete(name);
       await this.sync.catchUp(name);
     }
-    const due = performance.now() - this.lastTickAt >= this.opts.pollMs;
+    const now = performance.now();
+    const due = now - this.lastTickAt >= this.opts.pollMs;
     if (!this.sync.stale && !due) return;
-    const readStartedAt = performance.now();
-    // Nothing to do here while others work: read everything, as other runners' moves are not seen otherwise.
-    if (this.sync.stale || this.stalled) await this.sync.reload();
-    else {
+    const readStartedAt = now;
+    if (this.sync.stale) await this.sync.reload();
+    else if (this.stalled && now >= this.idle.reloadAt) {
+      // Nothing to do here while others work: their moves are only seen by
+      // reading everything, which an idle runner does less and less often
+      // while the revision stands still (see IdleBackoff).
+      await this.sync.reload();
+      this.idle.reloaded(performance.now());
+    } else {
+      const revision = this.sync.revision;
       await this.sync.checkHead();
-      await this.sync.watch(this.runningElsewhere());
+      if (this.sync.revision !== revision) this.idle.reset();
+      if (!this.stalled) await this.sync.watch(this.runningElsewhere());
     }
+    if (!this.stalled) this.idle.reset();
     this.lastTickAt = performance.now();
     this.judgeLeases(readStartedAt, this.lastTickAt);
   }
@@ -305,6 +318,7 @@ export class Runner {
   private judgeLeases(readStartedAt: number, readEndedAt: number): void {
     const view = this.sync.view;
     const running = this.runningElsewhere().map((n) => view.get(n)!);
+    for (const t of running) this.dispatch.noteRival(t.state.runnerId);
     this.leases.judge(view, running, readStartedAt, readEndedAt, new Date(this.opts.clock.now()));
   }
 

@@ -17,7 +17,7 @@ import { ContainerView } from './view.js';
 export class ViewSync {
   view!: ContainerView;
   /** The container's revision the view reflects. */
-  private revision = 0;
+  revision = 0;
   /** Set when the view cannot be trusted any more: the next step reads everything again. */
   stale = false;
 

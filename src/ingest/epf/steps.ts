@@ -113,6 +113,7 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
     url,
     dest,
     auth: env.auth,
+    feedOrigin: new URL(env.feed.baseUrl).origin,
     resume,
     checkpoint: (cp) => ctx.checkpoint(cp),
     onProgress: report,

@@ -29,6 +29,7 @@ import { connectionDatabase, type ConnectionDatabase } from './database-name.js'
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
+import { isFerretDb } from './server-kind.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
 import * as single from './task-read.js';
@@ -312,16 +313,6 @@ export class MongoStore implements TaskStore {
     // reset or a hand edit is not, so it moves the revision on.
     if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
     return settled;
-  }
-}
-
-/** True when the server is FerretDB (its `buildInfo` says `ferretdbVersion`); false when unknown. */
-async function isFerretDb(connection: Connection): Promise<boolean> {
-  try {
-    const info = await connection.db!.admin().command({ buildInfo: 1 });
-    return 'ferretdbVersion' in info;
-  } catch {
-    return false;
   }
 }
 

@@ -4,9 +4,10 @@
  * (EPF.md: server layout; issue 6: "Feed client").
  */
 import { dateFolders, dropFolders, planFiles, tbzFiles, DROP_NAME, type EpfLayout, type EpfPlan, type FeedFile } from './discover.js';
-import { EpfAuthError, EpfHttpError, EpfListingError, EpfNetworkError, EpfTimeoutError } from './errors.js';
+import { EpfAuthError, EpfHttpError, EpfListingError, EpfNetworkError, EpfRedirectError, EpfTimeoutError } from './errors.js';
 import { parseAutoindex, type ListingEntry } from './listing.js';
-import { parseBsdMd5 } from '../transfer/md5.js';
+import { parseMd5File } from '../transfer/md5.js';
+import { fetchWithinOrigin, RedirectLoopError } from '../transfer/origin-fetch.js';
 
 export type { EpfLayout, EpfPlan, FeedFile } from './discover.js';
 
@@ -52,10 +53,13 @@ export class EpfFeed {
   private readonly authorization?: string;
   private readonly timeoutMs: number;
   private readonly concurrency: number;
+  /** Credentials go to this origin only (the base URL's). */
+  private readonly origin: string;
 
   constructor(private readonly o: EpfFeedOptions = {}) {
     const base = o.baseUrl ?? APPLE_EPF_V5_URL;
     this.baseUrl = base.endsWith('/') ? base : `${base}/`;
+    this.origin = new URL(this.baseUrl).origin;
     this.layout = o.layout ?? 'v5';
     if (this.layout !== 'v5' && this.layout !== 'v3') throw new RangeError(`Invalid option "layout": ${String(this.layout)} (v5 or v3)`);
     this.fetchFn = o.fetch ?? globalThis.fetch;
@@ -90,13 +94,13 @@ export class EpfFeed {
    * @throws Md5FormatError (transfer/errors.ts), or the HTTP errors of `listFiles` (404 while the .md5 is not posted yet)
    */
   async fetchMd5(file: Pick<FeedFile, 'md5Url' | 'name'>): Promise<string> {
-    const res = await this.request(file.md5Url, 'GET');
-    return parseBsdMd5(await this.readText(res, file.md5Url), file.name);
+    const { res } = await this.request(file.md5Url, 'GET');
+    return parseMd5File(await this.readText(res, file.md5Url), file.name);
   }
 
   /** `Content-Length` (bytes) and `ETag` of a file, from HEAD. */
   async head(url: string): Promise<{ size?: number; etag?: string }> {
-    const res = await this.request(url, 'HEAD');
+    const { res } = await this.request(url, 'HEAD');
     const out: { size?: number; etag?: string } = {};
     const length = res.headers.get('content-length');
     if (length !== null && /^\d+$/.test(length)) out.size = Number(length);
@@ -107,11 +111,11 @@ export class EpfFeed {
 
   /** Children of one listing page (folder URLs end in '/'). */
   async listDirectory(url: string): Promise<ListingEntry[]> {
-    const res = await this.request(url, 'GET');
+    const { res, finalUrl } = await this.request(url, 'GET');
     const type = res.headers.get('content-type') ?? '';
     const html = await this.readText(res, url);
     if (type && !type.includes('html')) throw new EpfListingError(`Expected an HTML listing, got ${type}: ${url}`, url);
-    return parseAutoindex(html, res.url || url);
+    return parseAutoindex(html, finalUrl);
   }
 
   private async listV5(): Promise<FeedFile[]> {
@@ -151,10 +155,11 @@ export class EpfFeed {
   }
 
   /**
-   * One request with auth, the client's signal and a timeout; non-2xx answers become typed errors.
-   * @throws EpfAuthError (401/403), EpfHttpError, EpfTimeoutError, EpfNetworkError; the caller's abort reason as is
+   * One request with auth (sent to the feed's origin only, after every redirect), the client's signal
+   * and a timeout; non-2xx answers become typed errors.
+   * @throws EpfAuthError (401/403), EpfHttpError, EpfTimeoutError, EpfNetworkError, EpfRedirectError; the caller's abort reason as is
    */
-  private async request(url: string, method: 'GET' | 'HEAD'): Promise<Response> {
+  private async request(url: string, method: 'GET' | 'HEAD'): Promise<{ res: Response; finalUrl: string }> {
     const retries = this.o.retries ?? 4;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -170,16 +175,18 @@ export class EpfFeed {
     }
   }
 
-  private async requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<Response> {
+  private async requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<{ res: Response; finalUrl: string }> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = this.o.signal ? AbortSignal.any([this.o.signal, timeout]) : timeout;
-    let res: Response;
+    let answer: { res: Response; finalUrl: string };
     try {
-      res = await this.fetchFn(url, { method, signal, headers: this.authorization ? { authorization: this.authorization } : {} });
+      answer = await fetchWithinOrigin(url, { method, signal }, { authorization: this.authorization, origin: this.origin, fetch: this.fetchFn });
     } catch (err) {
+      if (err instanceof RedirectLoopError) throw new EpfRedirectError(url, err.message);
       throw this.wrapFailure(err, url, timeout);
     }
-    if (res.ok) return res;
+    const { res } = answer;
+    if (res.ok) return answer;
     await res.body?.cancel().catch(() => undefined);
     if (res.status === 401 || res.status === 403) throw new EpfAuthError(url, res.status);
     throw new EpfHttpError(url, res.status, res.statusText, res.headers.get('retry-after'));

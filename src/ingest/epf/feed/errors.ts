@@ -64,3 +64,10 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
+
+/** A request was redirected in a loop, or more than MAX_REDIRECTS times (transfer/origin-fetch.ts); retrying does not help. */
+export class EpfRedirectError extends EpfFeedError {
+  constructor(url: string, detail: string) {
+    super('EPF_REDIRECT', `EPF feed redirects without end for ${url}: ${detail}`, url);
+  }
+}

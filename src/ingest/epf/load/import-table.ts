@@ -125,6 +125,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   if (mode === 'full') {
     collectionName = stagingCollectionName(table, exportDate, prefix);
     if (!opts.resume) await db.dropCollection(collectionName).catch(ignoreNamespaceNotFound);
+    // Created up front: a zero-row export (legal) must still publish as an empty table.
+    await db.createCollection(collectionName).catch(ignoreNamespaceExists);
   } else {
     const live = await liveCollectionName(db, table, prefix);
     if (!live) throw new NoLiveTableError(table);
@@ -297,6 +299,12 @@ async function sameAsStored(collection: Collection, docs: Document[]): Promise<b
     const old = byId.get(key(d._id));
     return old !== undefined && bytes(old).equals(bytes(d));
   });
+}
+
+function ignoreNamespaceExists(err: unknown): void {
+  const e = err as { code?: number; codeName?: string; message?: string };
+  if (e.code === 48 || e.codeName === 'NamespaceExists' || /already exists/i.test(e.message ?? '')) return;
+  throw err;
 }
 
 function ignoreNamespaceNotFound(err: unknown): void {

@@ -18,6 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createMD5, type IHasher } from 'hash-wasm';
 import { DownloadAuthError, DownloadHttpError, TransientDownloadError } from './errors.js';
+import { fetchWithinOrigin, RedirectLoopError } from './origin-fetch.js';
 import {
   abortReason,
   backoffMs,
@@ -45,8 +46,10 @@ export interface DownloadOptions {
   url: string;
   /** Final path; bytes go to `<dest>.part` and are renamed here when complete. */
   dest: string;
-  /** HTTP Basic credentials (EPF.md: the feed sits behind Basic auth). */
+  /** HTTP Basic credentials (EPF.md: the feed sits behind Basic auth), sent to `feedOrigin` only. */
   auth?: { username: string; password: string };
+  /** The only origin that gets `auth`, on every request and redirect. @defaultValue the origin of `url` */
+  feedOrigin?: string;
   /** The last checkpoint of an earlier attempt, to resume from. */
   resume?: DownloadCheckpoint;
   /** Persists a checkpoint; called after the bytes it covers are flushed to disk. */
@@ -248,7 +251,7 @@ type Transient = TransientDownloadError & { retryAfterMs?: number };
 async function requestOnce(c: RequestContext): Promise<'done' | 'again'> {
   const { o, offset } = c;
   const headers: Record<string, string> = { 'Accept-Encoding': 'identity' };
-  if (o.auth) headers.Authorization = `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}`;
+  const authorization = o.auth ? `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}` : undefined;
   if (offset > 0) {
     headers.Range = `bytes=${offset}-`;
     // If-Range needs a strong validator (RFC 9110 13.1.5); weak ones rely on the size check.
@@ -269,8 +272,10 @@ async function requestOnce(c: RequestContext): Promise<'done' | 'again'> {
   try {
     let res: Response;
     try {
-      res = await c.doFetch(o.url, { headers, signal });
+      // Credentials go to the file's own origin only, after every redirect (transfer/origin-fetch.ts).
+      ({ res } = await fetchWithinOrigin(o.url, { headers, signal }, { authorization, origin: o.feedOrigin, fetch: c.doFetch }));
     } catch (err) {
+      if (err instanceof RedirectLoopError) throw new DownloadHttpError(o.url, 310, err.message);
       throw transient(`request failed: ${describe(err)}`, undefined, err);
     }
     const status = res.status;

@@ -74,3 +74,19 @@ export class ExtractStalledError extends TaskStatusError {
     super('EPF_EXTRACT_STALLED', `Extracting ${archive} made no progress for ${stallMs} ms; stopped it`);
   }
 }
+
+/**
+ * The archive holds no table file where EPF puts them (`<group><date>/<table>`,
+ * EPF.md: inside a .tbz), e.g. tables nested two folders deep. Importing nothing
+ * and calling the file done would be a silent wrong result; another attempt
+ * reads the same bytes.
+ */
+export class EmptyArchiveError extends NonRetryableError {
+  constructor(readonly archive: string, readonly skipped: string[]) {
+    super(
+      `The archive ${archive} holds no EPF table file (expected <folder>/<table> entries)` +
+        (skipped.length ? `; entries skipped: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', ...' : ''}` : ''),
+    );
+    (this as { code: string }).code = 'EPF_EMPTY_ARCHIVE';
+  }
+}

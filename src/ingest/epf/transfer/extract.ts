@@ -28,7 +28,7 @@ import { Duplex, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import unbzip2 from 'unbzip2-stream';
-import { CorruptArchiveError, ExtractStalledError } from './errors.js';
+import { CorruptArchiveError, EmptyArchiveError, ExtractStalledError } from './errors.js';
 import { abortReason, throwIfAborted } from './http.js';
 
 /** Which bzip2 decoder to use: `'bzip2'` = the system binary, `'js'` = unbzip2-stream, `'auto'` = bzip2 if on PATH. */
@@ -79,6 +79,8 @@ const PARTIAL_SUFFIX = '.partial';
  * @throws the signal's reason (or CancelledError) when aborted: the bzip2
  *   child is killed, the streams are destroyed, `.partial` files stay behind
  *   and are removed by the next run
+ * @throws EmptyArchiveError (non-retryable) when no entry is a table file
+ *   (`<folder>/<table>`): e.g. tables nested two folders deep
  * @throws file-system errors (e.g. ENOSPC) as they are
  */
 export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
@@ -158,6 +160,7 @@ export async function extractTbz(o: ExtractOptions): Promise<ExtractResult> {
     const detail = status?.stderr.trim() || (err as Error)?.message || String(err);
     throw new CorruptArchiveError(o.archive, `${useSystem ? 'bzip2' : 'unbzip2-stream'}/tar: ${detail}`, { cause: err });
   }
+  if (tables.length === 0) throw new EmptyArchiveError(o.archive, skipped);
   return { tables, decompressor: useSystem ? 'bzip2' : 'unbzip2-stream', skipped };
 }
 

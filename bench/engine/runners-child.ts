@@ -1,0 +1,78 @@
+/**
+ * One runner process of the runners case (forked by runners.ts): creates (or
+ * joins) a container of sleeping tasks, says `ready`, runs it on `go`, and
+ * sends what it started (wall-clock spans, ms since the epoch) and the
+ * commands its connection sent.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import mongoose from 'mongoose';
+import { defineContainer, Runner, type ContainerBuilder, type RunnerOptions } from '../../src/index.js';
+import { CommandCounter } from './monitor.js';
+
+export interface RunnersJob {
+  uri: string;
+  container: string;
+  tasks: number;
+  taskMs: number;
+  concurrency: number;
+  pollMs: number | null;
+  /** Task option `group` of every task, and the runner's `groups` option. */
+  group?: { name: string; limit: NonNullable<RunnerOptions['groups']>[string] };
+  budgetS: number;
+}
+
+export interface RunnersReport {
+  started: number;
+  spans: Array<[number, number]>;
+  commands: number;
+  status: string;
+  seconds: number;
+}
+
+const job = JSON.parse(process.env.BENCH_RUNNERS_JOB!) as RunnersJob;
+const connection = await mongoose.createConnection(job.uri, { monitorCommands: true }).asPromise();
+const counter = new CommandCounter(connection);
+const spans: Array<[number, number]> = [];
+const c = defineContainer(job.container) as ContainerBuilder<any>;
+const options = job.group ? { group: job.group.name } : {};
+for (let i = 0; i < job.tasks; i++) {
+  c.task(`t${i}`, options, async () => {
+    const span: [number, number] = [Date.now(), 0];
+    await sleep(job.taskMs);
+    span[1] = Date.now();
+    spans.push(span);
+  });
+}
+const runner = await Runner.create({
+  connection,
+  container: c,
+  concurrency: job.concurrency,
+  ...(job.group ? { groups: { [job.group.name]: job.group.limit } } : {}),
+  ...(job.pollMs === null ? {} : { pollMs: job.pollMs }),
+});
+let started = 0;
+runner.on('task:started', () => void started++);
+runner.on('runner:error', (e) => console.error(`  runner ${process.pid}: ${e.context}: ${e.error.message}`));
+if (process.env.BENCH_DEBUG) {
+  const t0 = Date.now();
+  for (const ev of ['task:started', 'task:succeeded', 'task:released'] as const) {
+    runner.on(ev, (e) => console.error(`${process.pid} +${Date.now() - t0} ${ev} ${(e as { task: string }).task}`));
+  }
+}
+process.send!('ready');
+await new Promise<void>((resolve) => process.once('message', () => resolve()));
+const c0 = counter.snapshot();
+const t0 = performance.now();
+const stopTimer = setTimeout(() => void runner.stop(), job.budgetS * 1000);
+const result = await runner.run();
+clearTimeout(stopTimer);
+const report: RunnersReport = {
+  started,
+  spans,
+  commands: counter.since(c0).commands,
+  status: result.status,
+  seconds: (performance.now() - t0) / 1000,
+};
+process.send!(report);
+await connection.close();
+process.exit(0);

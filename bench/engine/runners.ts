@@ -1,0 +1,115 @@
+/**
+ * Many runners on one container: 1, 2 and 4 runner processes (forked, each
+ * with its own connection) start together on the same container; the
+ * speed-up of k runners is the wall time of one runner divided by that of k.
+ */
+import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { uriFor, type Ctx } from './harness.js';
+import { round } from './monitor.js';
+import type { RunnersJob, RunnersReport } from './runners-child.js';
+import { underBy, type Results } from './report.js';
+
+/** Goal: k runners at least this times as fast as one. */
+export const SPEEDUP_GOALS: Record<number, number> = { 2: 1.8, 4: 3.2 };
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** What k runner processes did on one container, from the `go` to the last one's end. */
+export interface RunnersRun {
+  runners: number;
+  seconds: number;
+  startedPerRunner: number[];
+  commands: number;
+  /** Most tasks running at once, across the processes (from their wall-clock spans). */
+  maxRunning: number;
+  finished: boolean;
+}
+
+/** Starts `k` runner processes on one fresh container and lets them run it together. */
+export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'uri' | 'container'>): Promise<RunnersRun> {
+  const full: RunnersJob = { ...job, uri: uriFor(ctx.serverUri, `pts_bench_runners_${Date.now()}`), container: 'bench' };
+  const children = Array.from({ length: k }, () =>
+    fork(fileURLToPath(new URL('./runners-child.ts', import.meta.url)), [], {
+      env: { ...process.env, BENCH_RUNNERS_JOB: JSON.stringify(full) },
+      execArgv: ['--import', TSX],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
+  );
+  try {
+    const reports = children.map(
+      (child) =>
+        new Promise<RunnersReport>((resolve, reject) => {
+          child.on('message', (m) => {
+            if (m !== 'ready') resolve(m as RunnersReport);
+          });
+          child.on('error', reject);
+          child.on('exit', (code) => reject(new Error(`runner process exited ${code} without a report`)));
+        }),
+    );
+    await Promise.all(children.map((child) => new Promise<void>((resolve) => child.once('message', () => resolve()))));
+    const t0 = performance.now();
+    for (const child of children) child.send('go');
+    const done = await Promise.all(reports);
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      runners: k,
+      seconds,
+      startedPerRunner: done.map((r) => r.started),
+      commands: done.reduce((s, r) => s + r.commands, 0),
+      maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
+      finished: done.every((r) => r.status === 'succeeded'),
+    };
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    const mongoose = (await import('mongoose')).default;
+    const conn = await mongoose.createConnection(full.uri).asPromise();
+    await conn.dropDatabase().catch(() => undefined);
+    await conn.close();
+  }
+}
+
+/** Most spans `[start, end]` open at one instant. */
+export function maxOverlap(spans: ReadonlyArray<[number, number]>): number {
+  const events = spans.flatMap(([s, e]) => [[s, 1] as const, [e, -1] as const]);
+  // An end and a start at the same ms do not overlap: ends first.
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let max = 0;
+  for (const [, d] of events) max = Math.max(max, (open += d));
+  return max;
+}
+
+export async function runnersCase(ctx: Ctx, results: Results): Promise<void> {
+  const shapes = [
+    { tasks: 128, taskMs: 500, concurrency: 8 },
+    { tasks: ctx.opts.quick ? 400 : 1000, taskMs: 50, concurrency: 16 },
+  ];
+  for (const shape of shapes) {
+    const runs: RunnersRun[] = [];
+    for (const k of [1, 2, 4]) {
+      const run = await runProcesses(ctx, k, { ...shape, pollMs: ctx.opts.pollMs, budgetS: 120 });
+      runs.push(run);
+      const one = runs[0]!;
+      const speedup = one.seconds / run.seconds;
+      const ideal = (shape.tasks * shape.taskMs) / 1000 / (shape.concurrency * k);
+      const goal = SPEEDUP_GOALS[k];
+      const name = `runners ${k}× ${shape.tasks}×${shape.taskMs} ms c${shape.concurrency}`;
+      results.raw(name, { ...run, seconds: round(run.seconds), idealSeconds: ideal, speedup: round(speedup) });
+      results.add({
+        case: name,
+        tasks: shape.tasks,
+        cmdsPerTask: round(run.commands / shape.tasks),
+        seconds: round(run.seconds),
+        ratio: `${speedup.toFixed(2)}× one runner; ${(run.seconds / ideal).toFixed(2)}× ideal ${ideal.toFixed(2)} s`,
+        ratios: { speedup: round(speedup), overIdeal: round(run.seconds / ideal) },
+        goal: goal ? `≥ ${goal}×` : undefined,
+        met: goal ? run.finished && speedup >= goal : null,
+        note: [goal ? underBy(speedup, goal) : undefined, `started per runner ${run.startedPerRunner.join('/')}`, run.finished ? undefined : 'did not finish']
+          .filter(Boolean)
+          .join('; '),
+      });
+    }
+  }
+}

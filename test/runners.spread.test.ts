@@ -1,0 +1,37 @@
+/**
+ * Runner processes on one container share its work: a runner whose claims
+ * were taken by another moves on to other tasks at once (not at its next
+ * poll), and runners that know of each other pick different tasks.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
+import { databasePerFile } from './support/database.js';
+
+const db = databasePerFile();
+killChildrenAfterEach();
+
+it('two runners with a long pollMs both run a share of the tasks, each task once', async () => {
+  const dir = makeTempDir();
+  const log = sideEffectLog<{ runner: string; event: string; task: string }>(path.join(dir, 'effects.jsonl'));
+  const goFile = path.join(dir, 'go');
+  // A runner that slept until its next poll after a lost claim would run
+  // nothing for 15 s: by then the other one has run every task.
+  const env = {
+    MONGODB_URI: db().uriWithDb, LOG: log.path, GO_FILE: goFile, TASKS: '48', TASK_MS: '150',
+    OPTIONS: JSON.stringify({ concurrency: 4, pollMs: 15_000 }),
+  };
+  const runners = ['A', 'B'].map((r) => spawnTsChild('test/fixtures/shared-runner-child.ts', [], { ...env, RUNNER: r }));
+  await Promise.all(runners.map((r) => r.waitForLine('ready', 60_000)));
+  fs.writeFileSync(goFile, 'go');
+  await Promise.all(runners.map((r) => r.waitForLine(/^done /, 120_000)));
+
+  const starts = log.read().filter((e) => e.event === 'start');
+  expect(new Set(starts.map((s) => s.task)).size).toBe(48);
+  expect(starts).toHaveLength(48);
+  const perRunner = (r: string) => starts.filter((s) => s.runner === r).length;
+  // Balanced within a wide margin: each ran at least a quarter.
+  expect(perRunner('A'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(12);
+  expect(perRunner('B'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(12);
+}, 240_000);
