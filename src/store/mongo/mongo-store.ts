@@ -13,6 +13,7 @@ import type {
   NewClaim,
   NewContainer,
   NewTask,
+  RetryIntent,
   SettleOutcome,
   SnapshotOptions,
   TaskRead,
@@ -211,6 +212,18 @@ export class MongoStore implements TaskStore {
   async reopenContainer(name: string): Promise<void> {
     const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: this.ctx.now() };
     await this.ctx.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set, $inc: { revision: 1 } }, o).exec());
+  }
+
+  async beginRetry(name: string, intent: RetryIntent): Promise<boolean> {
+    const res = await this.ctx.write('beginRetry', (o) =>
+      this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { retry: intent, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec(),
+    );
+    return res.matchedCount > 0;
+  }
+
+  async endRetry(name: string, id: string): Promise<void> {
+    const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, retry: null, updatedAt: this.ctx.now() };
+    await this.ctx.write('endRetry', (o) => this.m.containers.updateOne({ _id: name, 'retry.id': id }, { $set: set, $inc: { revision: 1 } }, o).exec());
   }
 
   async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
