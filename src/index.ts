@@ -16,7 +16,7 @@ export type {
 } from './definition/types.js';
 export { Runner } from './engine/runner.js';
 export type { RunResult } from './engine/runner.js';
-export type { RunnerOptions } from './engine/runner-options.js';
+export type { GroupLimit, RunnerOptions } from './engine/runner-options.js';
 export { RunnerEvents } from './engine/events.js';
 export type { RunnerEventMap, RunnerEventName } from './engine/events.js';
 export { MongoStore } from './store/mongo/mongo-store.js';
