@@ -16,7 +16,8 @@ const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memor
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts', 'cli/main': 'src/cli/main.ts' },
+    // worker-entry: the plain-JavaScript side of runInWorker, loaded by worker threads as a file of its own.
+    entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts', 'cli/main': 'src/cli/main.ts', 'worker-entry': 'src/engine/worker-entry.js' },
     format: ['esm'],
     dts: { entry: { index: 'src/index.ts', embedded: 'src/embedded/index.ts', epf: 'src/ingest/epf/index.ts' } },
     sourcemap: true,

@@ -18,6 +18,8 @@ export { Runner } from './engine/runner.js';
 export type { RunResult } from './engine/runner.js';
 export type { GroupLimit, RunnerOptions } from './engine/runner-options.js';
 export { RunnerEvents } from './engine/events.js';
+export { runInWorker } from './engine/run-in-worker.js';
+export type { WorkerHandlerOptions } from './engine/run-in-worker.js';
 export type { RunnerEventMap, RunnerEventName } from './engine/events.js';
 export { MongoStore } from './store/mongo/mongo-store.js';
 export type { MongoStoreOptions } from './store/mongo/mongo-store.js';

@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { describe, expect, it } from 'vitest';
 import { InvalidLedgerItemError, Ledger, ValidationError } from '../src/index.js';
 import { databasePerFile } from './support/database.js';
@@ -74,4 +75,38 @@ describe('ledger', () => {
     }
     expect(await ledger.list()).toEqual([]);
   });
+
+  it('filterNew of 100,000 items answers right in a bounded number of reads, never one per item at once', async () => {
+    const connection = await mongoose.createConnection(db().uriWithDb, { monitorCommands: true }).asPromise();
+    try {
+      let commands = 0;
+      let inFlight = 0;
+      let maxInFlight = 0;
+      connection.getClient().on('commandStarted', (e) => {
+        if (e.commandName !== 'find' && e.commandName !== 'getMore') return;
+        commands++;
+        maxInFlight = Math.max(maxInFlight, ++inFlight);
+      });
+      const done = () => void inFlight--;
+      connection.getClient().on('commandSucceeded', done);
+      connection.getClient().on('commandFailed', done);
+      const ledger = await Ledger.create({ connection, name: 'big' });
+      const items = Array.from({ length: 100_000 }, (_, i) => file(`f${i}.tbz`, i, (i % 16).toString(16).repeat(32)));
+      const recorded = new Set<number>();
+      for (let i = 0; i < 300; i++) recorded.add((i * 337) % items.length);
+      for (const i of recorded) await ledger.record(items[i]!);
+      commands = 0;
+      maxInFlight = 0;
+      const fresh = await ledger.filterNew(items);
+      expect(fresh).toEqual(items.filter((_, i) => !recorded.has(i)));
+      expect(commands).toBeLessThan(500);
+      expect(maxInFlight).toBeLessThanOrEqual(16);
+      // A few items: one exact read each (FerretDB) or one $in (MongoDB), still bounded.
+      commands = 0;
+      expect(await ledger.filterNew(items.slice(0, 40))).toEqual(items.slice(0, 40).filter((_, i) => !recorded.has(i)));
+      expect(commands).toBeLessThanOrEqual(40);
+    } finally {
+      await connection.close();
+    }
+  }, 300_000);
 });

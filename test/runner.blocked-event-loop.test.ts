@@ -63,3 +63,29 @@ it('4 s of synchronous work alone with a 3 s lease fails with LeaseLapseLimitErr
   expect(compute).toMatchObject({ status: 'failed', lapses: 3, attempt: 4 });
   expect(compute.lastError?.message).toMatch(/lost its lease 3 times.*runInWorker/);
 }, 240_000);
+
+it('the same 8 s of work run with runInWorker keeps its lease with two runners: one attempt, one external write, success', async () => {
+  const dir = makeTempDir();
+  const log = sideEffectLog<Effect>(path.join(dir, 'effects.jsonl'));
+  const go = path.join(dir, 'go');
+  const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'block-in-worker', CONTAINER: 'block-worker', LOG: log.path, LEASE_MS: '3000', BLOCK_MS: '8000', GO_FILE: go };
+  const a = spawnTsChild('test/fixtures/loop-child.ts', [], { ...env, RUNNER: 'A' });
+  const b = spawnTsChild('test/fixtures/loop-child.ts', [], { ...env, RUNNER: 'B' });
+  await a.waitForLine(/^ready/, 60_000);
+  await b.waitForLine(/^ready/, 60_000);
+  fs.writeFileSync(go, '');
+  await a.waitForLine('done succeeded', 180_000);
+  await b.waitForLine('done succeeded', 180_000);
+  // The worker pool does not keep a runner's process alive.
+  expect((await a.waitForExit()).code).toBe(0);
+  expect((await b.waitForExit()).code).toBe(0);
+
+  const effects = log.read();
+  expect(effects.filter((e) => e.event === 'start')).toHaveLength(1);
+  expect(effects.filter((e) => e.event === 'chunk')).toHaveLength(8);
+  expect(effects.filter((e) => e.event === 'external-write')).toHaveLength(1);
+  expect(effects.filter((e) => e.event === 'lease-lost' || e.event === 'released' || e.event === 'loop-blocked')).toEqual([]);
+  const compute = stateOf(await snapshotOf(db().connection, 'block-worker'), 'compute');
+  expect(compute).toMatchObject({ status: 'succeeded', attempt: 1, recoveries: 0, lapses: 0, progress: 1 });
+  expect((compute.output as { chunks: number }).chunks).toBe(8);
+}, 240_000);

@@ -21,8 +21,6 @@ interface Rec {
   ev: string;
   runner: string;
   task?: string;
-  t: number;
-  reason?: string;
   message?: string;
 }
 
@@ -45,19 +43,21 @@ it('a task failing for good on one runner stops the long task another runner is 
   expect(r2.lines).toContain('done failed');
 
   const records = readJsonl<Rec>(log);
-  const failedAt = records.find((r) => r.ev === 'failed' && r.task === 'bad')!.t;
-  const stopped = records.find((r) => r.ev === 'aborted' && r.runner === 'R2' && r.task === 's0');
-  expect(stopped, 'R2 ran s0 to its end').toBeDefined();
-  console.log(`[fail-fast] R2 aborted s0 ${(stopped!.t - failedAt).toFixed(0)} ms after bad failed (pollMs ${POLL_MS})`);
-  expect(stopped!.reason).toBe('CancelledError');
-  expect(stopped!.message).toContain('task "bad" failed');
-  // Two polls, with a wide margin for a busy machine: far below the 60 s the task takes unstopped.
-  expect(stopped!.t - failedAt).toBeLessThan(2 * POLL_MS + 10_000);
+  // R2's handler never reached its end; when it saw its signal before the process exited, the cause was on it.
   expect(records.some((r) => r.ev === 'end' && (r.task === 's0' || r.task === 's1'))).toBe(false);
+  const seen = records.find((r) => r.ev === 'aborted' && r.runner === 'R2' && r.task === 's0');
+  if (seen) expect(seen.message).toContain('task "bad" failed');
 
   const snap = (await (await MongoStore.create(db().connection)).loadSnapshot('ff-busy'))!;
   expect(snap.container.status).toBe('failed');
-  expect(stateOf(snap, 's0').status).toBe('cancelled');
-  expect(stateOf(snap, 's0').reason).toBe('container failed: task "bad" failed');
+  const s0 = stateOf(snap, 's0');
+  expect(s0.status).toBe('cancelled');
+  expect(s0.runnerId ?? '').toContain('R2');
+  expect(s0.reason).toBe('container failed: task "bad" failed');
   expect(stateOf(snap, 'after').status).toBe('skipped');
+  // Both ends are stamped on this machine's clock.
+  const delayMs = s0.endedAt!.getTime() - stateOf(snap, 'bad').endedAt!.getTime();
+  console.log(`[fail-fast] R2's attempt of s0 ended ${delayMs} ms after bad failed (pollMs ${POLL_MS})`);
+  // Two polls, with a wide margin for a busy machine: far below the 60 s the task takes unstopped.
+  expect(delayMs).toBeLessThan(2 * POLL_MS + 10_000);
 }, 120_000);

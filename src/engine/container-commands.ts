@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { TaskSnapshot, TaskStore } from '../store/types.js';
+import type { RetryIntent, TaskSnapshot, TaskStore } from '../store/types.js';
 import { failFastReason, planStep, settlementOutcome } from './plan.js';
 
 const RETRYABLE = new Set(['failed', 'skipped', 'cancelled']);
@@ -9,41 +10,85 @@ const RETRYABLE = new Set(['failed', 'skipped', 'cancelled']);
  * because of them, and reopens the container so runners pick them up.
  * With `task`, only that task and its dependents; otherwise every failed,
  * skipped or cancelled task. Returns the names reset.
+ *
+ * Write order (docs/correctness.md): the resets are first recorded on the
+ * container as a {@link RetryIntent} (moving its revision on), then written
+ * one by one, then the intent is cleared as the container is reopened. A
+ * cut anywhere leaves the intent, which the next reader finishes: a runner
+ * at its next poll, or this command called again (a retry cut off half-way
+ * is finished first, and its resets are part of what it returns).
+ * @throws NotFoundError when the container (or `task`) does not exist
+ * @throws ValidationError when `task` is not failed, skipped or cancelled
  */
 export async function retryTasks(store: TaskStore, container: string, task?: string): Promise<string[]> {
-  const snapshot = await store.loadSnapshot(container);
+  let snapshot = await store.loadSnapshot(container);
   if (!snapshot) throw new NotFoundError('container', container);
+  const finished: string[] = [];
+  if (snapshot.container.retry) {
+    finished.push(...(await completeRetry(store, container, snapshot.container.retry)));
+    snapshot = await store.loadSnapshot(container);
+    if (!snapshot) throw new NotFoundError('container', container);
+  }
   let targets = snapshot.tasks.filter((t) => RETRYABLE.has(t.state.status));
   if (task !== undefined) {
     const root = snapshot.tasks.find((t) => t.record.name === task);
     if (!root) throw new NotFoundError('task', task, `not in container "${container}"`);
     if (!RETRYABLE.has(root.state.status)) {
+      if (finished.includes(task)) return finished;
       throw new ValidationError(`Task "${task}" is ${root.state.status}; only failed, skipped or cancelled tasks can be retried`);
     }
     const chosen = casualtiesOf(task, snapshot.tasks);
     targets = targets.filter((t) => chosen.has(t.record.name));
   }
+  if (targets.length === 0 && !snapshot.container.cancelRequestedAt) return finished;
+  const intent: RetryIntent = {
+    id: randomBytes(8).toString('hex'),
+    tasks: targets.map((t) => ({ task: t.record.name, token: t.state.token })),
+  };
+  if (!(await store.beginRetry(container, intent))) throw new NotFoundError('container', container);
+  const reset = await completeRetry(store, container, intent);
+  return [...finished, ...reset.filter((name) => !finished.includes(name))];
+}
+
+/**
+ * Finishes a retry recorded on the container (begun by {@link retryTasks} in
+ * this process or in one that died half-way): writes each reset at the
+ * position after the one recorded, then ends the retry. Idempotent, and
+ * safe to run by several readers at once: each position is taken once, and
+ * a reset found at it counts as done. Returns the names whose reset is in
+ * the log.
+ */
+export async function completeRetry(store: TaskStore, container: string, intent: RetryIntent): Promise<string[]> {
   const reset: string[] = [];
-  for (const t of targets) {
-    if (await store.settleTask(container, t.record.name, t.state.token, { kind: 'reset' })) reset.push(t.record.name);
+  for (const { task, token } of intent.tasks) {
+    if (await store.settleTask(container, task, token, { kind: 'reset' })) reset.push(task);
+    else if ((await store.readLog(container, task, token + 1, 1))[0]?.kind === 'reset') reset.push(task);
   }
-  if (reset.length > 0 || snapshot.container.cancelRequestedAt) await store.reopenContainer(container);
+  await store.endRetry(container, intent.id);
   return reset;
 }
 
 /**
  * Cancels a container: every runner aborts its attempts (they are recorded
  * as cancelled), pending tasks are cancelled at once, and the container ends
- * as cancelled once nothing runs. Returns false when it had already finished.
+ * as cancelled once nothing runs. Returns false when it had already finished
+ * (a cancel already requested counts as finished).
+ *
+ * Write order (docs/correctness.md): the cancel request on the container
+ * first (from then on it reads as cancelled), then the tasks that nothing
+ * runs, then the status hint. A cut after the request is finished by any
+ * runner of the container, or by this command called again: it cancels what
+ * is still pending, and the tasks whose runner is gone (lease expired).
  */
 export async function cancelContainer(store: TaskStore, container: string): Promise<boolean> {
   const before = await store.loadSnapshot(container);
   if (!before) throw new NotFoundError('container', container);
-  if (before.container.status !== 'running') return false;
+  const already = before.container.cancelRequestedAt !== null;
+  if (before.container.status !== 'running' && !already) return false;
   // From here on the container reads as cancelled, whether a runner is alive or not.
-  await store.requestCancel(container);
-  const snapshot = await store.loadSnapshot(container);
-  if (!snapshot) return true;
+  if (!already) await store.requestCancel(container);
+  const snapshot = already ? before : await store.loadSnapshot(container);
+  if (!snapshot) return !already;
   const plan = planStep(snapshot, snapshot.container.failFast);
   for (const s of plan.settle) {
     await store.settleTask(container, s.task, s.token, settlementOutcome(s));
@@ -51,7 +96,7 @@ export async function cancelContainer(store: TaskStore, container: string): Prom
   const after = await store.loadSnapshot(container);
   const final = after ? planStep(after, after.container.failFast) : null;
   if (final?.done && final.outcome) await store.finishContainer(container, final.outcome);
-  return true;
+  return !already;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { NotFoundError } from '../errors.js';
 import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
 import { OUTPUT_NOT_READ } from '../store/types.js';
+import { completeRetry } from './container-commands.js';
 import { refreshClaim } from './entries.js';
 import { ContainerView } from './view.js';
 
@@ -33,12 +34,20 @@ export class ViewSync {
     this.checkIncarnation(snapshot.container.incarnation);
     this.view = new ContainerView(snapshot);
     this.revision = snapshot.revision ?? 0;
-    this.stale = false;
+    // A retry still recorded on the container is finished by the next read.
+    this.stale = Boolean(snapshot.container.retry);
   }
 
   /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
   async reload(): Promise<void> {
-    const snapshot = await this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
+    const load = () => this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
+    let snapshot = await load();
+    // A retry recorded on the container and not ended (its process may have
+    // died between two of its writes) is finished here, then read again.
+    for (let i = 0; i < 3 && snapshot?.container.retry; i++) {
+      await completeRetry(this.store, this.container, snapshot.container.retry);
+      snapshot = await load();
+    }
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
     this.adopt(snapshot);
   }
@@ -52,7 +61,7 @@ export class ViewSync {
     const head = await this.store.readContainerHead(this.container);
     if (!head) throw new NotFoundError('container', this.container, 'it was deleted while running');
     this.checkIncarnation(head.record.incarnation);
-    if (head.revision !== this.revision) await this.reload();
+    if (head.revision !== this.revision || head.record.retry) await this.reload();
   }
 
   /**

@@ -5,6 +5,7 @@ import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { TaskStore } from '../store/types.js';
 import { summarizeContainer, type ContainerStatusReport } from './container-status.js';
+import { showUnfinishedCommands } from './unfinished-commands.js';
 
 /** Where to read from: a store, or a connection (mongoose's default one when omitted). */
 export interface StoreSource {
@@ -62,5 +63,6 @@ export async function getContainerStatus(
   const snapshot = await store.loadSnapshot(container);
   if (!snapshot) throw new NotFoundError('container', container);
   const observed = options.observer?.judge(snapshot, readStartedAt, performance.now());
-  return summarizeContainer({ ...snapshot, serverReadAt }, observed);
+  // Commands recorded but cut off before their last write show as they will end.
+  return summarizeContainer(showUnfinishedCommands({ ...snapshot, serverReadAt }, serverReadAt), observed);
 }

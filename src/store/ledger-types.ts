@@ -22,8 +22,14 @@ export interface LedgerEntry extends LedgerItem {
 export interface LedgerStore {
   /** Inserts the entry unless its id exists; true when this call inserted it. */
   insertEntry(entry: LedgerEntry): Promise<boolean>;
-  /** The entries among `ids` that exist (one exact `_id` lookup each). */
+  /** The entries among `ids` that exist. */
   findEntries(ids: string[]): Promise<LedgerEntry[]>;
+  /**
+   * The ids among `ids` that exist, in bounded memory and a bounded number
+   * of commands in flight whatever the number of ids. Optional: without it
+   * `Ledger.filterNew` calls {@link findEntries} on chunks of 1,000 ids.
+   */
+  findIds?(ids: readonly string[]): Promise<Set<string>>;
   /** Every entry of one ledger, oldest first (scans). */
   listEntries(ledger: string): Promise<LedgerEntry[]>;
 }

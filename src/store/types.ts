@@ -41,6 +41,22 @@ export interface ContainerRecord {
    * tasks and transitions. Empty for containers made before it existed.
    */
   incarnation?: string;
+  /**
+   * A retry begun by `retryTasks` and not finished yet (its process may have
+   * died half-way): whoever reads it finishes it (see `completeRetry`).
+   */
+  retry?: RetryIntent | null;
+}
+
+/**
+ * The resets a retry is making, recorded on the container before the first
+ * of them: each task is reset at the position after `token` (where it was
+ * failed, skipped or cancelled when the retry began).
+ */
+export interface RetryIntent {
+  /** Random per retry: only the retry that began it ends it. */
+  id: string;
+  tasks: Array<{ task: string; token: number }>;
 }
 
 /** The static part of a task: what it is, not where it is. */
@@ -393,6 +409,18 @@ export interface TaskStore {
   finishContainer(name: string, status: Exclude<ContainerStatus, 'running'>): Promise<void>;
   /** Puts a finished container back to running (after tasks were reset). */
   reopenContainer(name: string): Promise<void>;
+  /**
+   * Records a retry's resets on the container before any of them is written
+   * (replacing an unfinished one), and moves the revision on; false when the
+   * container does not exist.
+   */
+  beginRetry(name: string, intent: RetryIntent): Promise<boolean>;
+  /**
+   * Ends the retry `id` once its resets are written: the container is
+   * reopened (running, cancel request cleared), the intent cleared, the
+   * revision moved on. Nothing happens when another call ended it already.
+   */
+  endRetry(name: string, id: string): Promise<void>;
   /** Changes the container's options (a definition changed between runs). */
   updateContainer(name: string, patch: { failFast?: boolean }): Promise<void>;
   /** Asks every runner of the container to cancel it. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { summarizeContainer } from '../../status/container-status.js';
+import { showUnfinishedCommands } from '../../status/unfinished-commands.js';
 import { globalOptions, printJson, type CliContext } from '../context.js';
 import { println } from '../io.js';
 import { renderList, toSummary, type ContainerSummary } from '../render/text.js';
@@ -17,7 +18,7 @@ export function registerList(program: Command, ctx: CliContext): void {
         const out: ContainerSummary[] = [];
         for (const record of await store.listContainers()) {
           const snapshot = await store.loadSnapshot(record.name);
-          if (snapshot) out.push(toSummary(summarizeContainer(snapshot)));
+          if (snapshot) out.push(toSummary(summarizeContainer(showUnfinishedCommands(snapshot))));
         }
         return out;
       });

@@ -109,6 +109,7 @@ export function toContainerRecord(doc: ContainerDoc): ContainerRecord {
     finishedAt: doc.finishedAt ?? null,
     cancelRequestedAt: doc.cancelRequestedAt ?? null,
     incarnation: doc.incarnation ?? '',
+    retry: doc.retry ?? null,
   };
 }
 

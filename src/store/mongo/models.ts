@@ -1,9 +1,9 @@
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
-import type { ContainerRecord } from '../types.js';
+import type { ContainerRecord, RetryIntent } from '../types.js';
 import type { Transition } from '../transition.js';
 
 /** A container document: `_id` is the container name. */
-export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
+export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation' | 'retry'> & {
   _id: string;
   /** Absent on containers made before incarnations existed. */
   incarnation?: string;
@@ -11,6 +11,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation'> & {
   deletedAt?: Date | null;
   /** Moved on (`$inc`) by every change runners cannot see through their own writes; see `ContainerHead`. */
   revision?: number;
+  /** A retry begun and not ended yet (see `RetryIntent`). */
+  retry?: RetryIntent | null;
   /** True when every task name of this incarnation is listed in its directory pages (containers made since they exist). */
   directory?: boolean;
 };
@@ -68,6 +70,7 @@ const containerSchema = new Schema<ContainerDoc>(
     incarnation: String,
     deletedAt: { type: Date, default: null },
     revision: { type: Number, default: 0 },
+    retry: { type: Mixed, default: null },
     directory: Boolean,
   },
   common,

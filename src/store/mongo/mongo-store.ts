@@ -13,6 +13,7 @@ import type {
   NewClaim,
   NewContainer,
   NewTask,
+  RetryIntent,
   SettleOutcome,
   SnapshotOptions,
   TaskRead,
@@ -34,6 +35,7 @@ import { connectionDatabase, type ConnectionDatabase } from './database-name.js'
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
+import { isFerretDb } from './server-kind.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
 import * as single from './task-read.js';
@@ -219,6 +221,18 @@ export class MongoStore implements TaskStore {
     await this.ctx.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set, $inc: { revision: 1 } }, o).exec());
   }
 
+  async beginRetry(name: string, intent: RetryIntent): Promise<boolean> {
+    const res = await this.ctx.write('beginRetry', (o) =>
+      this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { retry: intent, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec(),
+    );
+    return res.matchedCount > 0;
+  }
+
+  async endRetry(name: string, id: string): Promise<void> {
+    const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, retry: null, updatedAt: this.ctx.now() };
+    await this.ctx.write('endRetry', (o) => this.m.containers.updateOne({ _id: name, 'retry.id': id }, { $set: set, $inc: { revision: 1 } }, o).exec());
+  }
+
   async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length === 0) return;
@@ -335,16 +349,6 @@ export class MongoStore implements TaskStore {
     // reset or a hand edit is not, so it moves the revision on.
     if (settled && (outcome.kind === 'reset' || outcome.kind === 'edited')) await this.ctx.bump(container);
     return settled;
-  }
-}
-
-/** True when the server is FerretDB (its `buildInfo` says `ferretdbVersion`); false when unknown. */
-async function isFerretDb(connection: Connection): Promise<boolean> {
-  try {
-    const info = await connection.db!.admin().command({ buildInfo: 1 });
-    return 'ferretdbVersion' in info;
-  } catch {
-    return false;
   }
 }
 
