@@ -9,8 +9,21 @@
  *   const proxy = await startTcpProxy({ port: 27017 });
  *   const uri = `mongodb://127.0.0.1:${proxy.port}/db`;
  *   proxy.blackhole(); ...; proxy.heal(); await proxy.close();
+ *
+ * It can also rewrite replies (`proxy.rewriteReplies(fn)`), e.g. to add a
+ * `writeConcernError` to the reply of an insert that did land, as a replica
+ * set does when the write concern times out. Bytes are forwarded as whole
+ * wire messages (see tools/wire-messages.ts).
  */
 import net from 'node:net';
+import { bodyOf, header, MessageFramer, withBody } from './wire-messages.js';
+
+/**
+ * Decides, for each command a client sends (its OP_MSG body), whether its
+ * reply is rewritten: returns the function that rewrites the reply body, or
+ * undefined to pass it unchanged.
+ */
+export type ReplyRewriter = (command: Record<string, unknown>) => ((reply: Record<string, unknown>) => Record<string, unknown>) | undefined;
 
 /** Options of {@link startTcpProxy}. */
 export interface TcpProxyOptions {
@@ -34,6 +47,8 @@ export interface TcpProxy {
   readonly blackholed: boolean;
   /** Connections accepted so far, and bytes held back by blackholes (both directions). */
   readonly stats: { connections: number; heldBytes: number };
+  /** Rewrites the replies of the commands `rewriter` picks from now on; null stops rewriting. */
+  rewriteReplies(rewriter: ReplyRewriter | null): void;
   /** Closes the listener and every connection. */
   close(): Promise<void>;
 }
@@ -53,6 +68,7 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
   const host = opts.host ?? '127.0.0.1';
   const links = new Set<Link>();
   let holding = false;
+  let rewriter: ReplyRewriter | null = null;
   const stats = { connections: 0, heldBytes: 0 };
 
   const flush = (link: Link) => {
@@ -67,17 +83,36 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     links.add(link);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    client.on('data', (b: Buffer) => {
-      if (holding) {
-        link.toUpstream.push(b);
-        stats.heldBytes += b.length;
-      } else upstream.write(b);
+    const up = new MessageFramer();
+    const down = new MessageFramer();
+    // Reply rewrites by the requestID of the command they answer.
+    const pendingRewrites = new Map<number, (reply: Record<string, unknown>) => Record<string, unknown>>();
+    client.on('data', (bytes: Buffer) => {
+      for (const b of up.push(bytes)) {
+        if (rewriter) {
+          const command = bodyOf(b);
+          const rewrite = command ? rewriter(command) : undefined;
+          if (rewrite) pendingRewrites.set(header(b).requestId, rewrite);
+        }
+        if (holding) {
+          link.toUpstream.push(b);
+          stats.heldBytes += b.length;
+        } else upstream.write(b);
+      }
     });
-    upstream.on('data', (b: Buffer) => {
-      if (holding) {
-        link.toClient.push(b);
-        stats.heldBytes += b.length;
-      } else client.write(b);
+    upstream.on('data', (bytes: Buffer) => {
+      for (let b of down.push(bytes)) {
+        const rewrite = pendingRewrites.get(header(b).responseTo);
+        if (rewrite) {
+          pendingRewrites.delete(header(b).responseTo);
+          const reply = bodyOf(b);
+          if (reply) b = withBody(b, rewrite(reply));
+        }
+        if (holding) {
+          link.toClient.push(b);
+          stats.heldBytes += b.length;
+        } else client.write(b);
+      }
     });
     // A close on one side is passed on only while forwarding; during a
     // blackhole it waits for the heal, like any other byte.
@@ -125,6 +160,9 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     },
     get blackholed() {
       return holding;
+    },
+    rewriteReplies(r: ReplyRewriter | null) {
+      rewriter = r;
     },
     stats,
     close: () =>

@@ -72,7 +72,7 @@ const jobEnv: EpfEnv = {
   auth,
   prefix: env.EPF_PREFIX ?? 'epf_',
   batchSize: Number(env.EPF_BATCH_SIZE ?? 2_000),
-  incrementalWrite: env.EPF_INCREMENTAL_WRITE === 'delete-insert' ? 'delete-insert' : 'upsert',
+  incrementalWrite: (['upsert', 'generation', 'delete-insert'] as const).find((w) => w === env.EPF_INCREMENTAL_WRITE) ?? 'auto',
   maxRejectFraction: Number(env.EPF_MAX_REJECT_FRACTION ?? 0.01),
   keepFiles: env.EPF_KEEP_FILES === '1',
   downloadCheckpointBytes: env.EPF_DOWNLOAD_CHECKPOINT_BYTES ? Number(env.EPF_DOWNLOAD_CHECKPOINT_BYTES) : undefined,

@@ -40,13 +40,13 @@ export interface EpfEnv {
   /** Rows per batch: one checkpoint after each committed batch. @defaultValue 2000 */
   batchSize: number;
   /**
-   * How incrementals write: `upsert` (a replace by `_id` per row; each row
-   * changes atomically) or `delete-insert` (per batch one deleteMany by `_id`
-   * and one insertMany: ~15x faster on FerretDB v1, which scans the collection
-   * for every upsert, but a reader may briefly miss a row being replaced).
-   * @defaultValue 'upsert'
+   * How incrementals write (load/incremental.ts): `auto` picks `upsert` where
+   * the server serves `{ _id, export_date }` by index (MongoDB) and
+   * `generation` elsewhere (FerretDB v1: a merged copy switched in);
+   * `delete-insert` is the older batch replace (no `export_date` check).
+   * @defaultValue 'auto'
    */
-  incrementalWrite: 'upsert' | 'delete-insert';
+  incrementalWrite: 'auto' | 'upsert' | 'generation' | 'delete-insert';
   /** Share (0-1) of rejected rows above which a table fails. @defaultValue 0.01 */
   maxRejectFraction: number;
   /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */
