@@ -284,4 +284,46 @@ describe('EPF importer', () => {
     expect(await liveCollectionName(mdb(), 'empty')).toBe(collection);
     expect(await mdb().collection(collection).countDocuments({})).toBe(0);
   });
+
+  it.each(['upsert', 'generation', 'auto'] as const)(
+    'incremental by %s: a stale row (older export_date) never overwrites a newer one; readers always see every row',
+    async (write) => {
+      const table = `stale_${write}`;
+      const full = await writeEpf(tmp(), `${table}-full`, priceSpec(ids(1, 30), '20'));
+      await importTable(base(table, full));
+      await publishStaging(mdb(), table, '20250427');
+
+      let stop = false;
+      const counts = new Set<number>();
+      const reader = (async () => {
+        while (!stop) {
+          const name = await liveCollectionName(mdb(), table);
+          counts.add(await mdb().collection(name!).countDocuments({}));
+        }
+      })();
+      const spec = priceSpec([], '30', 'INCREMENTAL', [
+        ['30', '5', '0.000', 'EUR', '143441'], // newer: applied
+        ['10', '6', '6.660', 'EUR', '143441'], // older than the stored row (20): stale, left out
+        ['30', '31', '31.990', 'USD', '143441'], // new
+      ]);
+      const file = await writeEpf(tmp(), `${table}-inc`, spec);
+      const result = await importTable(base(table, file, { mode: 'incremental', exportDate: '20250430', incrementalWrite: write }));
+      stop = true;
+      await reader;
+      expect(result).toMatchObject({ rows: 3, rejected: 0, stale: 1 });
+      if (write !== 'auto') expect(result.write).toBe(write);
+      else expect(result.write).toBe(testMongoKind() === 'ferretdb' ? 'generation' : 'upsert');
+      expect(result.collection).toBe(await liveCollectionName(mdb(), table));
+
+      const rows = await rowsOf(table);
+      expect(rows).toHaveLength(31);
+      const byApp = new Map(rows.map((r) => [r.application_id as number, r]));
+      expect(byApp.get(5)).toMatchObject({ export_date: 30, currency_code: 'EUR' });
+      expect(byApp.get(6)).toMatchObject({ export_date: 20, currency_code: 'USD' });
+      expect(byApp.get(31)).toMatchObject({ export_date: 30 });
+      expect([...counts].every((n) => n === 30 || n === 31)).toBe(true); // never a missing row
+      const leftovers = (await mdb().listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((n) => n.includes(`${table}__incremental_`));
+      expect(leftovers).toEqual([]);
+    },
+  );
 });

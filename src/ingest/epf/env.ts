@@ -19,8 +19,9 @@ export interface EpfReporter {
    * @param done bytes or rows so far
    * @param total bytes or rows in all, when known
    * @param detail e.g. the table being imported
+   * @param fraction share of the phase done (0–1) when `total` does not say it (imports: bytes of the flat files read)
    */
-  file(id: string, phase: FilePhase, done: number, total?: number, detail?: string): void;
+  file(id: string, phase: FilePhase, done: number, total?: number, detail?: string, fraction?: number): void;
 }
 
 /** A reporter that drops everything (tests, library use). */
@@ -40,13 +41,13 @@ export interface EpfEnv {
   /** Rows per batch: one checkpoint after each committed batch. @defaultValue 2000 */
   batchSize: number;
   /**
-   * How incrementals write: `upsert` (a replace by `_id` per row; each row
-   * changes atomically) or `delete-insert` (per batch one deleteMany by `_id`
-   * and one insertMany: ~15x faster on FerretDB v1, which scans the collection
-   * for every upsert, but a reader may briefly miss a row being replaced).
-   * @defaultValue 'upsert'
+   * How incrementals write (load/incremental.ts): `auto` picks `upsert` where
+   * the server serves `{ _id, export_date }` by index (MongoDB) and
+   * `generation` elsewhere (FerretDB v1: a merged copy switched in);
+   * `delete-insert` is the older batch replace (no `export_date` check).
+   * @defaultValue 'auto'
    */
-  incrementalWrite: 'upsert' | 'delete-insert';
+  incrementalWrite: 'auto' | 'upsert' | 'generation' | 'delete-insert';
   /** Share (0-1) of rejected rows above which a table fails. @defaultValue 0.01 */
   maxRejectFraction: number;
   /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */

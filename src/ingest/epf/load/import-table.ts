@@ -18,7 +18,8 @@ import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatch
 import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';
 import { decodeUtf8, readRecords, type RawRecord } from '../flatfile/records.js';
-import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, stagingCollectionName } from './switch.js';
+import { buildGeneration, idFilterIndexed, upsertNewer, type IncrementalWrite } from './incremental.js';
+import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, publishStaging, stagingCollectionName } from './switch.js';
 
 /** Progress saved after each committed batch; pass it back as `resume`. */
 export interface ImportCheckpoint {
@@ -34,6 +35,10 @@ export interface ImportCheckpoint {
   replacedUtf8: number;
   /** Rows imported after merging surplus `\x01`-split fields back into text (absent in checkpoints of older versions). */
   repaired?: number;
+  /** The incremental write strategy chosen when the file started; kept so a resume writes the same way. */
+  write?: IncrementalWrite;
+  /** Incremental rows not applied because the stored row has a newer `export_date` (upsert strategy). */
+  stale?: number;
 }
 
 /** What one table import did. */
@@ -47,6 +52,10 @@ export interface ImportResult {
   replacedUtf8: number;
   /** Rows among `rows` whose surplus `\x01`-split fields were merged back into text (flatfile/repair.ts). */
   repaired: number;
+  /** Incremental rows among `rows` left out because the stored row has a newer `export_date` (as Apple's importer). */
+  stale: number;
+  /** How an incremental was written (load/incremental.ts); absent for a full export. */
+  write?: IncrementalWrite;
   /** The trailer's `#recordsWritten`; equals `rows + rejected`. */
   recordsWritten: number;
   /** How DECIMAL columns were stored. */
@@ -73,12 +82,15 @@ export interface ImportTableOptions {
   /** How to store DECIMAL; @defaultValue the answer of detectDecimalSupport(db). */
   decimal?: DecimalMode;
   /**
-   * How an incremental writes its rows. `'upsert'`: replaceOne-upsert per row (atomic per row).
-   * `'delete-insert'`: per batch, deleteMany by `_id $in` then insertMany (last row per key wins);
-   * readers may miss a changed row for a moment, but FerretDB v1 scans the whole collection for
-   * every upsert, and only once per batch this way (bench/epf-upsert-cost.ts). @defaultValue 'upsert'
+   * How an incremental writes its rows (load/incremental.ts). `'auto'` asks the server's plan for
+   * `{ _id, export_date }`: `'upsert'` where an index serves it (MongoDB), else `'generation'`
+   * (FerretDB v1: a merged copy switched in, inserts and sequential reads only). `'upsert'`:
+   * replaceOne per row unless the stored row is newer. `'generation'`: rows of one key after the
+   * first are rejected as duplicates. `'delete-insert'`: per batch, deleteMany by `_id $in` then
+   * insertMany (last row per key wins; readers may miss a changed row for a moment; no
+   * `export_date` check). @defaultValue 'auto'
    */
-  incrementalWrite?: 'upsert' | 'delete-insert';
+  incrementalWrite?: 'auto' | IncrementalWrite;
   /** The last checkpoint of an interrupted import of this same file. */
   resume?: ImportCheckpoint;
   /** Called after each committed batch with the checkpoint and the share of the file done (0-1). */
@@ -122,15 +134,24 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   const convert = makeConverter(header, file, { decimal });
 
   let collectionName: string;
+  let live: string | undefined;
+  let write: IncrementalWrite | undefined;
   if (mode === 'full') {
     collectionName = stagingCollectionName(table, exportDate, prefix);
     if (!opts.resume) await db.dropCollection(collectionName).catch(ignoreNamespaceNotFound);
     // Created up front: a zero-row export (legal) must still publish as an empty table.
     await db.createCollection(collectionName).catch(ignoreNamespaceExists);
   } else {
-    const live = await liveCollectionName(db, table, prefix);
+    live = await liveCollectionName(db, table, prefix);
     if (!live) throw new NoLiveTableError(table);
-    collectionName = live;
+    write = opts.resume?.write ?? (await chooseWrite(db, live, opts.incrementalWrite ?? 'auto'));
+    if (write === 'generation') {
+      collectionName = sideCollectionName(table, exportDate, prefix);
+      if (!opts.resume) await db.dropCollection(collectionName).catch(ignoreNamespaceNotFound);
+      await db.createCollection(collectionName).catch(ignoreNamespaceExists);
+    } else {
+      collectionName = live;
+    }
   }
   const collection = db.collection(collectionName);
   const rejects = db.collection(`${prefix}rejects`);
@@ -138,6 +159,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   const cp: ImportCheckpoint = opts.resume
     ? { ...opts.resume }
     : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0, repaired: 0 };
+  if (write) cp.write = write;
   const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
   const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
   const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
@@ -166,7 +188,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   const flush = async () => {
     if (!last) return;
     let imported = docs.length;
-    if (docs.length && mode === 'full') {
+    let stale = 0;
+    if (docs.length && (mode === 'full' || write === 'generation')) {
       const duplicates = await insertIgnoringDuplicates(collection, docs);
       // A fresh import starts from an empty staging collection, so a duplicate key is a second row
       // with that key in the export. After a resume it may also be a replayed row: the same bytes.
@@ -174,12 +197,12 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
       duplicates.forEach((i, k) => {
         if (replayed?.[k]) return; // written before the stop: counts as imported
         imported -= 1;
-        rejectDocs.push(rejectDoc(docRecords[i]!, 'duplicate primary key in a full export (the first row with this key was kept)'));
+        rejectDocs.push(rejectDoc(docRecords[i]!, `duplicate primary key in ${mode === 'full' ? 'a full export' : 'an incremental'} (the first row with this key was kept)`));
       });
     } else if (docs.length && opts.incrementalWrite === 'delete-insert') {
       await deleteThenInsert(collection, docs);
     } else if (docs.length) {
-      await upsertAll(collection, docs);
+      stale = await upsertNewer(collection, docs, UPSERT_CHUNK);
     }
     if (rejectDocs.length) await upsertAll(rejects, rejectDocs);
     cp.offset = last.end;
@@ -188,6 +211,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     cp.rejected += rejectDocs.length;
     cp.replacedUtf8 += replaced;
     cp.repaired = (cp.repaired ?? 0) + repaired;
+    if (stale) cp.stale = (cp.stale ?? 0) + stale;
     docs = [];
     docRecords = [];
     rejectDocs = [];
@@ -229,6 +253,13 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   if (cp.imported + cp.rejected !== recordsWritten) {
     throw new RowCountMismatchError(file, recordsWritten, cp.imported, cp.rejected);
   }
+  if (write === 'generation') {
+    // Merge the live table and the incremental into a new generation, then switch readers to it.
+    const built = await buildGeneration(db, live!, collectionName, stagingCollectionName(table, exportDate, prefix), signal);
+    ({ collection: collectionName } = await publishStaging(db, table, exportDate, prefix));
+    await db.dropCollection(sideCollectionName(table, exportDate, prefix)).catch(ignoreNamespaceNotFound);
+    cp.stale = built.stale;
+  }
   return {
     table,
     collection: collectionName,
@@ -236,9 +267,24 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     rejected: cp.rejected,
     replacedUtf8: cp.replacedUtf8,
     repaired: cp.repaired ?? 0,
+    stale: cp.stale ?? 0,
+    ...(write ? { write } : {}),
     recordsWritten,
     decimal,
   };
+}
+
+/** Where the generation strategy collects an incremental's rows: `<prefix><table>__incremental_<date>`. */
+export function sideCollectionName(table: string, exportDate: string, prefix = DEFAULT_PREFIX): string {
+  return `${prefix}${table}__incremental_${exportDate}`;
+}
+
+/** The strategy for `live`: as asked, or by the server's plan for a row of it (an empty table takes upserts). */
+async function chooseWrite(db: Db, live: string, asked: 'auto' | IncrementalWrite): Promise<IncrementalWrite> {
+  if (asked !== 'auto') return asked;
+  const sample = await db.collection(live).findOne({}, { projection: { _id: 1 } });
+  if (!sample) return 'upsert';
+  return (await idFilterIndexed(db, live, sample._id)) ? 'upsert' : 'generation';
 }
 
 /**
