@@ -117,6 +117,15 @@ export class Ledger {
   }
 
   /**
+   * Forgets recorded items, so they count as new again: those recorded before
+   * `recordedBefore` (pruning), or all of them (starting over). Returns how many.
+   * An item forgotten while its file is still listed by the feed is ingested again.
+   */
+  forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    return this.store.deleteEntries(this.name, o.recordedBefore);
+  }
+
+  /**
    * Claims an item before working on it: `claimed` (work, renew the claim
    * within `leaseMs`, record, release), `done` (recorded already, maybe while
    * waiting), or `busy` (another live claimer holds it; only without `wait`).

@@ -32,6 +32,8 @@ export interface LedgerStore {
   findIds?(ids: readonly string[]): Promise<Set<string>>;
   /** Every entry of one ledger, oldest first (scans). */
   listEntries(ledger: string): Promise<LedgerEntry[]>;
+  /** Removes the entries of one ledger recorded before `recordedBefore` (all when omitted); returns how many. */
+  deleteEntries(ledger: string, recordedBefore?: Date): Promise<number>;
 }
 
 /**

@@ -124,4 +124,6 @@ export interface ScheduleStore {
   markSlotStarted(schedule: string, slot: Date): Promise<void>;
   /** Records an open slot's final state (idempotent: an ended slot is left as it is). */
   finishSlot(schedule: string, slot: Date, state: EndedSlotState, reason?: string | null): Promise<void>;
+  /** Removes the ended slot records (succeeded, failed, cancelled, skipped...) of a schedule whose slot is before `before` (retention); returns how many. */
+  deleteEndedSlots(schedule: string, before: Date): Promise<number>;
 }

@@ -161,6 +161,13 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
   }
 
+  async deleteEntries(ledger: string, recordedBefore?: Date): Promise<number> {
+    const filter = recordedBefore ? { ledger, recordedAt: { $lt: recordedBefore } } : { ledger };
+    // Idempotent: a retry after a lost reply deletes what is left.
+    const result = await retryWrite(this.o, 'deleteEntries', () => this.m.deleteMany(filter).exec());
+    return result.deletedCount;
+  }
+
   /**
    * Inserts one claim generation. The renewal stamp is then set by the server
    * (`$currentDate`: an insert cannot use it), so expiry is judged on one clock.

@@ -262,6 +262,12 @@ export class MongoScheduleStore implements ScheduleStore {
     return docs.map(toSlot).sort(bySlot);
   }
 
+  async deleteEndedSlots(schedule: string, before: Date): Promise<number> {
+    const filter = { schedule, slot: { $lt: before }, state: { $nin: [...OPEN_SLOT_STATES] } };
+    const result = await retryWrite(this.o, 'deleteEndedSlots', () => this.slots.deleteMany(filter).exec());
+    return result.deletedCount;
+  }
+
   async markSlotStarted(schedule: string, slot: Date): Promise<void> {
     const now = new Date();
     // Idempotent: a repeat finds the slot started and changes nothing.
