@@ -56,7 +56,7 @@ export async function summarize(
     files: {
       planned,
       ingested: publishes.filter((t) => t.state.status === 'succeeded').length,
-      failed: publishes.filter((t) => t.state.status !== 'succeeded').length,
+      failed: publishes.filter((t) => t.state.status !== 'succeeded').length + (discover?.failed?.length ?? 0),
       waiting: discover?.waiting.length ?? 0,
     },
     bytesDownloaded,
