@@ -21,6 +21,8 @@ export interface EpfReporter {
    * @param detail e.g. the table being imported
    */
   file(id: string, phase: FilePhase, done: number, total?: number, detail?: string): void;
+  /** Something the user should see once, e.g. a header quirk worked around. */
+  warn?(message: string): void;
 }
 
 /** A reporter that drops everything (tests, library use). */
