@@ -7,7 +7,7 @@
  *   bzip2     `bzip2 -d` of every archive to nowhere
  *   insert    insertMany of the same documents (batches of 2000, two tables at a
  *             time) with the driver alone; only the time with an insert in flight
- *   pipeline  `src/cli/epf/main.ts` in its own process: download, verify, extract,
+ *   pipeline  `pts epf` (src/cli/main.ts) in its own process: download, verify, extract,
  *             import into staging, check, publish (peak RSS sampled from /proc)
  *
  * The pipeline runs its stages concurrently over files, so it is bounded by
@@ -123,7 +123,7 @@ let peakRssKb = 0;
 const pipelineS = await timed(
   () =>
     new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', TSX, 'src/cli/epf/main.ts', '--json'], {
+      const child = spawn(process.execPath, ['--import', TSX, 'src/cli/main.ts', 'epf', '--json'], {
         env: { ...process.env, MONGODB_URI: uri, EPF_BASE_URL: feed.baseUrl, EPF_USERNAME: feed.username, EPF_PASSWORD: feed.password, EPF_WORK_DIR: work },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

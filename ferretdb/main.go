@@ -11,6 +11,10 @@
 //	                                   dies with the process that spawned it
 //	                                   even if that process is SIGKILLed
 //	-remove-dir-on-exit               delete -dir on shutdown (throwaway data)
+//	-clients-dir <dir>                a server shared by several processes: it
+//	                                   exits once no live process id is named
+//	                                   by a file in <dir> (each user adds its
+//	                                   own on start and removes it on stop)
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +42,7 @@ func main() {
 	logLevel := flag.String("log-level", "error", "log level: debug, info, warn or error")
 	exitOnStdinEOF := flag.Bool("exit-on-stdin-eof", false, "exit when stdin reaches EOF (parent process gone)")
 	removeDir := flag.Bool("remove-dir-on-exit", false, "delete the -dir directory on shutdown")
+	clientsDir := flag.String("clients-dir", "", "exit once no live process id is listed in this directory")
 	flag.Parse()
 
 	var level slog.Level
@@ -87,6 +93,9 @@ func main() {
 	}
 
 	go maintainIDIndexes(ctx, abs, logger)
+	if *clientsDir != "" {
+		go exitWhenNoClients(ctx, *clientsDir, stop)
+	}
 
 	fmt.Printf("ferretdb-test-server listening on %s (data in %s)\n", *listen, abs)
 	err = f.Run(ctx)
@@ -207,4 +216,44 @@ func inode(st os.FileInfo) uint64 {
 		return sys.Ino
 	}
 	return uint64(st.ModTime().UnixNano())
+}
+
+// exitWhenNoClients calls stop once no file in dir names a live process id
+// for two checks in a row (a second apart), after a short grace for the
+// starter to register. Files of dead processes (SIGKILLed users) are removed.
+func exitWhenNoClients(ctx context.Context, dir string, stop func()) {
+	idle := 0
+	grace := time.After(3 * time.Second)
+	<-grace
+	for {
+		if liveClients(dir) > 0 {
+			idle = 0
+		} else if idle++; idle >= 2 {
+			stop()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// liveClients counts the files of dir named by the id of a running process.
+func liveClients(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || err == syscall.EPERM {
+			n++
+		} else {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return n
 }

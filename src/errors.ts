@@ -203,6 +203,46 @@ export class InvalidSlotDefinitionError extends InvalidScheduleError {
   }
 }
 
+/**
+ * A slot's container name (from the schedule's factory) already belongs to
+ * another slot, or names a container that exists already and no slot created
+ * (e.g. a factory naming containers by local hour meets the hour a DST change
+ * repeats). The slot is ended `failed`; nothing of the other container changes.
+ */
+export class SlotContainerTakenError extends TaskStatusError {
+  constructor(
+    readonly schedule: string,
+    readonly slot: Date,
+    readonly container: string,
+    /** The slot id that owns the container, or null when no slot created it. */
+    readonly owner: string | null,
+  ) {
+    super(
+      'PTS_SLOT_CONTAINER_TAKEN',
+      `Slot ${slot.toISOString()} of schedule "${schedule}" maps to container "${container}", which ` +
+        (owner ? `belongs to slot ${owner}` : 'exists already and was not created by a slot') +
+        ': each slot needs its own container name (name containers by the slot\'s UTC instant)',
+    );
+  }
+}
+
+/** No schedule of that name (in this scheduler, or with a head in the database). */
+export class UnknownScheduleError extends TaskStatusError {
+  constructor(readonly schedule: string, detail = '') {
+    super('PTS_UNKNOWN_SCHEDULE', `Unknown schedule "${schedule}"${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+/**
+ * A ledger item's claim expired and another claimer took the item over (see
+ * `Ledger.claim`): stop working on it; the new holder does the work.
+ */
+export class LedgerClaimLostError extends TaskStatusError {
+  constructor(readonly key: string, readonly generation: number, readonly holder: string) {
+    super('PTS_LEASE_LOST', `The claim of ledger item ${key} (generation ${generation}) was lost; now held by ${holder}`);
+  }
+}
+
 /** A ledger item is malformed (url, size in bytes, checksum); nothing was written. */
 export class InvalidLedgerItemError extends ValidationError {
   constructor(readonly item: unknown, reason: string) {

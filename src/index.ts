@@ -51,12 +51,23 @@ export { SchedulerEvents } from './schedule/events.js';
 export type { SchedulerEventMap, SchedulerEventName } from './schedule/events.js';
 export { MongoScheduleStore } from './store/mongo/schedule-store.js';
 export type { MongoScheduleStoreOptions } from './store/mongo/schedule-store.js';
-export { slotKey } from './store/schedule-types.js';
-export type { NewSlot, ScheduleHead, ScheduleStore, SlotRecord, SlotState } from './store/schedule-types.js';
+export { OPEN_SLOT_STATES, SLOT_STATES, slotKey } from './store/schedule-types.js';
+export type {
+  EndedSlotState,
+  NewSlot,
+  ScheduleDescription,
+  ScheduleHead,
+  ScheduleStore,
+  SlotRecord,
+  SlotState,
+  TriggerRequest,
+} from './store/schedule-types.js';
 export { Ledger } from './ledger/ledger.js';
-export type { LedgerOptions } from './ledger/ledger.js';
+export type { LedgerOptions, RunClaimedResult } from './ledger/ledger.js';
+export { LedgerClaim } from './ledger/claims.js';
+export type { LedgerClaimOptions, LedgerClaimResult } from './ledger/claims.js';
 export { MongoLedgerStore } from './store/mongo/ledger-store.js';
-export type { LedgerEntry, LedgerItem, LedgerStore } from './store/ledger-types.js';
+export type { LedgerClaimRecord, LedgerClaimStore, LedgerEntry, LedgerItem, LedgerStore } from './store/ledger-types.js';
 export { createDashboard, basicAuth } from './observe/dashboard/index.js';
 export type { DashboardAuth, DashboardHandler, DashboardOptions } from './observe/dashboard/index.js';
 export { serveDashboard } from './observe/dashboard/serve.js';

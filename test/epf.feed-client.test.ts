@@ -104,9 +104,12 @@ describe('EPF feed client against the fixture feed', () => {
       expect(after.waiting).toEqual([]);
       expect(after.incrementals.filter((f) => f.group === 'pricing').map((f) => f.date)).toEqual(['20250429', '20250430']);
 
-      v5.setFaults({ lateMd5: { match: 'popularity20250430', delayMs: 300 } });
+      // Posted 4 s after the faults are set: the first listing must come well
+      // before that, also on a busy machine (a 300 ms delay was too short).
+      const postedAt = performance.now() + 4_000;
+      v5.setFaults({ lateMd5: { match: 'popularity20250430', delayMs: 4_000 } });
       expect((await client(v5).listFiles()).find((f) => f.drop === 'popularity20250430')!.ready).toBe(false);
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, Math.max(0, postedAt - performance.now()) + 100));
       expect((await client(v5).listFiles()).find((f) => f.drop === 'popularity20250430')!.ready).toBe(true);
     } finally {
       v5.setFaults({});

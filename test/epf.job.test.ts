@@ -1,5 +1,5 @@
 /**
- * The main job end to end: `src/cli/epf/main.ts` as a real process against
+ * The main job end to end: `pts epf` (src/cli/main.ts) as a real process against
  * the fixture feed (run by this test, so its access log outlives the kills)
  * and the test database. Faults are injected on the feed; the process is
  * SIGKILLed mid-download and mid-import; every table must end exactly as the
@@ -22,8 +22,8 @@ killChildrenAfterEach();
 const DOWNLOAD_CHECKPOINT_BYTES = 8 * 1024;
 const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
-function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}): TsChild {
-  return spawnTsChild('src/cli/epf/main.ts', ['--json'], {
+function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}, json = false): TsChild {
+  return spawnTsChild('src/cli/main.ts', ['epf', ...(json ? ['--json'] : [])], {
     MONGODB_URI: db().uriWithDb,
     EPF_BASE_URL: feed.baseUrl,
     EPF_USERNAME: feed.username,
@@ -38,12 +38,14 @@ function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string
 
 /** Runs the job to its end and returns the summary it printed as its last line. */
 async function runJob(feed: FixtureFeed, workDir: string): Promise<EpfSummary> {
-  const child = startJob(feed, workDir);
+  const child = startJob(feed, workDir, {}, true);
   const exit = await child.waitForExit(400_000).catch((error: Error) => {
     throw new Error(`${error.message}; its last lines:\n${child.lines.slice(-40).join('\n')}\n${child.stderr.slice(-4000)}`);
   });
   const last = child.lines.at(-1) ?? '';
   expect(exit, `job failed:\n${child.lines.join('\n')}\n${child.stderr}`).toEqual({ code: 0, signal: null });
+  // --json: stdout carries the summary object and nothing else.
+  expect(child.lines.filter((l) => l.trim() !== '')).toEqual([last]);
   return JSON.parse(last) as EpfSummary;
 }
 

@@ -14,7 +14,8 @@ const db = databasePerFile();
 killChildrenAfterEach();
 
 it('a runner whose wall clock is 60 s ahead does not take over a healthy task', async () => {
-  const env = { MONGODB_URI: db().uriWithDb, LEASE_MS: '1000' };
+  // A 3 s lease: a healthy holder on a busy machine renews well within it.
+  const env = { MONGODB_URI: db().uriWithDb, LEASE_MS: '3000', STEPS: '20' };
   const healthy = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'A' });
   await healthy.waitForLine('started long attempt=1', 30_000);
   const ahead = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'B', SKEW_MS: '60000' });
@@ -32,7 +33,7 @@ it('a runner whose wall clock is 60 s ahead does not take over a healthy task', 
 it('runners whose clock option stands still do not take over a healthy task (the clock never decides leases)', async () => {
   // Every time they write (claim expiry, heartbeats) is the same instant, so a
   // lease identified by its written expiry would never seem to move.
-  const env = { MONGODB_URI: db().uriWithDb, LEASE_MS: '1000', STEPS: '20', FIXED_CLOCK: String(Date.UTC(2026, 0, 1)) };
+  const env = { MONGODB_URI: db().uriWithDb, LEASE_MS: '3000', STEPS: '25', FIXED_CLOCK: String(Date.UTC(2026, 0, 1)) };
   const healthy = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'A', CONTAINER: 'fixed' });
   await healthy.waitForLine('started long attempt=1', 30_000);
   const other = spawnTsChild('test/fixtures/skew-child.ts', [], { ...env, RUNNER: 'B', CONTAINER: 'fixed' });

@@ -60,20 +60,21 @@ describe('crash resume after SIGKILL', () => {
     expect(JSON.parse(JSON.stringify(imported.prepare))).toEqual(prepareOutput);
     expect((imported.prepare as { at: unknown }).at).toBeInstanceOf(Date);
     expect(imported.verified).toBe(20);
-  });
+  }, 240_000);
 
   it('survives repeated SIGKILLs at arbitrary moments: no task starts again once its success was recorded', async () => {
     const log = sideEffectLog<Entry>(path.join(makeTempDir(), 'effects.jsonl'));
-    const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '500', CONTAINER_SUFFIX: '-chaos' };
+    // Time budgets are generous: on a busy machine each process takes seconds to start.
+    const env = { MONGODB_URI: db().uriWithDb, SCENARIO: 'crash', LOG: log.path, LEASE_MS: '1500', CONTAINER_SUFFIX: '-chaos' };
     // Kill points spread over the run: while claiming, mid-download, near the end.
     for (const [i, delayMs] of [150, 700, 450, 900].entries()) {
       const victim = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: `victim-${i}` });
-      await victim.waitForLine('ready');
+      await victim.waitForLine('ready', 60_000);
       await new Promise((r) => setTimeout(r, delayMs));
       await victim.kill('SIGKILL');
     }
     const survivor = spawnTsChild('test/fixtures/runner-child.ts', [], { ...env, RUNNER: 'survivor' });
-    await survivor.waitForLine('done succeeded', 45_000);
+    await survivor.waitForLine('done succeeded', 180_000);
 
     const entries = log.read();
     for (const task of ['prepare', 'side', 'download', 'verify', 'import']) {
@@ -89,7 +90,7 @@ describe('crash resume after SIGKILL', () => {
     const end = await snapshotOf(db().connection, 'crash-chaos');
     expect(end.container.status).toBe('succeeded');
     expect((stateOf(end, 'import').output as { verified: number }).verified).toBe(20);
-  });
+  }, 480_000);
 
   it('refuses to resume a run whose definition changed, naming the difference', async () => {
     const noop = async () => null;

@@ -216,13 +216,14 @@ describe('writes that survive faults', () => {
       heartbeatsFail = false;
       return 'late';
     });
-    const runner = await Runner.create({ store, container, leaseMs: 1000, ...fast });
+    // A 10 s lease fences 1 s before its end: a margin a busy machine's late timers stay within.
+    const runner = await Runner.create({ store, container, leaseMs: 10_000, ...fast });
     const lost: Array<RunnerEventMap['task:lease-lost']> = [];
     runner.on('task:lease-lost', (e) => lost.push(e));
     expect((await runner.run()).status).toBe('succeeded');
     expect(reason).toBeInstanceOf(LeaseLostError);
-    expect(abortedAfterMs).toBeGreaterThan(500);
-    expect(abortedAfterMs).toBeLessThan(1_000); // before any reader may take over
+    expect(abortedAfterMs).toBeGreaterThan(5_000);
+    expect(abortedAfterMs).toBeLessThan(10_000); // before any reader may take over
     expect(lost).toHaveLength(1);
     // It gave the task back (nobody had taken it), and the next attempt succeeded.
     const state = stateOf(await snapshotOf(db().connection, 'cut-off'), 'a');

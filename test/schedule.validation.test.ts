@@ -58,6 +58,15 @@ describe('schedule validation, before anything is written', () => {
     expect(() => defineSchedule({ ...base, runner: { concurrency: 0 } })).toThrow(InvalidOptionError);
   });
 
+  it("catchUp 'all' with overlap 'skip' is refused; catchUp 'all' alone queues its slots", () => {
+    // Caught-up slots are due together: under skip all but the first would be skipped (2 of 24 ran).
+    expect(() => defineSchedule({ ...base, catchUp: 'all', overlap: 'skip' })).toThrow(/overlap 'queue'/);
+    expect(() => defineSchedule({ ...base, catchUp: 'all', overlap: 'skip' })).toThrow(InvalidScheduleError);
+    expect(defineSchedule({ ...base, catchUp: 'all' }).overlap).toBe('queue');
+    expect(defineSchedule({ ...base, catchUp: 'all', overlap: 'parallel' }).overlap).toBe('parallel');
+    expect(defineSchedule({ ...base }).overlap).toBe('skip');
+  });
+
   it('Scheduler.create rejects duplicate schedule names before touching the database', async () => {
     const s = defineSchedule(base);
     await expect(Scheduler.create({ connection: db().connection, schedules: [s, s] })).rejects.toThrow(InvalidOptionError);

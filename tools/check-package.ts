@@ -12,6 +12,11 @@
  *      binary this clone built, so nothing is compiled again);
  *   5. `npx pts --help`.
  *
+ * Then, once, in a project holding only the tarball and mongoose (no
+ * TypeScript, no tsx: production dependencies only), `npx pts epf --fixture
+ * --json` ingests the fixture feed into the test server, and stdout must be
+ * the summary object alone.
+ *
  * Needs the npm registry (for the temporary projects' installs) and the test
  * server (tools/mongo-server.ts; MONGODB_URI if set, else FerretDB).
  *
@@ -124,6 +129,35 @@ function pack(work: string): string {
   return path.join(work, info!.filename);
 }
 
+/** `npx pts epf --fixture` from a production-only install (see the module comment). */
+function checkEpf(work: string, tarball: string, uri: string): void {
+  const started = Date.now();
+  log('EPF job, production dependencies only');
+  const dir = path.join(work, 'epf');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: 'check-epf', private: true, type: 'module' }, null, 2)}\n`);
+  step('npm install --omit=dev <tarball> mongoose', () =>
+    run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error', tarball, `mongoose@${rootPkg.devDependencies.mongoose}`], {
+      cwd: dir,
+      timeoutMs: 300_000,
+    }),
+  );
+  for (const dev of ['tsx', 'tsup', 'typescript']) {
+    if (fs.existsSync(path.join(dir, 'node_modules', dev))) throw new CheckFailed(`the production install holds ${dev}`);
+  }
+  step('npx pts epf --fixture --json ingests the fixture feed', () => {
+    const out = run('npx', ['--no-install', 'pts', 'epf', '--fixture', '--json'], { cwd: dir, env: { MONGODB_URI: uri }, timeoutMs: 900_000 });
+    const lines = out.split('\n').filter((l) => l.trim() !== '');
+    if (lines.length !== 1) throw new CheckFailed(`stdout must hold the summary only, got:\n${out}`);
+    const summary = JSON.parse(lines[0]!) as { status: string; files: { ingested: number; failed: number } };
+    if (summary.status !== 'succeeded' || summary.files.ingested === 0 || summary.files.failed !== 0) {
+      throw new CheckFailed(`unexpected summary: ${lines[0]}`);
+    }
+    log(`      ${summary.files.ingested} files ingested`);
+  });
+  log(`  EPF job done in ${secs(started)}`);
+}
+
 async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-check-package-'));
   const server = await startMongoServer({ log: () => {} });
@@ -184,6 +218,7 @@ async function main(): Promise<void> {
       });
       log(`  mongoose ${major} done in ${secs(started)}`);
     }
+    checkEpf(work, tarball, uriFor('check_epf'));
     log(`all checks passed for mongoose ${majors.join(' and ')} in ${secs(t0)}`);
   } finally {
     await server.stop();

@@ -14,6 +14,8 @@ export const ExitCode = {
   CONTAINER_FAILED: 4,
   /** `status --watch`: the container finished as cancelled. */
   CONTAINER_CANCELLED: 5,
+  /** `pts epf`: another healthy run of the job is in progress; nothing was done (EX_TEMPFAIL: try again later). */
+  BUSY: 75,
   /** Interrupted (Ctrl-C / SIGTERM) while watching. */
   INTERRUPTED: 130,
 } as const;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerCancel } from './commands/cancel.js';
+import { registerEpf } from './commands/epf.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerGraph } from './commands/graph.js';
 import { registerList } from './commands/list.js';
@@ -53,6 +54,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRetry(program, ctx);
   registerCancel(program, ctx);
   registerGraph(program, ctx);
+  registerEpf(program, ctx);
   registerDashboard(program, ctx);
   return program;
 }

@@ -1,8 +1,10 @@
 /**
  * Runs the FerretDB binary built by ./ferretdb-build.ts: on a given or free
  * port, with data in a given folder (kept) or in a temporary one (removed on
- * stop). The server dies with this process, even on SIGKILL, because it
- * exits when its stdin pipe closes.
+ * stop). A server on a temporary folder dies with this process, even on
+ * SIGKILL, because it exits when its stdin pipe closes. A server shared on a
+ * data folder (`clientsDir`) runs detached and exits by itself once no live
+ * process is registered in `clientsDir` (see server.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,13 +34,22 @@ export interface FerretDbOptions {
   /** TCP port on 127.0.0.1; undefined: a free one. */
   port: number | undefined;
   log: (line: string) => void;
+  /**
+   * Share the server: it outlives this process and exits once no process id
+   * named by a file in this folder is alive. Its output goes to
+   * `ferretdb.log` in the data folder.
+   */
+  clientsDir?: string;
 }
+
+/** What {@link startFerretDb} returns: the server, and the id of its process. */
+export type StartedFerretDb = EmbeddedMongo & { serverPid: number };
 
 /**
  * Builds FerretDB if needed, starts it and waits until it answers a ping.
  * @throws EmbeddedServerError when Go is missing, the port is taken, or the server dies or stays silent for 30 s.
  */
-export async function startFerretDb(o: FerretDbOptions): Promise<EmbeddedMongo> {
+export async function startFerretDb(o: FerretDbOptions): Promise<StartedFerretDb> {
   const bin = await ensureFerretDbBinary({ log: o.log });
   const temporary = o.dataDir === undefined;
   const dir = o.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'pts-ferretdb-')));
@@ -48,11 +59,11 @@ export async function startFerretDb(o: FerretDbOptions): Promise<EmbeddedMongo> 
       if (await canConnect(o.port)) {
         throw new EmbeddedServerError(`${PREFIX} port ${o.port} on 127.0.0.1 is already in use; choose another port`);
       }
-      return await launch(bin, o.port, dir, temporary, o.log);
+      return await launch(bin, o.port, dir, temporary, o.log, o.clientsDir);
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await launch(bin, await getFreePort(), dir, temporary, o.log);
+        return await launch(bin, await getFreePort(), dir, temporary, o.log, o.clientsDir);
       } catch (err) {
         if (attempt < 3 && /address already in use/i.test(errorMessage(err))) continue;
         throw err;
@@ -70,13 +81,23 @@ async function launch(
   dir: string,
   temporary: boolean,
   log: (line: string) => void,
-): Promise<EmbeddedMongo> {
+  clientsDir: string | undefined,
+): Promise<StartedFerretDb> {
   const logLevel = process.env.PTS_FERRETDB_LOG_LEVEL || 'error';
-  const args = ['-listen', `127.0.0.1:${port}`, '-dir', dir, '-log-level', logLevel, '-exit-on-stdin-eof'];
+  const args = ['-listen', `127.0.0.1:${port}`, '-dir', dir, '-log-level', logLevel];
   if (temporary) args.push('-remove-dir-on-exit');
-  // stdin stays open: when this process dies (even by SIGKILL), the pipe
-  // closes and the server exits by itself.
-  const child: ChildProcess = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let child: ChildProcess;
+  if (clientsDir) {
+    // Shared: detached, its output in a file (a pipe to this process would
+    // break when it exits, and a Go server writing to a broken pipe dies).
+    const out = fs.openSync(path.join(dir, 'ferretdb.log'), 'a');
+    child = spawn(bin, [...args, '-clients-dir', clientsDir], { stdio: ['ignore', out, out], detached: true });
+    fs.closeSync(out);
+  } else {
+    // stdin stays open: when this process dies (even by SIGKILL), the pipe
+    // closes and the server exits by itself.
+    child = spawn(bin, [...args, '-exit-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  }
 
   let tail = '';
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -114,6 +135,7 @@ async function launch(
   for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as net.Socket | null)?.unref?.();
 
   const onExit = () => {
+    if (clientsDir) return; // shared: it exits once its last client is gone
     try {
       child.kill(temporary ? 'SIGKILL' : 'SIGTERM');
     } catch {
@@ -133,7 +155,7 @@ async function launch(
   const stop = () =>
     (stopping ??= (async () => {
       process.off('exit', onExit);
-      if (!exit) {
+      if (!exit && !clientsDir) {
         child.kill('SIGTERM');
         let timer: NodeJS.Timeout | undefined;
         const graceful = await Promise.race([
@@ -180,10 +202,11 @@ async function launch(
       await Promise.race([exited, sleep(100)]);
     }
   } catch (err) {
+    if (clientsDir && !exit) child.kill('SIGKILL'); // never became ready: nobody shares it
     await stop();
     throw err;
   }
 
   log(`${PREFIX} FerretDB ${FERRETDB_VERSION} on ${uri} (${temporary ? 'temporary data' : `data in ${dir}`})`);
-  return { uri, kind: 'ferretdb', dataDir: temporary ? undefined : dir, stop };
+  return { uri, kind: 'ferretdb', dataDir: temporary ? undefined : dir, stop, serverPid: child.pid! };
 }

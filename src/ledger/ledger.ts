@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { assertSafeName } from '../definition/names.js';
-import { InvalidLedgerItemError, InvalidOptionError } from '../errors.js';
-import type { LedgerEntry, LedgerItem, LedgerStore } from '../store/ledger-types.js';
+import { InvalidLedgerItemError, InvalidOptionError, LedgerClaimLostError } from '../errors.js';
+import type { LedgerClaimStore, LedgerEntry, LedgerItem, LedgerStore } from '../store/ledger-types.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoLedgerStore } from '../store/mongo/ledger-store.js';
+import { claimItem, resolveClaimOptions, type LedgerClaimOptions, type LedgerClaimResult } from './claims.js';
+
+/** What {@link Ledger.runClaimed} did with the item. */
+export type RunClaimedResult<T> =
+  | { status: 'ran'; info: T; id: string }
+  | { status: 'done'; entry: LedgerEntry }
+  | { status: 'busy'; holder: string };
 
 /** Ids per `findEntries` call of {@link Ledger.filterNew} on a store without `findIds`. */
 const FIND_CHUNK = 1000;
@@ -17,7 +24,7 @@ export interface LedgerOptions {
   connection?: Connection;
   /** Prefix of the collection name (`<prefix>_ledger`). @defaultValue 'pts' */
   collectionPrefix?: string;
-  /** A ready store instead of a connection (for tests of other backends). */
+  /** A ready store instead of a connection (for tests of other backends); claims need it to be a {@link LedgerClaimStore} too. */
   store?: LedgerStore;
 }
 
@@ -26,6 +33,10 @@ export interface LedgerOptions {
  * checksum together: a file re-posted with other content is new again. Record
  * an item only once its work succeeded; a failed item is never recorded, so
  * the next run sees it as new and tries again.
+ *
+ * Two runs that see the same new item at once (two slots, two feeds) claim
+ * it before working on it ({@link Ledger.claim}, {@link Ledger.runClaimed}):
+ * the second one waits for the first or skips the item, and says so.
  */
 export class Ledger {
   private constructor(
@@ -33,6 +44,12 @@ export class Ledger {
     readonly name: string,
     private readonly store: LedgerStore,
   ) {}
+
+  private claimStore(): LedgerClaimStore {
+    const s = this.store as Partial<LedgerClaimStore>;
+    if (typeof s.insertClaim !== 'function') throw new InvalidOptionError('store', 'this ledger store keeps no claims (it is not a LedgerClaimStore)');
+    return this.store as unknown as LedgerClaimStore;
+  }
 
   /**
    * Opens a ledger (creates its collection if missing).
@@ -97,6 +114,62 @@ export class Ledger {
     const id = this.keyOf(item);
     const recorded = await this.store.insertEntry({ id, ledger: this.name, url, size, checksum, recordedAt: new Date(), info: info ?? null });
     return { recorded, id };
+  }
+
+  /**
+   * Forgets recorded items, so they count as new again: those recorded before
+   * `recordedBefore` (pruning), or all of them (starting over). Returns how many.
+   * An item forgotten while its file is still listed by the feed is ingested again.
+   */
+  forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    return this.store.deleteEntries(this.name, o.recordedBefore);
+  }
+
+  /**
+   * Claims an item before working on it: `claimed` (work, renew the claim
+   * within `leaseMs`, record, release), `done` (recorded already, maybe while
+   * waiting), or `busy` (another live claimer holds it; only without `wait`).
+   * A dead claimer's item frees itself `leaseMs` after its last renewal, on
+   * the database server's clock. Claims are exact-`_id` inserts in
+   * `<prefix>_ledger_claims`, one document per claim generation.
+   * @throws {@link InvalidLedgerItemError} for a malformed item; {@link InvalidOptionError} for bad options
+   */
+  claim(item: LedgerItem, options: LedgerClaimOptions): Promise<LedgerClaimResult> {
+    const key = this.keyOf(item);
+    return claimItem(this.claimStore(), this.name, key, async () => (await this.store.findEntries([key]))[0] ?? null, options);
+  }
+
+  /**
+   * Claims the item, runs `work` while renewing the claim every `leaseMs / 3`,
+   * records the item with what `work` returned as `info`, and releases the
+   * claim (also when `work` throws, which rethrows: nothing is recorded). The
+   * signal given to `work` aborts when the claim is lost to a takeover.
+   * @throws whatever `work` throws; {@link LedgerClaimLostError} when the claim was lost while working
+   */
+  async runClaimed<T>(item: LedgerItem, work: (signal: AbortSignal) => Promise<T>, options: LedgerClaimOptions): Promise<RunClaimedResult<T>> {
+    const o = resolveClaimOptions(options);
+    const got = await this.claim(item, o);
+    if (got.status !== 'claimed') return got;
+    const claim = got.claim;
+    const lost = new AbortController();
+    let lostError: Error | null = null;
+    const timer = setInterval(() => {
+      claim.renew().catch((error: Error) => {
+        if (error instanceof LedgerClaimLostError) {
+          lostError = error;
+          lost.abort(error);
+        }
+      });
+    }, o.leaseMs / 3);
+    try {
+      const info = await work(lost.signal);
+      if (lostError) throw lostError;
+      const { id } = await this.record(item, info);
+      return { status: 'ran', info, id };
+    } finally {
+      clearInterval(timer);
+      await claim.release().catch(() => undefined);
+    }
   }
 
   /** Every recorded item of this ledger, oldest first (a collection scan on FerretDB). */

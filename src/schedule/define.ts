@@ -32,7 +32,12 @@ export interface ScheduleOptions {
    * tasks. The container name must be unique per slot, e.g. `epf-2026-11-29T14:00Z`.
    */
   container: (slot: Date) => SlotContainer | Promise<SlotContainer>;
-  /** @defaultValue 'skip' */
+  /**
+   * What to do with a slot whose previous slot's container is still running.
+   * `overlap: 'skip'` together with `catchUp: 'all'` is refused: the caught-up
+   * slots would skip one another.
+   * @defaultValue 'queue' with `catchUp: 'all'`, else 'skip'
+   */
   overlap?: OverlapPolicy;
   /** @defaultValue 'latest' */
   catchUp?: CatchUpPolicy;
@@ -74,7 +79,7 @@ export const MAX_CATCH_UP_LIMIT = 1000;
  * Validates a schedule; nothing is written.
  * @throws {@link InvalidCronError} for an expression croner rejects or one that never fires
  * @throws {@link UnknownTimezoneError} for a time zone Intl does not know
- * @throws {@link InvalidScheduleError} for other bad options; {@link InvalidOptionError} for bad runner options
+ * @throws {@link InvalidScheduleError} for other bad options (also `catchUp: 'all'` with `overlap: 'skip'`); {@link InvalidOptionError} for bad runner options
  */
 export function defineSchedule(options: ScheduleOptions): ScheduleDefinition {
   const name = options?.name;
@@ -95,13 +100,22 @@ export function defineSchedule(options: ScheduleOptions): ScheduleDefinition {
   }
   if (!pattern.nextRun(new Date())) throw new InvalidCronError(name, options.cron, 'it never fires');
   if (typeof options.container !== 'function') throw new InvalidScheduleError(name, '"container" must be a function (slot: Date) => container definition');
-  const overlap = options.overlap ?? 'skip';
-  if (!['skip', 'queue', 'parallel'].includes(overlap)) {
-    throw new InvalidScheduleError(name, `"overlap" must be 'skip', 'queue' or 'parallel', got ${JSON.stringify(overlap)}`);
-  }
   const catchUp = options.catchUp ?? 'latest';
   if (!['latest', 'all', 'none'].includes(catchUp)) {
     throw new InvalidScheduleError(name, `"catchUp" must be 'latest', 'all' or 'none', got ${JSON.stringify(catchUp)}`);
+  }
+  // Caught-up slots are claimed in one tick, oldest first: under `skip` every
+  // one after the first would find the first still running and be skipped.
+  const overlap = options.overlap ?? (catchUp === 'all' ? 'queue' : 'skip');
+  if (!['skip', 'queue', 'parallel'].includes(overlap)) {
+    throw new InvalidScheduleError(name, `"overlap" must be 'skip', 'queue' or 'parallel', got ${JSON.stringify(overlap)}`);
+  }
+  if (catchUp === 'all' && overlap === 'skip') {
+    throw new InvalidScheduleError(
+      name,
+      `"catchUp: 'all'" runs every missed slot, but "overlap: 'skip'" would skip all of them but the first (they are due together); ` +
+        `use overlap 'queue' (one after another, the default with catchUp 'all') or 'parallel', or catchUp 'latest'`,
+    );
   }
   const graceMs = options.graceMs ?? 60_000;
   if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0) {

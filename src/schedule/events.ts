@@ -18,6 +18,14 @@ export interface SchedulerEventMap {
   'slot:started': { schedule: string; slot: Date; container: string; resumed: boolean; runner: Runner };
   /** The slot's container finished (seen by this scheduler's runner). */
   'slot:completed': { schedule: string; slot: Date; container: string; status: ContainerStatus; durationMs: number };
+  /**
+   * The slot's container was created with a definition the schedule's factory
+   * no longer produces (a deploy mid-slot): the slot is ended `superseded`,
+   * so later slots are not held back; the container is left as it was.
+   */
+  'slot:superseded': { schedule: string; slot: Date; container: string; error: Error };
+  /** The slot could not run (e.g. its container name belongs to another slot): ended `failed`. */
+  'slot:failed': { schedule: string; slot: Date; container: string; error: Error };
   /** Missed slots the catch-up policy passed over (nothing is written for them). */
   'slot:missed': { schedule: string; slots: Date[]; truncated: boolean; policy: 'latest' | 'all' | 'none' };
   /** Something went wrong outside a task: a factory, a store write, a listener. `slot` when it concerns one. */

@@ -1,51 +1,22 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
-import type { Connection } from 'mongoose';
 import type { ContainerDefinition } from '../definition/types.js';
-import { Runner } from '../engine/runner.js';
-import { coerceError, InvalidOptionError, TaskStatusError } from '../errors.js';
+import { coerceError, TaskStatusError, UnknownScheduleError } from '../errors.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import { MongoScheduleStore } from '../store/mongo/schedule-store.js';
-import { slotKey, type ScheduleStore, type SlotRecord } from '../store/schedule-types.js';
+import { type ScheduleStore, type SlotRecord, type TriggerRequest } from '../store/schedule-types.js';
 import type { TaskStore } from '../store/types.js';
+import { SlotTime } from './clock.js';
 import type { ScheduleDefinition } from './define.js';
 import { SchedulerEvents, type SchedulerEventMap, type SchedulerEventName } from './events.js';
-import { buildSlotContainer, planSlots } from './slots.js';
+import { resolveSchedulerOptions, type ResolvedSchedulerOptions, type SchedulerOptions } from './options.js';
+import { hasLiveRunner } from './recovery.js';
+import { SlotLauncher } from './slot-launcher.js';
+import { buildSlotContainer, planSlots, triggerSlot } from './slots.js';
 
-/** A time source; tests inject one to drive schedules. */
-export interface Clock {
-  now(): Date;
-}
+export type { Clock } from './clock.js';
+export type { SchedulerOptions } from './options.js';
 
-/** Options of {@link Scheduler.create}. */
-export interface SchedulerOptions {
-  /** Schedules from {@link defineSchedule}; names must be unique. */
-  schedules: ScheduleDefinition[];
-  /** Mongoose connection to use. @defaultValue mongoose's default connection */
-  connection?: Connection;
-  /** Where "now" comes from. @defaultValue the system clock */
-  clock?: Clock;
-  /** Identifies this scheduler in slot claims and its runners' claims. @defaultValue `<hostname>:<pid>:<random>` */
-  runnerId?: string;
-  /** Prefix of the collection names (shared with the runners). @defaultValue 'pts' */
-  collectionPrefix?: string;
-  /** Interval between ticks after `start()`, in ms (each tick reads the clock). @defaultValue 1000 */
-  tickMs?: number;
-  /**
-   * Interval between recovery passes after `start()`, in ms: a slot left
-   * unfinished by a scheduler that died while this one kept running gets a
-   * runner from this one once its container shows no live runner (no running
-   * task with an unexpired lease). Without it such a slot would wait for the
-   * next `start()` somewhere, and block `skip`/`queue` until then.
-   * @defaultValue 60000
-   */
-  recoverMs?: number;
-  /** Ready stores instead of a connection (for tests of other backends). */
-  stores?: { tasks: TaskStore; schedules: ScheduleStore };
-}
-
-/** What one tick did with one slot. */
+/** What one tick (or trigger) did with one slot. */
 export interface SlotOutcome {
   schedule: string;
   slot: Date;
@@ -59,26 +30,27 @@ export interface SlotOutcome {
   reason?: string;
 }
 
-interface ActiveSlot {
-  runner: Runner | null;
-  done: Promise<void>;
-}
-
 /**
  * Runs schedules: on each tick, claims the due slots of every schedule
  * (exactly one claim per slot across all processes, by a unique `_id`),
- * applies the overlap and catch-up policies, and runs each started slot's
- * container with a {@link Runner}. On `start()` it first resumes the slots
- * that a stopped or killed scheduler left unfinished.
+ * judged on the clock every scheduler shares (the database server's by
+ * default), applies the overlap and catch-up policies, and runs each started
+ * slot's container with a {@link Runner}. On `start()` it first resumes the
+ * slots that a stopped or killed scheduler left unfinished.
  */
 export class Scheduler {
   /** Typed events; see {@link SchedulerEventMap}. */
   readonly events = new SchedulerEvents();
+  /** This scheduler's identifier, as recorded in its claims. */
+  readonly runnerId: string;
   private readonly byName: ReadonlyMap<string, ScheduleDefinition>;
   private readonly cursors = new Map<string, Date>();
-  private readonly active = new Map<string, ActiveSlot>();
   /** Queued slots this scheduler knows of, by slot id. */
   private readonly queued = new Map<string, SlotRecord>();
+  /** Per schedule, the last `handoverAt` seen on its head (ms). */
+  private readonly handoversSeen = new Map<string, number>();
+  private readonly launcher: SlotLauncher;
+  private readonly time: SlotTime;
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private ticking = false;
@@ -89,14 +61,15 @@ export class Scheduler {
   private constructor(
     private readonly tasks: TaskStore,
     private readonly store: ScheduleStore,
-    private readonly clock: Clock,
-    /** This scheduler's identifier, as recorded in its claims. */
-    readonly runnerId: string,
-    private readonly tickMs: number,
-    private readonly recoverMs: number,
-    schedules: ScheduleDefinition[],
+    private readonly o: ResolvedSchedulerOptions,
   ) {
-    this.byName = new Map(schedules.map((s) => [s.name, s]));
+    this.runnerId = o.runnerId;
+    this.byName = new Map(o.schedules.map((s) => [s.name, s]));
+    this.time = new SlotTime(o.clock, tasks.serverTime ? () => tasks.serverTime!() : null);
+    this.launcher = new SlotLauncher(tasks, store, this.events, o.runnerId, (s) => {
+      // The next queued slot may start now, without waiting for a tick.
+      if (!this.stopping && this.queued.size > 0) void this.serialize(() => this.advanceQueue(s)).catch(() => undefined);
+    });
   }
 
   /**
@@ -105,27 +78,7 @@ export class Scheduler {
    * @throws {@link InvalidOptionError} for bad options or duplicate schedule names
    */
   static async create(options: SchedulerOptions): Promise<Scheduler> {
-    const schedules = options?.schedules;
-    if (!Array.isArray(schedules) || schedules.length === 0) {
-      throw new InvalidOptionError('schedules', 'must be a non-empty array of defineSchedule(...) results');
-    }
-    const seen = new Set<string>();
-    for (const s of schedules) {
-      if (typeof s?.pattern?.nextRun !== 'function') throw new InvalidOptionError('schedules', 'each must come from defineSchedule(...)');
-      if (seen.has(s.name)) throw new InvalidOptionError('schedules', `schedule "${s.name}" is given more than once`);
-      seen.add(s.name);
-    }
-    const clock = options.clock ?? { now: () => new Date() };
-    if (typeof clock.now !== 'function') throw new InvalidOptionError('clock', 'must have a now(): Date method');
-    const tickMs = options.tickMs ?? 1000;
-    if (typeof tickMs !== 'number' || !Number.isFinite(tickMs) || tickMs <= 0) {
-      throw new InvalidOptionError('tickMs', `must be a positive number of ms, got ${String(tickMs)}`);
-    }
-    const recoverMs = options.recoverMs ?? 60_000;
-    if (typeof recoverMs !== 'number' || !Number.isFinite(recoverMs) || recoverMs <= 0) {
-      throw new InvalidOptionError('recoverMs', `must be a positive number of ms, got ${String(recoverMs)}`);
-    }
-    const runnerId = options.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    const resolved = resolveSchedulerOptions(options);
     let stores = options.stores;
     if (!stores) {
       const connection = options.connection ?? defaultConnection();
@@ -135,7 +88,7 @@ export class Scheduler {
         schedules: await MongoScheduleStore.create(connection, prefix),
       };
     }
-    return new Scheduler(stores.tasks, stores.schedules, clock, runnerId, tickMs, recoverMs, schedules);
+    return new Scheduler(stores.tasks, stores.schedules, resolved);
   }
 
   /** Adds a typed listener (shorthand for `events.on`). */
@@ -159,19 +112,21 @@ export class Scheduler {
       this.timer = setInterval(() => {
         if (this.ticking) return; // a slow tick is not piled up
         this.tick().catch((error) => this.reportError(error, 'tick'));
-        if (performance.now() - lastRecovery >= this.recoverMs) {
+        if (performance.now() - lastRecovery >= this.o.recoverMs) {
           lastRecovery = performance.now();
           this.serialize(() => this.recover(true)).catch((error) => this.reportError(error, 'recovery pass'));
         }
-      }, this.tickMs);
+      }, this.o.tickMs);
     })();
     return this.startPromise;
   }
 
   /**
    * Graceful stop: no more ticks, then stops the runners this scheduler
-   * started (each waits for its running attempts up to its `stopTimeoutMs`).
-   * Their slots stay `started`, so the next scheduler resumes them. Idempotent.
+   * started (each waits for its running attempts up to its `stopTimeoutMs`,
+   * then releases their leases). Their slots stay `started`, and the stop is
+   * written on their schedules' heads, so a scheduler still running takes
+   * them over at its next tick. Idempotent.
    */
   stop(): Promise<void> {
     this.stopPromise ??= (async () => {
@@ -179,28 +134,32 @@ export class Scheduler {
       if (this.timer) clearInterval(this.timer);
       await this.startPromise?.catch(() => undefined);
       await this.chain.catch(() => undefined);
-      await Promise.allSettled([...this.active.values()].map((a) => a.runner?.stop()));
-      await Promise.allSettled([...this.active.values()].map((a) => a.done));
+      await this.launcher.stopAll();
+      for (const name of this.launcher.leftStarted) {
+        await this.store.signalHandover(name).catch((error) => this.reportError(error, 'handing slots over', name));
+      }
     })();
     return this.stopPromise;
   }
 
   /**
-   * Processes every slot due at `clock.now()` for every schedule, and starts
-   * queued slots whose turn has come. Ticks never overlap: a call waits for
-   * the one in flight. Errors are reported as `scheduler:error`, per schedule.
+   * Processes every slot due now for every schedule, serves trigger requests
+   * and handovers written on the heads, and starts queued slots whose turn
+   * has come. Ticks never overlap: a call waits for the one in flight. Errors
+   * are reported as `scheduler:error`, per schedule.
    */
   tick(): Promise<SlotOutcome[]> {
     if (this.stopping) return Promise.resolve([]);
     return this.serialize(async () => {
       this.ticking = true;
       try {
-        const now = this.clock.now();
+        const now = await this.time.now();
         const outcomes: SlotOutcome[] = [];
         for (const s of this.byName.values()) {
           if (this.stopping) break;
           try {
             outcomes.push(...(await this.tickSchedule(s, now)));
+            await this.serveHead(s, outcomes);
             await this.advanceQueue(s);
           } catch (error) {
             this.reportError(error, 'tick', s.name);
@@ -213,6 +172,34 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Claims a slot of `schedule` now, under its overlap policy: the current
+   * slot (the latest cron firing at or before now) when nobody claimed it
+   * (so a first start can run the current hour), otherwise a manual slot at
+   * now, to the second. The slot is recorded with `manual: true`.
+   * @throws {@link UnknownScheduleError} for a schedule this scheduler does not run
+   */
+  async trigger(schedule: string): Promise<SlotOutcome> {
+    const s = this.byName.get(schedule);
+    if (!s) throw new UnknownScheduleError(schedule, `this scheduler runs ${[...this.byName.keys()].join(', ')}`);
+    const request: TriggerRequest = { requestedAt: await this.time.now(), requestedBy: this.runnerId };
+    return this.serialize(() => this.serveTrigger(s, request));
+  }
+
+  /**
+   * The next cron firing of `schedule` after now and after every decided slot
+   * (the time the next slot will be claimed), on the shared clock; null when
+   * the expression never fires again.
+   * @throws {@link UnknownScheduleError} for a schedule this scheduler does not run
+   */
+  async nextFiring(schedule: string): Promise<Date | null> {
+    const s = this.byName.get(schedule);
+    if (!s) throw new UnknownScheduleError(schedule, `this scheduler runs ${[...this.byName.keys()].join(', ')}`);
+    const now = await this.time.now();
+    const cursor = this.cursors.get(s.name) ?? (await this.store.getHead(s.name))?.cursor ?? now;
+    return s.pattern.nextRun(cursor.getTime() > now.getTime() ? cursor : now);
+  }
+
   /** Every slot record of a schedule, oldest first (scans the slots collection). */
   slots(schedule: string): Promise<SlotRecord[]> {
     return this.store.listSlots(schedule);
@@ -221,11 +208,7 @@ export class Scheduler {
   private async tickSchedule(s: ScheduleDefinition, now: Date): Promise<SlotOutcome[]> {
     // First sight of a schedule with no head: its cursor starts now, so the
     // past is not backfilled. Later ticks (and restarts) read the cursor.
-    let cursor = this.cursors.get(s.name);
-    if (!cursor) {
-      cursor = (await this.store.openHead(s.name, now)).cursor;
-      this.cursors.set(s.name, cursor);
-    }
+    const cursor = await this.cursorOf(s, now);
     const plan = planSlots(s, cursor, now);
     if (!plan.newest) return [];
     const outcomes: SlotOutcome[] = plan.passed.map((slot) => ({ schedule: s.name, slot, action: 'missed', reason: `catch-up '${s.catchUp}'` }));
@@ -241,8 +224,43 @@ export class Scheduler {
     return outcomes;
   }
 
+  private async cursorOf(s: ScheduleDefinition, now: Date): Promise<Date> {
+    let cursor = this.cursors.get(s.name);
+    if (!cursor) {
+      const { cron, timezone, overlap, catchUp } = s;
+      const head = await this.store.openHead(s.name, now, { cron, timezone, overlap, catchUp });
+      cursor = head.cursor;
+      this.cursors.set(s.name, cursor);
+      this.handoversSeen.set(s.name, head.handoverAt?.getTime() ?? 0);
+    }
+    return cursor;
+  }
+
+  /** Serves what others wrote on the head: a trigger request, a graceful stop's handover. */
+  private async serveHead(s: ScheduleDefinition, outcomes: SlotOutcome[]): Promise<void> {
+    const head = await this.store.getHead(s.name);
+    if (!head) return;
+    if (head.trigger) {
+      outcomes.push(await this.serveTrigger(s, head.trigger));
+      await this.store.clearTrigger(s.name, head.trigger);
+    }
+    const handover = head.handoverAt?.getTime() ?? 0;
+    if (handover > (this.handoversSeen.get(s.name) ?? 0)) {
+      this.handoversSeen.set(s.name, handover);
+      await this.recoverSchedule(s, true);
+    }
+  }
+
+  private async serveTrigger(s: ScheduleDefinition, request: TriggerRequest): Promise<SlotOutcome> {
+    const current = triggerSlot(s, request.requestedAt);
+    const taken = current ? await this.store.getSlot(s.name, current) : null;
+    // Deterministic from the request, so schedulers serving one request race on one `_id`.
+    const slot = current && !taken ? current : new Date(Math.floor(request.requestedAt.getTime() / 1000) * 1000);
+    return this.processSlot(s, slot, true);
+  }
+
   /** Validates the slot's container, decides the overlap policy from persisted state, and claims. */
-  private async processSlot(s: ScheduleDefinition, slot: Date): Promise<SlotOutcome> {
+  private async processSlot(s: ScheduleDefinition, slot: Date, manual = false): Promise<SlotOutcome> {
     const base = { schedule: s.name, slot };
     let definition: ContainerDefinition;
     try {
@@ -264,7 +282,7 @@ export class Scheduler {
             : `waits for slot ${blocker.slot.toISOString()} (container "${blocker.container}")`;
       }
     }
-    const claimed = await this.store.claimSlot({ schedule: s.name, slot, container, state, reason, claimedBy: this.runnerId });
+    const claimed = await this.store.claimSlot({ schedule: s.name, slot, container, state, reason, claimedBy: this.runnerId, manual });
     if (!claimed) return { ...base, action: 'taken', container };
     this.events.emit('slot:claimed', { ...base, container, state });
     if (state === 'skipped') {
@@ -274,7 +292,7 @@ export class Scheduler {
       if (record) this.queued.set(record.id, record);
       this.events.emit('slot:queued', { ...base, container, reason: reason! });
     } else {
-      this.launch(s, slot, definition, false);
+      this.launcher.launch(s, slot, definition, false);
     }
     return { ...base, action: state, container, ...(reason ? { reason } : {}) };
   }
@@ -288,7 +306,7 @@ export class Scheduler {
     const open = (await this.store.listOpenSlots(s.name)).filter((r) => r.slot.getTime() < slot.getTime());
     const unfinished: SlotRecord[] = [];
     for (const r of open) {
-      if (r.state === 'started' && !this.active.has(r.id)) {
+      if (r.state === 'started' && !this.launcher.has(r.id)) {
         const c = await this.tasks.getContainer(r.container);
         if (c && c.status !== 'running') {
           await this.store.finishSlot(s.name, r.slot, c.status);
@@ -320,7 +338,7 @@ export class Scheduler {
     }
     await this.store.markSlotStarted(s.name, next.slot);
     this.queued.delete(next.id);
-    this.launch(s, next.slot, definition, false);
+    this.launcher.launch(s, next.slot, definition, false);
   }
 
   /**
@@ -331,68 +349,33 @@ export class Scheduler {
   private async recover(orphansOnly: boolean): Promise<void> {
     for (const s of this.byName.values()) {
       try {
-        for (const r of await this.store.listOpenSlots(s.name)) {
-          if (r.state === 'queued') {
-            this.queued.set(r.id, r);
-            continue;
-          }
-          if (this.active.has(r.id)) continue;
-          const c = await this.tasks.getContainer(r.container);
-          if (c && c.status !== 'running') {
-            await this.store.finishSlot(s.name, r.slot, c.status);
-            continue;
-          }
-          if (orphansOnly && (await this.hasLiveRunner(r.container))) continue;
-          try {
-            this.launch(s, r.slot, await buildSlotContainer(s, r.slot), true);
-          } catch (error) {
-            this.reportError(error, 'container factory (resume)', s.name, r.slot);
-          }
-        }
-        await this.advanceQueue(s);
+        await this.recoverSchedule(s, orphansOnly);
       } catch (error) {
         this.reportError(error, 'resuming unfinished slots', s.name);
       }
     }
   }
 
-  /**
-   * Whether some runner still works on `container`: a running task whose
-   * written lease has not expired. Only decides whether to attach one more
-   * runner (two on one container are safe: leases and fencing decide).
-   */
-  private async hasLiveRunner(container: string): Promise<boolean> {
-    const snapshot = await this.tasks.loadSnapshot(container);
-    const now = Date.now();
-    return (snapshot?.tasks ?? []).some((t) => t.state.status === 'running' && (t.state.leaseUntil?.getTime() ?? 0) > now);
-  }
-
-  /** Runs the slot's container in the background; records its end on the slot. */
-  private launch(s: ScheduleDefinition, slot: Date, definition: ContainerDefinition, resumed: boolean): void {
-    const id = slotKey(s.name, slot);
-    if (this.active.has(id)) return;
-    const container = definition.name;
-    const entry: ActiveSlot = { runner: null, done: Promise.resolve() };
-    entry.done = (async () => {
-      const runner = await Runner.create({ ...s.runner, container: definition, store: this.tasks, runnerId: this.runnerId });
-      entry.runner = runner;
-      if (this.stopping) return;
-      runner.on('runner:error', (e) =>
-        this.events.emit('scheduler:error', { error: e.error, context: `runner of "${container}": ${e.context}`, schedule: s.name, slot }),
-      );
-      this.events.emit('slot:started', { schedule: s.name, slot, container, resumed, runner });
-      const result = await runner.run();
-      if (result.status === 'stopped' || result.status === 'running') return; // left started: the next scheduler resumes it
-      await this.store.finishSlot(s.name, slot, result.status);
-      this.events.emit('slot:completed', { schedule: s.name, slot, container, status: result.status, durationMs: result.durationMs });
-    })()
-      .catch((error) => this.reportError(error, `running container "${container}"`, s.name, slot))
-      .finally(() => {
-        this.active.delete(id);
-        // The next queued slot may start now, without waiting for a tick.
-        if (!this.stopping && this.queued.size > 0) void this.serialize(() => this.advanceQueue(s)).catch(() => undefined);
-      });
-    this.active.set(id, entry);
+  private async recoverSchedule(s: ScheduleDefinition, orphansOnly: boolean): Promise<void> {
+    for (const r of await this.store.listOpenSlots(s.name)) {
+      if (r.state === 'queued') {
+        this.queued.set(r.id, r);
+        continue;
+      }
+      if (this.launcher.has(r.id)) continue;
+      const c = await this.tasks.getContainer(r.container);
+      if (c && c.status !== 'running') {
+        await this.store.finishSlot(s.name, r.slot, c.status);
+        continue;
+      }
+      if (orphansOnly && (await hasLiveRunner(this.tasks, r.container))) continue;
+      try {
+        this.launcher.launch(s, r.slot, await buildSlotContainer(s, r.slot), true);
+      } catch (error) {
+        this.reportError(error, 'container factory (resume)', s.name, r.slot);
+      }
+    }
+    await this.advanceQueue(s);
   }
 
   /** Runs `fn` after everything queued before it (ticks, recovery, queue steps never interleave). */
@@ -411,3 +394,4 @@ export class Scheduler {
     });
   }
 }
+

@@ -50,6 +50,11 @@ export function planSlots(schedule: ScheduleDefinition, cursor: Date, now: Date)
   return { run: run.reverse(), passed: passed.reverse(), truncated: more, newest };
 }
 
+/** The latest cron firing at or before `at` (the slot a trigger runs when nobody claimed it), or null. */
+export function triggerSlot(schedule: ScheduleDefinition, at: Date): Date | null {
+  return schedule.pattern.previousRuns(1, new Date(at.getTime() + 1))[0] ?? null;
+}
+
 /**
  * Calls the factory and validates what it returns, before anything is
  * written: a builder is built (full graph validation), a definition is

@@ -32,4 +32,39 @@ export interface LedgerStore {
   findIds?(ids: readonly string[]): Promise<Set<string>>;
   /** Every entry of one ledger, oldest first (scans). */
   listEntries(ledger: string): Promise<LedgerEntry[]>;
+  /** Removes the entries of one ledger recorded before `recordedBefore` (all when omitted); returns how many. */
+  deleteEntries(ledger: string, recordedBefore?: Date): Promise<number>;
+}
+
+/**
+ * One generation of a ledger item's claim: `_id` is `<item key>#<generation>`.
+ * A takeover of a dead claimer's item inserts the next generation (an exact
+ * `_id` insert, so of racing takers one wins) instead of changing the old one.
+ */
+export interface LedgerClaimRecord {
+  key: string;
+  generation: number;
+  ledger: string;
+  /** Who works on the item (e.g. a slot's container name). */
+  holder: string;
+  /** How long the claim lives after its last renewal, in ms. */
+  leaseMs: number;
+  /** The last renewal, on the database server's clock when it tells its time. */
+  renewedAt: Date;
+  /** True once the holder let it go (the item was recorded, or its work failed). */
+  released: boolean;
+}
+
+/** Persistence of ledger item claims: exact `_id` inserts, reads and updates only. */
+export interface LedgerClaimStore {
+  /** Inserts generation `generation` of the claim; false when it exists. */
+  insertClaim(claim: Omit<LedgerClaimRecord, 'renewedAt' | 'released'>): Promise<boolean>;
+  /** One generation, or null. */
+  getClaim(key: string, generation: number): Promise<LedgerClaimRecord | null>;
+  /** Stamps a renewal (the server's time); false when no such unreleased generation of `holder` exists. */
+  renewClaim(key: string, generation: number, holder: string): Promise<boolean>;
+  /** Marks the generation released (idempotent). */
+  releaseClaim(key: string, generation: number, holder: string): Promise<void>;
+  /** The database server's time now; null when it does not tell it. */
+  serverTime(): Promise<Date | null>;
 }

@@ -2,12 +2,20 @@
  * `pts epf --hourly`: the job on its schedule (src/ingest/epf/schedule.ts)
  * until SIGINT or SIGTERM, with the live display and a summary per slot.
  */
+import { Cron } from 'croner';
 import type { Connection } from 'mongoose';
-import { MongoStore, Scheduler, type Runner, type ScheduleRunnerOptions } from '../../index.js';
+import { MongoStore, Scheduler, type Runner } from '../../index.js';
 import type { EpfEnv } from '../../ingest/epf/env.js';
+import { EPF_RUNNER_LIMITS } from '../../ingest/epf/job.js';
+import { announcePresence, type PresenceHeartbeat } from '../../ingest/epf/run-presence.js';
 import { epfSchedule } from '../../ingest/epf/schedule.js';
-import { printSummary, type ConsoleReporter } from './report.js';
 import { summarize } from '../../ingest/epf/summary.js';
+import { report } from './once.js';
+import { formatDuration, type EpfOutput } from './output.js';
+import type { ConsoleReporter } from './report.js';
+
+/** Cron of `--hourly` (UTC): minute 0 of every hour. */
+export const HOURLY_CRON = '0 * * * *';
 
 /** Wires a runner's events to the live display. */
 export function followRunner(runner: Runner, reporter: ConsoleReporter): void {
@@ -16,51 +24,79 @@ export function followRunner(runner: Runner, reporter: ConsoleReporter): void {
     reporter.taskFinished();
     reporter.log(`✗ ${e.task} failed: ${e.error.message}`);
   });
-  runner.on('task:retry', (e) => reporter.log(`↻ ${e.task}: ${e.error.message} (retry in ${Math.round(e.delayMs / 1000)} s)`));
+  runner.on('task:retry', (e) => reporter.log(`↻ ${e.task}: ${e.error.message} (retry in ${formatDuration(e.delayMs)})`));
   runner.on('runner:error', (e) => reporter.log(`! ${e.context}: ${e.error.message}`));
 }
 
-/** Runs the hourly schedule until SIGINT/SIGTERM, then stops gracefully. */
+/** When the next slot of `cron` (UTC) fires after `now`. */
+export function nextSlot(cron: string, now = new Date()): Date | null {
+  return new Cron(cron, { timezone: 'UTC', paused: true }).nextRun(now);
+}
+
+/** Runs the hourly schedule until `signal` aborts, then stops gracefully (running steps are released at once). */
 export async function runHourly(o: {
   connection: Connection;
   env: EpfEnv & { reporter: ConsoleReporter };
-  runner: ScheduleRunnerOptions;
-  log: (line: string) => void;
+  out: EpfOutput;
   json: boolean;
+  signal: AbortSignal;
+  checkpointIntervalMs?: number;
 }): Promise<void> {
   const reporter = o.env.reporter;
   const store = await MongoStore.create(o.connection);
-  const schedule = epfSchedule(o.env, { runner: o.runner });
+  const runnerOptions = {
+    ...EPF_RUNNER_LIMITS,
+    stopTimeoutMs: 0,
+    ...(o.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: o.checkpointIntervalMs } : {}),
+  };
+  const schedule = epfSchedule(o.env, { cron: HOURLY_CRON, runner: runnerOptions });
   const scheduler = await Scheduler.create({ connection: o.connection, schedules: [schedule] });
-  const started = new Map<string, number>();
+  const started = new Map<string, { at: number; presence: Promise<PresenceHeartbeat> }>();
+  const sayNext = () => {
+    const next = nextSlot(HOURLY_CRON);
+    if (next) {
+      o.out.say(`hourly: next slot at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`, {
+        event: 'epf:next-slot',
+        at: next.toISOString(),
+      });
+    }
+  };
   scheduler.on('slot:started', (e) => {
     reporter.reset();
-    started.set(e.container, Date.now());
-    o.log(`${e.resumed ? 'resuming' : 'starting'} ${e.container}`);
+    const presence = announcePresence(o.connection, {
+      prefix: o.env.prefix,
+      container: e.container,
+      runnerId: e.runner.runnerId,
+      leaseMs: EPF_RUNNER_LIMITS.leaseMs,
+    });
+    presence.catch(() => undefined);
+    started.set(e.container, { at: Date.now(), presence });
+    o.out.say(`${e.resumed ? 'resuming' : 'starting'} ${e.container}`, { event: 'epf:slot-started', container: e.container });
     followRunner(e.runner, reporter);
   });
-  scheduler.on('slot:skipped', (e) => o.log(`skipped ${e.container}: ${e.reason}`));
-  scheduler.on('slot:missed', (e) => o.log(`missed ${e.slots.length} slot(s) while no scheduler ran (catch-up: ${e.policy})`));
-  scheduler.on('scheduler:error', (e) => o.log(`! ${e.context}: ${e.error.message}`));
+  scheduler.on('slot:skipped', (e) => o.out.say(`skipped ${e.container}: ${e.reason}`, { event: 'epf:slot-skipped', container: e.container }));
+  scheduler.on('slot:missed', (e) =>
+    o.out.say(`missed ${e.slots.length} slot(s) while no scheduler ran (catch-up: ${e.policy})`, { event: 'epf:slots-missed' }),
+  );
+  scheduler.on('scheduler:error', (e) => o.out.log('error', `! ${e.context}: ${e.error.message}`, { event: 'epf:error' }));
   scheduler.on('slot:completed', (e) => {
     reporter.stop();
-    void summarize(store, e.container, e.status, reporter.takeBytesReceived(), Date.now() - (started.get(e.container) ?? Date.now())).then(
+    const slot = started.get(e.container);
+    started.delete(e.container);
+    void slot?.presence.then((p) => p.stop()).catch(() => undefined);
+    const elapsed = Date.now() - (slot?.at ?? Date.now());
+    void summarize(store, e.container, e.status, reporter.takeBytesReceived(), elapsed, o.connection, o.env.prefix).then(
       (s) => {
-        printSummary(s, o.log);
-        if (o.json) o.log(JSON.stringify(s));
+        report(s, o.out, o.json);
+        sayNext();
       },
-      (error: Error) => o.log(`! summary of ${e.container}: ${error.message}`),
+      (error: Error) => o.out.log('error', `! summary of ${e.container}: ${error.message}`),
     );
   });
   await scheduler.start();
-  o.log('hourly: waiting for the next slot (minute 0 of every hour, UTC); Ctrl-C to stop');
-  await new Promise<void>((resolve) => {
-    const onSignal = () => resolve();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-  o.log('stopping: letting running tasks finish (Ctrl-C again to force)…');
-  process.once('SIGINT', () => process.exit(130));
+  sayNext();
+  if (!o.signal.aborted) await new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
   await scheduler.stop();
   reporter.stop();
+  await Promise.allSettled([...started.values()].map((s) => s.presence.then((p) => p.stop())));
 }

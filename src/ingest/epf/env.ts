@@ -19,8 +19,9 @@ export interface EpfReporter {
    * @param done bytes or rows so far
    * @param total bytes or rows in all, when known
    * @param detail e.g. the table being imported
+   * @param fraction share of the phase done (0–1) when `total` does not say it (imports: bytes of the flat files read)
    */
-  file(id: string, phase: FilePhase, done: number, total?: number, detail?: string): void;
+  file(id: string, phase: FilePhase, done: number, total?: number, detail?: string, fraction?: number): void;
   /** Something the user should see once, e.g. a header quirk worked around. */
   warn?(message: string): void;
 }

@@ -210,8 +210,9 @@ export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportO
       onBatch: async (cp) => {
         state.current = { table: t.table, cp };
         await ctx.checkpoint(state);
-        env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table);
-        await ctx.progress(Math.min(1, (doneBytes + cp.offset) / totalBytes), `importing ${t.table}: ${cp.imported} rows`);
+        const fraction = Math.min(1, (doneBytes + cp.offset) / totalBytes);
+        env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table, fraction);
+        await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
       },
     });
     for (const w of result.warnings ?? []) env.reporter.warn?.(`${file.group}${file.date}/${file.name}: ${w}`);
@@ -240,7 +241,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
     await fs.rm(path.join(env.workDir, 'extracted', file.id), { recursive: true, force: true });
     await fs.rm(dl.path, { force: true });
   }
-  env.reporter.file(file.id, 'done', 1, 1);
+  env.reporter.file(file.id, 'done', dl.bytes, dl.bytes);
   return { file: file.id, tables };
 }
 

@@ -2,7 +2,9 @@
  * Builds the end-of-run summary from the container's persisted tasks, so a
  * run that resumed after a crash still reports the rows imported before it.
  */
+import type { Connection } from 'mongoose';
 import type { TaskStore } from '../../index.js';
+import { liveCollectionName } from './load/switch.js';
 import type { DiscoverOutput, ImportOutput } from './steps.js';
 
 /** The end-of-run summary. */
@@ -11,11 +13,18 @@ export interface EpfSummary {
   status: string;
   /** True when the slot found no new file. */
   nothingNew: boolean;
-  files: { planned: number; ingested: number; failed: number; waiting: number };
+  /**
+   * Files of this slot: `failed` had a step fail, `skipped` were not
+   * ingested because of another failure (e.g. their full export failed), and
+   * `waiting` are not complete on the feed yet.
+   */
+  files: { planned: number; ingested: number; failed: number; skipped: number; waiting: number };
   /** Bytes received from the feed by this process. */
   bytesDownloaded: number;
   /** Rows imported (of them repaired: surplus \x01 fields merged back) and rejected per table, from every run of this container. */
-  tables: Record<string, { rows: number; repaired: number; rejected: number; replacedUtf8: number }>;
+  tables: Record<string, { rows: number; repaired: number; rejected: number; replacedUtf8: number; size?: number }>;
+  /** Why each failed step failed (the last error of its last attempt). */
+  failures: Array<{ task: string; error: string; code: string | null }>;
   /** Attempts beyond the first, over all tasks (retries and takeovers). */
   retries: number;
   durationMs: number;
@@ -24,6 +33,7 @@ export interface EpfSummary {
 /**
  * @param bytesDownloaded bytes received by this process
  * @param durationMs this process's running time
+ * @param connection with `prefix`: adds each table's size (documents in its live collection now)
  */
 export async function summarize(
   store: TaskStore,
@@ -31,6 +41,8 @@ export async function summarize(
   status: string,
   bytesDownloaded: number,
   durationMs: number,
+  connection?: Connection,
+  prefix = 'epf_',
 ): Promise<EpfSummary> {
   const snap = await store.loadSnapshot(container);
   const tasks = snap?.tasks ?? [];
@@ -49,19 +61,35 @@ export async function summarize(
       row.replacedUtf8 += r.replacedUtf8;
     }
   }
+  if (connection?.db) {
+    for (const [table, row] of Object.entries(tables)) {
+      const live = await liveCollectionName(connection.db, table, prefix).catch(() => undefined);
+      if (live) row.size = await connection.db.collection(live).estimatedDocumentCount().catch(() => undefined);
+    }
+  }
+  const failedTasks = tasks.filter((t) => t.state.status === 'failed');
+  const fileOf = (task: string) => task.slice(task.indexOf(':') + 1);
+  const failedFiles = new Set(failedTasks.filter((t) => t.record.name.includes(':')).map((t) => fileOf(t.record.name)));
+  const ingested = publishes.filter((t) => t.state.status === 'succeeded').length;
   return {
     container,
     status,
     nothingNew: discover !== undefined && planned === 0,
     files: {
       planned,
-      ingested: publishes.filter((t) => t.state.status === 'succeeded').length,
-      failed: publishes.filter((t) => t.state.status !== 'succeeded').length + (discover?.failed?.length ?? 0),
+      ingested,
+      failed: failedFiles.size + (discover?.failed?.length ?? 0),
+      skipped: publishes.filter((t) => t.state.status !== 'succeeded' && !failedFiles.has(fileOf(t.record.name))).length,
       waiting: discover?.waiting.length ?? 0,
     },
+    failures: failedTasks.map((t) => ({
+      task: t.record.name,
+      error: t.state.lastError?.message ?? t.state.reason ?? 'failed',
+      code: t.state.lastError?.code ?? null,
+    })),
     bytesDownloaded,
     tables,
     retries: tasks.reduce((n, t) => n + Math.max(0, t.state.attempt - 1), 0),
-    durationMs,
+    durationMs: Math.round(durationMs),
   };
 }

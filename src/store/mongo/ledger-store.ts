@@ -1,7 +1,8 @@
 import { type Connection, type Model, Schema } from 'mongoose';
 import { InvalidOptionError } from '../../errors.js';
-import type { LedgerEntry, LedgerStore } from '../ledger-types.js';
 import pLimit from 'p-limit';
+import type { LedgerClaimRecord, LedgerClaimStore, LedgerEntry, LedgerStore } from '../ledger-types.js';
+import { serverTime } from './server-clock.js';
 import { isDuplicateKeyError } from './keys.js';
 import { isFerretDb } from './server-kind.js';
 import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
@@ -21,6 +22,22 @@ const ledgerSchema = new Schema<LedgerDoc>(
   { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true },
 );
 
+type ClaimDoc = Omit<LedgerClaimRecord, 'key' | 'generation'> & { _id: string; key: string; generation: number };
+
+const claimSchema = new Schema<ClaimDoc>(
+  {
+    _id: { type: String, required: true },
+    key: { type: String, required: true },
+    generation: { type: Number, required: true },
+    ledger: { type: String, required: true },
+    holder: { type: String, required: true },
+    leaseMs: { type: Number, required: true },
+    renewedAt: { type: Date, required: true },
+    released: { type: Boolean, required: true },
+  },
+  { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true },
+);
+
 /** Ids per `$in` query (MongoDB). */
 const IN_CHUNK = 1000;
 /** Exact `_id` reads in flight at once. */
@@ -28,10 +45,16 @@ const PARALLEL_READS = 16;
 /** Above this many ids, FerretDB reads the collection once instead of one lookup per id. */
 const POINT_READS_MAX = 256;
 
-/** The {@link LedgerStore} over MongoDB (or FerretDB): collection `<prefix>_ledger`. */
-export class MongoLedgerStore implements LedgerStore {
+const claimId = (key: string, generation: number): string => `${key}#${generation}`;
+
+/**
+ * The {@link LedgerStore} over MongoDB (or FerretDB): collection `<prefix>_ledger`,
+ * and `<prefix>_ledger_claims` for the claims of items being worked on.
+ */
+export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
   private constructor(
     private readonly m: Model<LedgerDoc>,
+    private readonly claims: Model<ClaimDoc>,
     private readonly o: ResolvedStoreOptions,
     /** FerretDB v1: no index serves `$in`, only an exact `_id`. */
     private readonly ferret: boolean,
@@ -52,13 +75,18 @@ export class MongoLedgerStore implements LedgerStore {
     const resolved = resolveStoreOptions(options);
     const name = `${prefix}:ledger`;
     const model = (connection.models[name] as Model<LedgerDoc> | undefined) ?? connection.model<LedgerDoc>(name, ledgerSchema, `${prefix}_ledger`);
+    const claimsName = `${prefix}:ledger_claims`;
+    const claims =
+      (connection.models[claimsName] as Model<ClaimDoc> | undefined) ?? connection.model<ClaimDoc>(claimsName, claimSchema, `${prefix}_ledger_claims`);
     await connection.asPromise();
-    try {
-      await model.createCollection();
-    } catch (error) {
-      if ((error as { code?: number }).code !== 48) throw error; // 48: exists
+    for (const create of [() => model.createCollection(), () => claims.createCollection()]) {
+      try {
+        await create();
+      } catch (error) {
+        if ((error as { code?: number }).code !== 48) throw error; // 48: exists
+      }
     }
-    return new MongoLedgerStore(model, resolved, await isFerretDb(connection));
+    return new MongoLedgerStore(model, claims, resolved, await isFerretDb(connection));
   }
 
   /**
@@ -131,6 +159,59 @@ export class MongoLedgerStore implements LedgerStore {
   async listEntries(ledger: string): Promise<LedgerEntry[]> {
     const docs = await retryRead(this.o, 'listEntries', () => this.m.find({ ledger }).lean<LedgerDoc[]>().exec(), 6);
     return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
+  }
+
+  async deleteEntries(ledger: string, recordedBefore?: Date): Promise<number> {
+    const filter = recordedBefore ? { ledger, recordedAt: { $lt: recordedBefore } } : { ledger };
+    // Idempotent: a retry after a lost reply deletes what is left.
+    const result = await retryWrite(this.o, 'deleteEntries', () => this.m.deleteMany(filter).exec());
+    return result.deletedCount;
+  }
+
+  /**
+   * Inserts one claim generation. The renewal stamp is then set by the server
+   * (`$currentDate`: an insert cannot use it), so expiry is judged on one clock.
+   */
+  async insertClaim(claim: Omit<LedgerClaimRecord, 'renewedAt' | 'released'>): Promise<boolean> {
+    const _id = claimId(claim.key, claim.generation);
+    let tries = 0;
+    try {
+      await retryWrite(this.o, 'insertClaim', (o) => {
+        tries++;
+        return this.claims.create([{ _id, ...claim, renewedAt: new Date(), released: false }], saveOptions(o.writeConcern));
+      });
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      if (tries === 1) return false;
+      const stored = await this.getClaim(claim.key, claim.generation);
+      if (stored?.holder !== claim.holder) return false; // a lost reply: ours only if the holder matches
+    }
+    await this.renewClaim(claim.key, claim.generation, claim.holder);
+    return true;
+  }
+
+  async getClaim(key: string, generation: number): Promise<LedgerClaimRecord | null> {
+    const doc = await retryRead(this.o, 'getClaim', () => this.claims.findById(claimId(key, generation)).lean<ClaimDoc>().exec());
+    if (!doc) return null;
+    const { _id, ...rest } = doc;
+    return rest;
+  }
+
+  async renewClaim(key: string, generation: number, holder: string): Promise<boolean> {
+    const r = await retryWrite(this.o, 'renewClaim', (o) =>
+      this.claims.updateOne({ _id: claimId(key, generation), holder, released: false }, { $currentDate: { renewedAt: true } }, o).exec(),
+    );
+    return r.matchedCount > 0;
+  }
+
+  async releaseClaim(key: string, generation: number, holder: string): Promise<void> {
+    await retryWrite(this.o, 'releaseClaim', (o) =>
+      this.claims.updateOne({ _id: claimId(key, generation), holder }, { $set: { released: true } }, o).exec(),
+    );
+  }
+
+  serverTime(): Promise<Date | null> {
+    return serverTime(this.claims.db.db);
   }
 }
 

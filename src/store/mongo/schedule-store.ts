@@ -1,17 +1,38 @@
 import { type Connection, type Model, Schema } from 'mongoose';
 import { InvalidOptionError } from '../../errors.js';
-import { OPEN_SLOT_STATES, slotKey, type NewSlot, type ScheduleHead, type ScheduleStore, type SlotRecord } from '../schedule-types.js';
+import {
+  OPEN_SLOT_STATES,
+  SLOT_STATES,
+  slotKey,
+  type EndedSlotState,
+  type NewSlot,
+  type ScheduleDescription,
+  type ScheduleHead,
+  type ScheduleStore,
+  type SlotRecord,
+  type TriggerRequest,
+} from '../schedule-types.js';
 import { isDuplicateKeyError } from './keys.js';
 import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
 
 interface HeadDoc {
   _id: string;
   cursor: Date;
+  description?: ScheduleDescription | null;
+  trigger?: TriggerRequest | null;
+  handoverAt?: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 type SlotDoc = Omit<SlotRecord, 'id'> & { _id: string; updatedAt: Date };
+
+/** Ownership of a container by one slot: `_id` is the container name. */
+interface ContainerOwnerDoc {
+  _id: string;
+  slotId: string;
+  claimedAt: Date;
+}
 
 const common = { versionKey: false, minimize: false, autoIndex: false, autoCreate: false, strict: true } as const;
 
@@ -19,6 +40,9 @@ const headSchema = new Schema<HeadDoc>(
   {
     _id: { type: String, required: true },
     cursor: { type: Date, required: true },
+    description: { type: Schema.Types.Mixed, default: null },
+    trigger: { type: Schema.Types.Mixed, default: null },
+    handoverAt: { type: Date, default: null },
     createdAt: { type: Date, required: true },
     updatedAt: { type: Date, required: true },
   },
@@ -31,13 +55,23 @@ const slotSchema = new Schema<SlotDoc>(
     schedule: { type: String, required: true },
     slot: { type: Date, required: true },
     container: { type: String, required: true },
-    state: { type: String, required: true, enum: ['queued', 'started', 'skipped', 'succeeded', 'failed', 'cancelled'] },
+    state: { type: String, required: true, enum: [...SLOT_STATES] },
     reason: { type: String, default: null },
     claimedBy: { type: String, required: true },
     claimedAt: { type: Date, required: true },
     startedAt: { type: Date, default: null },
     finishedAt: { type: Date, default: null },
+    manual: { type: Boolean, default: false },
     updatedAt: { type: Date, required: true },
+  },
+  common,
+);
+
+const ownerSchema = new Schema<ContainerOwnerDoc>(
+  {
+    _id: { type: String, required: true },
+    slotId: { type: String, required: true },
+    claimedAt: { type: Date, required: true },
   },
   common,
 );
@@ -51,7 +85,10 @@ slotSchema.index({ schedule: 1, state: 1, slot: 1 });
  * `writeRetryMs` (default 10000 ms), writes with `writeConcern` (default majority).
  */
 export interface MongoScheduleStoreOptions extends OperationOptions {
-  /** Prefix of the collection names (`<prefix>_schedule_heads`, `<prefix>_schedule_slots`). @defaultValue 'pts' */
+  /**
+   * Prefix of the collection names (`<prefix>_schedule_heads`, `<prefix>_schedule_slots`,
+   * `<prefix>_schedule_containers`). @defaultValue 'pts'
+   */
   collectionPrefix?: string;
 }
 
@@ -60,6 +97,7 @@ export class MongoScheduleStore implements ScheduleStore {
   private constructor(
     private readonly heads: Model<HeadDoc>,
     private readonly slots: Model<SlotDoc>,
+    private readonly owners: Model<ContainerOwnerDoc>,
     private readonly o: ResolvedStoreOptions,
   ) {}
 
@@ -79,10 +117,12 @@ export class MongoScheduleStore implements ScheduleStore {
     };
     const heads = bind('schedule_heads', headSchema);
     const slots = bind('schedule_slots', slotSchema);
+    const owners = bind('schedule_containers', ownerSchema);
     await connection.asPromise();
     await ensureCollection(heads);
     await ensureCollection(slots);
-    return new MongoScheduleStore(heads, slots, resolved);
+    await ensureCollection(owners);
+    return new MongoScheduleStore(heads, slots, owners, resolved);
   }
 
   /**
@@ -90,11 +130,17 @@ export class MongoScheduleStore implements ScheduleStore {
    * Operations of this store throw OperationTimeoutError when the server gave
    * no reply within `operationTimeoutMs` and retries ran out.
    */
-  async openHead(schedule: string, initialCursor: Date): Promise<ScheduleHead> {
+  async openHead(schedule: string, initialCursor: Date, description?: ScheduleDescription): Promise<ScheduleHead> {
     const found = await this.findHead(schedule);
-    if (found) return toHead(found);
+    if (found) {
+      if (description && JSON.stringify(found.description ?? null) !== JSON.stringify(description)) {
+        await retryWrite(this.o, 'openHead', (o) => this.heads.updateOne({ _id: schedule }, { $set: { description } }, o).exec());
+        return toHead({ ...found, description });
+      }
+      return toHead(found);
+    }
     const now = new Date();
-    const doc: HeadDoc = { _id: schedule, cursor: initialCursor, createdAt: now, updatedAt: now };
+    const doc: HeadDoc = { _id: schedule, cursor: initialCursor, description: description ?? null, trigger: null, handoverAt: null, createdAt: now, updatedAt: now };
     try {
       await retryWrite(this.o, 'openHead', (o) => this.heads.create([doc], saveOptions(o.writeConcern)));
       return toHead(doc);
@@ -115,6 +161,49 @@ export class MongoScheduleStore implements ScheduleStore {
 
   private findHead(schedule: string): Promise<HeadDoc | null> {
     return retryRead(this.o, 'openHead', () => this.heads.findById(schedule).lean<HeadDoc>().exec());
+  }
+
+  async getHead(schedule: string): Promise<ScheduleHead | null> {
+    const doc = await this.findHead(schedule);
+    return doc ? toHead(doc) : null;
+  }
+
+  async requestTrigger(schedule: string, request: TriggerRequest): Promise<boolean> {
+    const r = await retryWrite(this.o, 'requestTrigger', (o) =>
+      this.heads.updateOne({ _id: schedule }, { $set: { trigger: request, updatedAt: new Date() } }, o).exec(),
+    );
+    return r.matchedCount > 0;
+  }
+
+  async clearTrigger(schedule: string, request: TriggerRequest): Promise<void> {
+    // Only the request that was served: a newer one written meanwhile stays.
+    await retryWrite(this.o, 'clearTrigger', (o) =>
+      this.heads
+        .updateOne({ _id: schedule, 'trigger.requestedAt': request.requestedAt }, { $set: { trigger: null, updatedAt: new Date() } }, o)
+        .exec(),
+    );
+  }
+
+  async signalHandover(schedule: string): Promise<void> {
+    const now = new Date();
+    await retryWrite(this.o, 'signalHandover', (o) => this.heads.updateOne({ _id: schedule }, { $set: { handoverAt: now, updatedAt: now } }, o).exec());
+  }
+
+  async claimContainer(container: string, slotId: string): Promise<{ owner: string; inserted: boolean }> {
+    let tries = 0;
+    try {
+      await retryWrite(this.o, 'claimContainer', (o) => {
+        tries++;
+        return this.owners.create([{ _id: container, slotId, claimedAt: new Date() }], saveOptions(o.writeConcern));
+      });
+      return { owner: slotId, inserted: true };
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+      const stored = await retryRead(this.o, 'claimContainer', () => this.owners.findById(container).lean<ContainerOwnerDoc>().exec());
+      if (!stored) throw error;
+      // A retry after a lost reply meets our own insert: it counts as inserted by us.
+      return { owner: stored.slotId, inserted: tries > 1 && stored.slotId === slotId };
+    }
   }
 
   async advanceHead(schedule: string, cursor: Date): Promise<void> {
@@ -139,6 +228,7 @@ export class MongoScheduleStore implements ScheduleStore {
       claimedAt: now,
       startedAt: slot.state === 'started' ? now : null,
       finishedAt: slot.state === 'skipped' ? now : null,
+      manual: slot.manual ?? false,
       updatedAt: now,
     };
     let tries = 0;
@@ -172,6 +262,12 @@ export class MongoScheduleStore implements ScheduleStore {
     return docs.map(toSlot).sort(bySlot);
   }
 
+  async deleteEndedSlots(schedule: string, before: Date): Promise<number> {
+    const filter = { schedule, slot: { $lt: before }, state: { $nin: [...OPEN_SLOT_STATES] } };
+    const result = await retryWrite(this.o, 'deleteEndedSlots', () => this.slots.deleteMany(filter).exec());
+    return result.deletedCount;
+  }
+
   async markSlotStarted(schedule: string, slot: Date): Promise<void> {
     const now = new Date();
     // Idempotent: a repeat finds the slot started and changes nothing.
@@ -185,7 +281,7 @@ export class MongoScheduleStore implements ScheduleStore {
   async finishSlot(
     schedule: string,
     slot: Date,
-    state: 'succeeded' | 'failed' | 'cancelled',
+    state: EndedSlotState,
     reason: string | null = null,
   ): Promise<void> {
     const now = new Date();
@@ -210,7 +306,15 @@ async function ensureCollection<T>(m: Model<T>): Promise<void> {
 const bySlot = (a: SlotRecord, b: SlotRecord): number => a.slot.getTime() - b.slot.getTime();
 
 function toHead(doc: HeadDoc): ScheduleHead {
-  return { schedule: doc._id, cursor: doc.cursor, createdAt: doc.createdAt, updatedAt: doc.updatedAt };
+  return {
+    schedule: doc._id,
+    cursor: doc.cursor,
+    description: doc.description ?? null,
+    trigger: doc.trigger ?? null,
+    handoverAt: doc.handoverAt ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
 }
 
 function toSlot(doc: SlotDoc): SlotRecord {
@@ -225,5 +329,6 @@ function toSlot(doc: SlotDoc): SlotRecord {
     claimedAt: doc.claimedAt,
     startedAt: doc.startedAt ?? null,
     finishedAt: doc.finishedAt ?? null,
+    manual: doc.manual ?? false,
   };
 }
