@@ -20,7 +20,7 @@ killChildrenAfterEach();
 const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
 async function run(feed: FixtureFeed, baseUrl: string, workDir: string) {
-  const child = spawnTsChild('src/cli/epf/main.ts', ['--json'], {
+  const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
     MONGODB_URI: db().uriWithDb,
     EPF_BASE_URL: baseUrl,
     EPF_USERNAME: feed.username,
