@@ -16,7 +16,7 @@ export type {
 } from './definition/types.js';
 export { Runner } from './engine/runner.js';
 export type { RunResult } from './engine/runner.js';
-export type { RunnerOptions } from './engine/runner-options.js';
+export type { GroupLimit, RunnerOptions } from './engine/runner-options.js';
 export { RunnerEvents } from './engine/events.js';
 export { runInWorker } from './engine/run-in-worker.js';
 export type { WorkerHandlerOptions } from './engine/run-in-worker.js';

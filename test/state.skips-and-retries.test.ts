@@ -92,6 +92,16 @@ describe('deleteTask racing addTask with dependsOn (0.0.1 API)', () => {
       await c.addTask('a', { handler: 'h' });
       const [deleted, added] = await Promise.allSettled([c.deleteTask('a'), c.addTask('b', { dependsOn: ['a'], handler: 'h' })]);
       const store = await MongoStore.create(db().connection);
+      if (added.status === 'rejected') {
+        // The delete won outright (the add read after it: a server that answers
+        // the add's reads later allows it). Nothing depends on the deleted task;
+        // the container is empty, which a runner waits on (see the test below).
+        expect(deleted.status).toBe('fulfilled');
+        expect((added.reason as Error).name).toBe('UnknownDependencyError');
+        expect((await store.loadSnapshot(name))!.tasks).toEqual([]);
+        outcomes.set('fulfilled/rejected/empty', (outcomes.get('fulfilled/rejected/empty') ?? 0) + 1);
+        continue;
+      }
       const runner = await Runner.create({ store, container: name, handlers: { h: async () => 'ok' }, ...fast });
       const run = runner.run();
       const timer = setTimeout(() => void runner.stop(), 5_000);
@@ -106,4 +116,72 @@ describe('deleteTask racing addTask with dependsOn (0.0.1 API)', () => {
     }
     expect([...outcomes.values()].reduce((a, b) => a + b, 0)).toBe(8);
   });
+
+  // Each ordering the race allows, made deterministic by holding one call's
+  // command until the other call has returned (issue 12: on another server
+  // the loop above met the first one, which the test did not expect).
+  const orderings = [
+    { hold: 'loadTaskRecords', until: 'delete', outcome: 'delete first: the add is refused, nothing waits' },
+    { hold: 'deleteTask', until: 'add', outcome: 'the add between the delete\'s check and its delete: the dependent is skipped' },
+    { hold: 'loadDependents', until: 'add', outcome: 'add first: the delete is refused' },
+  ] as const;
+  for (const [i, o] of orderings.entries()) {
+    it(o.outcome, async () => {
+      const { createClient } = await import('../src/index.js');
+      const api = createClient({ connection: db().connection });
+      const name = `ordered-${i}`;
+      const c = await api.getOrCreateTaskContainer(name);
+      await c.addTask('a', { handler: 'h' });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const proto = MongoStore.prototype as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+      const real = proto[o.hold]!;
+      let held = false;
+      proto[o.hold] = async function (this: unknown, ...args: unknown[]) {
+        // Only the call of the side that must wait: the add reads ['b', 'a'], the delete checks 'a'.
+        const mine = o.hold === 'loadTaskRecords' ? (args[1] as string[]).includes('b') : args[1] === 'a';
+        if (mine && !held) {
+          held = true;
+          await gate;
+        }
+        return real.apply(this, args);
+      };
+      let results: [PromiseSettledResult<unknown>, PromiseSettledResult<unknown>];
+      try {
+        const deleting = c.deleteTask('a');
+        const adding = c.addTask('b', { dependsOn: ['a'], handler: 'h' });
+        void (o.until === 'delete' ? deleting : adding).finally(release);
+        results = await Promise.allSettled([deleting, adding]);
+      } finally {
+        release();
+        proto[o.hold] = real;
+      }
+      expect(held).toBe(true);
+      const [deleted, added] = results;
+      const store = await MongoStore.create(db().connection);
+      const names = () => store.loadSnapshot(name).then((s) => s!.tasks.map((t) => t.record.name));
+      if (i === 0) {
+        expect(deleted.status).toBe('fulfilled');
+        expect(added.status === 'rejected' && (added.reason as Error).name).toBe('UnknownDependencyError');
+        expect(await names()).toEqual([]);
+        // An empty container of the 0.0.1 API: complete for 0.0.1, running for the engine (tasks may come).
+        expect((await api.getTaskContainer(name))!.isComplete()).toBe(true);
+        return;
+      }
+      if (i === 1) {
+        expect([deleted.status, added.status]).toEqual(['fulfilled', 'fulfilled']);
+        expect(await names()).toEqual(['b']);
+      } else {
+        expect(deleted.status === 'rejected' && (deleted.reason as { code?: string }).code).toBe('PTS_HAS_DEPENDENTS');
+        expect(await names()).toEqual(['a', 'b']);
+      }
+      const runner = await Runner.create({ store, container: name, handlers: { h: async () => 'ok' }, ...fast });
+      const run = runner.run();
+      const timer = setTimeout(() => void runner.stop(), 10_000);
+      const result = await run;
+      clearTimeout(timer);
+      expect(result.status).toBe(i === 1 ? 'failed' : 'succeeded');
+      if (i === 1) expect(stateOf((await store.loadSnapshot(name))!, 'b').reason).toBe('dependency "a" does not exist');
+    });
+  }
 });

@@ -2,7 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { compileDynamicTasks } from '../definition/dynamic.js';
 import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
 import { coerceError, LeaseLapseLimitError, NotFoundError, RecoveryLimitError } from '../errors.js';
-import type { Claim, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { Claim, HeldSlots, SlotId, TaskSnapshot, TaskStore } from '../store/types.js';
 import { executeAttempt, toPersistedError } from './attempt.js';
 import { claimedEntry, outcomeEntry } from '../store/transition.js';
 import type { RunnerEvents } from './events.js';
@@ -11,6 +11,7 @@ import type { ResolvedRunnerOptions } from './runner-options.js';
 import type { ViewSync } from './view-sync.js';
 import { fenceMarginMs } from './lease-fence.js';
 import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
+import { SharedLimits } from './shared-limits.js';
 
 /**
  * With other runners around, a runner picks its claims at random among
@@ -54,6 +55,8 @@ export class Dispatcher {
   private lostClaims = 0;
   /** Other runners seen holding tasks of this container (runnerId → monotonic time last seen). */
   private readonly rivals = new Map<string, number>();
+  /** Limits shared with the other runners of the container (slot documents). */
+  private readonly shared: SharedLimits;
   /** Event-loop delays, watched while attempts run. */
   private readonly loopWatch: LoopWatch;
 
@@ -70,6 +73,7 @@ export class Dispatcher {
     private readonly hooks: { isStopping(): boolean; wake(): void },
   ) {
     this.limit = pLimit(opts.concurrency);
+    this.shared = new SharedLimits(store, container, opts);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
     const riskMs = lapseRiskDelayMs(opts.leaseMs, opts.heartbeatMs, fenceMarginMs(opts.leaseMs, opts.heartbeatMs));
     this.loopWatch = new LoopWatch(Math.max(10, Math.min(100, Math.floor(opts.heartbeatMs / 4))), riskMs, (delayMs) =>
@@ -106,18 +110,21 @@ export class Dispatcher {
     let wakeAt: Date | null = null;
     const free = () => !this.hooks.isStopping() && this.local.size + this.claiming.size < this.opts.concurrency;
     // Tasks whose holder's lease this runner judged expired first, then the ready ones in declaration order.
+    // Limits shared with other runners: what is held now, read once per step.
+    if (this.shared.enabled && free()) await this.shared.refresh();
     for (const name of this.leases.takeRecoverable()) {
       const t = view.get(name);
       if (!free() || !t || t.state.status !== 'running') continue;
       const handler = this.canStart(t);
-      if (handler) claims.push(this.claimOne(t, handler, true));
+      const slots = handler ? this.shared.reserve(t.record.options.group) : null;
+      if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, in declaration order, as many as this runner's
     // share of the head of the ready set when others run it too.
     const slots = this.opts.concurrency - this.local.size - this.claiming.size;
     const runners = this.activeRivals();
     const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
-    const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown> }> = [];
+    const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
@@ -128,7 +135,8 @@ export class Dispatcher {
         continue;
       }
       const handler = this.canStart(t, picked);
-      if (handler) picked.push({ t, handler });
+      const slots = handler ? this.shared.reserve(t.record.options.group) : null;
+      if (handler && slots) picked.push({ t, handler, slots });
       else held.push(t);
     }
     // Runners racing for the same tasks lose most claims: with others around,
@@ -137,10 +145,16 @@ export class Dispatcher {
       const j = i + Math.floor(Math.random() * (picked.length - i));
       [picked[i], picked[j]] = [picked[j]!, picked[i]!];
       const p = picked[i]!;
-      if (this.hasGroupCapacity(p.t.record.options.group)) claims.push(this.claimOne(p.t, p.handler, false));
-      else held.push(p.t);
+      if (this.hasGroupCapacity(p.t.record.options.group)) claims.push(this.claimOne(p.t, p.handler, false, p.slots));
+      else {
+        this.shared.unreserve(p.slots);
+        held.push(p.t);
+      }
     }
-    for (let i = claims.length; i < picked.length; i++) held.push(picked[i]!.t);
+    for (let i = claims.length; i < picked.length; i++) {
+      this.shared.unreserve(picked[i]!.slots);
+      held.push(picked[i]!.t);
+    }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
     return wakeAt;
@@ -170,10 +184,18 @@ export class Dispatcher {
     return 1 + this.rivals.size;
   }
 
-  private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean): Promise<void> {
+  /** Takes the task's shared slots (reserved as `slots`), claims it, and starts its attempt. */
+  private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean, slots: SlotId[]): Promise<void> {
     const name = t.record.name;
     this.claiming.set(name, t.record.options.group);
+    let held: HeldSlots | null = null;
     try {
+      const slotsSentAt = performance.now();
+      if (slots.length > 0) {
+        held = await this.shared.acquire(slots, name, t.state.token + 1);
+        // Taken by another runner meanwhile: try again at the next step.
+        if (!held) return this.sync.view.requeue(t);
+      }
       const claimSentAt = performance.now();
       const asked = {
         runnerId: this.opts.runnerId,
@@ -188,6 +210,8 @@ export class Dispatcher {
       if (!claim) {
         // Another runner claimed it first: learn its claim, and move on to
         // other candidates at once rather than at the next poll.
+        await this.giveBack(held);
+        held = null;
         await this.sync.catchUp(name);
         this.noteRival(this.sync.view.get(name)?.state.runnerId ?? null);
         // Many lost claims: the picture lags far behind others' work, and one
@@ -200,8 +224,9 @@ export class Dispatcher {
         return;
       }
       this.sync.view.apply(name, [claimedEntry(claim, asked)]);
-      if (this.hooks.isStopping()) {
-        // stop() began while the claim was in flight: give it back, do not start it.
+      // stop() began while the claim was in flight, or the slots were taken
+      // so long ago that another runner may have judged them abandoned: give it back, do not start it.
+      if (this.hooks.isStopping() || (held && performance.now() - slotsSentAt >= this.opts.leaseMs - fenceMarginMs(this.opts.leaseMs, this.opts.heartbeatMs))) {
         return await this.release(claim);
       }
       if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {
@@ -211,13 +236,26 @@ export class Dispatcher {
         return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
       const deps = await this.sync.dependencyOutputs(t);
-      this.start(claim, t, handler, recovered, deps, claimSentAt);
+      this.start(claim, t, handler, recovered, deps, claimSentAt, held);
+      held = null; // the attempt gives them back when it ends
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
       this.catchUps.add(name);
       this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
     } finally {
+      // Not started: whatever happened to the claim, its slots go back (nothing runs under them).
+      await this.giveBack(held);
       this.claiming.delete(name);
+    }
+  }
+
+  /** Releases shared slots; a failed release is reported (a slot whose claim is over is evicted by the next runner that needs it). */
+  private async giveBack(held: HeldSlots | null): Promise<void> {
+    if (!held) return;
+    try {
+      await this.shared.release(held);
+    } catch (error) {
+      this.events.emit('runner:error', { error: coerceError(error), context: 'releasing shared slots' });
     }
   }
 
@@ -241,6 +279,7 @@ export class Dispatcher {
     recovered: boolean,
     deps: Record<string, unknown>,
     claimSentAt: number,
+    slots: HeldSlots | null,
   ): void {
     const abort = new AbortController();
     const group = t.record.options.group;
@@ -279,7 +318,9 @@ export class Dispatcher {
         // Tasks it staged exist from its success on: read them.
         if (recorded?.outcome.kind === 'succeeded' && this.staged.has(`${name}#${claim.token}`)) this.sync.stale = true;
       })
-      .finally(() => {
+      .finally(async () => {
+        // The attempt is over: its shared slots go back.
+        await this.giveBack(slots);
         this.local.delete(name);
         this.staged.delete(`${name}#${claim.token}`);
         this.hooks.wake();

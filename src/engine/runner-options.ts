@@ -22,8 +22,19 @@ export interface RunnerOptions {
   handlers?: Record<string, TaskHandler<any, unknown>>;
   /** Attempts running at once in this runner. @defaultValue 4 */
   concurrency?: number;
-  /** Limits per concurrency group (task option `group`), per runner. @defaultValue {} */
-  groups?: Record<string, number>;
+  /**
+   * Limits per concurrency group (task option `group`): a number is a limit
+   * per runner; `{ concurrency, global }` sets a limit per runner and/or one
+   * across every runner of the container, held in the database (see
+   * docs/concepts.md, "Limits across runners"). @defaultValue {}
+   */
+  groups?: Record<string, number | GroupLimit>;
+  /**
+   * Attempts running at once across every runner of the container, held in
+   * the database (slot documents). Runners of one container should agree on
+   * it: each takes slots below its own value. @defaultValue none
+   */
+  globalConcurrency?: number;
   /**
    * How long `Runner.create` waits for the connection to reach a server before
    * failing with a ServerUnreachableError naming the host, in ms.
@@ -72,10 +83,23 @@ export interface RunnerOptions {
   readPreference?: MongoStoreOptions['readPreference'];
 }
 
+/** A concurrency group's limits (see {@link RunnerOptions.groups}). */
+export interface GroupLimit {
+  /** Attempts of the group running at once in this runner. @defaultValue no limit but `concurrency` */
+  concurrency?: number;
+  /** Attempts of the group running at once across every runner of the container (slot documents). @defaultValue none */
+  global?: number;
+}
+
 /** Runner options with defaults filled in and validated. */
 export interface ResolvedRunnerOptions {
   concurrency: number;
+  /** Per-runner limits by group. */
   groups: Record<string, number>;
+  /** Limits across runners by group. */
+  globalGroups: Record<string, number>;
+  /** Limit across runners of every attempt of the container, or null. */
+  globalConcurrency: number | null;
   leaseMs: number;
   heartbeatMs: number;
   pollMs: number;
@@ -96,10 +120,28 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new InvalidOptionError('concurrency', `must be a positive integer, got ${String(concurrency)}`);
   }
-  const groups = { ...(o.groups ?? {}) };
-  for (const [g, n] of Object.entries(groups)) {
-    if (!Number.isInteger(n) || n < 1) throw new InvalidOptionError(`groups.${g}`, `must be a positive integer, got ${String(n)}`);
+  const groups: Record<string, number> = {};
+  const globalGroups: Record<string, number> = {};
+  if (o.groups !== undefined && (o.groups === null || typeof o.groups !== 'object' || Array.isArray(o.groups))) {
+    throw new InvalidOptionError('groups', 'must be an object of group names to limits');
   }
+  for (const [g, limit] of Object.entries(o.groups ?? {})) {
+    if (typeof limit === 'number') {
+      groups[g] = positiveInteger(`groups.${g}`, limit);
+      continue;
+    }
+    if (limit === null || typeof limit !== 'object' || Array.isArray(limit)) {
+      throw new InvalidOptionError(`groups.${g}`, `must be a positive integer or { concurrency?, global? }, got ${JSON.stringify(limit)}`);
+    }
+    const unknown = Object.keys(limit).filter((k) => k !== 'concurrency' && k !== 'global');
+    if (unknown.length > 0) throw new InvalidOptionError(`groups.${g}`, `unknown key "${unknown[0]}" (known: concurrency, global)`);
+    if (limit.concurrency === undefined && limit.global === undefined) {
+      throw new InvalidOptionError(`groups.${g}`, 'must set concurrency (per runner), global (across runners), or both');
+    }
+    if (limit.concurrency !== undefined) groups[g] = positiveInteger(`groups.${g}.concurrency`, limit.concurrency);
+    if (limit.global !== undefined) globalGroups[g] = positiveInteger(`groups.${g}.global`, limit.global);
+  }
+  const globalConcurrency = o.globalConcurrency === undefined ? null : positiveInteger('globalConcurrency', o.globalConcurrency);
   const maxRecoveries = o.maxRecoveries ?? 5;
   if (!Number.isInteger(maxRecoveries) || maxRecoveries < 0) {
     throw new InvalidOptionError('maxRecoveries', 'must be a non-negative integer');
@@ -107,6 +149,8 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
   return {
     concurrency,
     groups,
+    globalGroups,
+    globalConcurrency,
     leaseMs,
     heartbeatMs,
     pollMs: positive('pollMs', o.pollMs ?? 1000),
@@ -117,6 +161,11 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
     runnerId: o.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     clock: clockOption(o.clock),
   };
+}
+
+function positiveInteger(option: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(option, `must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function clockOption(clock: RunnerOptions['clock']): { now(): number } {

@@ -350,6 +350,35 @@ export interface NewClaim {
   heartbeatMs?: number | null;
 }
 
+/** One place of a limit shared by runners: the `index`-th of its scope (`all`: globalConcurrency; `group:<name>`: a group's global limit). */
+export interface SlotId {
+  scope: string;
+  index: number;
+}
+
+/** Who takes slots: the task and the log position its claim will take. */
+export interface SlotHolder {
+  task: string;
+  token: number;
+  runnerId: string;
+}
+
+/** A slot as stored: who holds it, under which acquisition. */
+export interface SlotHolding extends SlotId, SlotHolder {
+  /** Random per acquisition; a release or an eviction deletes only this one. */
+  nonce: string;
+}
+
+/** Slots taken together by one acquisition, released together. */
+export interface HeldSlots {
+  container: string;
+  ids: SlotId[];
+  nonce: string;
+}
+
+/** What {@link TaskStore.acquireSlots} got: every slot asked for, or none and who holds the ones taken. */
+export type SlotAcquisition = { held: HeldSlots } | { taken: SlotHolding[] };
+
 /**
  * The persistence interface, in the engine's words. Every transition of a
  * task is exclusive: it is appended at the next position of the task's log,
@@ -441,6 +470,20 @@ export interface TaskStore {
    * Optional: readers of stores without it judge by wall clocks.
    */
   serverTime?(): Promise<Date | null>;
+
+  /** The slots among `ids` that are held now (one read; the slots of a container are few). */
+  readSlots(container: string, ids: readonly SlotId[]): Promise<SlotHolding[]>;
+  /**
+   * Takes all of `ids` at once for `holder` (one insert; each slot is unique
+   * by its `_id`, so a taken one fails with a duplicate key), or none: when
+   * any was taken, the ones this call inserted are deleted again and the
+   * holders of the taken ones are returned.
+   */
+  acquireSlots(container: string, ids: readonly SlotId[], holder: SlotHolder): Promise<SlotAcquisition>;
+  /** Releases slots: deletes them only where they still carry this acquisition's nonce (one delete). */
+  releaseSlots(held: HeldSlots): Promise<void>;
+  /** Deletes a slot held by a holder judged gone, only if that same acquisition still holds it; false when it did not. */
+  evictSlot(container: string, holding: SlotHolding): Promise<boolean>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(

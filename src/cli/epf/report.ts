@@ -220,8 +220,10 @@ export class ConsoleReporter implements EpfReporter {
     const counts = { download: 0, extract: 0, import: 0 };
     for (const [, v] of active) if (v.phase !== 'done') counts[v.phase] += 1;
     const waiting = views.length - active.length - finished.length;
+    const full = this.width() - 1;
+    const cutLine = (text: string) => (text.length > full ? `${text.slice(0, full - 1)}…` : text);
     this.aggregateBar!.update(0, {
-      label: cut(
+      label: cutLine(
         ` files: ${finished.length}/${views.length} done, ${counts.download} downloading, ${counts.extract} extracting, ${counts.import} importing` +
           `${waiting > 0 ? `, ${waiting} waiting` : ''}${hidden > 0 ? ` (${hidden} more not shown)` : ''}`,
       ),

@@ -15,8 +15,6 @@ import type { DirectoryDoc } from './models.js';
  * name may have no document: its insert failed, or it was deleted).
  */
 
-/** Page numbers probed at once when reading a directory. */
-const READ_WINDOW = 4;
 
 /**
  * Lists `names` in the directory of `container` (incarnation `inc`), in one
@@ -85,19 +83,21 @@ async function firstFreePage(ctx: StoreContext, container: string, inc: string, 
 }
 
 /**
- * The pages of the directory from number `from` on, probing {@link READ_WINDOW}
- * numbers at a time until a free one. Returns them in order, and the first
- * free number (where a later read picks up).
+ * The pages of the directory from number `from` on, probing `window`
+ * numbers at a time (most containers have one page: two reads find its end)
+ * until a free one. Returns them in order, and the first free number (where
+ * a later read picks up).
  */
 export async function readDirectory(
   ctx: StoreContext,
   container: string,
   inc: string,
   from = 0,
+  width = 2,
 ): Promise<{ pages: DirectoryDoc[]; end: number }> {
   const pages: DirectoryDoc[] = [];
-  for (let seq = from; ; seq += READ_WINDOW) {
-    const window = await Promise.all(Array.from({ length: READ_WINDOW }, (_, i) => readPage(ctx, directoryKey(container, inc, seq + i))));
+  for (let seq = from; ; seq += width) {
+    const window = await Promise.all(Array.from({ length: width }, (_, i) => readPage(ctx, directoryKey(container, inc, seq + i))));
     for (const [i, page] of window.entries()) {
       if (!page) {
         ctx.directoryEnds.set(JSON.stringify([container, inc]), seq + i);

@@ -64,7 +64,8 @@ export async function readByKeys(
   const result: KeyedRead = { tasks: [], log: [] };
   let from = 0;
   for (;;) {
-    const { pages, end } = await readDirectory(ctx, container, inc, from);
+    // The recheck probes one number: a page added meanwhile is rare.
+    const { pages, end } = await readDirectory(ctx, container, inc, from, from === 0 ? 2 : 1);
     const fresh: string[] = [];
     for (const page of pages) {
       for (const name of page.names) {

@@ -148,6 +148,43 @@ const directorySchema = new Schema<DirectoryDoc>(
 );
 directorySchema.index({ container: 1 });
 
+/**
+ * A slot document: one of the `limit` places of a limit shared by every
+ * runner (`globalConcurrency`, a group's `global`). Its `_id` is
+ * `slotKey(container, scope, index)`, unique: taking a slot is an insert,
+ * and a duplicate key means it is taken. Deleted when released.
+ */
+export interface SlotDoc {
+  _id: string;
+  container: string;
+  incarnation: string;
+  scope: string;
+  index: number;
+  /** The task (and the log position of its claim) the slot was taken for. */
+  task: string;
+  token: number;
+  runnerId: string;
+  /** Random per acquisition: a release or an eviction deletes only this acquisition. */
+  nonce: string;
+  at: Date;
+}
+
+const slotSchema = new Schema<SlotDoc>(
+  {
+    _id: { type: String, required: true },
+    container: { type: String, required: true },
+    incarnation: { type: String, default: '' },
+    scope: { type: String, required: true },
+    index: { type: Number, required: true },
+    task: { type: String, required: true },
+    token: { type: Number, required: true },
+    runnerId: { type: String, required: true },
+    nonce: { type: String, required: true },
+    at: { type: Date, required: true },
+  },
+  common,
+);
+
 /** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
 export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {
   tasks: 'container_1_name_1',
@@ -160,6 +197,7 @@ export interface StoreModels {
   tasks: Model<TaskDoc>;
   transitions: Model<TransitionDoc>;
   directory: Model<DirectoryDoc>;
+  slots: Model<SlotDoc>;
 }
 
 /**
@@ -177,6 +215,7 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     tasks: get('tasks', taskSchema),
     transitions: get('transitions', transitionSchema),
     directory: get('directory', directorySchema),
+    slots: get('slots', slotSchema),
   };
 }
 

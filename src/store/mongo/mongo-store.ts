@@ -20,6 +20,11 @@ import type {
   TaskRecord,
   TaskRecordsRead,
   TaskStore,
+  HeldSlots,
+  SlotAcquisition,
+  SlotHolder,
+  SlotHolding,
+  SlotId,
 } from '../types.js';
 import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
@@ -36,6 +41,7 @@ import * as reads from './log-read.js';
 import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
+import * as slots from './slots.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
 
 export type { MongoStoreOptions, StoreWriteConcern } from './store-options.js';
@@ -65,7 +71,7 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions, models.directory].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory, models.slots].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
@@ -199,6 +205,7 @@ export class MongoStore implements TaskStore {
     await this.ctx.write('purge', (o) => this.m.transitions.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.slots.deleteMany({ container: name, incarnation: inc }, o).exec());
     await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }
 
@@ -283,6 +290,22 @@ export class MongoStore implements TaskStore {
    */
   serverTime(): Promise<Date | null> {
     return withDeadline('serverTime', this.ctx.o.operationTimeoutMs, serverTime(this.m.containers.db.db));
+  }
+
+  readSlots(container: string, ids: readonly SlotId[]): Promise<SlotHolding[]> {
+    return slots.readSlots(this.ctx, container, ids);
+  }
+
+  acquireSlots(container: string, ids: readonly SlotId[], holder: SlotHolder): Promise<SlotAcquisition> {
+    return slots.acquireSlots(this.ctx, container, ids, holder);
+  }
+
+  releaseSlots(held: HeldSlots): Promise<void> {
+    return slots.releaseSlots(this.ctx, held);
+  }
+
+  evictSlot(container: string, holding: SlotHolding): Promise<boolean> {
+    return slots.evictSlot(this.ctx, container, holding);
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {

@@ -1,0 +1,145 @@
+import type { HeldSlots, SlotHolding, SlotId, TaskStore } from '../store/types.js';
+import type { ResolvedRunnerOptions } from './runner-options.js';
+
+/** Scope of `globalConcurrency`. */
+const ALL = 'all';
+const groupScope = (group: string): string => `group:${group}`;
+
+/**
+ * This runner's side of the limits shared by every runner of a container
+ * (`globalConcurrency`, a group's `global`), kept in the database as slot
+ * documents (see store `acquireSlots`). A task takes one slot of each of its
+ * scopes before its claim (one insert) and gives them back after its
+ * outcome (one delete).
+ *
+ * A slot whose holder is gone frees itself within one lease: a slot is held
+ * by the claim it was taken for, whose lease the holder renews with its
+ * heartbeats. A runner that finds a scope full watches each holder's claim
+ * entry and evicts the slot (fenced by its nonce) once that claim is
+ * over (its next position is written, or another runner took the position)
+ * or has stayed unchanged for `leaseMs` of this runner's monotonic time:
+ * by then the holder has fenced itself off (see lease-fence.ts; the same
+ * argument as for taking over a task).
+ */
+export class SharedLimits {
+  /** Slots held now as last read, by scope then index, plus this runner's own changes since. */
+  private held = new Map<string, Map<number, SlotHolding | 'reserved'>>();
+  /** Holders watched while their scope is full: nonce → (what their claim showed, monotonic ms since when). */
+  private readonly watched = new Map<string, { seen: string; since: number }>();
+  private readonly scopes: Array<{ scope: string; limit: number }>;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly container: string,
+    private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'runnerId' | 'leaseMs'>,
+  ) {
+    this.scopes = [
+      ...(opts.globalConcurrency !== null ? [{ scope: ALL, limit: opts.globalConcurrency }] : []),
+      ...Object.entries(opts.globalGroups).map(([g, limit]) => ({ scope: groupScope(g), limit })),
+    ];
+  }
+
+  /** Some limit is shared with other runners. */
+  get enabled(): boolean {
+    return this.scopes.length > 0;
+  }
+
+  /**
+   * Reads the slots held now (one read), and judges the holders of full
+   * scopes, evicting those that are gone (a couple of reads by `_id` each).
+   */
+  async refresh(): Promise<void> {
+    if (!this.enabled) return;
+    const ids = this.scopes.flatMap(({ scope, limit }) => Array.from({ length: limit }, (_, index) => ({ scope, index })));
+    const holdings = await this.store.readSlots(this.container, ids);
+    const readAt = performance.now();
+    const held = new Map<string, Map<number, SlotHolding | 'reserved'>>();
+    for (const h of holdings) {
+      const scope = held.get(h.scope) ?? new Map<number, SlotHolding | 'reserved'>();
+      scope.set(h.index, h);
+      held.set(h.scope, scope);
+    }
+    // Reservations of claims in flight here stay counted.
+    for (const [scope, slots] of this.held) {
+      for (const [index, h] of slots) {
+        if (h !== 'reserved' || held.get(scope)?.has(index)) continue;
+        const s = held.get(scope) ?? new Map<number, SlotHolding | 'reserved'>();
+        s.set(index, 'reserved');
+        held.set(scope, s);
+      }
+    }
+    this.held = held;
+    const live = new Set(holdings.map((h) => h.nonce));
+    for (const nonce of this.watched.keys()) if (!live.has(nonce)) this.watched.delete(nonce);
+    for (const { scope, limit } of this.scopes) {
+      const slots = held.get(scope);
+      if (!slots || slots.size < limit) continue;
+      await Promise.all([...slots.values()].map((h) => (h === 'reserved' || h.runnerId === this.opts.runnerId ? null : this.judge(h, readAt))));
+    }
+  }
+
+  /**
+   * Reserves one free slot of each scope of a task of `group` (as far as
+   * this runner knows), or returns null when one is full.
+   */
+  reserve(group: string | null): SlotId[] | null {
+    if (!this.enabled) return [];
+    const picked: SlotId[] = [];
+    for (const { scope, limit } of this.scopes) {
+      if (scope !== ALL && scope !== (group === null ? null : groupScope(group))) continue;
+      const slots = this.held.get(scope) ?? new Map<number, SlotHolding | 'reserved'>();
+      const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !slots.has(i));
+      if (free.length === 0) {
+        this.unreserve(picked);
+        return null;
+      }
+      // A random free index: runners that read the same picture rarely pick the same one.
+      const index = free[Math.floor(Math.random() * free.length)]!;
+      slots.set(index, 'reserved');
+      this.held.set(scope, slots);
+      picked.push({ scope, index });
+    }
+    return picked;
+  }
+
+  /** Gives back reservations that were not used. */
+  unreserve(ids: readonly SlotId[]): void {
+    for (const id of ids) if (this.held.get(id.scope)?.get(id.index) === 'reserved') this.held.get(id.scope)!.delete(id.index);
+  }
+
+  /** Takes reserved slots for a task about to be claimed at `token` (one insert); null when one was taken meanwhile. */
+  async acquire(ids: readonly SlotId[], task: string, token: number): Promise<HeldSlots | null> {
+    if (ids.length === 0) return null;
+    try {
+      const got = await this.store.acquireSlots(this.container, ids, { task, token, runnerId: this.opts.runnerId });
+      if ('held' in got) return got.held;
+      for (const h of got.taken) this.held.get(h.scope)?.set(h.index, h);
+      return null;
+    } finally {
+      this.unreserve(ids);
+    }
+  }
+
+  /** Gives slots back (one delete, fenced by their acquisition's nonce). */
+  async release(held: HeldSlots): Promise<void> {
+    for (const id of held.ids) this.held.get(id.scope)?.delete(id.index);
+    await this.store.releaseSlots(held);
+  }
+
+  /** Watches one holder of a full scope; evicts its slot once its claim is over or silent for a lease. */
+  private async judge(h: SlotHolding, readAt: number): Promise<void> {
+    const [claim, next] = await this.store.readLog(this.container, h.task, h.token, 2);
+    const over = next !== undefined || (claim !== undefined && (claim.kind !== 'claimed' || claim.runnerId !== h.runnerId));
+    // What the holder's heartbeats change: the claim's lease and progress.
+    const seen = claim ? JSON.stringify([claim.leaseUntil, claim.leaseRenewedAt, claim.progress, claim.statusText]) : 'no claim';
+    const before = this.watched.get(h.nonce);
+    if (!over && (!before || before.seen !== seen)) {
+      // Counted from the end of the read that showed it: the holder wrote it before.
+      this.watched.set(h.nonce, { seen, since: performance.now() });
+      return;
+    }
+    if (!over && readAt - before!.since < this.opts.leaseMs) return;
+    if (await this.store.evictSlot(this.container, h)) this.held.get(h.scope)?.delete(h.index);
+    this.watched.delete(h.nonce);
+  }
+}

@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import type { HeldSlots, SlotAcquisition, SlotHolder, SlotHolding, SlotId } from '../types.js';
+import type { StoreContext } from './context.js';
+import type { SlotDoc } from './models.js';
+
+/**
+ * Slots of limits shared by runners. Each slot is one document whose `_id`
+ * names the container, its incarnation, the scope and the index, so taking
+ * it is an insert that at most one writer wins (a duplicate key means
+ * taken: no findAndModify, which FerretDB v1 does not run atomically), and
+ * a release or an eviction deletes by `_id` and the acquisition's nonce, so
+ * it never frees an acquisition other than the one it means.
+ */
+
+/** `_id` of a slot document. */
+export const slotKey = (container: string, incarnation: string, id: SlotId): string =>
+  JSON.stringify(['slot', container, incarnation, id.scope, id.index]);
+
+export async function readSlots(ctx: StoreContext, container: string, ids: readonly SlotId[]): Promise<SlotHolding[]> {
+  if (ids.length === 0) return [];
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const keys = ids.map((id) => slotKey(container, inc, id));
+  // Slot documents exist only while held: a handful, whatever the server does with `$in`.
+  const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find({ _id: { $in: keys } }).lean<SlotDoc[]>()).exec());
+  return docs.map((d) => ({ scope: d.scope, index: d.index, task: d.task, token: d.token, runnerId: d.runnerId, nonce: d.nonce }));
+}
+
+export async function acquireSlots(ctx: StoreContext, container: string, ids: readonly SlotId[], holder: SlotHolder): Promise<SlotAcquisition> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const nonce = randomBytes(8).toString('hex');
+  const at = ctx.now();
+  const docs: SlotDoc[] = ids.map((id) => ({ _id: slotKey(container, inc, id), container, incarnation: inc, ...id, ...holder, nonce, at }));
+  const held: HeldSlots = { container, ids: [...ids], nonce };
+  // A transient error repeats the same documents: a slot found holding our
+  // own nonce is one an earlier try inserted, and is ours.
+  const duplicates = await ctx.write('acquireSlots', async (o) => {
+    try {
+      await ctx.m.slots.collection.insertMany(docs.map((d) => ({ ...d }) as never), { ordered: false, writeConcern: o.writeConcern });
+      return [] as number[];
+    } catch (error) {
+      const raw = (error as { writeErrors?: unknown }).writeErrors;
+      const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number }>;
+      if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000 || typeof w.index !== 'number')) throw error;
+      return writeErrors.map((w) => w.index!);
+    }
+  });
+  if (duplicates.length === 0) return { held };
+  const there = await readSlots(ctx, container, duplicates.map((i) => ids[i]!));
+  const taken = there.filter((h) => h.nonce !== nonce);
+  if (taken.length === 0 && there.length === duplicates.length) return { held };
+  // All or nothing: give back what this call took.
+  await releaseSlots(ctx, held);
+  return { taken };
+}
+
+export async function releaseSlots(ctx: StoreContext, held: HeldSlots): Promise<void> {
+  const inc = (await ctx.incarnation(held.container)) ?? '';
+  const keys = held.ids.map((id) => slotKey(held.container, inc, id));
+  await ctx.write('releaseSlots', (o) => ctx.m.slots.deleteMany({ _id: { $in: keys }, nonce: held.nonce }, o).exec());
+}
+
+export async function evictSlot(ctx: StoreContext, container: string, holding: SlotHolding): Promise<boolean> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const res = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: slotKey(container, inc, holding), nonce: holding.nonce }, o).exec());
+  return res.deletedCount > 0;
+}
