@@ -16,8 +16,12 @@ import { lostRunnerContainer } from './fixtures/lost-runner-container.js';
 const db = databasePerFile();
 killChildrenAfterEach();
 
-/** Long enough that `pts status` (a tsx start-up) runs while the dead runner's lease is still valid. */
-const LEASE_MS = 15_000;
+/**
+ * Long enough that `pts status` (a tsx start-up) runs while the dead runner's
+ * lease is still valid, also on a busy machine: with 15 s, a start-up under a
+ * load average of 30 read the lease already expired.
+ */
+const LEASE_MS = 60_000;
 const HEARTBEAT_MS = 1000;
 
 async function until(read: () => Promise<ContainerStatusReport>, ok: (r: ContainerStatusReport) => boolean, timeoutMs: number) {
@@ -30,7 +34,7 @@ async function until(read: () => Promise<ContainerStatusReport>, ok: (r: Contain
   }
 }
 
-it('shows a lost runner, announces the wait once, and resumes at the checkpoint progress', { timeout: 90_000 }, async () => {
+it('shows a lost runner, announces the wait once, and resumes at the checkpoint progress', { timeout: 240_000 }, async () => {
   const status = () => getContainerStatus('lost-runner', { connection: db().connection });
   const child = spawnTsChild('test/fixtures/lost-runner-child.ts', [], {
     MONGODB_URI: db().uriWithDb,

@@ -112,11 +112,17 @@ export class SharedLimits {
     if (ids.length === 0) return null;
     try {
       const got = await this.store.acquireSlots(this.container, ids, { task, token, runnerId: this.opts.runnerId });
-      if ('held' in got) return got.held;
+      this.unreserve(ids);
+      if ('held' in got) {
+        // Ours now: counted as held until released.
+        for (const id of ids) this.held.get(id.scope)?.set(id.index, { ...id, task, token, runnerId: this.opts.runnerId, nonce: got.held.nonce });
+        return got.held;
+      }
       for (const h of got.taken) this.held.get(h.scope)?.set(h.index, h);
       return null;
-    } finally {
+    } catch (error) {
       this.unreserve(ids);
+      throw error;
     }
   }
 
