@@ -156,3 +156,23 @@ describe('pts epf prune', () => {
     expect(keep.lines.join('\n')).toMatch(/deleted 0 run\(s\), 0 slot record\(s\), 0 ledger entries/);
   }, 300_000);
 });
+
+describe('pts epf --hourly --log-format json', () => {
+  it('writes only JSON lines, says when the next slot fires, and stops on SIGTERM with exit 0', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-hourly-'));
+    const child = pts(['epf', '--hourly', '--fixture', '--log-format', 'json'], { EPF_WORK_DIR: work });
+    const line = await child.waitForLine(/"event":"epf:next-slot"/, 180_000);
+    const next = JSON.parse(line) as { level: string; msg: string; at: string; time: string };
+    expect(next.msg).toMatch(/^hourly: next slot at \d{4}-\d\d-\d\dT\d\d:00:00\.000Z \(in /);
+    expect(new Date(next.at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(new Date(next.at).getUTCMinutes()).toBe(0);
+    const exit = await child.kill('SIGTERM');
+    expect(exit, child.stderr).toEqual({ code: 0, signal: null });
+    const stdout = child.lines.filter((l) => l.trim() !== '');
+    for (const l of stdout) expect(() => JSON.parse(l), l).not.toThrow();
+    expect(JSON.parse(stdout.at(-1)!).event).toBe('epf:stopped');
+    const stderr = child.stderr.split('\n').filter((l) => l.startsWith('{'));
+    expect(stderr.length).toBeGreaterThan(0);
+    for (const l of stderr) expect(JSON.parse(l)).toHaveProperty('level');
+  }, 300_000);
+});
