@@ -9,10 +9,11 @@ import { defineConfig } from 'tsup';
 // mongoose is a peer dependency: both builds must import the user's own copy,
 // never carry one (a second mongoose would not share the user's connection).
 // mongodb-memory-server is an optional peer, loaded on demand by the
-// embedded server. Both are listed here explicitly, although tsup already
+// embedded server, and @opentelemetry/api an optional peer loaded by runners
+// when installed (src/observe/tracing.ts). They are listed here explicitly, although tsup already
 // treats peers as external, so that a change to package.json cannot silently
 // start bundling them (test/package.published-shape.test.ts checks dist).
-const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memory-server-core'];
+const external = ['mongoose', 'mongodb', 'mongodb-memory-server', 'mongodb-memory-server-core', '@opentelemetry/api'];
 
 export default defineConfig([
   {

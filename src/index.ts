@@ -11,6 +11,7 @@ export type {
   ContainerDefinition,
   DynamicTaskSpec,
   TaskContext,
+  ProgressCounts,
   TaskHandler,
   TaskSpec,
 } from './definition/types.js';
@@ -72,3 +73,5 @@ export { createDashboard, basicAuth } from './observe/dashboard/index.js';
 export type { DashboardAuth, DashboardHandler, DashboardOptions } from './observe/dashboard/index.js';
 export { serveDashboard } from './observe/dashboard/serve.js';
 export type { DashboardServer } from './observe/dashboard/serve.js';
+export { createMetrics, PtsMetrics } from './observe/metrics.js';
+export type { MetricsOptions } from './observe/metrics.js';

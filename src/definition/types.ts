@@ -15,6 +15,14 @@ export interface DynamicTaskSpec extends TaskOptions {
   input?: Persistable;
 }
 
+/** Work done so far within one attempt, as a handler reports it (cumulative, not deltas). */
+export interface ProgressCounts {
+  /** Bytes processed so far in this attempt. */
+  bytes?: number;
+  /** Rows (records, items) processed so far in this attempt. */
+  rows?: number;
+}
+
 /** What a handler receives for one attempt. */
 export interface TaskContext<Deps extends Record<string, unknown> = Record<string, unknown>, Input = unknown> {
   /** Container name. */
@@ -33,8 +41,12 @@ export interface TaskContext<Deps extends Record<string, unknown> = Record<strin
   readonly lastCheckpoint: unknown;
   /** Aborted on timeout, cancellation, runner stop or lost lease; `signal.reason` says which. */
   readonly signal: AbortSignal;
-  /** Persists progress (0..1) and an optional status text; writes are throttled. */
-  progress(fraction: number, statusText?: string): Promise<void>;
+  /**
+   * Persists progress (0..1) and an optional status text; writes are throttled.
+   * `counts` (bytes and rows done so far in this attempt, cumulative) are not
+   * persisted: they go with the `task:progress` event, and metrics count them.
+   */
+  progress(fraction: number, statusText?: string, counts?: ProgressCounts): Promise<void>;
   /** Persists state that the next attempt receives as `lastCheckpoint`; writes are throttled. */
   checkpoint(state: Persistable): Promise<void>;
   /** Adds tasks to this container, idempotently by name; persisted before this returns. */

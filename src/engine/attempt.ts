@@ -128,10 +128,10 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
         fence.check();
         return controller.signal;
       },
-      progress(fraction, statusText) {
+      progress(fraction, statusText, counts) {
         fence.check();
         const clamped = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-        events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '' });
+        events.emit('task:progress', { ...ids, fraction: clamped, statusText: statusText ?? '', ...(counts ? { counts } : {}) });
         return handled(writer.queue(statusText === undefined ? { progress: clamped } : { progress: clamped, statusText }));
       },
       checkpoint(state) {

@@ -1,4 +1,5 @@
 import { SafeEvents } from '../safe-events.js';
+import type { ProgressCounts } from '../definition/types.js';
 import type { ContainerStatus, PersistedError } from '../store/types.js';
 
 /** Every event a runner emits, each with one payload object. */
@@ -13,7 +14,8 @@ export interface RunnerEventMap {
   'container:definition-changed': { container: string; runnerId: string; changes: string[] };
   'container:completed': { container: string; runnerId: string; status: ContainerStatus; durationMs: number };
   'task:started': { container: string; task: string; attempt: number; runnerId: string; recovered: boolean };
-  'task:progress': { container: string; task: string; attempt: number; fraction: number; statusText: string };
+  /** `counts`: bytes and rows done so far in this attempt, when the handler passed them to `ctx.progress`. */
+  'task:progress': { container: string; task: string; attempt: number; fraction: number; statusText: string; counts?: ProgressCounts };
   'task:retry': { container: string; task: string; attempt: number; error: PersistedError; retryAt: Date; delayMs: number };
   'task:succeeded': { container: string; task: string; attempt: number; durationMs: number; output: unknown };
   'task:failed': { container: string; task: string; attempt: number; error: PersistedError };

@@ -64,6 +64,13 @@ export interface RunnerOptions {
   stopTimeoutMs?: number;
   /** Aborting it stops the runner gracefully, like `stop()`. */
   signal?: AbortSignal;
+  /**
+   * OpenTelemetry spans (a session span per run, a span per attempt with the
+   * handler inside it, links between attempts of a task) when the optional
+   * peer `@opentelemetry/api` is installed; they are recorded only once an
+   * SDK is registered. See docs/dashboard.md. @defaultValue true
+   */
+  tracing?: boolean;
   /** Identifies this runner in claims and events. @defaultValue `<hostname>:<pid>:<random>` */
   runnerId?: string;
   /**

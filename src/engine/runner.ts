@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { warnIfDefaultDatabase } from '../store/mongo/database-name.js';
 import { defaultConnection } from '../store/mongo/models.js';
+import { loadOpenTelemetry, RunnerTracing } from '../observe/tracing.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
 import { ensureContainer } from './ensure-container.js';
@@ -118,7 +119,11 @@ export class Runner {
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
+    const otel = options.tracing === false ? null : await loadOpenTelemetry();
+    const tracing = otel && new RunnerTracing(otel, store, name, snapshot?.container.incarnation ?? '', opts.runnerId);
+    if (tracing) for (const [key, fn] of handlers) handlers.set(key, tracing.wrap(fn));
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, options.signal);
+    if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
     return runner;
   }

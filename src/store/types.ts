@@ -330,6 +330,14 @@ export interface ContainerPage {
   next: ContainerPageCursor | null;
 }
 
+/** Which attempt a stored trace context belongs to. */
+export interface AttemptTraceKey {
+  container: string;
+  incarnation: string;
+  task: string;
+  attempt: number;
+}
+
 /** A container to create. */
 export interface NewContainer {
   name: string;
@@ -471,6 +479,13 @@ export interface TaskStore {
    */
   serverTime?(): Promise<Date | null>;
 
+  /**
+   * Stores the W3C `traceparent` of an attempt's span (tracing with an
+   * OpenTelemetry SDK), for the attempt after it to link to. Optional.
+   */
+  saveTrace?(key: AttemptTraceKey, traceparent: string): Promise<void>;
+  /** The `traceparent` stored for an attempt, or null (one read by `_id`). Optional. */
+  readTrace?(key: AttemptTraceKey): Promise<string | null>;
   /** The slots among `ids` that are held now (one read; the slots of a container are few). */
   readSlots(container: string, ids: readonly SlotId[]): Promise<SlotHolding[]>;
   /**

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { basicAuth, type DashboardAuth } from '../../observe/dashboard/index.js';
 import { isLoopback, serveDashboard } from '../../observe/dashboard/serve.js';
+import { databaseMetrics } from '../../observe/database-metrics.js';
 import { MongoScheduleStore } from '../../store/mongo/schedule-store.js';
 import { globalOptions, type CliContext } from '../context.js';
 import { describeError, usageError } from '../errors.js';
@@ -39,6 +40,7 @@ export function registerDashboard(program: Command, ctx: CliContext): void {
       const options = globalOptions(command);
       await withSession(options, ctx.io, async ({ connection, store }) => {
         const schedules = await MongoScheduleStore.create(connection, { collectionPrefix: options.prefix });
+        const metrics = databaseMetrics(store);
         const dashboard = await serveDashboard({
           store,
           schedules,
@@ -46,6 +48,7 @@ export function registerDashboard(program: Command, ctx: CliContext): void {
           auth,
           host: flags.host,
           port,
+          metrics: () => metrics.metrics(),
           onError: (error) => ctx.io.stderr.write(`pts dashboard: ${describeError(error)}\n`),
         });
         println(ctx.io, `Dashboard: ${dashboard.url}${flags.readOnly ? ' (read-only)' : ''}`);

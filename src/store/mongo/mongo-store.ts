@@ -4,6 +4,7 @@ import { TaskStatusError } from '../../errors.js';
 import type {
   AttemptOutcome,
   AttemptPatch,
+  AttemptTraceKey,
   Claim,
   ContainerRecord,
   ContainerHead,
@@ -41,6 +42,7 @@ import * as reads from './log-read.js';
 import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
+import * as traces from './trace-store.js';
 import * as slots from './slots.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
 
@@ -306,6 +308,20 @@ export class MongoStore implements TaskStore {
 
   evictSlot(container: string, holding: SlotHolding): Promise<boolean> {
     return slots.evictSlot(this.ctx, container, holding);
+  }
+
+  /** Stores an attempt's span context (`<prefix>_traces`, by exact `_id`; see `RunnerTracing`). */
+  saveTrace(key: AttemptTraceKey, traceparent: string): Promise<void> {
+    return traces.saveTrace(this.ctx, this.traceModel(), key, traceparent);
+  }
+
+  /** An attempt's stored span context, or null. */
+  readTrace(key: AttemptTraceKey): Promise<string | null> {
+    return traces.readTrace(this.ctx, this.traceModel(), key);
+  }
+
+  private traceModel() {
+    return traces.traceModel(this.m.containers.db, this.m.containers.collection.collectionName.replace(/_containers$/, ''));
   }
 
   claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
