@@ -408,7 +408,9 @@ export interface TaskStore {
   listContainerPage(query: ContainerPageQuery): Promise<ContainerPage>;
   /**
    * Deletes a container with its tasks and history; false when it did not
-   * exist. It is tombstoned first (it reads as gone at once), then purged.
+   * exist. It is tombstoned first (it reads as gone at once), then what is
+   * stored under that incarnation is purged (never a container created again
+   * under the same name meanwhile).
    * Late writes of runners still mid-attempt carry the old incarnation, so
    * they never show in a container created again under the same name.
    */
