@@ -16,6 +16,8 @@
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
  *   runners       1, 2 and 4 runner processes on one container (128 × 500 ms
  *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one
+ *   global-limit  4 runner processes under groups { api: { global: 4 } }: extra
+ *                 commands per task, most tasks running at once against the limit
  *   history       status read and a new 5-task run beside 300 and 10,000 old
  *                 containers (1,000 with --quick), against an empty database
  *
@@ -33,10 +35,10 @@ import { joinCase, resumeCase, slotsCase, throughputCase } from './engine/cases.
 import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.js';
 import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
-import { runnersCase } from './engine/runners.js';
+import { globalLimitCase, runnersCase } from './engine/runners.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -99,6 +101,7 @@ try {
   if (wanted('slots')) await slotsCase(ctx, results);
   if (wanted('memory')) await memoryCase(ctx, results);
   if (wanted('runners')) await runnersCase(ctx, results);
+  if (wanted('global-limit')) await globalLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
 } finally {
   const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));

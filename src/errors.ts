@@ -97,7 +97,7 @@ export class LeaseLostError extends TaskStatusError {
 /** A task attempt ran longer than its `timeoutMs`. */
 export class TaskTimeoutError extends TaskStatusError {
   constructor(readonly task: string, readonly timeoutMs: number) {
-    super('PTS_TIMEOUT', `Task "${task}" timed out after ${timeoutMs} ms`);
+    super('PTS_TIMEOUT', `Task "${task}" timed out after ${Math.round(timeoutMs)} ms`);
   }
 }
 

@@ -25,6 +25,8 @@ export interface RunnersReport {
   started: number;
   spans: Array<[number, number]>;
   commands: number;
+  /** Commands by name (insert, delete, find...). */
+  byName: Record<string, number>;
   status: string;
   seconds: number;
 }
@@ -70,6 +72,7 @@ const report: RunnersReport = {
   started,
   spans,
   commands: counter.since(c0).commands,
+  byName: counter.since(c0).byName,
   status: result.status,
   seconds: (performance.now() - t0) / 1000,
 };

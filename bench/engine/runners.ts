@@ -22,6 +22,8 @@ export interface RunnersRun {
   seconds: number;
   startedPerRunner: number[];
   commands: number;
+  /** Write commands (insert, update, delete) of every process. */
+  writes: number;
   /** Most tasks running at once, across the processes (from their wall-clock spans). */
   maxRunning: number;
   finished: boolean;
@@ -58,6 +60,7 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
       seconds,
       startedPerRunner: done.map((r) => r.started),
       commands: done.reduce((s, r) => s + r.commands, 0),
+      writes: done.reduce((s, r) => s + (r.byName.insert ?? 0) + (r.byName.update ?? 0) + (r.byName.delete ?? 0), 0),
       maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
       finished: done.every((r) => r.status === 'succeeded'),
     };
@@ -79,6 +82,33 @@ export function maxOverlap(spans: ReadonlyArray<[number, number]>): number {
   let max = 0;
   for (const [, d] of events) max = Math.max(max, (open += d));
   return max;
+}
+
+/**
+ * A global group limit: 4 runner processes of concurrency 8 on 128 tasks of
+ * 100 ms under `groups: { api: { global: 4 } }`, against the same run
+ * without the limit's slots (`{ concurrency: 8 }` per runner): extra commands
+ * per task, and the most tasks seen running at once against the limit.
+ */
+export async function globalLimitCase(ctx: Ctx, results: Results): Promise<void> {
+  const shape = { tasks: 128, taskMs: 100, concurrency: 8, pollMs: ctx.opts.pollMs, budgetS: 120 };
+  const limit = 4;
+  const free = await runProcesses(ctx, 4, { ...shape, group: { name: 'api', limit: { concurrency: 8 } } });
+  const limited = await runProcesses(ctx, 4, { ...shape, group: { name: 'api', limit: { global: limit } } });
+  const extra = (limited.commands - free.commands) / shape.tasks;
+  const extraWrites = (limited.writes - free.writes) / shape.tasks;
+  results.raw('global-limit', { free, limited, limit, extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites) });
+  results.add({
+    case: `global limit ${limit}, 4 runners, ${shape.tasks}×${shape.taskMs} ms`,
+    tasks: shape.tasks,
+    cmdsPerTask: round(limited.commands / shape.tasks),
+    seconds: round(limited.seconds),
+    ratio: `max running ${limited.maxRunning} (limit ${limit}); ${extra >= 0 ? '+' : ''}${extra.toFixed(2)} cmds/task over no global limit (${(free.commands / shape.tasks).toFixed(2)})`,
+    ratios: { maxRunning: limited.maxRunning, extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites) },
+    goal: `max running ≤ ${limit}`,
+    met: limited.finished && limited.maxRunning <= limit,
+    note: `${extraWrites >= 0 ? '+' : ''}${extraWrites.toFixed(2)} writes/task (goal: 1 per claim + 1 per release, more when slots are contended); started per runner ${limited.startedPerRunner.join('/')}`,
+  });
 }
 
 export async function runnersCase(ctx: Ctx, results: Results): Promise<void> {

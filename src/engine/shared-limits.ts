@@ -1,6 +1,10 @@
 import type { HeldSlots, SlotHolding, SlotId, TaskStore } from '../store/types.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 
+/** Back-off after a missed slot: random up to base × 2^misses ms, at most the cap. */
+const BACKOFF_BASE_MS = 10;
+const BACKOFF_CAP_MS = 500;
+
 /** Scope of `globalConcurrency`. */
 const ALL = 'all';
 const groupScope = (group: string): string => `group:${group}`;
@@ -27,6 +31,12 @@ export class SharedLimits {
   /** Holders watched while their scope is full: nonce → (what their claim showed, monotonic ms since when). */
   private readonly watched = new Map<string, { seen: string; since: number }>();
   private readonly scopes: Array<{ scope: string; limit: number }>;
+  /**
+   * Scopes whose last acquisition found a slot taken: not tried again before
+   * this monotonic time (ms), a random back-off growing with each miss, so
+   * runners that read the same free slot do not all keep inserting for it.
+   */
+  private readonly backoff = new Map<string, { until: number; misses: number }>();
 
   constructor(
     private readonly store: TaskStore,
@@ -87,6 +97,10 @@ export class SharedLimits {
     const picked: SlotId[] = [];
     for (const { scope, limit } of this.scopes) {
       if (scope !== ALL && scope !== (group === null ? null : groupScope(group))) continue;
+      if ((this.backoff.get(scope)?.until ?? 0) > performance.now()) {
+        this.unreserve(picked);
+        return null;
+      }
       const slots = this.held.get(scope) ?? new Map<number, SlotHolding | 'reserved'>();
       const free = Array.from({ length: limit }, (_, i) => i).filter((i) => !slots.has(i));
       if (free.length === 0) {
@@ -114,11 +128,17 @@ export class SharedLimits {
       const got = await this.store.acquireSlots(this.container, ids, { task, token, runnerId: this.opts.runnerId });
       this.unreserve(ids);
       if ('held' in got) {
+        for (const id of ids) this.backoff.delete(id.scope);
         // Ours now: counted as held until released.
         for (const id of ids) this.held.get(id.scope)?.set(id.index, { ...id, task, token, runnerId: this.opts.runnerId, nonce: got.held.nonce });
         return got.held;
       }
-      for (const h of got.taken) this.held.get(h.scope)?.set(h.index, h);
+      for (const h of got.taken) {
+        this.held.get(h.scope)?.set(h.index, h);
+        const misses = (this.backoff.get(h.scope)?.misses ?? 0) + 1;
+        const ms = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** misses);
+        this.backoff.set(h.scope, { until: performance.now() + ms, misses });
+      }
       return null;
     } catch (error) {
       this.unreserve(ids);

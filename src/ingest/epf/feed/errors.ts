@@ -37,7 +37,7 @@ export class EpfHttpError extends EpfFeedError {
 /** No answer within the client's timeout. */
 export class EpfTimeoutError extends EpfFeedError {
   constructor(url: string, readonly timeoutMs: number) {
-    super('EPF_TIMEOUT', `EPF feed did not answer within ${timeoutMs} ms: ${url}`, url);
+    super('EPF_TIMEOUT', `EPF feed did not answer within ${Math.round(timeoutMs)} ms: ${url}`, url);
   }
 }
 
