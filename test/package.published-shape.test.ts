@@ -87,13 +87,13 @@ describe('package.json', () => {
     });
   });
 
-  it('the tarball carries dist, the README and the FerretDB sources the embedded server builds', () => {
+  it('the tarball carries dist, the README, the licence and the FerretDB sources the embedded server builds', () => {
     const [packed] = JSON.parse(
       execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO_ROOT, encoding: 'utf8' }),
     ) as Array<{ files: Array<{ path: string }> }>;
     const files = packed!.files.map((f) => f.path);
-    expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', 'ferretdb/main.go', 'ferretdb/go.mod', 'ferretdb/go.sum']));
-    expect(files.filter((f) => !f.startsWith('dist/') && !f.startsWith('ferretdb/')).sort()).toEqual(['README.md', 'package.json']);
+    expect(files).toEqual(expect.arrayContaining(['README.md', 'LICENSE', 'package.json', 'ferretdb/main.go', 'ferretdb/go.mod', 'ferretdb/go.sum']));
+    expect(files.filter((f) => !f.startsWith('dist/') && !f.startsWith('ferretdb/')).sort()).toEqual(['LICENSE', 'README.md', 'package.json']);
   });
 });
 
