@@ -119,10 +119,9 @@ export class AppendBatcher {
    */
   private async insertBatch(docs: TransitionDoc[]): Promise<Map<number, EntryError>> {
     try {
-      await this.ctx.m.transitions.collection.insertMany(docs.map((d) => ({ ...d })) as never, {
-        ordered: false,
-        writeConcern: this.ctx.o.writeConcern,
-      });
+      await this.ctx.inSession((s) =>
+        this.ctx.m.transitions.collection.insertMany(docs.map((d) => ({ ...d })) as never, { ordered: false, writeConcern: this.ctx.o.writeConcern, ...s }),
+      );
       return new Map();
     } catch (error) {
       if (hasWriteConcernError(error)) throw error;

@@ -1,10 +1,19 @@
+import type { ClientSession } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
 import type { ValueRules } from '../../definition/storable.js';
 import { AppendBatcher } from './append-batch.js';
+import type { CausalSession } from './causal-session.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
 import { assertServerStorable, serverValueRules } from './value-rules.js';
+
+/** Options of one try of a write: pass them on to the driver or mongoose. */
+export interface WriteOptions {
+  writeConcern: StoreWriteConcern;
+  /** The causal session of this try (absent where the server has no use for one). */
+  session?: ClientSession;
+}
 
 /**
  * What every part of the MongoDB store shares: the models, the resolved
@@ -27,6 +36,8 @@ export class StoreContext {
   keyedReads = false;
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
   serverOffsetMs: number | null = null;
+  /** The store's causally consistent session; null where the server has no use for one (see {@link CausalSession}). */
+  causal: CausalSession | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
   readonly appends = new AppendBatcher(this);
 
@@ -53,24 +64,35 @@ export class StoreContext {
     return new Date(this.o.clock.now());
   }
 
-  /** Runs an idempotent write under the operation deadline, retrying transient errors. */
-  write<T>(operation: string, fn: (o: { writeConcern: StoreWriteConcern }) => Promise<T>): Promise<T> {
-    return retryWrite(this.o, operation, fn);
+  /**
+   * Runs an idempotent write under the operation deadline, retrying transient
+   * errors. `o` carries the write concern and the causal session: pass it on
+   * as the operation's options.
+   */
+  write<T>(operation: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
+    return retryWrite(this.o, operation, (o) => this.inSession((s) => fn({ ...o, ...s })));
+  }
+
+  /** Runs one try of an operation in the store's causal session (see {@link CausalSession}); `s` is `{}` without one. */
+  inSession<T>(fn: (s: { session?: ClientSession }) => Promise<T>): Promise<T> {
+    return this.causal ? this.causal.run((session) => fn({ session })) : fn({});
   }
 
   /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
   read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
-    return retryRead(this.o, operation, fn, scale);
+    return retryRead(this.o, operation, () => this.inSession(() => fn()), scale);
   }
 
   /** Read concern, preference and server-side time limit of a query. */
-  q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q }>(query: Q, scale = 1): Q {
-    return query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
+  q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q; session(s: ClientSession | null): Q }>(query: Q, scale = 1): Q {
+    const q = query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
+    const session = this.causal?.active;
+    return session ? q.session(session) : q;
   }
 
-  /** Save options carrying the store's write concern (for `Model.create`). */
-  saveOptions(writeConcern: StoreWriteConcern): Record<string, unknown> {
-    return saveOptions(writeConcern);
+  /** Save options carrying the store's write concern and causal session (for `Model.create`). */
+  saveOptions(o: WriteOptions): Record<string, unknown> {
+    return { ...saveOptions(o.writeConcern), ...(o.session ? { session: o.session } : {}) };
   }
 
   /**

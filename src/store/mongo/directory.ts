@@ -36,7 +36,7 @@ export async function addToDirectory(ctx: StoreContext, container: string, inc: 
     const ours = await ctx.write('addToDirectory', async (o) => {
       tries++;
       try {
-        await ctx.m.directory.collection.insertOne(doc as never, { writeConcern: o.writeConcern });
+        await ctx.m.directory.collection.insertOne(doc as never, { ...o });
         return true;
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;

@@ -31,6 +31,7 @@ import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { withDeadline } from '../retry.js';
 import { listContainerPage } from './container-list.js';
+import { CausalSession } from './causal-session.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
@@ -79,6 +80,11 @@ export class MongoStore implements TaskStore {
     const ctx = new StoreContext(models, resolved);
     const reads = options.containerReads ?? 'auto';
     ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
+    const causal = options.causalConsistency ?? 'auto';
+    if (causal !== 'auto' && causal !== 'always' && causal !== 'never') {
+      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "causalConsistency": ${JSON.stringify(causal)} (use 'auto', 'always' or 'never')`);
+    }
+    if (causal !== 'never') ctx.causal = await CausalSession.detect(connection, causal === 'always');
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
@@ -108,7 +114,7 @@ export class MongoStore implements TaskStore {
         directory: true,
       };
       try {
-        await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o.writeConcern)));
+        await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));
         this.ctx.pins.set(input.name, doc.incarnation!);
         this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
         return { record: toContainerRecord(doc), created: true };

@@ -71,6 +71,15 @@ export interface MongoStoreOptions {
    * @defaultValue 'auto'
    */
   containerReads?: 'auto' | 'by-key' | 'by-filter';
+  /**
+   * One causally consistent session for the store's reads and writes (see
+   * docs/correctness.md, "Causal consistency"): after a failover, a read
+   * still sees every write the store made before it. `'auto'` uses it where
+   * the server has causal consistency (a replica set or a sharded cluster,
+   * detected with `hello`), `'always'` whatever the server says, `'never'` not at all.
+   * @defaultValue 'auto'
+   */
+  causalConsistency?: 'auto' | 'always' | 'never';
   /** Wall clock for the times the store writes (claims, leases, outcomes), in ms since the epoch. @defaultValue Date */
   clock?: { now(): number };
 }

@@ -117,7 +117,7 @@ async function insertChunk(ctx: StoreContext, chunk: TaskDoc[]): Promise<{ taken
   const taken = await ctx.write('addTasks', async (o) => {
     tries++;
     try {
-      await ctx.m.tasks.collection.insertMany(asRaw(chunk), { ordered: false, writeConcern: o.writeConcern });
+      await ctx.m.tasks.collection.insertMany(asRaw(chunk), { ordered: false, ...o });
       return new Map<number, unknown>();
     } catch (error) {
       const refused = refusedOf(error, chunk.length);
@@ -235,7 +235,7 @@ export async function renameTask(ctx: StoreContext, container: string, inc: stri
   if (!doc) return false;
   const copy: TaskDoc = { ...doc, ...rest, _id: taskKey(container, to, inc), name: to };
   await addToDirectory(ctx, container, inc, [to]);
-  await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.tasks.create([copy], ctx.saveOptions(o.writeConcern))), async () => {
+  await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.tasks.create([copy], ctx.saveOptions(o))), async () => {
     const stored = await readTask(ctx, 'renameTask', copy._id);
     return stored !== null && stored.order === doc.order && stored.createdAt.getTime() === doc.createdAt.getTime();
   });
@@ -244,7 +244,7 @@ export async function renameTask(ctx: StoreContext, container: string, inc: stri
   if (log.length > 0) {
     const copies = log.map((t) => ({ ...t, _id: transitionKey(container, to, t.token, inc), task: to }));
     // The copies are deterministic (same `_id`, same content): a retry meeting them as duplicates is done.
-    await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.transitions.collection.insertMany(asRaw(copies), { ordered: false, writeConcern: o.writeConcern })), async () => true);
+    await writeTolerant(ctx, 'renameTask', async (o) => void (await ctx.m.transitions.collection.insertMany(asRaw(copies), { ordered: false, ...o })), async () => true);
   }
   await deleteTask(ctx, container, from);
   return true;
