@@ -43,7 +43,8 @@ const USAGE_CODES = new Set(['PTS_VALIDATION', 'PTS_INVALID_OPTION', 'PTS_INVALI
 /** The exit code an error maps to. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof CliError) return error.exitCode;
-  if (error instanceof NotFoundError || (error as { code?: unknown })?.code === 'PTS_NOT_FOUND') return ExitCode.NOT_FOUND;
+  const code = (error as { code?: unknown })?.code;
+  if (error instanceof NotFoundError || code === 'PTS_NOT_FOUND' || code === 'PTS_UNKNOWN_SCHEDULE') return ExitCode.NOT_FOUND;
   if (error instanceof ValidationError) return ExitCode.USAGE;
   if (error instanceof TaskStatusError && USAGE_CODES.has(error.code)) return ExitCode.USAGE;
   if ((error as { name?: unknown })?.name === 'MongoParseError') return ExitCode.USAGE;

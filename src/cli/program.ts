@@ -6,6 +6,7 @@ import { registerDashboard } from './commands/dashboard.js';
 import { registerGraph } from './commands/graph.js';
 import { registerList } from './commands/list.js';
 import { registerRetry } from './commands/retry.js';
+import { registerSchedules } from './commands/schedules.js';
 import { registerStatus } from './commands/status.js';
 import type { CliContext } from './context.js';
 import { oneLine } from './errors.js';
@@ -18,7 +19,7 @@ Environment:
   PTS_FORCE_TTY=1  draw live bars even when stdout is not a terminal
 
 Exit codes:
-  0 ok, 1 error (e.g. server unreachable), 2 bad usage or input, 3 container or task not found,
+  0 ok, 1 error (e.g. server unreachable), 2 bad usage or input, 3 container, task or schedule not found,
   status --watch only: 4 container failed, 5 container cancelled, 130 interrupted`;
 
 /** The package version, read from package.json two levels up from src/cli or dist/cli. */
@@ -56,5 +57,6 @@ export function buildProgram(ctx: CliContext): Command {
   registerGraph(program, ctx);
   registerEpf(program, ctx);
   registerDashboard(program, ctx);
+  registerSchedules(program, ctx);
   return program;
 }
