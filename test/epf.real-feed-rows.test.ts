@@ -179,3 +179,24 @@ describe('the default fixture, imported', () => {
     expect(repairedTotal).toBeGreaterThan(3);
   });
 });
+
+describe('header quirks of the real feed', () => {
+  it("loads the v5 genre table whose header declares #primaryKey:device_type_id, keyed by genre_id, with a warning", async () => {
+    const { writeEpf: write } = await import('./support/epf-files.js');
+    const file = await write(tmp(), 'genre', {
+      columns: ['export_date', 'genre_id', 'parent_id', 'name'],
+      primaryKey: ['device_type_id'],
+      dbTypes: ['BIGINT', 'INTEGER', 'INTEGER', 'VARCHAR(200)'],
+      rows: [[ED, '36', '', 'App Store'], [ED, '6014', '36', 'Games']],
+    });
+    const result = await importTable({ db: db().connection.db!, file, table: 'genre', source: 'itunes20250427/genre.tbz', mode: 'full', exportDate: '20250427' });
+    expect(result).toMatchObject({ rows: 2, rejected: 0 });
+    expect(result.warnings).toEqual([expect.stringMatching(/#primaryKey:device_type_id.*using genre_id/)]);
+    const docs = await db().connection.db!.collection(result.collection).find({}).sort({ _id: 1 }).toArray();
+    expect(docs.map((d) => d._id)).toEqual([36, 6014]);
+    // Without the override the header is refused clearly, never guessed.
+    await expect(
+      importTable({ db: db().connection.db!, file, table: 'genre', source: 'x', mode: 'full', exportDate: '20250427', primaryKeys: {} }),
+    ).rejects.toThrow(/#primaryKey names column "device_type_id"/);
+  });
+});

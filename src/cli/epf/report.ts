@@ -84,6 +84,10 @@ export class ConsoleReporter implements EpfReporter {
     else this.write(line);
   }
 
+  warn(message: string): void {
+    this.log(`warning: ${message}`);
+  }
+
   planned(files: PlannedFile[], waiting: Array<{ name: string; reason: string }>): void {
     if (files.length === 0) this.log('Nothing new to ingest.');
     else this.log(`${files.length} new file(s): ${files.map((f) => `${f.group}${f.date}/${f.name}`).join(', ')}`);

@@ -22,6 +22,8 @@ export interface EpfReporter {
    * @param fraction share of the phase done (0–1) when `total` does not say it (imports: bytes of the flat files read)
    */
   file(id: string, phase: FilePhase, done: number, total?: number, detail?: string, fraction?: number): void;
+  /** Something the user should see once, e.g. a header quirk worked around. */
+  warn?(message: string): void;
 }
 
 /** A reporter that drops everything (tests, library use). */

@@ -75,7 +75,7 @@ function idOf(f: FeedFile): string {
 export function chooseFiles(
   files: Array<FeedFile & { md5?: string }>,
   isDone: (f: PlannedFile) => boolean,
-): { planned: PlannedFile[]; waiting: Array<{ name: string; url: string; reason: string }> } {
+): { planned: PlannedFile[]; waiting: Array<{ name: string; url: string; reason: string }>; failed: FailedFile[] } {
   const byTable = new Map<string, Array<FeedFile & { md5?: string }>>();
   for (const f of files) {
     const t = tableOf(f);
@@ -83,6 +83,7 @@ export function chooseFiles(
   }
   const planned: PlannedFile[] = [];
   const waiting: Array<{ name: string; url: string; reason: string }> = [];
+  const failed: FailedFile[] = [];
   for (const [table, list] of byTable) {
     // Fulls before incrementals of the same date; then by date.
     list.sort((a, b) => a.date.localeCompare(b.date) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1));
@@ -90,6 +91,12 @@ export function chooseFiles(
     for (const f of list) {
       if (blockedBy) {
         waiting.push({ name: f.name, url: f.url, reason: `waits for ${blockedBy}` });
+        continue;
+      }
+      if (f.error) {
+        // This file fails alone; later files of its table wait behind it (incrementals apply in order).
+        failed.push({ name: `${f.group}${f.date}/${f.name}`, url: f.url, reason: f.error });
+        blockedBy = `${f.group}${f.date}/${f.name} (failed)`;
         continue;
       }
       if (!f.ready || !f.md5) {
@@ -112,7 +119,14 @@ export function chooseFiles(
     }
   }
   planned.sort((a, b) => a.date.localeCompare(b.date) || a.id.localeCompare(b.id));
-  return { planned, waiting };
+  return { planned, waiting, failed };
+}
+
+/** A file of the feed that cannot be ingested in this slot, and why. */
+export interface FailedFile {
+  name: string;
+  url: string;
+  reason: string;
 }
 
 /** Input of every file task. */
@@ -123,9 +137,9 @@ export interface FileTaskInput {
 /**
  * The tasks of one slot: per file `download -> extract -> import -> publish`,
  * an incremental's import after the previous file of its table is published,
- * and `export-complete` after every publish.
+ * and `export-complete` after every publish (it fails when `failed` is not empty).
  */
-export function fileTasks(planned: PlannedFile[]): DynamicTaskSpec[] {
+export function fileTasks(planned: PlannedFile[], failed: FailedFile[] = []): DynamicTaskSpec[] {
   const specs: DynamicTaskSpec[] = [];
   const lastOfTable = new Map<string, string>();
   for (const file of planned) {
@@ -154,11 +168,12 @@ export function fileTasks(planned: PlannedFile[]): DynamicTaskSpec[] {
     );
     lastOfTable.set(file.table, name('publish'));
   }
-  if (planned.length > 0) {
+  if (planned.length > 0 || failed.length > 0) {
+    // export-complete fails the slot, after every other file is ingested, when some files failed at discovery.
     specs.push({
       name: EXPORT_COMPLETE,
       handler: 'export-complete',
-      input: { files: planned.map((f) => f.id) },
+      input: { files: planned.map((f) => f.id), failed },
       dependsOn: planned.map((f) => taskName('publish', f.id)),
     });
   }

@@ -4,12 +4,15 @@
  * export-complete. Each is a plain async function of the task context; all
  * resumable state goes through `ctx.checkpoint`.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { TaskContext } from '../../index.js';
+import { NonRetryableError, type TaskContext } from '../../index.js';
 import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
 import { publishStaging } from './load/switch.js';
-import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FileTaskInput, type PlannedFile } from './plan.js';
+import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
+import { EpfAuthError } from './feed/errors.js';
 import type { EpfEnv } from './env.js';
 import type { FeedFile } from './feed/client.js';
 import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
@@ -20,6 +23,8 @@ import { Md5MismatchError } from './transfer/errors.js';
 export interface DiscoverOutput {
   planned: Array<Pick<PlannedFile, 'id' | 'name' | 'kind' | 'date' | 'group' | 'size'>>;
   waiting: Array<{ name: string; url: string; reason: string }>;
+  /** Files (and drop listings) that failed at discovery; the rest of the slot went on. */
+  failed?: FailedFile[];
 }
 
 /** Output of a `download:` task. */
@@ -69,7 +74,16 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
   const files: Array<FeedFile & { md5?: string }> = [];
   for (const f of [...plan.full, ...plan.incrementals]) {
     ctx.signal.throwIfAborted();
-    files.push(f.ready ? { ...f, md5: await env.feed.fetchMd5(f) } : f);
+    if (!f.ready || f.error) {
+      files.push(f);
+      continue;
+    }
+    try {
+      files.push({ ...f, md5: await env.feed.fetchMd5(f) });
+    } catch (err) {
+      if (err instanceof EpfAuthError || ctx.signal.aborted) throw err;
+      files.push({ ...f, error: `.md5 unusable: ${(err as Error).message}` }); // this file fails alone
+    }
   }
   const done = new Set<string>();
   for (const f of files) {
@@ -81,12 +95,20 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
     ...plan.waiting.map((f) => ({ name: `${f.drop}/${f.name}`, url: f.url, reason: 'its drop is not complete yet (a .md5 is missing)' })),
     ...chosen.waiting,
   ];
-  env.reporter.planned(planned, waiting); // before the tasks exist: they may start at once
-  await ctx.addTasks(fileTasks(planned));
+  const failed = [...plan.failedListings.map((l) => ({ name: l.url, url: l.url, reason: `listing failed: ${l.reason}` })), ...chosen.failed];
+  env.reporter.planned(planned, [...waiting, ...failed.map((f) => ({ ...f, reason: `FAILED: ${f.reason}` }))]); // before the tasks exist
+  await ctx.addTasks(fileTasks(planned, failed));
   return {
     planned: planned.map(({ id, name, kind, date, group, size }) => ({ id, name, kind, date, group, size })),
     waiting,
+    ...(failed.length ? { failed } : {}),
   };
+}
+
+async function md5OfFile(p: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(p)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -108,6 +130,14 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
   };
   const url = onFeed(env, file.url);
   const resume = (ctx.lastCheckpoint as DownloadCheckpoint | null | undefined) ?? undefined;
+  if (!resume) {
+    // A complete copy left by an earlier run (e.g. a failed import) is verified and reused, not fetched again.
+    const kept = await fs.stat(dest).catch(() => undefined);
+    if (kept && file.size !== undefined && kept.size === file.size && (await md5OfFile(dest)) === file.md5) {
+      env.reporter.file(file.id, 'download', kept.size, kept.size);
+      return { path: dest, bytes: kept.size, fetchedBytes: 0, md5: file.md5, restarted: false };
+    }
+  }
   env.reporter.file(file.id, 'download', resume?.offset ?? 0, file.size); // where this attempt starts
   const res = await downloadResumable({
     url,
@@ -185,6 +215,7 @@ export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportO
         await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
       },
     });
+    for (const w of result.warnings ?? []) env.reporter.warn?.(`${file.group}${file.date}/${file.name}: ${w}`);
     state.done[t.table] = result;
     delete state.current;
     doneBytes += t.bytes;
@@ -229,6 +260,13 @@ export async function exportComplete(ctx: TaskContext, env: EpfEnv): Promise<{ f
     rows += o.tables.reduce((s, t) => s + t.rows, 0);
   }
   await ctx.progress(1, `${files} files, ${rows} rows`);
+  const failed = (ctx.input as { failed?: FailedFile[] } | undefined)?.failed ?? [];
+  if (failed.length) {
+    throw new NonRetryableError(
+      `${failed.length} file(s) of the feed could not be ingested (the other ${files} were): ` +
+        failed.map((f) => `${f.name}: ${f.reason}`).join('; '),
+    );
+  }
   return { files, rows };
 }
 

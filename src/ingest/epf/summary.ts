@@ -78,7 +78,7 @@ export async function summarize(
     files: {
       planned,
       ingested,
-      failed: failedFiles.size,
+      failed: failedFiles.size + (discover?.failed?.length ?? 0),
       skipped: publishes.filter((t) => t.state.status !== 'succeeded' && !failedFiles.has(fileOf(t.record.name))).length,
       waiting: discover?.waiting.length ?? 0,
     },

@@ -72,10 +72,12 @@ export class EpfFeed {
 
   /**
    * Every `.tbz` of every drop the feed lists, with `ready` from the `.md5` next to it.
-   * @throws EpfAuthError, EpfHttpError, EpfTimeoutError, EpfNetworkError, EpfListingError
+   * A drop folder whose listing fails is left out and added to `failedListings`.
+   * @throws EpfAuthError, or the errors of the root listing (EpfHttpError, EpfTimeoutError,
+   *   EpfNetworkError); EpfListingError when the root lists no EPF drop (a wrong base URL)
    */
-  async listFiles(): Promise<FeedFile[]> {
-    return this.layout === 'v5' ? this.listV5() : this.listV3();
+  async listFiles(failedListings: Array<{ url: string; reason: string }> = []): Promise<FeedFile[]> {
+    return this.layout === 'v5' ? this.listV5(failedListings) : this.listV3(failedListings);
   }
 
   /**
@@ -84,9 +86,37 @@ export class EpfFeed {
    * `size` and `etag` from a HEAD request.
    */
   async plan(): Promise<EpfPlan> {
-    const plan = planFiles(await this.listFiles());
-    await this.pool([...plan.full, ...plan.incrementals], async (f) => Object.assign(f, await this.head(f.url)));
+    const failedListings: EpfPlan['failedListings'] = [];
+    const plan = planFiles(await this.listFiles(failedListings));
+    plan.failedListings = failedListings;
+    await this.pool([...plan.full, ...plan.incrementals], async (f) => {
+      try {
+        Object.assign(f, await this.head(f.url));
+      } catch (err) {
+        if (err instanceof EpfAuthError) throw err;
+        f.error = `HEAD failed: ${(err as Error).message}`; // this file only
+      }
+    });
     return plan;
+  }
+
+  /** Runs `list` for one drop folder; a failure other than auth is recorded, not thrown. */
+  private async tolerant<T>(url: string, failed: EpfPlan['failedListings'], list: () => Promise<T[]>): Promise<T[]> {
+    try {
+      return await list();
+    } catch (err) {
+      if (err instanceof EpfAuthError || this.o.signal?.aborted) throw err;
+      failed.push({ url, reason: (err as Error).message });
+      return [];
+    }
+  }
+
+  private noDrops(): never {
+    throw new EpfListingError(
+      `${this.baseUrl} lists no EPF drops (${this.layout === 'v5' ? '<group><YYYYMMDD>/ folders' : '<YYYYMMDD>/ folders'}): ` +
+        `is the feed URL the ${this.layout === 'v5' ? '.../v5/current/' : '.../v3/full/'} folder?`,
+      this.baseUrl,
+    );
   }
 
   /**
@@ -118,36 +148,42 @@ export class EpfFeed {
     return parseAutoindex(html, finalUrl);
   }
 
-  private async listV5(): Promise<FeedFile[]> {
+  private async listV5(failed: EpfPlan['failedListings']): Promise<FeedFile[]> {
     const root = await this.listDirectory(this.baseUrl);
     const fulls = dropFolders(root).map((d) => ({ ...d, kind: 'full' as FeedFile['kind'] }));
     const incrementalDir = root.find((e) => e.isDir && e.name === 'incremental');
+    if (fulls.length === 0 && !incrementalDir) this.noDrops();
     let incrementals: typeof fulls = [];
     if (incrementalDir) {
       const current = (await this.listDirectory(incrementalDir.url)).find((e) => e.isDir && e.name === 'current');
       if (current) incrementals = dropFolders(await this.listDirectory(current.url)).map((d) => ({ ...d, kind: 'incremental' as FeedFile['kind'] }));
     }
     const lists = await this.pool([...fulls, ...incrementals], async (d) =>
-      tbzFiles(await this.listDirectory(d.entry.url), d.kind, (name) => ({ group: d.group, date: d.date, table: name.slice(0, -'.tbz'.length) })),
+      this.tolerant(d.entry.url, failed, async () =>
+        tbzFiles(await this.listDirectory(d.entry.url), d.kind, (name) => ({ group: d.group, date: d.date, table: name.slice(0, -'.tbz'.length) })),
+      ),
     );
     return lists.flat();
   }
 
-  private async listV3(): Promise<FeedFile[]> {
+  private async listV3(failed: EpfPlan['failedListings']): Promise<FeedFile[]> {
     const describe = (date: string) => (name: string) => {
       const m = DROP_NAME.exec(name.slice(0, -'.tbz'.length));
       return m && m[2] === date ? { group: m[1]!, date } : null;
     };
     const dates = dateFolders(await this.listDirectory(this.baseUrl));
-    const perFull = await this.pool(dates, async ({ entry, date }) => {
+    if (dates.length === 0) this.noDrops();
+    const perFull = await this.pool(dates, async ({ entry, date }) => this.tolerant(entry.url, failed, async () => {
       const listing = await this.listDirectory(entry.url);
       const files = tbzFiles(listing, 'full', describe(date));
       const incrementalDir = listing.find((e) => e.isDir && e.name === 'incremental');
       if (!incrementalDir) return files;
       const days = dateFolders(await this.listDirectory(incrementalDir.url));
-      const inc = await this.pool(days, async (d) => tbzFiles(await this.listDirectory(d.entry.url), 'incremental', describe(d.date)));
+      const inc = await this.pool(days, async (d) =>
+        this.tolerant(d.entry.url, failed, async () => tbzFiles(await this.listDirectory(d.entry.url), 'incremental', describe(d.date))),
+      );
       return [...files, ...inc.flat()];
-    });
+    }));
     // the same incremental may be listed under two full folders: keep one per URL path
     const byPath = new Map<string, FeedFile>();
     for (const f of perFull.flat()) byPath.set(new URL(f.url).pathname, f);

@@ -28,6 +28,8 @@ export interface FeedFile {
   size?: number;
   /** From HEAD (set by `plan()`). */
   etag?: string;
+  /** Why this file cannot be ingested now (its HEAD or `.md5` failed); the rest of the slot goes on. */
+  error?: string;
 }
 
 /** What to ingest now. */
@@ -38,6 +40,8 @@ export interface EpfPlan {
   incrementals: FeedFile[];
   /** Files newer than the plan that are not ready yet (their `.md5` is missing), or held back behind them. */
   waiting: FeedFile[];
+  /** Listing pages that failed (one slow or broken drop folder does not stop the others). */
+  failedListings: Array<{ url: string; reason: string }>;
 }
 
 /** `<group><YYYYMMDD>` (v5 drop folders, v3 archive names without '.tbz'). */
@@ -90,7 +94,7 @@ const byDateGroupName = (a: FeedFile, b: FeedFile) => cmp(a.date, b.date) || cmp
  * (applying a later one first would be wrong: incrementals are upserts).
  */
 export function planFiles(files: FeedFile[]): EpfPlan {
-  const plan: EpfPlan = { full: [], incrementals: [], waiting: [] };
+  const plan: EpfPlan = { full: [], incrementals: [], waiting: [], failedListings: [] };
   const groups = [...new Set(files.map((f) => f.group))].sort();
   for (const group of groups) {
     const drops = (kind: FeedFile['kind']) => {

@@ -24,18 +24,21 @@ export interface EpfHeader {
   dataOffset: number;
   /** Other `#key:value` header lines, verbatim by key (e.g. `legal`), for diagnostics. */
   extra: Record<string, string>;
+  /** What `#primaryKey:` said when an override replaced it (see readHeader's `primaryKey`). */
+  declaredPrimaryKey?: string[];
 }
 
 /** Header lines are looked for in this many leading records (EPF.md: "within the first ~6 lines"). */
 export const MAX_HEADER_LINES = 12;
 
 /**
- * Reads and validates the header of the flat file at `path`.
+ * Reads and validates the header of the flat file at `path`; `opts.primaryKey`
+ * replaces what `#primaryKey:` declares (it is kept in `declaredPrimaryKey`).
  * @throws EpfHeaderError naming `path` when there is no column line, no
  *   `#dbTypes:` line, a type count that differs from the columns, an unknown
  *   `#exportMode:`, or a `#primaryKey:` column the table lacks.
  */
-export async function readHeader(path: string): Promise<EpfHeader> {
+export async function readHeader(path: string, opts: { primaryKey?: string[] } = {}): Promise<EpfHeader> {
   let columns: string[] | undefined;
   let primaryKey: string[] = [];
   let dbTypes: string[] | undefined;
@@ -78,6 +81,11 @@ export async function readHeader(path: string): Promise<EpfHeader> {
       throw new EpfHeaderError(path, `#exportMode:${exportMode} is neither FULL nor INCREMENTAL`);
     }
     header.exportMode = exportMode;
+  }
+  if (opts.primaryKey) {
+    // A per-table override of a known quirk (the v5 genre header names device_type_id): kept visible.
+    header.declaredPrimaryKey = header.primaryKey;
+    header.primaryKey = opts.primaryKey;
   }
   validateHeader(header, path);
   return header;

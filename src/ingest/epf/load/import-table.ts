@@ -56,6 +56,8 @@ export interface ImportResult {
   stale: number;
   /** How an incremental was written (load/incremental.ts); absent for a full export. */
   write?: IncrementalWrite;
+  /** Things the user should know, e.g. a primary-key override that replaced the header's. */
+  warnings?: string[];
   /** The trailer's `#recordsWritten`; equals `rows + rejected`. */
   recordsWritten: number;
   /** How DECIMAL columns were stored. */
@@ -91,6 +93,11 @@ export interface ImportTableOptions {
    * `export_date` check). @defaultValue 'auto'
    */
   incrementalWrite?: 'auto' | IncrementalWrite;
+  /**
+   * Primary key per table, replacing the header's `#primaryKey:` (a known quirk of the real
+   * feed). @defaultValue {@link DEFAULT_PRIMARY_KEYS}
+   */
+  primaryKeys?: Record<string, string[]>;
   /** The last checkpoint of an interrupted import of this same file. */
   resume?: ImportCheckpoint;
   /** Called after each committed batch with the checkpoint and the share of the file done (0-1). */
@@ -123,7 +130,15 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   if (!(maxRejectFraction >= 0 && maxRejectFraction <= 1)) throw new InvalidOptionError('maxRejectFraction', `must be between 0 and 1, got ${maxRejectFraction}`);
   if (!/^\d{8}$/.test(exportDate)) throw new InvalidOptionError('exportDate', `must be YYYYMMDD, got ${JSON.stringify(exportDate)}`);
 
-  const header = await readHeader(file);
+  const override = (opts.primaryKeys ?? DEFAULT_PRIMARY_KEYS)[table];
+  const header = await readHeader(file, override ? { primaryKey: override } : {});
+  const warnings: string[] = [];
+  if (header.declaredPrimaryKey && header.declaredPrimaryKey.join() !== header.primaryKey.join()) {
+    warnings.push(
+      `${table}: the header declares #primaryKey:${header.declaredPrimaryKey.join(',') || '(none)'}; ` +
+        `using ${header.primaryKey.join(',')} (the per-table primary-key override)`,
+    );
+  }
   const expectedMode = mode === 'full' ? 'FULL' : 'INCREMENTAL';
   if (header.exportMode && header.exportMode !== expectedMode) {
     throw new EpfHeaderError(file, `#exportMode:${header.exportMode}, but it is being imported as ${mode}`);
@@ -269,10 +284,18 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     repaired: cp.repaired ?? 0,
     stale: cp.stale ?? 0,
     ...(write ? { write } : {}),
+    ...(warnings.length ? { warnings } : {}),
     recordsWritten,
     decimal,
   };
 }
+
+/**
+ * Known header quirks of the real feed: the v5 `genre` header declares
+ * `#primaryKey:device_type_id`, a column genre lacks (issue 14; public
+ * captures); its key is `genre_id` (EPF.md, "Real table schemas").
+ */
+export const DEFAULT_PRIMARY_KEYS: Readonly<Record<string, string[]>> = { genre: ['genre_id'] };
 
 /** Where the generation strategy collects an incremental's rows: `<prefix><table>__incremental_<date>`. */
 export function sideCollectionName(table: string, exportDate: string, prefix = DEFAULT_PREFIX): string {
