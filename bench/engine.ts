@@ -18,6 +18,8 @@
  *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one
  *   global-limit  4 runner processes under groups { api: { global: 4 } }: extra
  *                 commands per task, most tasks running at once against the limit
+ *   tracing       no-op tasks/s with the default `tracing` (spans through
+ *                 `@opentelemetry/api`, no SDK) against `tracing: false`
  *   history       status read and a new 5-task run beside 300 and 10,000 old
  *                 containers (1,000 with --quick), against an empty database
  *
@@ -36,9 +38,10 @@ import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.j
 import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
 import { globalLimitCase, runnersCase } from './engine/runners.js';
+import { tracingCase } from './engine/tracing.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'tracing'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -103,6 +106,7 @@ try {
   if (wanted('runners')) await runnersCase(ctx, results);
   if (wanted('global-limit')) await globalLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
+  if (wanted('tracing')) await tracingCase(ctx, results);
 } finally {
   const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   writeJson(

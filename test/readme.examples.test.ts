@@ -1,7 +1,9 @@
 /**
- * The README is read and run by people trying the package: its TypeScript
- * examples that import the package are executed here, against the test
- * server, with the import pointed at this checkout's sources.
+ * The README and the guides in docs/ are read and run by people trying the
+ * package: their TypeScript examples that import the package (fences
+ * opened with exactly ```ts) are executed here, against the test server, with
+ * the import pointed at this checkout's sources. Examples that serve until
+ * stopped (```ts serve) or are fragments (```ts fragment) are only shown.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,20 +12,23 @@ import { describe, expect, it } from 'vitest';
 import { killChildrenAfterEach, REPO_ROOT, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
 
-const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
-  .map((m) => m[1]!)
-  .filter((code) => code.includes("from 'persistent-task-status'"));
+const pages = ['README.md', ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const examples = pages.flatMap((page) =>
+  [...fs.readFileSync(path.join(REPO_ROOT, page), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)]
+    .map((m) => m[1]!)
+    .filter((code) => code.includes("from 'persistent-task-status'"))
+    .map((code) => ({ page, code })),
+);
 
 const db = databasePerFile();
 killChildrenAfterEach();
 
 describe('README examples', () => {
-  it('has at least one runnable example', () => {
-    expect(examples.length).toBeGreaterThan(0);
+  it('has at least one runnable example in the README', () => {
+    expect(examples.filter((e) => e.page === 'README.md').length).toBeGreaterThan(0);
   });
 
-  it.each(examples.map((code, i) => [i + 1, code] as const))('example %i runs to completion', async (i, code) => {
+  it.each(examples.map(({ page, code }, i) => [i + 1, page, code] as const))('example %i (%s) runs to completion', async (i, _page, code) => {
     const dir = path.join(REPO_ROOT, '.cache', 'readme-examples');
     fs.mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `example-${i}-${process.pid}.ts`);
