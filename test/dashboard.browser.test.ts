@@ -36,7 +36,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   store = await MongoStore.create(db().connection);
   const schedules = await MongoScheduleStore.create(db().connection);
-  await schedules.openHead('hourly-report', new Date('2026-12-06T09:00:00Z'));
+  await schedules.openHead('hourly-report', new Date('2026-12-06T09:00:00Z'), { cron: '0 * * * *', timezone: 'Europe/Berlin', overlap: 'skip', catchUp: 'latest' });
   await schedules.claimSlot({
     schedule: 'hourly-report',
     slot: new Date('2026-12-06T10:00:00Z'),
@@ -194,8 +194,11 @@ describe('one container', () => {
 });
 
 describe('schedules and runners', () => {
-  it('shows each schedule with its slots, their states and reasons', async () => {
+  it('shows each schedule with its cron, time zone, next firing, slots, their states and reasons', async () => {
     const page = await open('/schedules');
+    const info = page.locator('section[data-schedule="hourly-report"] [data-testid=schedule-info]');
+    await info.waitFor();
+    expect(await info.textContent()).toMatch(/^cron 0 \* \* \* \* \(Europe\/Berlin\) · next firing /);
     const row = page.locator('section[data-schedule="hourly-report"] tr[data-state="skipped"]');
     await row.waitFor();
     expect(await row.textContent()).toContain('slot 09:00 is still running');
