@@ -14,12 +14,6 @@ import { artifactPath, launchChromium } from './support/browser.js';
 import { databasePerFile } from './support/database.js';
 import { sleep, snapshotOf, stateOf } from './support/engine.js';
 
-/** The page's document, as the functions evaluated in the browser see it (the tests compile without the DOM library). */
-declare const document: {
-  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
-  createElement(tag: string): { method: string; action: string; submit(): void };
-  body: { appendChild(node: unknown): void };
-};
 
 const db = databasePerFile();
 let browser: Browser;
@@ -42,7 +36,7 @@ beforeAll(async () => {
   browser = await launchChromium();
   store = await MongoStore.create(db().connection);
   const schedules = await MongoScheduleStore.create(db().connection);
-  await schedules.openHead('hourly-report', new Date('2026-12-06T09:00:00Z'));
+  await schedules.openHead('hourly-report', new Date('2026-12-06T09:00:00Z'), { cron: '0 * * * *', timezone: 'Europe/Berlin', overlap: 'skip', catchUp: 'latest' });
   await schedules.claimSlot({
     schedule: 'hourly-report',
     slot: new Date('2026-12-06T10:00:00Z'),
@@ -131,9 +125,9 @@ describe('one container', () => {
     const run = runner.run();
     const page = await open('/containers/live-run');
     const node = page.locator('[data-testid=graph] g[data-task="download"]');
-    await page.waitForFunction(() => document.querySelector('g[data-task="download"]')?.getAttribute('data-status') === 'running');
+    await page.locator('g[data-task="download"][data-status="running"]').waitFor();
     expect(await node.getAttribute('class')).toContain('n-running');
-    await page.waitForFunction(() => document.querySelector('tr[data-task="download"] .bar')?.getAttribute('data-percent') === '25');
+    await page.locator('tr[data-task="download"] .bar[data-percent="25"]').waitFor();
     const row = page.locator('tr[data-task="download"]');
     expect(await row.locator('.status-text').textContent()).toBe('1 MB of 4 MB');
     expect(await row.locator('.units').textContent()).toContain('totalBytes: 4,000,000');
@@ -143,7 +137,7 @@ describe('one container', () => {
 
     release();
     await run;
-    await page.waitForFunction(() => document.querySelector('[data-testid=summary]')?.getAttribute('data-status') === 'succeeded');
+    await page.locator('[data-testid=summary][data-status="succeeded"]').waitFor();
     expect(await page.locator('g[data-task="import"]').getAttribute('data-status')).toBe('succeeded');
     expect(await page.locator('[data-testid=summary]').getAttribute('data-percent')).toBe('100');
     await page.close();
@@ -168,7 +162,7 @@ describe('one container', () => {
     await runToEnd('to-retry', ['parse']);
     const page = await open('/containers/to-retry');
     await page.locator('button[data-action=retry]').click();
-    await page.waitForFunction(() => document.querySelector('tr[data-task="parse"]')?.getAttribute('data-status') === 'pending');
+    await page.locator('tr[data-task="parse"][data-status="pending"]').waitFor();
     const snapshot = await snapshotOf(db().connection, 'to-retry');
     expect(stateOf(snapshot, 'parse').status).toBe('pending');
     expect(stateOf(snapshot, 'load').status).toBe('pending');
@@ -180,7 +174,7 @@ describe('one container', () => {
     await runToEnd('task-retry', ['parse']);
     const page = await open('/containers/task-retry');
     await page.locator('tr[data-task="parse"] button[data-action=retry-task]').click();
-    await page.waitForFunction(() => document.querySelector('tr[data-task="parse"]')?.getAttribute('data-status') === 'pending');
+    await page.locator('tr[data-task="parse"][data-status="pending"]').waitFor();
     expect(stateOf(await snapshotOf(db().connection, 'task-retry'), 'parse').status).toBe('pending');
     await page.close();
   });
@@ -193,15 +187,18 @@ describe('one container', () => {
     const page = await open('/containers/to-cancel');
     page.once('dialog', (d) => void d.accept());
     await page.locator('button[data-action=cancel]').click();
-    await page.waitForFunction(() => document.querySelector('[data-testid=summary]')?.getAttribute('data-status') === 'cancelled');
+    await page.locator('[data-testid=summary][data-status="cancelled"]').waitFor();
     expect((await snapshotOf(db().connection, 'to-cancel')).container.status).toBe('cancelled');
     await page.close();
   });
 });
 
 describe('schedules and runners', () => {
-  it('shows each schedule with its slots, their states and reasons', async () => {
+  it('shows each schedule with its cron, time zone, next firing, slots, their states and reasons', async () => {
     const page = await open('/schedules');
+    const info = page.locator('section[data-schedule="hourly-report"] [data-testid=schedule-info]');
+    await info.waitFor();
+    expect(await info.textContent()).toMatch(/^cron 0 \* \* \* \* \(Europe\/Berlin\) · next firing /);
     const row = page.locator('section[data-schedule="hourly-report"] tr[data-state="skipped"]');
     await row.waitFor();
     expect(await row.textContent()).toContain('slot 09:00 is still running');

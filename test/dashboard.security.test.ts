@@ -17,12 +17,6 @@ import { artifactPath, launchChromium } from './support/browser.js';
 import { databasePerFile, uriWithDb } from './support/database.js';
 import { snapshotOf, stateOf } from './support/engine.js';
 
-/** The page's document, as the functions evaluated in the browser see it (the tests compile without the DOM library). */
-declare const document: {
-  querySelector(selector: string): { getAttribute(name: string): string | null } | null;
-  createElement(tag: string): { method: string; action: string; submit(): void };
-  body: { appendChild(node: unknown): void };
-};
 
 const db = databasePerFile();
 let browser: Browser;
@@ -114,13 +108,9 @@ describe('actions', () => {
     await page.goto(other);
     const [response] = await Promise.all([
       page.waitForNavigation(),
-      page.evaluate((target) => {
-        const form = document.createElement('form');
-        form.method = 'POST';
-        form.action = target;
-        document.body.appendChild(form);
-        form.submit();
-      }, url(open, '/api/containers/broken/retry')),
+      page.evaluate(
+        `const form = document.createElement('form'); form.method = 'POST'; form.action = ${JSON.stringify(url(open, '/api/containers/broken/retry'))}; document.body.appendChild(form); form.submit();`,
+      ),
     ]);
     expect(response!.status()).toBe(403);
     expect(stateOf(await snapshotOf(db().connection, 'broken'), 'only').status).toBe('failed');

@@ -1,6 +1,7 @@
 import pLimit from 'p-limit';
 import { summarizeContainer, type ContainerStatusReport } from '../../status/container-status.js';
-import type { ScheduleStore, SlotRecord } from '../../store/schedule-types.js';
+import { readScheduleReports, type ScheduleReport } from '../../schedule/report.js';
+import type { ScheduleStore } from '../../store/schedule-types.js';
 import type { ContainerPageCursor, ContainerStatus, TaskStore, TaskState } from '../../store/types.js';
 import { layoutGraph, type GraphLayout } from './layout.js';
 
@@ -200,23 +201,9 @@ export async function readRunners(store: TaskStore): Promise<RunnerRow[]> {
   return [...runners.values()].sort((a, b) => a.runnerId.localeCompare(b.runnerId));
 }
 
-/** One schedule as the dashboard shows it. */
-export interface ScheduleRow {
-  schedule: string;
-  /** Every slot up to this instant was decided. */
-  cursor: Date;
-  /** The newest slots first (at most 20), with state, container and reason. */
-  slots: SlotRecord[];
-}
-
-/** Schedules known to the schedule store, with their last slots. */
-export async function readSchedules(schedules: ScheduleStore | undefined): Promise<ScheduleRow[]> {
-  if (!schedules?.listHeads) return [];
-  const heads = await schedules.listHeads();
-  const rows: ScheduleRow[] = [];
-  for (const head of heads) {
-    const slots = (await schedules.listSlots(head.schedule)).slice(-20).reverse();
-    rows.push({ schedule: head.schedule, cursor: head.cursor, slots });
-  }
-  return rows;
+/** Schedules with cron, time zone, next firing (server clock) and their last 20 slots; empty without a schedule store. */
+export async function readSchedules(store: TaskStore, schedules: ScheduleStore | undefined): Promise<ScheduleReport[]> {
+  if (!schedules) return [];
+  const now = (await store.serverTime?.()) ?? new Date();
+  return readScheduleReports(schedules, now, 20);
 }

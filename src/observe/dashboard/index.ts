@@ -151,7 +151,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
     const s = await store();
     if (parts.length === 1 && parts[0] === 'containers') return sendJson(res, 200, await readList(s, listQuery(query)));
     if (parts.length === 2 && parts[0] === 'containers') return sendJson(res, 200, await containerView(s, parts[1]!));
-    if (parts.length === 1 && parts[0] === 'schedules') return sendJson(res, 200, await readSchedules(options.schedules));
+    if (parts.length === 1 && parts[0] === 'schedules') return sendJson(res, 200, await readSchedules(s, options.schedules));
     if (parts.length === 1 && parts[0] === 'runners') return sendJson(res, 200, await readRunners(s));
     if (parts.length === 1 && parts[0] === 'events') {
       const view = query.get('view');
@@ -164,7 +164,7 @@ export function createDashboard(options: DashboardOptions = {}): DashboardHandle
         const q = listQuery(query);
         return hub.subscribe(`l:${JSON.stringify(q)}`, () => readList(s, q), req, res);
       }
-      if (view === 'schedules') return hub.subscribe('s', () => readSchedules(options.schedules), req, res);
+      if (view === 'schedules') return hub.subscribe('s', () => readSchedules(s, options.schedules), req, res);
       if (view === 'runners') return hub.subscribe('r', () => readRunners(s), req, res);
       throw new HttpError(400, 'the "view" parameter must be list, container, schedules or runners');
     }

@@ -150,9 +150,10 @@ directorySchema.index({ container: 1 });
 
 /**
  * A slot document: one of the `limit` places of a limit shared by every
- * runner (`globalConcurrency`, a group's `global`). Its `_id` is
- * `slotKey(container, scope, index)`, unique: taking a slot is an insert,
- * and a duplicate key means it is taken. Deleted when released.
+ * runner (`globalConcurrency`, a group's `global`), unique by (container,
+ * incarnation, scope, index): taking a slot is an insert, and a duplicate
+ * key means it is taken. Its `_id` is `slotKey(container, incarnation,
+ * slot, nonce)`; deleted by that `_id` when released or evicted.
  */
 export interface SlotDoc {
   _id: string;
@@ -184,6 +185,7 @@ const slotSchema = new Schema<SlotDoc>(
   },
   common,
 );
+slotSchema.index({ container: 1, incarnation: 1, scope: 1, index: 1 }, { unique: true });
 
 /** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
 export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {

@@ -4,32 +4,37 @@ import type { StoreContext } from './context.js';
 import type { SlotDoc } from './models.js';
 
 /**
- * Slots of limits shared by runners. Each slot is one document whose `_id`
- * names the container, its incarnation, the scope and the index, so taking
- * it is an insert that at most one writer wins (a duplicate key means
- * taken: no findAndModify, which FerretDB v1 does not run atomically), and
- * a release or an eviction deletes by `_id` and the acquisition's nonce, so
- * it never frees an acquisition other than the one it means.
+ * Slots of limits shared by runners. Each slot is one document, unique by
+ * (container, incarnation, scope, index) under a unique index, so taking it
+ * is an insert that at most one writer wins (a duplicate key means taken:
+ * no findAndModify, which FerretDB v1 does not run atomically). Its `_id`
+ * also carries the acquisition's nonce, and a release or an eviction deletes
+ * by that exact `_id`: it can never free an acquisition other than the one
+ * it means. A filter on the nonce beside a slot-wide `_id` would not do:
+ * FerretDB v1 runs a filtered delete as a read, then a delete by `_id` in
+ * another transaction, so a release racing an eviction of the same
+ * acquisition deleted the next holder's slot inserted in between
+ * (FerretDB v1.24 internal/handler/msg_delete.go, execDelete).
  */
 
-/** `_id` of a slot document. */
-export const slotKey = (container: string, incarnation: string, id: SlotId): string =>
-  JSON.stringify(['slot', container, incarnation, id.scope, id.index]);
+/** `_id` of a slot document: the slot and the acquisition holding it. */
+export const slotKey = (container: string, incarnation: string, id: SlotId, nonce: string): string =>
+  JSON.stringify(['slot', container, incarnation, id.scope, id.index, nonce]);
 
 export async function readSlots(ctx: StoreContext, container: string, ids: readonly SlotId[]): Promise<SlotHolding[]> {
   if (ids.length === 0) return [];
   const inc = (await ctx.incarnation(container)) ?? '';
-  const keys = ids.map((id) => slotKey(container, inc, id));
-  // Slot documents exist only while held: a handful, whatever the server does with `$in`.
-  const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find({ _id: { $in: keys } }).lean<SlotDoc[]>()).exec());
-  return docs.map((d) => ({ scope: d.scope, index: d.index, task: d.task, token: d.token, runnerId: d.runnerId, nonce: d.nonce }));
+  const wanted = new Set(ids.map((id) => JSON.stringify([id.scope, id.index])));
+  // Slot documents exist only while held: a handful (MongoDB reads them by the unique index).
+  const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find({ container, incarnation: inc }).lean<SlotDoc[]>()).exec());
+  return docs.filter((d) => wanted.has(JSON.stringify([d.scope, d.index]))).map((d) => ({ scope: d.scope, index: d.index, task: d.task, token: d.token, runnerId: d.runnerId, nonce: d.nonce }));
 }
 
 export async function acquireSlots(ctx: StoreContext, container: string, ids: readonly SlotId[], holder: SlotHolder): Promise<SlotAcquisition> {
   const inc = (await ctx.incarnation(container)) ?? '';
   const nonce = randomBytes(8).toString('hex');
   const at = ctx.now();
-  const docs: SlotDoc[] = ids.map((id) => ({ _id: slotKey(container, inc, id), container, incarnation: inc, ...id, ...holder, nonce, at }));
+  const docs: SlotDoc[] = ids.map((id) => ({ _id: slotKey(container, inc, id, nonce), container, incarnation: inc, ...id, ...holder, nonce, at }));
   const held: HeldSlots = { container, ids: [...ids], nonce };
   // A transient error repeats the same documents: a slot found holding our
   // own nonce is one an earlier try inserted, and is ours.
@@ -55,12 +60,16 @@ export async function acquireSlots(ctx: StoreContext, container: string, ids: re
 
 export async function releaseSlots(ctx: StoreContext, held: HeldSlots): Promise<void> {
   const inc = (await ctx.incarnation(held.container)) ?? '';
-  const keys = held.ids.map((id) => slotKey(held.container, inc, id));
-  await ctx.write('releaseSlots', (o) => ctx.m.slots.deleteMany({ _id: { $in: keys }, nonce: held.nonce }, o).exec());
+  const keys = held.ids.map((id) => slotKey(held.container, inc, id, held.nonce));
+  await ctx.write('releaseSlots', (o) => ctx.m.slots.deleteMany({ _id: { $in: keys } }, o).exec());
 }
 
 export async function evictSlot(ctx: StoreContext, container: string, holding: SlotHolding): Promise<boolean> {
   const inc = (await ctx.incarnation(container)) ?? '';
-  const res = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: slotKey(container, inc, holding), nonce: holding.nonce }, o).exec());
-  return res.deletedCount > 0;
+  const res = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: slotKey(container, inc, holding, holding.nonce) }, o).exec());
+  if (res.deletedCount > 0) return true;
+  // A slot taken by a version before the nonce was in the `_id` (only such versions write this `_id`).
+  const legacy = JSON.stringify(['slot', container, inc, holding.scope, holding.index]);
+  const old = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: legacy, nonce: holding.nonce }, o).exec());
+  return old.deletedCount > 0;
 }

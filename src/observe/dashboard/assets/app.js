@@ -232,9 +232,9 @@
       holder.replaceChildren.apply(holder, rows.map(function (s) {
         return el('section', { class: 'schedule', 'data-schedule': s.schedule },
           el('h2', { text: s.schedule }),
-          el('p', { class: 'muted', text: (s.cron ? 'cron ' + s.cron + (s.timezone ? ' (' + s.timezone + ')' : '') + ' · ' : '') + (s.nextFiring ? 'next ' + time(s.nextFiring) + ' · ' : '') + 'decided up to ' + time(s.cursor) }),
+          el('p', { class: 'muted', 'data-testid': 'schedule-info', text: (s.cron ? 'cron ' + s.cron + (s.timezone ? ' (' + s.timezone + ')' : '') + ' · ' : '') + (s.nextFiring ? 'next firing ' + time(s.nextFiring) + ' · ' : '') + (s.pendingTrigger ? 'triggered by hand, waiting for a scheduler · ' : '') + 'decided up to ' + time(s.cursor) }),
           el('table', { class: 'list' }, el('thead', {}, el('tr', {}, ['Slot', 'State', 'Container', 'Reason', 'Claimed by'].map(function (h) { return el('th', { text: h }); }))),
-            el('tbody', {}, s.slots.map(function (slot) {
+            el('tbody', {}, s.lastSlots.map(function (slot) {
               return el('tr', { 'data-state': slot.state }, el('td', { text: time(slot.slot) }), el('td', {}, badge(slot.state)),
                 el('td', {}, el('a', { href: base + '/containers/' + encodeURIComponent(slot.container), text: slot.container })),
                 el('td', { text: slot.reason || '' }), el('td', {}, el('code', { text: slot.claimedBy })));
