@@ -73,6 +73,25 @@ describe('npm run epf against a hostile feed', () => {
     expect(feed.accessLog().filter((e) => e.fault === 'redirect-loop').length).toBeLessThan(100); // gave up, no endless loop
   }, 600_000);
 
+  it('an incremental of a table whose full was never loaded waits for it: no failure, no download, one warning', async () => {
+    // storefront is absent from the full export (never loaded); its incrementals are listed.
+    feed.setFaults({ missing: { match: (p) => p.includes('/storefront.tbz') && !p.includes('/incremental/') } });
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-nofull-'));
+    try {
+      const { exit, child, summary } = await run(feed, feed.baseUrl, work);
+      expect(exit.code, child.stderr.slice(-3000)).toBe(0);
+      expect(summary?.files.failed).toBe(0);
+      expect(summary?.files.waiting).toBeGreaterThan(0);
+      const warnings = child.stderr.split('\n').filter((l) => /storefront: incrementals skipped until a full export/.test(l));
+      expect(warnings).toHaveLength(1);
+      expect(feed.accessLog().filter((e) => e.method === 'GET' && e.path.endsWith('/storefront.tbz'))).toEqual([]);
+      expect(await liveCollectionName(db().connection.db!, 'storefront')).toBeUndefined();
+      expect(await liveCollectionName(db().connection.db!, 'application')).toBeDefined(); // the rest of the slot went on
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  }, 600_000);
+
   it('a feed URL one level too high lists no EPF drops: an error, not "nothing new"', async () => {
     const tooHigh = new URL('..', feed.baseUrl).href; // .../v5/ instead of .../v5/current/
     const { exit, child } = await run(feed, tooHigh, workDir);

@@ -52,8 +52,8 @@ export function taskName(step: FileStep, id: string): string {
 /** The final task of a slot: depends on every file's last step. */
 export const EXPORT_COMPLETE = 'export-complete';
 
-/** The archive's base name without extension and date: `application.tbz` -> `application`, `itunes20130130.tbz` -> `itunes`. */
-function tableOf(f: FeedFile): string {
+/** Table key of a file, `<group>/<table>`; the archive's base name without extension and date: `application.tbz` -> `application`, `itunes20130130.tbz` -> `itunes`. */
+export function tableKeyOf(f: FeedFile): string {
   const base = f.name.replace(/\.tbz$/, '');
   return `${f.group}/${base === `${f.group}${f.date}` ? '' : base.replace(f.date, '')}`;
 }
@@ -69,25 +69,42 @@ function idOf(f: FeedFile): string {
  * Chooses the files of one slot.
  *
  * @param files the newest full export and the incrementals after it (from `EpfFeed.plan()`), each with its md5 when ready
+ * An incremental of a table that has no full file in `files` and no live
+ * collection (`hasLiveTable` false) waits for its full, as Apple's importer
+ * skips it: it is neither downloaded nor failed, and later slots look again.
+ *
  * @param isDone whether the ledger already holds a file (same URL, size and md5)
- * @returns files to ingest, oldest first per table, and the files held back (not ready, or waiting for an older one)
+ * @param hasLiveTable whether a table key (e.g. `itunes/genre`) has a published full; default: always
+ * @returns files to ingest, oldest first per table, the files held back (not ready, or waiting for an older
+ *   one or for a full), and `neverLoaded`: table keys whose incrementals wait for a full
  */
 export function chooseFiles(
   files: Array<FeedFile & { md5?: string }>,
   isDone: (f: PlannedFile) => boolean,
-): { planned: PlannedFile[]; waiting: Array<{ name: string; url: string; reason: string }>; failed: FailedFile[] } {
+  hasLiveTable: (table: string) => boolean = () => true,
+): {
+  planned: PlannedFile[];
+  waiting: Array<{ name: string; url: string; reason: string }>;
+  failed: FailedFile[];
+  neverLoaded: string[];
+} {
   const byTable = new Map<string, Array<FeedFile & { md5?: string }>>();
   for (const f of files) {
-    const t = tableOf(f);
+    const t = tableKeyOf(f);
     byTable.set(t, [...(byTable.get(t) ?? []), f]);
   }
   const planned: PlannedFile[] = [];
   const waiting: Array<{ name: string; url: string; reason: string }> = [];
   const failed: FailedFile[] = [];
+  const neverLoaded: string[] = [];
   for (const [table, list] of byTable) {
     // Fulls before incrementals of the same date; then by date.
     list.sort((a, b) => a.date.localeCompare(b.date) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1));
     let blockedBy: string | undefined;
+    if (list[0]?.kind === 'incremental' && !hasLiveTable(table)) {
+      neverLoaded.push(table);
+      blockedBy = `a full export of ${table} (never loaded)`;
+    }
     for (const f of list) {
       if (blockedBy) {
         waiting.push({ name: f.name, url: f.url, reason: `waits for ${blockedBy}` });
@@ -119,7 +136,12 @@ export function chooseFiles(
     }
   }
   planned.sort((a, b) => a.date.localeCompare(b.date) || a.id.localeCompare(b.id));
-  return { planned, waiting, failed };
+  return { planned, waiting, failed, neverLoaded };
+}
+
+/** The collection name part of a table key (`itunes/genre` -> `genre`); undefined for a v3 group key (`itunes/`). */
+export function tableNameOfKey(table: string): string | undefined {
+  return table.split('/')[1] || undefined;
 }
 
 /** A file of the feed that cannot be ingested in this slot, and why. */

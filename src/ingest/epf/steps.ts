@@ -10,8 +10,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { NonRetryableError, type TaskContext } from '../../index.js';
 import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
-import { publishStaging } from './load/switch.js';
-import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
+import { liveCollectionName, publishStaging } from './load/switch.js';
+import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
 import { EpfAuthError } from './feed/errors.js';
 import type { EpfEnv } from './env.js';
 import type { FeedFile } from './feed/client.js';
@@ -89,7 +89,20 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
   for (const f of files) {
     if (f.md5 && (await env.ledger.has(ledgerItem({ url: f.url, size: f.size, md5: f.md5 })))) done.add(f.url);
   }
-  const chosen = chooseFiles(files, (p) => done.has(p.url));
+  // Tables with incrementals but no full in this plan: is a full of them live already?
+  const live = new Set<string>();
+  const withFull = new Set(files.filter((f) => f.kind === 'full').map((f) => tableKeyOf(f)));
+  for (const key of new Set(files.filter((f) => f.kind === 'incremental').map((f) => tableKeyOf(f)))) {
+    const name = tableNameOfKey(key);
+    // v3 keys name a group, not a table: not checked here (the import says NoLiveTableError as before).
+    if (withFull.has(key) || !name || (await liveCollectionName(env.connection.db!, name, env.prefix))) live.add(key);
+  }
+  const chosen = chooseFiles(files, (p) => done.has(p.url), (key) => live.has(key));
+  for (const key of chosen.neverLoaded) {
+    env.reporter.warn?.(
+      `${key}: incrementals skipped until a full export of this table is loaded (it never was; Apple's importer skips them too)`,
+    );
+  }
   const planned = chosen.planned;
   const waiting = [
     ...plan.waiting.map((f) => ({ name: `${f.drop}/${f.name}`, url: f.url, reason: 'its drop is not complete yet (a .md5 is missing)' })),
