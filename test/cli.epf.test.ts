@@ -180,3 +180,22 @@ describe('pts epf --hourly --log-format json', () => {
     for (const l of stderr) expect(JSON.parse(l)).toHaveProperty('level');
   }, 300_000);
 });
+
+describe('pts epf --hourly --now', () => {
+  it('runs a slot at start through the scheduler, then says when the next one fires; --now without --hourly exits 2', async () => {
+    const alone = pts(['epf', '--now', '--fixture']);
+    expect((await alone.waitForExit(60_000)).code).toBe(2);
+    expect(alone.stderr).toMatch(/--now/);
+
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-now-'));
+    const child = pts(['epf', '--hourly', '--now', '--fixture', '--log-format', 'json'], { EPF_WORK_DIR: work });
+    const started = JSON.parse(await child.waitForLine(/"event":"epf:slot-started"/, 180_000)) as { container: string };
+    expect(started.container).toMatch(/^epf-/);
+    const next = JSON.parse(await child.waitForLine(/"event":"epf:next-slot"/, 180_000)) as { at: string };
+    expect(new Date(next.at).getUTCMinutes()).toBe(0);
+    expect(new Date(next.at).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    const exit = await child.kill('SIGTERM');
+    expect(exit, child.stderr).toEqual({ code: 0, signal: null });
+    fs.rmSync(work, { recursive: true, force: true });
+  }, 300_000);
+});

@@ -27,6 +27,7 @@ export function registerEpf(program: Command, ctx: CliContext): void {
     .command('epf')
     .description('ingest Apple\'s Enterprise Partner Feed (EPF) into MongoDB: one slot now, or --hourly')
     .option('--hourly', 'run the 0 * * * * schedule (UTC) until SIGINT/SIGTERM')
+    .option('--now', 'with --hourly: run a slot at start (the current hour, or a manual slot when it was already claimed)')
     .option('--json', 'print only the summary, as one JSON object, on stdout (everything else on stderr)')
     .option('--fresh', 'start over: forget what was ingested and every earlier run (asks first; --yes to skip)')
     .option('-y, --yes', 'answer yes to --fresh\'s question')

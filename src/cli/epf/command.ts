@@ -27,6 +27,7 @@ export async function runEpf(flags: EpfFlags, globals: GlobalOptions, io: CliIo)
   const startedAt = Date.now();
   const s = resolveEpfSettings(flags, io.env);
   if (s.fresh && s.mode === 'hourly') throw usageError('--fresh starts one run over; it cannot be combined with --hourly');
+  if (s.now && s.mode !== 'hourly') throw usageError('--now runs the current hour of the --hourly schedule at start; without --hourly every run is now');
   if (s.fresh && !s.yes && !(await confirmFresh(io))) {
     io.stderr.write('pts: --fresh not confirmed; nothing was changed\n');
     return ExitCode.USAGE;
@@ -71,7 +72,7 @@ export async function runEpf(flags: EpfFlags, globals: GlobalOptions, io: CliIo)
       };
       const common = { connection: db.connection, out, json: s.json, signal: controller.signal, checkpointIntervalMs: s.checkpointIntervalMs };
       if (s.mode === 'hourly') {
-        await runHourly({ ...common, env: { ...env, reporter } });
+        await runHourly({ ...common, env: { ...env, reporter }, now: s.now });
         out.say('stopped: the hourly schedule ended gracefully; running steps were released', { event: 'epf:stopped' });
         return ExitCode.OK;
       }

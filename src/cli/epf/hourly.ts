@@ -41,6 +41,8 @@ export async function runHourly(o: {
   json: boolean;
   signal: AbortSignal;
   checkpointIntervalMs?: number;
+  /** Run the current hour's slot at start (Scheduler.trigger) instead of waiting for the next firing. */
+  now?: boolean;
 }): Promise<void> {
   const reporter = o.env.reporter;
   const store = await MongoStore.create(o.connection);
@@ -52,8 +54,9 @@ export async function runHourly(o: {
   const schedule = epfSchedule(o.env, { cron: HOURLY_CRON, runner: runnerOptions });
   const scheduler = await Scheduler.create({ connection: o.connection, schedules: [schedule] });
   const started = new Map<string, { at: number; presence: Promise<PresenceHeartbeat> }>();
-  const sayNext = () => {
-    const next = nextSlot(HOURLY_CRON);
+  const sayNext = async () => {
+    // The scheduler's own answer (shared clock, decided slots); the local cron only if it cannot say.
+    const next = await scheduler.nextFiring(schedule.name).catch(() => nextSlot(HOURLY_CRON));
     if (next) {
       o.out.say(`hourly: next slot at ${next.toISOString()} (in ${formatDuration(next.getTime() - Date.now())})`, {
         event: 'epf:next-slot',
@@ -88,13 +91,22 @@ export async function runHourly(o: {
     void summarize(store, e.container, e.status, reporter.takeBytesReceived(), elapsed, o.connection, o.env.prefix).then(
       (s) => {
         report(s, o.out, o.json);
-        sayNext();
+        void sayNext();
       },
       (error: Error) => o.out.log('error', `! summary of ${e.container}: ${error.message}`),
     );
   });
   await scheduler.start();
-  sayNext();
+  if (o.now && !o.signal.aborted) {
+    const outcome = await scheduler.trigger(schedule.name);
+    if (outcome.action !== 'started') {
+      o.out.say(`--now: the current hour was not started (${outcome.action}${outcome.reason ? `: ${outcome.reason}` : ''})`, {
+        event: 'epf:now',
+        action: outcome.action,
+      });
+    }
+  }
+  await sayNext();
   if (!o.signal.aborted) await new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
   await scheduler.stop();
   reporter.stop();

@@ -11,6 +11,7 @@ import { usageError } from '../errors.js';
 /** The flags of `pts epf` as commander parsed them (strings; booleans for switches). */
 export interface EpfFlags {
   hourly?: boolean;
+  now?: boolean;
   json?: boolean;
   fresh?: boolean;
   yes?: boolean;
@@ -37,6 +38,8 @@ export type FeedChoice = { kind: 'fixture'; scale: number; bytesPerSecond?: numb
 /** `pts epf` settings, validated. */
 export interface EpfSettings {
   mode: 'once' | 'hourly';
+  /** `--hourly --now`: run the current hour's slot at start instead of waiting for the next one. */
+  now: boolean;
   json: boolean;
   fresh: boolean;
   yes: boolean;
@@ -174,6 +177,7 @@ export function resolveEpfSettings(flags: EpfFlags, env: NodeJS.ProcessEnv, cwd 
   }
   return {
     mode: flags.hourly ? 'hourly' : 'once',
+    now: Boolean(flags.now),
     json: Boolean(flags.json),
     fresh: Boolean(flags.fresh),
     yes: Boolean(flags.yes),
