@@ -502,12 +502,17 @@ export interface TaskStore {
   /** Deletes a slot held by a holder judged gone, only if that same acquisition still holds it; false when it did not. */
   evictSlot(container: string, holding: SlotHolding): Promise<boolean>;
 
-  /** Claims the attempt after `expectedToken`; null when another writer got there first. */
+  /**
+   * Claims the attempt after `expectedToken`; null when another writer got
+   * there first, and then `onTaken`, when given, is called with the entry
+   * that holds the position (when the store read it back anyway; outputs left out).
+   */
   claimTask(
     container: string,
     task: string,
     expectedToken: number,
     claim: NewClaim,
+    onTaken?: (entry: Transition) => void,
   ): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
