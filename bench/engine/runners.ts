@@ -22,6 +22,8 @@ export interface RunnersRun {
   seconds: number;
   startedPerRunner: number[];
   commands: number;
+  /** Commands by name (insert, find, delete...), every process summed. */
+  byName: Record<string, number>;
   /** Write commands (insert, update, delete) of every process. */
   writes: number;
   /** Most tasks running at once, across the processes (from their wall-clock spans). */
@@ -60,6 +62,7 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
       seconds,
       startedPerRunner: done.map((r) => r.started),
       commands: done.reduce((s, r) => s + r.commands, 0),
+      byName: sumByName(done.map((r) => r.byName)),
       writes: done.reduce((s, r) => s + (r.byName.insert ?? 0) + (r.byName.update ?? 0) + (r.byName.delete ?? 0), 0),
       maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
       finished: done.every((r) => r.status === 'succeeded'),
@@ -71,6 +74,12 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
     await conn.dropDatabase().catch(() => undefined);
     await conn.close();
   }
+}
+
+function sumByName(all: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const byName of all) for (const [name, n] of Object.entries(byName)) out[name] = (out[name] ?? 0) + n;
+  return out;
 }
 
 /** Most spans `[start, end]` open at one instant. */

@@ -46,6 +46,12 @@ export interface AttemptInput {
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
   /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
   loopWatch: LoopWatch;
+  /**
+   * Called once the handler returned or threw (or was given up on after its
+   * signal fired), before the outcome is written: the runner's slot is free
+   * for the next task while the outcome goes to the database.
+   */
+  onHandlerSettled?: () => void;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -162,6 +168,7 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
     } finally {
       if (timeout) clearTimeout(timeout);
       a.runnerSignal.removeEventListener('abort', forward);
+      a.onHandlerSettled?.();
     }
 
     const leaseLost = async () => {
