@@ -27,7 +27,7 @@ const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 function startInTerminal(env: Record<string, string>): string {
   const name = `pts-epf-display-${process.pid}-${sessions.length}`;
   const vars = Object.entries(env).map(([k, v]) => `${k}=${quote(v)}`);
-  const command = `cd ${quote(REPO_ROOT)} && env ${vars.join(' ')} ${quote(process.execPath)} --import ${quote(TSX)} src/cli/main.ts epf`;
+  const command = `cd ${quote(REPO_ROOT)} && exec env ${vars.join(' ')} ${quote(process.execPath)} --import ${quote(TSX)} src/cli/main.ts epf`;
   tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '15', command);
   tmux('set-option', '-t', name, 'remain-on-exit', 'on');
   sessions.push(name);
@@ -46,6 +46,14 @@ async function waitForScreen(name: string, test: (lines: string[]) => boolean, t
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`screen never matched; last screen:\n${last.join('\n')}`);
+}
+
+async function waitFor(test: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error('condition never held');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** What must hold on every screen while the job runs. */
@@ -87,6 +95,8 @@ describe('pts epf on a 100x15 terminal', () => {
     expectFits(screen(first));
 
     process.kill(panePid(first), 'SIGKILL');
+    // The job ran as the pane's process: wait until tmux has seen it die.
+    await waitFor(() => tmux('list-panes', '-t', first, '-F', '#{pane_dead}').trim() === '1', 60_000);
     const second = startInTerminal(env);
     const resumed = await waitForScreen(second, (l) => l.some((x) => /container: \d+\/\d+ tasks/.test(x)) && l.some((x) => /files: /.test(x)), 180_000);
     expect(resumed.join('\n')).toMatch(/resuming epf-\S+/);
