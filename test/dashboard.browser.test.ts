@@ -178,15 +178,13 @@ describe('one container', () => {
     expect(await page.locator('g[data-task="feed-a"]').getAttribute('class')).not.toContain('dim');
 
     await page.locator('[data-testid="task-filter"]').fill('503');
-    await page.waitForFunction(() => document.querySelectorAll('tr[data-task]').length === 1);
-    expect(await shown()).toEqual(['feed-b']);
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-b']);
 
     await page.locator('[data-testid="task-filter"]').fill('mirror alpha');
-    await page.waitForFunction(() => document.querySelector('tr[data-task]')?.getAttribute('data-task') === 'feed-c');
-    expect(await shown()).toEqual(['feed-c']);
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-c']);
 
     await page.locator('[data-testid="task-filter"]').fill('');
-    await page.waitForFunction(() => document.querySelectorAll('tr[data-task]').length === 3);
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-a', 'feed-b', 'feed-c']);
     expect(await page.locator('[data-testid="task-filter-note"]').count()).toBe(0);
     await page.close();
   });
