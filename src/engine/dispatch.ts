@@ -161,7 +161,9 @@ export class Dispatcher {
     }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
-    return wakeAt;
+    // A group held back by its rate limit: wake when its next window opens.
+    const rateWaitMs = this.shared.rateWakeInMs();
+    return rateWaitMs === null ? wakeAt : earliest(wakeAt, new Date(this.opts.clock.now() + rateWaitMs));
   }
 
   /**
@@ -197,8 +199,11 @@ export class Dispatcher {
       const slotsSentAt = performance.now();
       if (slots.length > 0) {
         held = await this.shared.acquire(slots, name, t.state.token + 1);
-        // Taken by another runner meanwhile: try again at the next step.
-        if (!held) return this.sync.view.requeue(t);
+        // Taken by another runner meanwhile: try other slots at once (a missed scope backs off; a window's tokens are few).
+        if (!held) {
+          this.sync.view.requeue(t);
+          return this.hooks.wake();
+        }
       }
       const claimSentAt = performance.now();
       const asked = {
@@ -240,8 +245,10 @@ export class Dispatcher {
         return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
       const deps = await this.sync.dependencyOutputs(t);
-      this.start(claim, t, handler, recovered, deps, claimSentAt, held);
-      held = null; // the attempt gives them back when it ends
+      // A rate token's window is over (or nearly): give the claim back, do not start it.
+      if (!this.shared.mayStart(held)) return await this.release(claim);
+      this.start(claim, t, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
       this.catchUps.add(name);
