@@ -6,6 +6,7 @@
  * document, and for containers made before the listing existed. Filters
  * examine a bounded number of containers per page and go on with `next`.
  */
+import mongoose from 'mongoose';
 import { describe, expect, it } from 'vitest';
 import { MongoStore } from '../src/index.js';
 import type { ContainerPageQuery, ContainerRecord } from '../src/store/types.js';
@@ -143,4 +144,53 @@ describe('the container listing', () => {
     // None left: the first read that found none left its marker, and later lists end without a scan.
     expect(await db().connection.collection('old_listing').findOne({ _id: JSON.stringify(['all-listed']) as never })).not.toBeNull();
   }, 60_000);
+
+  it('pages, filters and searches with exact-_id finds only, no more of them with 600 older containers', async () => {
+    const connection = await mongoose.createConnection(db().uriWithDb, { monitorCommands: true }).asPromise();
+    let finds: unknown[] | null = null;
+    connection.getClient().on('commandStarted', (e) => {
+      if (finds && ['find', 'aggregate', 'count', 'distinct'].includes(e.commandName)) finds.push(e.command.filter ?? e.command.pipeline ?? e.command.query);
+    });
+    const counted = async (read: () => Promise<unknown>) => {
+      finds = [];
+      await read();
+      const out = finds;
+      finds = null;
+      return out;
+    };
+    const exactId = (f: unknown) => !!f && typeof f === 'object' && Object.keys(f).length === 1 && typeof (f as { _id?: unknown })._id === 'string';
+    try {
+      const store = await MongoStore.create(connection, { collectionPrefix: 'flat' });
+      const make = async (prefix: string, n: number) => {
+        for (let i = 0; i < n; i += 20) {
+          await Promise.all(Array.from({ length: Math.min(20, n - i) }, (_, j) => store.createContainer({ name: `${prefix}${String(i + j).padStart(4, '0')}`, failFast: false, definition: null })));
+        }
+      };
+      await make('young-', 40);
+      const reads = {
+        first: () => store.listContainerPage({ limit: 25 }),
+        status: () => store.listContainerPage({ limit: 25, status: 'running' }),
+        search: () => store.listContainerPage({ limit: 25, namePrefix: 'young-001' }),
+      };
+      const before: Record<string, number> = {};
+      for (const [name, read] of Object.entries(reads)) {
+        await read(); // the first read of a process finds the end and copies full blocks
+        const f = await counted(read);
+        expect(f.filter((x) => !exactId(x)), name).toEqual([]);
+        before[name] = f.length;
+      }
+      await make('old-', 600);
+      await make('young-again-', 40);
+      for (const [name, read] of Object.entries(reads)) {
+        await read();
+        const f = await counted(read);
+        expect(f.filter((x) => !exactId(x)), name).toEqual([]);
+        // The end probe, at most 31 entries not in a full block, a few blocks, the page's containers.
+        expect(f.length, name).toBeLessThanOrEqual(Math.max(before[name]!, 1) + 32);
+        expect(f.length, name).toBeLessThanOrEqual(2 + 31 + 8 + 2 * 25);
+      }
+    } finally {
+      await connection.close();
+    }
+  }, 300_000);
 });
