@@ -112,7 +112,7 @@ export class Dispatcher {
     const held: TaskSnapshot[] = [];
     let wakeAt: Date | null = null;
     const free = () => !this.hooks.isStopping() && this.busy.size + this.claiming.size < this.opts.concurrency;
-    // Tasks whose holder's lease this runner judged expired first, then the ready ones in declaration order.
+    // Tasks whose holder's lease this runner judged expired first, then the ready ones by priority and declaration order.
     // Limits shared with other runners: what is held now, read once per step.
     if (this.shared.enabled && free()) await this.shared.refresh();
     for (const name of this.leases.takeRecoverable()) {
@@ -122,7 +122,7 @@ export class Dispatcher {
       const slots = handler ? this.shared.reserve(t.record.options.group) : null;
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
-    // Startable candidates, in the order of this runner's sweep, up to its free slots.
+    // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
     this.sweep.place(view, this.activeRivals());
     const window = this.hooks.isStopping() ? 0 : this.opts.concurrency - this.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
@@ -155,7 +155,9 @@ export class Dispatcher {
     }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
-    return wakeAt;
+    // A group held back by its rate limit: wake when its next window opens.
+    const rateWaitMs = this.shared.rateWakeInMs();
+    return rateWaitMs === null ? wakeAt : earliest(wakeAt, new Date(this.opts.clock.now() + rateWaitMs));
   }
 
   /**
@@ -191,8 +193,11 @@ export class Dispatcher {
       const slotsSentAt = performance.now();
       if (slots.length > 0) {
         held = await this.shared.acquire(slots, name, t.state.token + 1);
-        // Taken by another runner meanwhile: try again at the next step.
-        if (!held) return this.sync.view.requeue(t);
+        // Taken by another runner meanwhile: try other slots at once (a missed scope backs off; a window's tokens are few).
+        if (!held) {
+          this.sync.view.requeue(t);
+          return this.hooks.wake();
+        }
       }
       const claimSentAt = performance.now();
       const asked = {
@@ -241,8 +246,10 @@ export class Dispatcher {
         return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
       const deps = await this.sync.dependencyOutputs(t);
-      this.start(claim, t, handler, recovered, deps, claimSentAt, held);
-      held = null; // the attempt gives them back when it ends
+      // A rate token's window is over (or nearly): give the claim back, do not start it.
+      if (!this.shared.mayStart(held)) return await this.release(claim);
+      this.start(claim, t, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
       this.catchUps.add(name);

@@ -1,3 +1,4 @@
+import { priorityOf } from '../definition/options.js';
 import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
 import type { ContainerRecord, ContainerSnapshot, TaskRecord, TaskSnapshot, TaskState } from '../store/types.js';
@@ -20,7 +21,7 @@ const NO_DEPENDENCIES: string[] = Object.freeze([]) as unknown as string[];
  * Indexes kept up to date by {@link apply}:
  * - `dependents`: task → the tasks that depend on it;
  * - `unmet`: pending task → how many of its dependencies have not succeeded;
- * - `candidates`: pending tasks with no unmet dependency, by declaration order;
+ * - `candidates`: pending tasks with no unmet dependency, by priority (higher first), then declaration order;
  * - `active`: tasks that are not succeeded (the planner's working set);
  * - `dirty`: tasks whose state changed since the planner last looked.
  */
@@ -29,7 +30,7 @@ export class ContainerView {
   readonly tasks = new Map<string, TaskSnapshot>();
   private readonly dependents = new Map<string, string[]>();
   private readonly unmet = new Map<string, number>();
-  /** Pending tasks whose dependencies all succeeded, as a binary heap on `record.order` from {@link origin} (see {@link startAt}). */
+  /** Pending tasks whose dependencies all succeeded, as a binary heap on (priority descending, `record.order` from {@link origin}; see {@link startAt}). */
   private readonly heap: TaskSnapshot[] = [];
   /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
   private origin = 0;
@@ -129,7 +130,7 @@ export class ContainerView {
     this.dirty.add(name);
   }
 
-  /** Pops the next pending task whose dependencies all succeeded (declaration order), or null. */
+  /** Pops the next pending task whose dependencies all succeeded (priority, then declaration order), or null. */
   nextCandidate(): TaskSnapshot | null {
     while (this.heap.length > 0) {
       const top = this.pop();
@@ -261,8 +262,11 @@ export class ContainerView {
     }
   }
 
-  /** Heap order: from {@link origin} up, then from 0 up to it; ties by name. */
+  /** Candidate order: higher priority first, then declaration order from {@link origin} up, then from 0 up to it, then name. */
   private before(a: TaskSnapshot, b: TaskSnapshot): boolean {
+    const pa = priorityOf(a.record.options);
+    const pb = priorityOf(b.record.options);
+    if (pa !== pb) return pa > pb;
     const aWrapped = a.record.order < this.origin;
     const bWrapped = b.record.order < this.origin;
     if (aWrapped !== bWrapped) return bWrapped;

@@ -28,6 +28,8 @@ export interface ContainerRow {
 export interface ListView {
   rows: ContainerRow[];
   next: string | null;
+  /** Containers examined for this page: with a filter, a page may be short (or empty) while `next` goes on. */
+  examined: number;
 }
 
 /** A task as the container page shows it: the status report plus what only the log knows. */
@@ -42,6 +44,9 @@ export interface TaskDetail {
   /** The last checkpoint as JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS}; null when none. */
   checkpoint: string | null;
   checkpointTruncated: boolean;
+  /** The task's input as JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS}; null when it has none. */
+  input: string | null;
+  inputTruncated: boolean;
   /** A failed task that failed on its own (not skipped or cancelled because of another). */
   rootFailure: boolean;
   /** ms left for this task by the container's estimator's rate, when it reports progress; else null. */
@@ -60,17 +65,21 @@ export interface ContainerView {
 /** Thrown when a container does not exist (the page answers 404). */
 export class UnknownContainer extends Error {}
 
-/** Encodes a list cursor for a URL. */
+/** Encodes a list cursor for a URL: `[seq]`, or `[createdAt ms, name]` among unlisted containers (`[]` from their newest). */
 export function encodeCursor(cursor: ContainerPageCursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt.getTime(), cursor.name])).toString('base64url');
+  const parts = 'seq' in cursor ? [cursor.seq] : cursor.legacy ? [cursor.legacy.createdAt.getTime(), cursor.legacy.name] : [];
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
 /** Decodes a list cursor from a URL; null when it is not one (the caller answers 400). */
 export function decodeCursor(text: string): ContainerPageCursor | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
-      return { createdAt: new Date(value[0] as number), name: value[1] };
+    if (!Array.isArray(value)) return null;
+    if (value.length === 0) return { legacy: null };
+    if (value.length === 1 && Number.isSafeInteger(value[0]) && (value[0] as number) >= 0) return { seq: value[0] as number };
+    if (value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
+      return { legacy: { createdAt: new Date(value[0] as number), name: value[1] } };
     }
   } catch {
     // not JSON
@@ -78,13 +87,16 @@ export function decodeCursor(text: string): ContainerPageCursor | null {
   return null;
 }
 
-/** Reads the list page: one bounded query for the page, then each row's tasks (5 at a time). */
+/** Rows whose tasks are read at once (each read is a few point reads on small containers). */
+const ROWS_AT_ONCE = 25;
+
+/** Reads the list page: the page's containers (bounded reads), then each row's tasks ({@link ROWS_AT_ONCE} at a time). */
 export async function readList(
   store: TaskStore,
   query: { status?: ContainerStatus; namePrefix?: string; after?: ContainerPageCursor | null },
 ): Promise<ListView> {
   const page = await store.listContainerPage({ limit: PAGE_SIZE, ...query });
-  const limit = pLimit(5);
+  const limit = pLimit(ROWS_AT_ONCE);
   const rows = await Promise.all(
     page.containers.map((record) =>
       limit(async (): Promise<ContainerRow | null> => {
@@ -106,7 +118,7 @@ export async function readList(
       }),
     ),
   );
-  return { rows: rows.filter((r): r is ContainerRow => r !== null), next: page.next ? encodeCursor(page.next) : null };
+  return { rows: rows.filter((r): r is ContainerRow => r !== null), next: page.next ? encodeCursor(page.next) : null, examined: page.examined };
 }
 
 /** Reads one container's page; throws {@link UnknownContainer} when it does not exist. */
@@ -116,9 +128,11 @@ export async function readContainer(store: TaskStore, name: string): Promise<Con
   if (!snapshot) throw new UnknownContainer(name);
   const report = summarizeContainer({ ...snapshot, serverReadAt });
   const states = new Map(snapshot.tasks.map((t) => [t.record.name, t.state]));
+  const records = new Map(snapshot.tasks.map((t) => [t.record.name, t.record.input]));
   const details = report.tasks.map((task): TaskDetail => {
     const state = states.get(task.name)!;
-    const checkpoint = checkpointPreview(state.checkpoint);
+    const checkpoint = jsonPreview(state.checkpoint);
+    const input = jsonPreview(records.get(task.name));
     return {
       name: task.name,
       units: progressUnits(state.checkpoint),
@@ -127,7 +141,10 @@ export async function readContainer(store: TaskStore, name: string): Promise<Con
           ? Math.max(0, serverReadAt.getTime() - state.leaseRenewedAt.getTime())
           : null,
       attempts: state.errors.map((e) => ({ attempt: e.attempt, at: e.at, name: e.name, message: e.message, stack: e.stack })),
-      ...checkpoint,
+      checkpoint: checkpoint.text,
+      checkpointTruncated: checkpoint.truncated,
+      input: input.text,
+      inputTruncated: input.truncated,
       rootFailure: task.status === 'failed' && state.cause === null,
       etaMs: taskEta(state, snapshot.readAt),
     };
@@ -156,17 +173,16 @@ function progressUnits(checkpoint: unknown): Record<string, number> | null {
   return Object.keys(out).length > 0 ? out : null;
 }
 
-function checkpointPreview(checkpoint: unknown): { checkpoint: string | null; checkpointTruncated: boolean } {
-  if (checkpoint === undefined || checkpoint === null) return { checkpoint: null, checkpointTruncated: false };
+/** A value as indented JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS} characters; null for none. */
+function jsonPreview(value: unknown): { text: string | null; truncated: boolean } {
+  if (value === undefined || value === null) return { text: null, truncated: false };
   let text: string;
   try {
-    text = JSON.stringify(checkpoint, null, 2) ?? String(checkpoint);
+    text = JSON.stringify(value, null, 2) ?? String(value);
   } catch {
-    text = String(checkpoint);
+    text = String(value);
   }
-  return text.length > CHECKPOINT_PREVIEW_CHARS
-    ? { checkpoint: text.slice(0, CHECKPOINT_PREVIEW_CHARS), checkpointTruncated: true }
-    : { checkpoint: text, checkpointTruncated: false };
+  return text.length > CHECKPOINT_PREVIEW_CHARS ? { text: text.slice(0, CHECKPOINT_PREVIEW_CHARS), truncated: true } : { text, truncated: false };
 }
 
 /** A runner seen holding tasks in the running containers read. */
