@@ -123,8 +123,8 @@ export class Dispatcher {
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
-    this.sweep.place(view, this.activeRivals());
-    const window = this.hooks.isStopping() ? 0 : this.opts.concurrency - this.busy.size - this.claiming.size;
+    const probe = this.sweep.place(view, this.activeRivals());
+    const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     while (picked.length < window) {
       const t = view.nextCandidate();
@@ -155,6 +155,14 @@ export class Dispatcher {
     }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
+    const probed = probe ? picked[0] : undefined;
+    if (probed && claims.length > 0) {
+      const now = view.get(probed.t.record.name)?.state;
+      const won = now !== undefined && now.token > probed.t.state.token && now.runnerId === this.opts.runnerId;
+      // Won: the sweep holds here, the other free slots claim on at once. Lost too often: read everything.
+      if (this.sweep.probed(won)) this.sync.stale = true;
+      if (won) this.hooks.wake();
+    }
     // A group held back by its rate limit: wake when its next window opens.
     const rateWaitMs = this.shared.rateWakeInMs();
     return rateWaitMs === null ? wakeAt : earliest(wakeAt, new Date(this.opts.clock.now() + rateWaitMs));
@@ -221,7 +229,9 @@ export class Dispatcher {
         if (!taken || !this.sync.view.apply(name, [taken])) await this.sync.catchUp(name);
         const now = this.sync.view.get(name);
         if (now) this.sync.view.requeue(now);
-        this.noteRival(now?.state.runnerId ?? null);
+        const holder = now?.state.status === 'running' ? now.state.runnerId : null;
+        this.noteRival(holder);
+        this.events.emit('task:claim-lost', { container: this.container, task: name, runnerId: this.opts.runnerId, holder });
         this.sweep.lost();
         // Many lost claims: the picture lags far behind others' work, and one
         // read of everything costs less than learning it claim by claim.
@@ -296,11 +306,18 @@ export class Dispatcher {
     const abort = new AbortController();
     const group = t.record.options.group;
     const name = t.record.name;
-    // The slot frees as soon as the handler settles: the next task's claim
-    // goes out with this outcome (one group commit), not one round trip after it.
+    // The slot frees as soon as the handler succeeds when its success makes
+    // nothing else ready (no dependents, no staged tasks): the next task's
+    // claim goes out with this outcome (one group commit), not one round trip
+    // after it, and which task comes next is what it would have been. Any
+    // other attempt keeps its slot until its outcome is recorded, so a
+    // dependent, a staged task or a retry is seen before the slot is reused.
     this.busy.add(name);
     const settled = () => {
       if (this.busy.delete(name)) this.hooks.wake();
+    };
+    const handlerSettled = (succeeded: boolean) => {
+      if (succeeded && this.sync.view.dependentsOf(name).length === 0 && !this.staged.has(`${name}#${claim.token}`)) settled();
     };
     const attempt = () =>
       executeAttempt({
@@ -322,7 +339,7 @@ export class Dispatcher {
         clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
         loopWatch: this.loopWatch,
-        onHandlerSettled: settled,
+        onHandlerSettled: handlerSettled,
       });
     const done = attempt()
       .then(async (recorded) => {

@@ -10,6 +10,12 @@ import type { ContainerView } from './view.js';
  * the middle half of the longest run of candidates it knows free. Work is
  * split by halving, as in work-stealing schedulers: the runner that owns a
  * run keeps its first half, the newcomer takes the second.
+ *
+ * A new start is probed with one claim before the others (the picture may
+ * be old there): a lost probe costs one claim, not a claim per free slot.
+ * After {@link PROBES_BEFORE_READ} probes lost in a row, the picture is
+ * wrong wherever it looks (others ran what it shows pending, as at the end
+ * of a run) and is worth reading again.
  */
 export class Sweep {
   /** A claim was lost since the start was last chosen. */
@@ -18,6 +24,8 @@ export class Sweep {
   private placedIn: ContainerView | null = null;
   /** Order of the last task the sweep picked, or -1. */
   private lastPicked = -1;
+  /** Probes lost in a row. */
+  private lostProbes = 0;
 
   /** A claim of this runner found its position taken. */
   lost(): void {
@@ -29,13 +37,20 @@ export class Sweep {
     this.lastPicked = order;
   }
 
-  /** Moves the view's sweep to a new start when it should (`runners`: runners known to share the container, this one included). */
-  place(view: ContainerView, runners: number): void {
+  /**
+   * Moves the view's sweep to a new start when it should (`runners`: runners
+   * known to share the container, this one included); true when the step
+   * should claim one task only, as a probe of a start chosen from an old picture.
+   */
+  place(view: ContainerView, runners: number): boolean {
+    // A picture read anew is true everywhere: no probe needed there.
+    let probe = true;
     if (view !== this.placedIn) {
       this.placedIn = view;
       this.jump = true;
+      probe = false;
     }
-    if (runners === 1) return;
+    if (runners === 1) return false;
     if (!this.jump && this.lastPicked >= 0) {
       // The end of the run: whoever ran what follows got there first.
       const next = view.nextCandidate();
@@ -44,9 +59,21 @@ export class Sweep {
         if (next.record.order !== this.lastPicked + 1) this.jump = true;
       }
     }
-    if (!this.jump) return;
+    if (!this.jump) return false;
     this.jump = false;
     const gap = view.widestGap();
     if (gap) view.startAt(gap.from + Math.floor(Math.random() * (gap.to - gap.from)));
+    return probe && gap !== null;
+  }
+
+  /** The probe claim was won or lost; true when the picture should be read again. */
+  probed(won: boolean): boolean {
+    this.lostProbes = won ? 0 : this.lostProbes + 1;
+    if (this.lostProbes < PROBES_BEFORE_READ) return false;
+    this.lostProbes = 0;
+    return true;
   }
 }
+
+/** Probes lost in a row after which a runner reads the whole container again. */
+export const PROBES_BEFORE_READ = 3;
