@@ -28,6 +28,13 @@ export interface TaskOptions {
   timeoutMs?: number;
   /** Name of a concurrency group whose limit is set on the runner. */
   group?: string;
+  /**
+   * Affinity key: the tasks that share it run on the runner that last claimed
+   * one of them (e.g. the steps of one file stay where its bytes are), until
+   * that runner is judged gone; see docs/concepts.md, "Affinity". Up to 200
+   * characters. @defaultValue none
+   */
+  affinity?: string;
 }
 
 /** Task options with every default filled in. */
@@ -36,6 +43,8 @@ export interface ResolvedTaskOptions {
   backoff: Required<BackoffOptions>;
   timeoutMs: number;
   group: string | null;
+  /** Affinity key; absent when the task has none (see {@link TaskOptions.affinity}). */
+  affinity?: string;
 }
 
 /** The defaults used when a task leaves an option out. */
@@ -67,7 +76,11 @@ export function resolveTaskOptions(task: string, options: TaskOptions = {}): Res
   if (group !== null && (typeof group !== 'string' || group.length === 0)) {
     throw new InvalidOptionError(where('group'), 'must be a non-empty string');
   }
-  return { retries, backoff: b, timeoutMs, group };
+  const affinity = options.affinity;
+  if (affinity !== undefined && (typeof affinity !== 'string' || affinity.length === 0 || affinity.length > 200)) {
+    throw new InvalidOptionError(where('affinity'), `must be a string of 1 to 200 characters, got ${JSON.stringify(affinity)}`);
+  }
+  return affinity === undefined ? { retries, backoff: b, timeoutMs, group } : { retries, backoff: b, timeoutMs, group, affinity };
 }
 
 /** Delay before the retry that follows failure number `failures` (1-based). */
