@@ -35,6 +35,13 @@ export interface TaskOptions {
    * characters. @defaultValue none
    */
   affinity?: string;
+  /**
+   * Order among ready tasks: every runner claims ready tasks of a higher
+   * priority before those of a lower one, and declaration order within one
+   * priority. Any finite number; negative ones run after the default.
+   * Stored with the task when it is created. @defaultValue 0
+   */
+  priority?: number;
 }
 
 /** Task options with every default filled in. */
@@ -45,6 +52,8 @@ export interface ResolvedTaskOptions {
   group: string | null;
   /** Affinity key; absent when the task has none (see {@link TaskOptions.affinity}). */
   affinity?: string;
+  /** Absent means 0 (kept out of stored options unless set, so records of earlier versions read the same). */
+  priority?: number;
 }
 
 /** The defaults used when a task leaves an option out. */
@@ -80,8 +89,15 @@ export function resolveTaskOptions(task: string, options: TaskOptions = {}): Res
   if (affinity !== undefined && (typeof affinity !== 'string' || affinity.length === 0 || affinity.length > 200)) {
     throw new InvalidOptionError(where('affinity'), `must be a string of 1 to 200 characters, got ${JSON.stringify(affinity)}`);
   }
-  return affinity === undefined ? { retries, backoff: b, timeoutMs, group } : { retries, backoff: b, timeoutMs, group, affinity };
+  const priority = options.priority ?? 0;
+  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+    throw new InvalidOptionError(where('priority'), `must be a finite number, got ${String(priority)}`);
+  }
+  return { retries, backoff: b, timeoutMs, group, ...(priority !== 0 ? { priority } : {}), ...(affinity !== undefined ? { affinity } : {}) };
 }
+
+/** A task's priority (0 when its options do not set one). */
+export const priorityOf = (options: Pick<ResolvedTaskOptions, 'priority'>): number => options.priority ?? 0;
 
 /** Delay before the retry that follows failure number `failures` (1-based). */
 export function backoffDelayMs(backoff: Required<BackoffOptions>, failures: number, random = Math.random): number {

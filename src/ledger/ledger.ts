@@ -120,9 +120,21 @@ export class Ledger {
    * Forgets recorded items, so they count as new again: those recorded before
    * `recordedBefore` (pruning), or all of them (starting over). Returns how many.
    * An item forgotten while its file is still listed by the feed is ingested again.
+   * The claims of recorded items go first ({@link forgetClaims}), while their entries still say "done".
    */
-  forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+  async forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    const s = this.store as Partial<LedgerClaimStore>;
+    if (typeof s.deleteClaimsOfRecorded === 'function') await this.forgetClaims();
     return this.store.deleteEntries(this.name, o.recordedBefore);
+  }
+
+  /**
+   * Deletes the claim documents of recorded items (retention): a recorded item
+   * is never worked on again, so its claims only take room. Returns how many went.
+   * @throws {@link InvalidOptionError} when the store keeps no claims
+   */
+  forgetClaims(): Promise<number> {
+    return this.claimStore().deleteClaimsOfRecorded(this.name);
   }
 
   /**

@@ -67,4 +67,10 @@ export interface LedgerClaimStore {
   releaseClaim(key: string, generation: number, holder: string): Promise<void>;
   /** The database server's time now; null when it does not tell it. */
   serverTime(): Promise<Date | null>;
+  /**
+   * Deletes every claim generation of the items of `ledger` that are recorded
+   * (retention): a recorded item is never worked on again, whatever its claims
+   * say, so no live claim can be lost. Returns how many claim documents went.
+   */
+  deleteClaimsOfRecorded(ledger: string): Promise<number>;
 }

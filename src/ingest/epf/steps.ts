@@ -13,6 +13,7 @@ import { importTable, type ImportCheckpoint, type ImportResult } from './load/im
 import { liveCollectionName, publishStaging } from './load/switch.js';
 import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
 import { EpfAuthError } from './feed/errors.js';
+import { NoLiveTableError } from './errors.js';
 import type { EpfEnv } from './env.js';
 import type { FeedFile } from './feed/client.js';
 import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
@@ -232,27 +233,29 @@ async function importTables(ctx: TaskContext, env: EpfEnv, file: PlannedFile, ta
   for (const t of tables) {
     if (state.done[t.table]) continue;
     const resume = state.current?.table === t.table ? state.current.cp : undefined;
-    const result = await importTable({
-      db,
-      file: t.path,
-      table: t.table,
-      source: `${file.group}${file.date}/${file.name}`,
-      mode: file.kind,
-      prefix: env.prefix,
-      exportDate: file.date,
-      batchSize: env.batchSize,
-      incrementalWrite: env.incrementalWrite,
-      maxRejectFraction: env.maxRejectFraction,
-      resume,
-      signal: ctx.signal,
-      onBatch: async (cp) => {
-        state.current = { table: t.table, cp };
-        await ctx.checkpoint(state);
-        const fraction = Math.min(1, (doneBytes + cp.offset) / totalBytes);
-        env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table, fraction);
-        await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
-      },
-    });
+    const result = await skipNeverLoaded(file, t.table, () =>
+      importTable({
+        db,
+        file: t.path,
+        table: t.table,
+        source: `${file.group}${file.date}/${file.name}`,
+        mode: file.kind,
+        prefix: env.prefix,
+        exportDate: file.date,
+        batchSize: env.batchSize,
+        incrementalWrite: env.incrementalWrite,
+        maxRejectFraction: env.maxRejectFraction,
+        resume,
+        signal: ctx.signal,
+        onBatch: async (cp) => {
+          state.current = { table: t.table, cp };
+          await ctx.checkpoint(state);
+          const fraction = Math.min(1, (doneBytes + cp.offset) / totalBytes);
+          env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table, fraction);
+          await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
+        },
+      }),
+    );
     for (const w of result.warnings ?? []) env.reporter.warn?.(`${file.group}${file.date}/${file.name}: ${w}`);
     state.done[t.table] = result;
     delete state.current;
@@ -260,6 +263,22 @@ async function importTables(ctx: TaskContext, env: EpfEnv, file: PlannedFile, ta
     await ctx.checkpoint(state);
   }
   return { tables: tables.map((t) => state.done[t.table]!) };
+}
+
+/**
+ * An incremental table whose full export was never loaded is skipped with a
+ * warning, as Apple's importer skips it (its next full loads the table): a
+ * v3 group archive holds every table of its group, so one never-loaded table
+ * must not fail the others. The import throws before writing anything then.
+ */
+async function skipNeverLoaded(file: PlannedFile, table: string, run: () => Promise<ImportResult>): Promise<ImportResult> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof NoLiveTableError) || file.kind !== 'incremental') throw error;
+    const warning = `${table}: incremental rows skipped, the table was never fully loaded (Apple's importer skips them too; its next full export loads it)`;
+    return { table, collection: '', rows: 0, rejected: 0, replacedUtf8: 0, repaired: 0, stale: 0, warnings: [warning], recordsWritten: 0, decimal: 'string', skipped: warning };
+  }
 }
 
 /** Makes a full export's tables live (atomic switch), records the file in the ledger, and frees disk. */

@@ -62,6 +62,8 @@ export interface ImportResult {
   recordsWritten: number;
   /** How DECIMAL columns were stored. */
   decimal: DecimalMode;
+  /** Why nothing of this table was imported (an incremental of a table never fully loaded); absent when imported. */
+  skipped?: string;
 }
 
 /** Options of {@link importTable}. */
