@@ -5,7 +5,7 @@
  * one) never ingest one file at once: the second waits for the first and
  * skips the file once it is recorded, and says so (see `Ledger.claim`).
  */
-import { LedgerClaimLostError, type TaskContext } from '../../index.js';
+import { LedgerClaimLostError, RunnerStoppedError, type TaskContext } from '../../index.js';
 import type { EpfEnv } from './env.js';
 import { ledgerItem, type PlannedFile } from './plan.js';
 
@@ -24,7 +24,8 @@ export const claimItemOf = (file: PlannedFile) => ledgerItem({ url: file.url, si
  * `work` while renewing the claim every third of its lease. Returns `done`
  * without running `work` when the file was recorded meanwhile (by the slot
  * named in `by`). The claim is not released here: publish releases it after
- * recording the file; a file that fails keeps it until its lease ends.
+ * recording the file; a file that fails keeps it until its lease ends; a
+ * step aborted by a graceful stop of its runner releases it.
  * @throws whatever `work` throws; {@link LedgerClaimLostError} when another slot took the claim over while `work` ran
  */
 export async function withFileClaim<T>(ctx: TaskContext, env: EpfEnv, file: PlannedFile, work: () => Promise<T>): Promise<FileClaimResult<T>> {
@@ -54,10 +55,14 @@ export async function withFileClaim<T>(ctx: TaskContext, env: EpfEnv, file: Plan
     });
   }, leaseMs / 3);
   try {
+    ctx.signal.throwIfAborted(); // stopped while claiming: this attempt is over, work on nothing
     const value = await work();
     if (lost) throw lost;
+    ctx.signal.throwIfAborted(); // its outcome is not recorded: the next attempt redoes it
     return { status: 'ran', value };
   } finally {
     clearInterval(timer);
+    // A graceful stop lets the file go at once: another slot need not wait out the claim's lease.
+    if (ctx.signal.aborted && ctx.signal.reason instanceof RunnerStoppedError) await claim.release().catch(() => undefined);
   }
 }

@@ -296,6 +296,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
     if (file.kind === 'full') {
       for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
     }
+    ctx.signal.throwIfAborted(); // an attempt given back (stop, lost lease) records nothing: its successor does
     await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5 }), {
       container: ctx.container,
       kind: file.kind,
