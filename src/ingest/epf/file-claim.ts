@@ -15,8 +15,8 @@ export const DEFAULT_CLAIM_LEASE_MS = 300_000;
 /** What {@link withFileClaim} did. */
 export type FileClaimResult<T> = { status: 'ran'; value: T } | { status: 'done'; by: string };
 
-/** The ledger item a file is claimed as (its URL path, size and the MD5 read at discovery). */
-export const claimItemOf = (file: PlannedFile) => ledgerItem({ url: file.url, size: file.size, md5: file.md5 });
+/** The ledger item a file is claimed as: the one publish records (URL path, size, MD5 read at discovery, an incremental's basis). */
+export const claimItemOf = (file: PlannedFile) => ledgerItem({ url: file.url, size: file.size, md5: file.md5, ...(file.basis ? { basis: file.basis } : {}) });
 
 /**
  * Claims `file` for this slot (a slot claims again what it holds: any runner

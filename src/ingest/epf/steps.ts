@@ -11,7 +11,7 @@ import path from 'node:path';
 import { NonRetryableError, type TaskContext } from '../../index.js';
 import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
 import { liveCollectionName, publishStaging } from './load/switch.js';
-import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
+import { basisByTable, chooseFiles, EXPORT_COMPLETE, feedLedgerItem, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
 import { EpfAuthError } from './feed/errors.js';
 import { NoLiveTableError } from './errors.js';
 import type { EpfEnv } from './env.js';
@@ -95,8 +95,9 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
     }
   }
   const done = new Set<string>();
+  const bases = basisByTable(files);
   for (const f of files) {
-    if (f.md5 && (await env.ledger.has(ledgerItem({ url: f.url, size: f.size, md5: f.md5 })))) done.add(f.url);
+    if (f.md5 && (await env.ledger.has(feedLedgerItem({ ...f, md5: f.md5 }, bases)))) done.add(f.url);
   }
   // Tables with incrementals but no full in this plan: is a full of them live already?
   const live = new Set<string>();
@@ -297,7 +298,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
       for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
     }
     ctx.signal.throwIfAborted(); // an attempt given back (stop, lost lease) records nothing: its successor does
-    await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5 }), {
+    await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5, ...(file.basis ? { basis: file.basis } : {}) }), {
       container: ctx.container,
       kind: file.kind,
       tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),

@@ -16,6 +16,7 @@ const ledgerSchema = new Schema<LedgerDoc>(
     url: { type: String, required: true },
     size: { type: Number, required: true },
     checksum: { type: String, required: true },
+    basis: { type: String, required: false },
     recordedAt: { type: Date, required: true },
     info: { type: Schema.Types.Mixed, default: null },
   },
