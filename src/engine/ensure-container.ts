@@ -1,8 +1,12 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
 import { initialTaskState } from '../store/fold.js';
 import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
+
+/** Declared tasks compared with their stored records between two yields to the event loop. */
+const COMPARE_CHUNK = 2000;
 
 /** What {@link ensureContainer} did. */
 export interface EnsuredContainer {
@@ -105,7 +109,9 @@ async function applyOptionChanges(
   const changes: string[] = [];
   const conflicts: string[] = [];
   const updates: Array<{ task: string; patch: Partial<NewTask> }> = [];
-  for (const t of definition.tasks) {
+  for (const [i, t] of definition.tasks.entries()) {
+    // A large definition is compared in chunks, the event loop let through in between.
+    if (i > 0 && i % COMPARE_CHUNK === 0) await yieldToLoop();
     const current = existing.get(t.name);
     if (!current || current.record.dynamic) continue;
     const changed: string[] = [];
