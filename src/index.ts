@@ -17,7 +17,7 @@ export type {
 } from './definition/types.js';
 export { Runner } from './engine/runner.js';
 export type { RunResult } from './engine/runner.js';
-export type { GroupLimit, RunnerOptions } from './engine/runner-options.js';
+export type { GroupLimit, RateLimit, RunnerOptions } from './engine/runner-options.js';
 export { RunnerEvents } from './engine/events.js';
 export { runInWorker } from './engine/run-in-worker.js';
 export type { WorkerHandlerOptions } from './engine/run-in-worker.js';

@@ -31,6 +31,18 @@ describe('limits across runners', () => {
     await refused({ groups: { api: { concurrency: -1 } } }, 'groups.api.concurrency');
   });
 
+  it('a rate limit must be { max, perMs } of positive integers, perMs a timer', async () => {
+    await refused({ groups: { api: { rate: { max: 0, perMs: 1000 } } } }, 'groups.api.rate.max');
+    await refused({ groups: { api: { rate: { max: 2.5, perMs: 1000 } } } }, 'groups.api.rate.max');
+    await refused({ groups: { api: { rate: { perMs: 1000 } as never } } }, 'groups.api.rate.max');
+    await refused({ groups: { api: { rate: { max: 5, perMs: 0 } } } }, 'groups.api.rate.perMs');
+    await refused({ groups: { api: { rate: { max: 5, perMs: Number.POSITIVE_INFINITY } } } }, 'groups.api.rate.perMs');
+    await refused({ groups: { api: { rate: { max: 5, perMs: 2 ** 31 } } } }, 'groups.api.rate.perMs');
+    await refused({ groups: { api: { rate: { max: 5, perMs: '1000' as unknown as number } } } }, 'groups.api.rate.perMs');
+    await refused({ groups: { api: { rate: { max: 5, perMs: 1000, burst: 2 } as never } } }, 'groups.api.rate');
+    await refused({ groups: { api: { rate: 5 as never } } }, 'groups.api.rate');
+  });
+
   it('globalConcurrency must be a positive integer', async () => {
     await refused({ globalConcurrency: 0 }, 'globalConcurrency');
     await refused({ globalConcurrency: Number.NaN }, 'globalConcurrency');
@@ -38,7 +50,10 @@ describe('limits across runners', () => {
 
   it('the per-runner form still works beside the global one', async () => {
     const container = defineContainer('limits-ok').task('a', { group: 'api' }, async () => 1);
-    const runner = await Runner.create({ connection: db().connection, container, groups: { api: 1, db: { concurrency: 2, global: 3 } }, globalConcurrency: 4, pollMs: 50 });
+    const runner = await Runner.create({
+      connection: db().connection, container, pollMs: 50, globalConcurrency: 4,
+      groups: { api: 1, db: { concurrency: 2, global: 3 }, net: { rate: { max: 10, perMs: 1000 } } },
+    });
     expect((await runner.run()).status).toBe('succeeded');
   });
 });

@@ -135,10 +135,19 @@ describe('pts epf prune', () => {
     await store.addTasks(running, [{ name: 'b', dependsOn: [] }] as never);
     await (await Runner.create({ connection, container: defineContainer('nightly-import').task('c', async () => 1) })).run();
     const ledger = await Ledger.create({ connection, name: 'epf' });
-    await ledger.record({ url: 'https://feed.example/a.tbz', size: 1, checksum: 'x' });
+    // Recorded through a claim: its claim document is pruned with the ledger.
+    await ledger.runClaimed({ url: 'https://feed.example/a.tbz', size: 1, checksum: 'x' }, async () => 'ok', { holder: old, leaseMs: 30_000 });
+    // Claimed, never recorded (its work failed): the claim stays, a later claimer may need its generations.
+    await expect(
+      ledger.runClaimed({ url: 'https://feed.example/b.tbz', size: 1, checksum: 'y' }, async () => Promise.reject(new Error('boom')), { holder: old, leaseMs: 30_000 }),
+    ).rejects.toThrow('boom');
+    const claims = connection.collection('pts_ledger_claims');
+    expect(await claims.countDocuments({ ledger: 'epf' })).toBe(2);
     const slots = await MongoScheduleStore.create(connection);
     const slot = new Date('2020-01-01T00:00:00Z');
     await slots.claimSlot({ schedule: EPF_SCHEDULE_NAME, slot, container: old, state: 'started', reason: null, claimedBy: 'test' });
+    await slots.claimContainer(old, 'slot-of-old');
+    await slots.claimContainer(running, 'slot-of-running');
     await slots.finishSlot(EPF_SCHEDULE_NAME, slot, 'succeeded');
 
     const dry = prunePts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--dry-run']);
@@ -149,7 +158,11 @@ describe('pts epf prune', () => {
     const prune = prunePts(['epf', 'prune', '--keep-days', '0', '--ledger-keep-days', '0', '--json']);
     expect(await prune.waitForExit(60_000), prune.stderr).toEqual({ code: 0, signal: null });
     const result = JSON.parse(prune.lines.at(-1)!) as { containers: string[]; slots: number; ledgerEntries: number };
-    expect(result).toMatchObject({ containers: [old], slots: 1, ledgerEntries: 1 });
+    expect(result).toMatchObject({ containers: [old], slots: 1, ledgerEntries: 1, ledgerClaims: 1, containerOwners: 1 });
+    expect((await claims.find({ ledger: 'epf' }).toArray()).map((c) => c.key)).toEqual([ledger.keyOf({ url: 'https://feed.example/b.tbz', size: 1, checksum: 'y' })]);
+    // The deleted run's name is free again; the running one stays owned by its slot.
+    expect(await slots.claimContainer(old, 'a-new-slot')).toEqual({ owner: 'a-new-slot', inserted: true });
+    expect(await slots.claimContainer(running, 'a-new-slot')).toEqual({ owner: 'slot-of-running', inserted: false });
     expect(await store.getContainer(old)).toBeNull();
     expect(await store.getContainer('nightly-import')).not.toBeNull();
     expect(await slots.listSlots(EPF_SCHEDULE_NAME)).toEqual([]);
@@ -157,7 +170,7 @@ describe('pts epf prune', () => {
 
     const keep = prunePts(['epf', 'prune']); // defaults: 30 and 90 days; nothing recent to delete
     expect(await keep.waitForExit(60_000)).toEqual({ code: 0, signal: null });
-    expect(keep.lines.join('\n')).toMatch(/deleted 0 run\(s\), 0 slot record\(s\), 0 ledger entries/);
+    expect(keep.lines.join('\n')).toMatch(/deleted 0 run\(s\), 0 slot record\(s\), 0 ledger entries, 0 ledger claim\(s\), 0 container owner\(s\)/);
   }, 300_000);
 });
 

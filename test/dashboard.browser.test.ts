@@ -158,6 +158,37 @@ describe('one container', () => {
     await page.close();
   });
 
+  it('filters its tasks by data: the input, the error and the status, and dims the others in the graph', async () => {
+    const container = defineContainer('fetch-feeds', { failFast: false })
+      .task('feed-a', { input: { url: 'https://feeds.example/alpha.xml' } }, async () => 'a')
+      .task('feed-b', { input: { url: 'https://feeds.example/beta.xml' }, retries: 0 }, async () => {
+        throw new Error('beta answered 503');
+      })
+      .task('feed-c', { input: { url: 'https://mirror.example/alpha.xml' } }, async () => 'c');
+    await (await Runner.create({ connection: db().connection, container, pollMs: 50 })).run().catch(() => undefined);
+    const page = await open('/containers/fetch-feeds');
+    await page.locator('tr[data-task="feed-c"]').waitFor();
+    const shown = () => page.locator('tr[data-task]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task')));
+    expect(await page.locator('tr[data-task="feed-a"] details summary', { hasText: 'input' }).count()).toBe(1);
+
+    await page.locator('[data-testid="task-filter"]').fill('alpha');
+    await page.locator('[data-testid="task-filter-note"]').waitFor();
+    expect(await shown()).toEqual(['feed-a', 'feed-c']);
+    expect(await page.locator('g[data-task="feed-b"]').getAttribute('class')).toContain('dim');
+    expect(await page.locator('g[data-task="feed-a"]').getAttribute('class')).not.toContain('dim');
+
+    await page.locator('[data-testid="task-filter"]').fill('503');
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-b']);
+
+    await page.locator('[data-testid="task-filter"]').fill('mirror alpha');
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-c']);
+
+    await page.locator('[data-testid="task-filter"]').fill('');
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(['feed-a', 'feed-b', 'feed-c']);
+    expect(await page.locator('[data-testid="task-filter-note"]').count()).toBe(0);
+    await page.close();
+  });
+
   it('retries a failed container from its button, and the database changes', async () => {
     await runToEnd('to-retry', ['parse']);
     const page = await open('/containers/to-retry');

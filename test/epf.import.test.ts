@@ -285,8 +285,8 @@ describe('EPF importer', () => {
     expect(await mdb().collection(collection).countDocuments({})).toBe(0);
   });
 
-  it.each(['upsert', 'generation', 'auto'] as const)(
-    'incremental by %s: a stale row (older export_date) never overwrites a newer one; readers always see every row',
+  it.each(['upsert', 'generation', 'auto', 'delete-insert'] as const)(
+    'incremental by %s: a stale row (older export_date) never overwrites a newer one; readers see every row (delete-insert: may miss one)',
     async (write) => {
       const table = `stale_${write}`;
       const full = await writeEpf(tmp(), `${table}-full`, priceSpec(ids(1, 30), '20'));
@@ -321,7 +321,8 @@ describe('EPF importer', () => {
       expect(byApp.get(5)).toMatchObject({ export_date: 30, currency_code: 'EUR' });
       expect(byApp.get(6)).toMatchObject({ export_date: 20, currency_code: 'USD' });
       expect(byApp.get(31)).toMatchObject({ export_date: 30 });
-      expect([...counts].every((n) => n === 30 || n === 31)).toBe(true); // never a missing row
+      // delete-insert may hide a changed row between its delete and its insert (documented)
+      if (write !== 'delete-insert') expect([...counts].every((n) => n === 30 || n === 31)).toBe(true); // never a missing row
       const leftovers = (await mdb().listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).filter((n) => n.includes(`${table}__incremental_`));
       expect(leftovers).toEqual([]);
     },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import mongoose from 'mongoose';
 import { describe, expect, it } from 'vitest';
 import { InvalidLedgerItemError, Ledger, ValidationError } from '../src/index.js';
@@ -20,6 +21,24 @@ describe('ledger', () => {
     expect(await ledger.has({ ...item, url: `${item.url}?v=2` })).toBe(false);
     const [entry] = await ledger.list();
     expect(entry).toMatchObject({ ledger: 'keys', url: item.url, size: item.size, checksum: item.checksum, info: { rows: 42 } });
+  });
+
+  it('an item applied over a basis is new again over another basis; without one its key is unchanged', async () => {
+    const ledger = await open('basis');
+    const plainItem = file('incremental/current/itunes20261130/application.tbz', 4_096, 'c4ca4238a0b923820dcc509a6f75849b');
+    // The key of an item without basis is what it was before the field existed: sha256 of [ledger, url, size, checksum].
+    const legacy = createHash('sha256').update(JSON.stringify(['basis', plainItem.url, plainItem.size, plainItem.checksum])).digest('hex');
+    expect(ledger.keyOf(plainItem)).toBe(legacy);
+    const overFirst = { ...plainItem, basis: '/v5/current/itunes20261129/application.tbz@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' };
+    const overReposted = { ...plainItem, basis: '/v5/current/itunes20261129/application.tbz@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb' };
+    await ledger.record(overFirst);
+    expect(await ledger.has(overFirst)).toBe(true);
+    expect(await ledger.has(overReposted)).toBe(false); // the full under it was re-posted: apply it again
+    expect(await ledger.has(plainItem)).toBe(false);
+    expect(await ledger.filterNew([overFirst, overReposted])).toEqual([overReposted]);
+    expect((await ledger.list())[0]).toMatchObject({ url: plainItem.url, basis: overFirst.basis });
+    const error = await ledger.record({ ...plainItem, basis: '' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidLedgerItemError);
   });
 
   it('records idempotently: racing and repeated records keep one entry', async () => {

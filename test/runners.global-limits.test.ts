@@ -68,3 +68,31 @@ it('globalConcurrency holds across two runner processes, with a per-runner group
   expect(maxRunning(effects)).toBeLessThanOrEqual(3);
   for (const r of ['A', 'B']) expect(maxRunning(effects.filter((e) => e.runner === r))).toBeLessThanOrEqual(2);
 }, 300_000);
+
+/** Starts per fixed window of `perMs` ms (windows aligned on the epoch, as the server's clock is; one machine here). */
+export function startsPerWindow(effects: readonly Effect[], perMs: number): Map<number, number> {
+  const windows = new Map<number, number>();
+  for (const e of effects) if (e.event === 'start') windows.set(Math.floor(e.at / perMs), (windows.get(Math.floor(e.at / perMs)) ?? 0) + 1);
+  return windows;
+}
+
+it('a rate limit holds across three runner processes: no window of the server clock sees more than max starts', async () => {
+  const perMs = 1000;
+  const effects = await runShared(
+    {
+      CONTAINER: 'rate-group', TASKS: '21', TASK_MS: '50', TASK_OPTIONS: JSON.stringify({ group: 'api' }),
+      OPTIONS: JSON.stringify({ concurrency: 4, pollMs: 100, groups: { api: { rate: { max: 3, perMs } } } }),
+    },
+    ['A', 'B', 'C'],
+  );
+  const starts = effects.filter((e) => e.event === 'start');
+  expect(new Set(starts.map((s) => s.task)).size).toBe(21);
+  expect(starts).toHaveLength(21);
+  const windows = startsPerWindow(effects, perMs);
+  expect(Math.max(...windows.values()), JSON.stringify([...windows])).toBeLessThanOrEqual(3);
+  // 21 starts needed at least 7 windows; the limit is a limit, not a lock: some window was full.
+  expect(windows.size).toBeGreaterThanOrEqual(7);
+  expect(Math.max(...windows.values())).toBe(3);
+  // More than one runner started tasks under the limit.
+  expect(new Set(starts.map((s) => s.runner)).size).toBeGreaterThanOrEqual(2);
+}, 300_000);

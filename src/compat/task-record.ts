@@ -11,7 +11,7 @@ const DEFAULT_DELAY_MS = 30_000;
 /**
  * Engine task options for 0.0.1 retry settings: a constant delay
  * (`factor: 1`, no jitter, `maxMs` equal to the delay so it is never capped).
- * Other options of an existing task (timeout, group) are kept.
+ * Other options of an existing task (timeout, group, priority) are kept.
  */
 export function compatTaskOptions(
   task: string,
@@ -24,6 +24,7 @@ export function compatTaskOptions(
     backoff: { initialMs: delayMs, factor: 1, jitter: 0, maxMs: delayMs },
     timeoutMs: base?.timeoutMs,
     group: base?.group ?? undefined,
+    priority: base?.priority,
   });
 }
 

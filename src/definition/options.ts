@@ -28,6 +28,13 @@ export interface TaskOptions {
   timeoutMs?: number;
   /** Name of a concurrency group whose limit is set on the runner. */
   group?: string;
+  /**
+   * Order among ready tasks: every runner claims ready tasks of a higher
+   * priority before those of a lower one, and declaration order within one
+   * priority. Any finite number; negative ones run after the default.
+   * Stored with the task when it is created. @defaultValue 0
+   */
+  priority?: number;
 }
 
 /** Task options with every default filled in. */
@@ -36,6 +43,8 @@ export interface ResolvedTaskOptions {
   backoff: Required<BackoffOptions>;
   timeoutMs: number;
   group: string | null;
+  /** Absent means 0 (kept out of stored options unless set, so records of earlier versions read the same). */
+  priority?: number;
 }
 
 /** The defaults used when a task leaves an option out. */
@@ -67,8 +76,15 @@ export function resolveTaskOptions(task: string, options: TaskOptions = {}): Res
   if (group !== null && (typeof group !== 'string' || group.length === 0)) {
     throw new InvalidOptionError(where('group'), 'must be a non-empty string');
   }
-  return { retries, backoff: b, timeoutMs, group };
+  const priority = options.priority ?? 0;
+  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+    throw new InvalidOptionError(where('priority'), `must be a finite number, got ${String(priority)}`);
+  }
+  return { retries, backoff: b, timeoutMs, group, ...(priority !== 0 ? { priority } : {}) };
 }
+
+/** A task's priority (0 when its options do not set one). */
+export const priorityOf = (options: Pick<ResolvedTaskOptions, 'priority'>): number => options.priority ?? 0;
 
 /** Delay before the retry that follows failure number `failures` (1-based). */
 export function backoffDelayMs(backoff: Required<BackoffOptions>, failures: number, random = Math.random): number {

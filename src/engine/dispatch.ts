@@ -1,5 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { compileDynamicTasks } from '../definition/dynamic.js';
+import { priorityOf } from '../definition/options.js';
 import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
 import { coerceError, LeaseLapseLimitError, NotFoundError, RecoveryLimitError } from '../errors.js';
 import type { Claim, HeldSlots, SlotId, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -109,7 +110,7 @@ export class Dispatcher {
     const held: TaskSnapshot[] = [];
     let wakeAt: Date | null = null;
     const free = () => !this.hooks.isStopping() && this.local.size + this.claiming.size < this.opts.concurrency;
-    // Tasks whose holder's lease this runner judged expired first, then the ready ones in declaration order.
+    // Tasks whose holder's lease this runner judged expired first, then the ready ones by priority and declaration order.
     // Limits shared with other runners: what is held now, read once per step.
     if (this.shared.enabled && free()) await this.shared.refresh();
     for (const name of this.leases.takeRecoverable()) {
@@ -119,7 +120,7 @@ export class Dispatcher {
       const slots = handler ? this.shared.reserve(t.record.options.group) : null;
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
-    // Startable candidates, in declaration order, as many as this runner's
+    // Startable candidates, by priority then declaration order, as many as this runner's
     // share of the head of the ready set when others run it too.
     const slots = this.opts.concurrency - this.local.size - this.claiming.size;
     const runners = this.activeRivals();
@@ -140,9 +141,12 @@ export class Dispatcher {
       else held.push(t);
     }
     // Runners racing for the same tasks lose most claims: with others around,
-    // each takes a random share of the head of the ready set instead.
-    for (let i = 0; i < picked.length && free(); i++) {
-      const j = i + Math.floor(Math.random() * (picked.length - i));
+    // each takes a random share of the head of the ready set instead, within
+    // one priority at a time (picked in priority order, higher first).
+    for (let i = 0, tierEnd = 0; i < picked.length && free(); i++) {
+      const priority = priorityOf(picked[i]!.t.record.options);
+      if (i >= tierEnd) for (tierEnd = i + 1; tierEnd < picked.length && priorityOf(picked[tierEnd]!.t.record.options) === priority; tierEnd++);
+      const j = i + Math.floor(Math.random() * (tierEnd - i));
       [picked[i], picked[j]] = [picked[j]!, picked[i]!];
       const p = picked[i]!;
       if (this.hasGroupCapacity(p.t.record.options.group)) claims.push(this.claimOne(p.t, p.handler, false, p.slots));
@@ -157,7 +161,9 @@ export class Dispatcher {
     }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
-    return wakeAt;
+    // A group held back by its rate limit: wake when its next window opens.
+    const rateWaitMs = this.shared.rateWakeInMs();
+    return rateWaitMs === null ? wakeAt : earliest(wakeAt, new Date(this.opts.clock.now() + rateWaitMs));
   }
 
   /**
@@ -193,8 +199,11 @@ export class Dispatcher {
       const slotsSentAt = performance.now();
       if (slots.length > 0) {
         held = await this.shared.acquire(slots, name, t.state.token + 1);
-        // Taken by another runner meanwhile: try again at the next step.
-        if (!held) return this.sync.view.requeue(t);
+        // Taken by another runner meanwhile: try other slots at once (a missed scope backs off; a window's tokens are few).
+        if (!held) {
+          this.sync.view.requeue(t);
+          return this.hooks.wake();
+        }
       }
       const claimSentAt = performance.now();
       const asked = {
@@ -236,8 +245,10 @@ export class Dispatcher {
         return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
       const deps = await this.sync.dependencyOutputs(t);
-      this.start(claim, t, handler, recovered, deps, claimSentAt, held);
-      held = null; // the attempt gives them back when it ends
+      // A rate token's window is over (or nearly): give the claim back, do not start it.
+      if (!this.shared.mayStart(held)) return await this.release(claim);
+      this.start(claim, t, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
       this.catchUps.add(name);

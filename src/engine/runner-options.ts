@@ -96,6 +96,20 @@ export interface GroupLimit {
   concurrency?: number;
   /** Attempts of the group running at once across every runner of the container (slot documents). @defaultValue none */
   global?: number;
+  /**
+   * Starts of the group's attempts across every runner of the container: at
+   * most `max` in each window of `perMs` ms of the database server's clock
+   * (fixed windows; see docs/concepts.md, "Rate limits"). @defaultValue none
+   */
+  rate?: RateLimit;
+}
+
+/** A rate limit: at most `max` attempts start per fixed window of `perMs` ms (see {@link GroupLimit.rate}). */
+export interface RateLimit {
+  /** Starts per window, a positive integer. */
+  max: number;
+  /** Length of a window in ms, a positive integer of at most 2^31-1. */
+  perMs: number;
 }
 
 /** Runner options with defaults filled in and validated. */
@@ -107,6 +121,8 @@ export interface ResolvedRunnerOptions {
   globalGroups: Record<string, number>;
   /** Limit across runners of every attempt of the container, or null. */
   globalConcurrency: number | null;
+  /** Rate limits across runners by group. */
+  rateGroups: Record<string, RateLimit>;
   leaseMs: number;
   heartbeatMs: number;
   pollMs: number;
@@ -129,6 +145,7 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
   }
   const groups: Record<string, number> = {};
   const globalGroups: Record<string, number> = {};
+  const rateGroups: Record<string, RateLimit> = {};
   if (o.groups !== undefined && (o.groups === null || typeof o.groups !== 'object' || Array.isArray(o.groups))) {
     throw new InvalidOptionError('groups', 'must be an object of group names to limits');
   }
@@ -138,15 +155,16 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
       continue;
     }
     if (limit === null || typeof limit !== 'object' || Array.isArray(limit)) {
-      throw new InvalidOptionError(`groups.${g}`, `must be a positive integer or { concurrency?, global? }, got ${JSON.stringify(limit)}`);
+      throw new InvalidOptionError(`groups.${g}`, `must be a positive integer or { concurrency?, global?, rate? }, got ${JSON.stringify(limit)}`);
     }
-    const unknown = Object.keys(limit).filter((k) => k !== 'concurrency' && k !== 'global');
-    if (unknown.length > 0) throw new InvalidOptionError(`groups.${g}`, `unknown key "${unknown[0]}" (known: concurrency, global)`);
-    if (limit.concurrency === undefined && limit.global === undefined) {
-      throw new InvalidOptionError(`groups.${g}`, 'must set concurrency (per runner), global (across runners), or both');
+    const unknown = Object.keys(limit).filter((k) => k !== 'concurrency' && k !== 'global' && k !== 'rate');
+    if (unknown.length > 0) throw new InvalidOptionError(`groups.${g}`, `unknown key "${unknown[0]}" (known: concurrency, global, rate)`);
+    if (limit.concurrency === undefined && limit.global === undefined && limit.rate === undefined) {
+      throw new InvalidOptionError(`groups.${g}`, 'must set concurrency (per runner), global (across runners), rate ({ max, perMs }), or several');
     }
     if (limit.concurrency !== undefined) groups[g] = positiveInteger(`groups.${g}.concurrency`, limit.concurrency);
     if (limit.global !== undefined) globalGroups[g] = positiveInteger(`groups.${g}.global`, limit.global);
+    if (limit.rate !== undefined) rateGroups[g] = rateLimit(`groups.${g}.rate`, limit.rate);
   }
   const globalConcurrency = o.globalConcurrency === undefined ? null : positiveInteger('globalConcurrency', o.globalConcurrency);
   const maxRecoveries = o.maxRecoveries ?? 5;
@@ -158,6 +176,7 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
     groups,
     globalGroups,
     globalConcurrency,
+    rateGroups,
     leaseMs,
     heartbeatMs,
     pollMs: positive('pollMs', o.pollMs ?? 1000),
@@ -173,6 +192,16 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
 function positiveInteger(option: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new InvalidOptionError(option, `must be a positive integer, got ${JSON.stringify(v)}`);
   return v;
+}
+
+function rateLimit(option: string, v: unknown): RateLimit {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InvalidOptionError(option, `must be { max, perMs }, got ${JSON.stringify(v)}`);
+  const unknown = Object.keys(v).filter((k) => k !== 'max' && k !== 'perMs');
+  if (unknown.length > 0) throw new InvalidOptionError(option, `unknown key "${unknown[0]}" (known: max, perMs)`);
+  const { max, perMs } = v as Partial<RateLimit>;
+  const perMsOk = positiveInteger(`${option}.perMs`, perMs);
+  if (perMsOk > MAX_TIMER_MS) throw new InvalidOptionError(`${option}.perMs`, timerTooLong(perMsOk));
+  return { max: positiveInteger(`${option}.max`, max), perMs: perMsOk };
 }
 
 function clockOption(clock: RunnerOptions['clock']): { now(): number } {

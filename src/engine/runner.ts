@@ -23,10 +23,10 @@ import { containerOutcome, planStep, settlementOutcome, type StepPlan } from './
 import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
 import { ContainerView } from './view.js';
+import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 /** Tasks planned between two yields to the event loop when many changed at once. */
 const PLAN_CHUNK = 5000;
-import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
 /** How `run()` ended. */
 export interface RunResult {

@@ -1,4 +1,5 @@
 import type { HeldSlots, SlotHolding, SlotId, TaskStore } from '../store/types.js';
+import { isRateToken, RateWindows, withoutRateTokens } from './rate-windows.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 
 /** Back-off after a missed slot: random up to base × 2^misses ms, at most the cap. */
@@ -11,10 +12,11 @@ const groupScope = (group: string): string => `group:${group}`;
 
 /**
  * This runner's side of the limits shared by every runner of a container
- * (`globalConcurrency`, a group's `global`), kept in the database as slot
- * documents (see store `acquireSlots`). A task takes one slot of each of its
- * scopes before its claim (one insert) and gives them back after its
- * outcome (one delete).
+ * (`globalConcurrency`, a group's `global` and `rate`), kept in the database
+ * as slot documents (see store `acquireSlots`). A task takes one slot of each
+ * of its scopes, and a token of its group's rate limit (see RateWindows),
+ * before its claim (one insert for all) and gives the slots back after its
+ * outcome (one delete; a token it started under stays spent).
  *
  * A slot whose holder is gone frees itself within one lease: a slot is held
  * by the claim it was taken for, whose lease the holder renews with its
@@ -37,12 +39,15 @@ export class SharedLimits {
    * runners that read the same free slot do not all keep inserting for it.
    */
   private readonly backoff = new Map<string, { until: number; misses: number }>();
+  /** Rate limits of groups. */
+  private readonly rates: RateWindows;
 
   constructor(
     private readonly store: TaskStore,
     private readonly container: string,
-    private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'runnerId' | 'leaseMs'>,
+    private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'rateGroups' | 'runnerId' | 'leaseMs' | 'clock'>,
   ) {
+    this.rates = new RateWindows(store, container, opts.rateGroups, opts.clock);
     this.scopes = [
       ...(opts.globalConcurrency !== null ? [{ scope: ALL, limit: opts.globalConcurrency }] : []),
       ...Object.entries(opts.globalGroups).map(([g, limit]) => ({ scope: groupScope(g), limit })),
@@ -51,7 +56,7 @@ export class SharedLimits {
 
   /** Some limit is shared with other runners. */
   get enabled(): boolean {
-    return this.scopes.length > 0;
+    return this.scopes.length > 0 || this.rates.enabled;
   }
 
   /**
@@ -59,7 +64,8 @@ export class SharedLimits {
    * scopes, evicting those that are gone (a couple of reads by `_id` each).
    */
   async refresh(): Promise<void> {
-    if (!this.enabled) return;
+    await this.rates.refresh();
+    if (this.scopes.length === 0) return;
     const ids = this.scopes.flatMap(({ scope, limit }) => Array.from({ length: limit }, (_, index) => ({ scope, index })));
     const holdings = await this.store.readSlots(this.container, ids);
     const readAt = performance.now();
@@ -113,11 +119,20 @@ export class SharedLimits {
       this.held.set(scope, slots);
       picked.push({ scope, index });
     }
+    if (this.rates.has(group)) {
+      const token = this.rates.reserve(group);
+      if (!token) {
+        this.unreserve(picked);
+        return null;
+      }
+      picked.push(token);
+    }
     return picked;
   }
 
   /** Gives back reservations that were not used. */
   unreserve(ids: readonly SlotId[]): void {
+    for (const id of ids) if (isRateToken(id)) this.rates.unreserve(id);
     for (const id of ids) if (this.held.get(id.scope)?.get(id.index) === 'reserved') this.held.get(id.scope)!.delete(id.index);
   }
 
@@ -126,7 +141,8 @@ export class SharedLimits {
     if (ids.length === 0) return null;
     try {
       const got = await this.store.acquireSlots(this.container, ids, { task, token, runnerId: this.opts.runnerId });
-      this.unreserve(ids);
+      // Rate tokens stay counted as taken in their window, unless given back below.
+      this.unreserve(ids.filter((id) => !isRateToken(id)));
       if ('held' in got) {
         for (const id of ids) this.backoff.delete(id.scope);
         // Ours now: counted as held until released.
@@ -134,21 +150,48 @@ export class SharedLimits {
         return got.held;
       }
       for (const h of got.taken) {
+        if (isRateToken(h)) {
+          this.rates.noteTaken(h);
+          continue;
+        }
         this.held.get(h.scope)?.set(h.index, h);
         const misses = (this.backoff.get(h.scope)?.misses ?? 0) + 1;
         const ms = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** misses);
         this.backoff.set(h.scope, { until: performance.now() + ms, misses });
       }
+      // A token of ours deleted again with the rest (all or nothing) is free.
+      const takenTokens = new Set(got.taken.filter(isRateToken).map((h) => `${h.scope}#${h.index}`));
+      this.unreserve(ids.filter((id) => isRateToken(id) && !takenTokens.has(`${id.scope}#${id.index}`)));
       return null;
     } catch (error) {
-      this.unreserve(ids);
+      // A token's insert may have landed: counted as taken (it frees with its window).
+      this.unreserve(ids.filter((id) => !isRateToken(id)));
       throw error;
     }
   }
 
-  /** Gives slots back (one delete, fenced by their acquisition's nonce). */
+  /**
+   * Whether an attempt may start now under slots just taken: the server's
+   * time is still inside the window of each rate token among them.
+   */
+  mayStart(held: HeldSlots | null): boolean {
+    return !held || this.rates.open(held.ids);
+  }
+
+  /** What an attempt started under `held` gives back when it ends: its slots, not its rate tokens (spent). */
+  keptByAttempt(held: HeldSlots | null): HeldSlots | null {
+    return withoutRateTokens(held);
+  }
+
+  /** Monotonic ms until a group held back by its rate limit may start again, or null. */
+  rateWakeInMs(): number | null {
+    return this.rates.takeWake();
+  }
+
+  /** Gives slots back (one delete, fenced by their acquisition's nonce); also rate tokens nothing started under. */
   async release(held: HeldSlots): Promise<void> {
     for (const id of held.ids) this.held.get(id.scope)?.delete(id.index);
+    for (const id of held.ids) if (isRateToken(id)) this.rates.unreserve(id);
     await this.store.releaseSlots(held);
   }
 

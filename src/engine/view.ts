@@ -1,4 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { priorityOf } from '../definition/options.js';
 import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
 import type { ContainerRecord, ContainerSnapshot, TaskRecord, TaskSnapshot, TaskState } from '../store/types.js';
@@ -24,7 +25,7 @@ const BUILD_CHUNK = 5000;
  * Indexes kept up to date by {@link apply}:
  * - `dependents`: task → the tasks that depend on it;
  * - `unmet`: pending task → how many of its dependencies have not succeeded;
- * - `candidates`: pending tasks with no unmet dependency, by declaration order;
+ * - `candidates`: pending tasks with no unmet dependency, by priority (higher first), then declaration order;
  * - `active`: tasks that are not succeeded (the planner's working set);
  * - `dirty`: tasks whose state changed since the planner last looked.
  */
@@ -33,7 +34,7 @@ export class ContainerView {
   readonly tasks = new Map<string, TaskSnapshot>();
   private readonly dependents = new Map<string, string[]>();
   private readonly unmet = new Map<string, number>();
-  /** Pending tasks whose dependencies all succeeded, as a binary heap on `record.order`. */
+  /** Pending tasks whose dependencies all succeeded, as a binary heap on (priority descending, `record.order`). */
   private readonly heap: TaskSnapshot[] = [];
   private readonly inHeap = new Set<string>();
   /** Names of the tasks that are not succeeded. */
@@ -155,7 +156,7 @@ export class ContainerView {
     this.dirty.add(name);
   }
 
-  /** Pops the next pending task whose dependencies all succeeded (declaration order), or null. */
+  /** Pops the next pending task whose dependencies all succeeded (priority, then declaration order), or null. */
   nextCandidate(): TaskSnapshot | null {
     while (this.heap.length > 0) {
       const top = this.pop();
@@ -267,6 +268,10 @@ function compactSucceeded(state: TaskState): TaskState {
   return s;
 }
 
+/** Candidate order: higher priority first, then declaration order, then name. */
 function before(a: TaskSnapshot, b: TaskSnapshot): boolean {
+  const pa = priorityOf(a.record.options);
+  const pb = priorityOf(b.record.options);
+  if (pa !== pb) return pa > pb;
   return a.record.order < b.record.order || (a.record.order === b.record.order && a.record.name < b.record.name);
 }

@@ -30,7 +30,9 @@ export interface LedgerOptions {
 
 /**
  * Remembers which remote files were ingested, keyed by URL, size and
- * checksum together: a file re-posted with other content is new again. Record
+ * checksum together: a file re-posted with other content is new again. An
+ * item applied on top of another (an incremental over its full export) also
+ * names that `basis`, so it is new again over a re-posted basis. Record
  * an item only once its work succeeded; a failed item is never recorded, so
  * the next run sees it as new and tries again.
  *
@@ -65,15 +67,17 @@ export class Ledger {
   }
 
   /**
-   * The item's deterministic key: sha256 hex of `[ledger, url, size, checksum]`.
+   * The item's deterministic key: sha256 hex of `[ledger, url, size, checksum]`,
+   * with `basis` appended when the item has one.
    * @throws {@link InvalidLedgerItemError} for a malformed item
    */
   keyOf(item: LedgerItem): string {
-    const { url, size, checksum } = normalize(item);
-    return createHash('sha256').update(JSON.stringify([this.name, url, size, checksum])).digest('hex');
+    const { url, size, checksum, basis } = normalize(item);
+    const parts = basis === undefined ? [this.name, url, size, checksum] : [this.name, url, size, checksum, basis];
+    return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
   }
 
-  /** True when this exact item (url, size, checksum) was recorded. */
+  /** True when this exact item (url, size, checksum and basis) was recorded. */
   async has(item: LedgerItem): Promise<boolean> {
     return (await this.store.findEntries([this.keyOf(item)])).length > 0;
   }
@@ -110,9 +114,11 @@ export class Ledger {
    * returns `recorded: false`). `info` is stored with the first record only.
    */
   async record(item: LedgerItem, info?: unknown): Promise<{ recorded: boolean; id: string }> {
-    const { url, size, checksum } = normalize(item);
+    const { url, size, checksum, basis } = normalize(item);
     const id = this.keyOf(item);
-    const recorded = await this.store.insertEntry({ id, ledger: this.name, url, size, checksum, recordedAt: new Date(), info: info ?? null });
+    const recorded = await this.store.insertEntry({
+      id, ledger: this.name, url, size, checksum, ...(basis === undefined ? {} : { basis }), recordedAt: new Date(), info: info ?? null,
+    });
     return { recorded, id };
   }
 
@@ -120,9 +126,21 @@ export class Ledger {
    * Forgets recorded items, so they count as new again: those recorded before
    * `recordedBefore` (pruning), or all of them (starting over). Returns how many.
    * An item forgotten while its file is still listed by the feed is ingested again.
+   * The claims of recorded items go first ({@link forgetClaims}), while their entries still say "done".
    */
-  forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+  async forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    const s = this.store as Partial<LedgerClaimStore>;
+    if (typeof s.deleteClaimsOfRecorded === 'function') await this.forgetClaims();
     return this.store.deleteEntries(this.name, o.recordedBefore);
+  }
+
+  /**
+   * Deletes the claim documents of recorded items (retention): a recorded item
+   * is never worked on again, so its claims only take room. Returns how many went.
+   * @throws {@link InvalidOptionError} when the store keeps no claims
+   */
+  forgetClaims(): Promise<number> {
+    return this.claimStore().deleteClaimsOfRecorded(this.name);
   }
 
   /**
@@ -189,5 +207,11 @@ function normalize(item: LedgerItem): LedgerItem {
     throw new InvalidLedgerItemError(item, '"checksum" must be a non-empty string (md5 hex or ETag)');
   }
   const c = checksum.trim();
-  return { url, size, checksum: /^[0-9a-fA-F]{32}$/.test(c) ? c.toLowerCase() : c };
+  const normalized: LedgerItem = { url, size, checksum: /^[0-9a-fA-F]{32}$/.test(c) ? c.toLowerCase() : c };
+  const { basis } = item;
+  if (basis !== undefined) {
+    if (typeof basis !== 'string' || basis.length === 0) throw new InvalidLedgerItemError(item, '"basis", when given, must be a non-empty string');
+    normalized.basis = basis;
+  }
+  return normalized;
 }

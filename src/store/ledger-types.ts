@@ -6,6 +6,13 @@ export interface LedgerItem {
   size: number;
   /** MD5 hex (lower-cased when given as 32 hex digits) or the server's ETag, compared as given otherwise. */
   checksum: string;
+  /**
+   * What this item was applied on top of, when that decides its result: e.g.
+   * `<full export path>@<md5>` for an incremental export, which must be applied
+   * again over a re-posted full. The same file over another basis is a new
+   * item. Absent: the item stands alone (its key is the same as before this field existed).
+   */
+  basis?: string;
 }
 
 /** A recorded item. */
@@ -67,4 +74,10 @@ export interface LedgerClaimStore {
   releaseClaim(key: string, generation: number, holder: string): Promise<void>;
   /** The database server's time now; null when it does not tell it. */
   serverTime(): Promise<Date | null>;
+  /**
+   * Deletes every claim generation of the items of `ledger` that are recorded
+   * (retention): a recorded item is never worked on again, whatever its claims
+   * say, so no live claim can be lost. Returns how many claim documents went.
+   */
+  deleteClaimsOfRecorded(ledger: string): Promise<number>;
 }

@@ -126,4 +126,11 @@ export interface ScheduleStore {
   finishSlot(schedule: string, slot: Date, state: EndedSlotState, reason?: string | null): Promise<void>;
   /** Removes the ended slot records (succeeded, failed, cancelled, skipped...) of a schedule whose slot is before `before` (retention); returns how many. */
   deleteEndedSlots(schedule: string, before: Date): Promise<number>;
+  /**
+   * Removes the ownership of containers that no longer exist (retention, after
+   * deleting them), so that their names are free again; returns how many went.
+   * Never call it for a container that still exists: a later slot mapping to
+   * its name would then run on an old container instead of failing.
+   */
+  releaseContainers(containers: readonly string[]): Promise<number>;
 }

@@ -358,10 +358,19 @@ export interface NewClaim {
   heartbeatMs?: number | null;
 }
 
-/** One place of a limit shared by runners: the `index`-th of its scope (`all`: globalConcurrency; `group:<name>`: a group's global limit). */
+/**
+ * One place of a limit shared by runners: the `index`-th of its scope (`all`:
+ * globalConcurrency; `group:<name>`: a group's global limit;
+ * `rate:<group>:<window>`: a start in one window of a group's rate limit).
+ */
 export interface SlotId {
   scope: string;
   index: number;
+  /**
+   * For slots never released once used (rate-limit tokens): the server time
+   * after which {@link TaskStore.sweepSlots} deletes them. Absent: released by their holder.
+   */
+  expiresAt?: Date;
 }
 
 /** Who takes slots: the task and the log position its claim will take. */
@@ -501,6 +510,8 @@ export interface TaskStore {
   releaseSlots(held: HeldSlots): Promise<void>;
   /** Deletes a slot held by a holder judged gone, only if that same acquisition still holds it; false when it did not. */
   evictSlot(container: string, holding: SlotHolding): Promise<boolean>;
+  /** Deletes the slots of a container whose `expiresAt` is before `before` (one delete); returns how many. */
+  sweepSlots(container: string, before: Date): Promise<number>;
 
   /** Claims the attempt after `expectedToken`; null when another writer got there first. */
   claimTask(

@@ -9,6 +9,8 @@
  *   A forgotten file that the feed still lists would be ingested again, so
  *   this window must stay longer than the feed keeps files: EPF's `current`
  *   folders hold the latest weekly full and its incrementals.
+ * - Claim documents of recorded ledger items (a recorded item is never
+ *   claimed again), and the ownership of deleted runs by their slots.
  * - Presence documents of containers that no longer run.
  */
 import type { Command } from 'commander';
@@ -29,6 +31,10 @@ export interface EpfPruneResult {
   containers: string[];
   slots: number;
   ledgerEntries: number;
+  /** Claim documents of recorded ledger items. */
+  ledgerClaims: number;
+  /** Container ownerships of slots whose containers were deleted. */
+  containerOwners: number;
   presence: number;
   dryRun: boolean;
 }
@@ -62,7 +68,7 @@ export function registerEpfPrune(epf: Command, ctx: CliContext): void {
         const result = await pruneEpf(db.connection, { keepDays, ledgerKeepDays, prefix, dryRun: Boolean(o.dryRun) });
         const verb = result.dryRun ? 'would delete' : 'deleted';
         out.say(
-          `${verb} ${result.containers.length} run(s), ${result.slots} slot record(s), ${result.ledgerEntries} ledger entr${result.ledgerEntries === 1 ? 'y' : 'ies'}, ${result.presence} presence record(s)`,
+          `${verb} ${result.containers.length} run(s), ${result.slots} slot record(s), ${result.ledgerEntries} ledger entr${result.ledgerEntries === 1 ? 'y' : 'ies'}, ${result.ledgerClaims} ledger claim(s), ${result.containerOwners} container owner(s), ${result.presence} presence record(s)`,
         );
         if (o.json) out.json(result);
         ctx.exitCode = ExitCode.OK;
@@ -89,13 +95,17 @@ export async function pruneEpf(
       (s) => s.slot < cutoff && !['queued', 'started'].includes(s.state),
     ).length;
     const ledgerEntries = (await ledger.list()).filter((e) => e.recordedAt < ledgerCutoff).length;
-    return { containers: old, slots, ledgerEntries, presence: 0, dryRun: true };
+    return { containers: old, slots, ledgerEntries, ledgerClaims: 0, containerOwners: 0, presence: 0, dryRun: true };
   }
   const containers: string[] = [];
   for (const name of old) if (await store.deleteContainer(name)) containers.push(name);
-  const slots = await (await MongoScheduleStore.create(connection)).deleteEndedSlots(EPF_SCHEDULE_NAME, cutoff);
+  const schedules = await MongoScheduleStore.create(connection);
+  const slots = await schedules.deleteEndedSlots(EPF_SCHEDULE_NAME, cutoff);
+  // Names of deleted runs are free again; a run still stored keeps its owner (a later slot on its name must fail).
+  const containerOwners = await schedules.releaseContainers(containers);
+  const ledgerClaims = await ledger.forgetClaims();
   const ledgerEntries = await ledger.forget({ recordedBefore: ledgerCutoff });
   const running = new Set(all.filter((c) => c.status === 'running').map((c) => c.name));
   const presence = await prunePresence(connection, o.prefix, (c) => running.has(c));
-  return { containers, slots, ledgerEntries, presence, dryRun: false };
+  return { containers, slots, ledgerEntries, ledgerClaims, containerOwners, presence, dryRun: false };
 }

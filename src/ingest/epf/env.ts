@@ -46,7 +46,8 @@ export interface EpfEnv {
    * How incrementals write (load/incremental.ts): `auto` picks `upsert` where
    * the server serves `{ _id, export_date }` by index (MongoDB) and
    * `generation` elsewhere (FerretDB v1: a merged copy switched in);
-   * `delete-insert` is the older batch replace (no `export_date` check).
+   * `delete-insert` is the older batch replace (deletes only rows not newer
+   * than the incoming `export_date`; a reader may miss a row for a moment).
    * @defaultValue 'auto'
    */
   incrementalWrite: 'auto' | 'upsert' | 'generation' | 'delete-insert';

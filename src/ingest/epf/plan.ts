@@ -29,6 +29,12 @@ export interface PlannedFile {
   md5: string;
   /** Bytes, from the listing or a HEAD request; undefined when the server did not say. */
   size: number | undefined;
+  /**
+   * An incremental's full export, `<URL path>@<md5>` (see {@link basisByTable}); part of its
+   * ledger item, so a re-posted full makes its incrementals new again. Absent for a full, and
+   * for an incremental whose table has no full in the plan.
+   */
+  basis?: string;
 }
 
 /**
@@ -36,8 +42,29 @@ export interface PlannedFile {
  * The path, not the whole URL: the same feed may be reached through another
  * host, port or mirror, and must not look new because of it.
  */
-export function ledgerItem(f: Pick<PlannedFile, 'url' | 'size' | 'md5'>): { url: string; size: number; checksum: string } {
-  return { url: new URL(f.url).pathname, size: f.size ?? -1, checksum: f.md5 };
+export function ledgerItem(f: Pick<PlannedFile, 'url' | 'size' | 'md5' | 'basis'>): { url: string; size: number; checksum: string; basis?: string } {
+  return { url: new URL(f.url).pathname, size: f.size ?? -1, checksum: f.md5, ...(f.basis ? { basis: f.basis } : {}) };
+}
+
+/**
+ * The full export each table's incrementals build on, as `<URL path>@<md5>`, by
+ * table key: the plan's full file of that table (with its md5). An incremental
+ * recorded over one full is not done over another: when a full is re-posted
+ * (other bytes, so another md5), the incrementals after it are applied again
+ * (issue 14, D: otherwise their changed and new rows vanish).
+ */
+export function basisByTable(files: Array<FeedFile & { md5?: string }>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const f of files) {
+    if (f.kind === 'full' && f.md5) out.set(tableKeyOf(f), `${new URL(f.url).pathname}@${f.md5}`);
+  }
+  return out;
+}
+
+/** The ledger item of a listed file whose md5 is known (an incremental's carries its table's basis). */
+export function feedLedgerItem(f: FeedFile & { md5: string }, bases: Map<string, string>): ReturnType<typeof ledgerItem> {
+  const basis = f.kind === 'incremental' ? bases.get(tableKeyOf(f)) : undefined;
+  return ledgerItem({ url: f.url, size: f.size, md5: f.md5, ...(basis ? { basis } : {}) });
 }
 
 /** Step names of one file's chain, in order. */
@@ -73,7 +100,7 @@ function idOf(f: FeedFile): string {
  * collection (`hasLiveTable` false) waits for its full, as Apple's importer
  * skips it: it is neither downloaded nor failed, and later slots look again.
  *
- * @param isDone whether the ledger already holds a file (same URL, size and md5)
+ * @param isDone whether the ledger already holds a file (same URL, size, md5 and, for an incremental, basis)
  * @param hasLiveTable whether a table key (e.g. `itunes/genre`) has a published full; default: always
  * @returns files to ingest, oldest first per table, the files held back (not ready, or waiting for an older
  *   one or for a full), and `neverLoaded`: table keys whose incrementals wait for a full
@@ -97,6 +124,7 @@ export function chooseFiles(
   const waiting: Array<{ name: string; url: string; reason: string }> = [];
   const failed: FailedFile[] = [];
   const neverLoaded: string[] = [];
+  const bases = basisByTable(files);
   for (const [table, list] of byTable) {
     // Fulls before incrementals of the same date; then by date.
     list.sort((a, b) => a.date.localeCompare(b.date) || (a.kind === b.kind ? 0 : a.kind === 'full' ? -1 : 1));
@@ -132,6 +160,8 @@ export function chooseFiles(
         md5: f.md5,
         size: f.size,
       };
+      const basis = f.kind === 'incremental' ? bases.get(table) : undefined;
+      if (basis) p.basis = basis;
       if (!isDone(p)) planned.push(p);
     }
   }

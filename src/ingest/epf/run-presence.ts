@@ -11,6 +11,7 @@
  * machines' clocks are never compared. A holder on the reader's own host
  * whose process no longer exists is dead at once.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Connection } from 'mongoose';
 import { serverTime } from '../../store/mongo/server-clock.js';
@@ -95,12 +96,23 @@ export async function presenceOf(connection: Connection, prefix: string, contain
   });
 }
 
+/** True while `pid` names a process that can still run: a zombie (killed, not yet reaped by its parent) counts as gone. */
 function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** Linux only (`/proc/<pid>/stat`, field 3 is the state; see proc(5)); elsewhere false. */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
   }
 }
 

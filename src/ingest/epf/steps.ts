@@ -11,8 +11,9 @@ import path from 'node:path';
 import { NonRetryableError, type TaskContext } from '../../index.js';
 import { importTable, type ImportCheckpoint, type ImportResult } from './load/import-table.js';
 import { liveCollectionName, publishStaging } from './load/switch.js';
-import { chooseFiles, EXPORT_COMPLETE, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
+import { basisByTable, chooseFiles, EXPORT_COMPLETE, feedLedgerItem, fileTasks, ledgerItem, tableKeyOf, tableNameOfKey, taskName, type FailedFile, type FileTaskInput, type PlannedFile } from './plan.js';
 import { EpfAuthError } from './feed/errors.js';
+import { NoLiveTableError } from './errors.js';
 import type { EpfEnv } from './env.js';
 import type { FeedFile } from './feed/client.js';
 import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
@@ -86,8 +87,9 @@ export async function discover(ctx: TaskContext, env: EpfEnv): Promise<DiscoverO
     }
   }
   const done = new Set<string>();
+  const bases = basisByTable(files);
   for (const f of files) {
-    if (f.md5 && (await env.ledger.has(ledgerItem({ url: f.url, size: f.size, md5: f.md5 })))) done.add(f.url);
+    if (f.md5 && (await env.ledger.has(feedLedgerItem({ ...f, md5: f.md5 }, bases)))) done.add(f.url);
   }
   // Tables with incrementals but no full in this plan: is a full of them live already?
   const live = new Set<string>();
@@ -207,27 +209,29 @@ export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportO
   for (const t of tables) {
     if (state.done[t.table]) continue;
     const resume = state.current?.table === t.table ? state.current.cp : undefined;
-    const result = await importTable({
-      db,
-      file: t.path,
-      table: t.table,
-      source: `${file.group}${file.date}/${file.name}`,
-      mode: file.kind,
-      prefix: env.prefix,
-      exportDate: file.date,
-      batchSize: env.batchSize,
-      incrementalWrite: env.incrementalWrite,
-      maxRejectFraction: env.maxRejectFraction,
-      resume,
-      signal: ctx.signal,
-      onBatch: async (cp) => {
-        state.current = { table: t.table, cp };
-        await ctx.checkpoint(state);
-        const fraction = Math.min(1, (doneBytes + cp.offset) / totalBytes);
-        env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table, fraction);
-        await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
-      },
-    });
+    const result = await skipNeverLoaded(file, t.table, () =>
+      importTable({
+        db,
+        file: t.path,
+        table: t.table,
+        source: `${file.group}${file.date}/${file.name}`,
+        mode: file.kind,
+        prefix: env.prefix,
+        exportDate: file.date,
+        batchSize: env.batchSize,
+        incrementalWrite: env.incrementalWrite,
+        maxRejectFraction: env.maxRejectFraction,
+        resume,
+        signal: ctx.signal,
+        onBatch: async (cp) => {
+          state.current = { table: t.table, cp };
+          await ctx.checkpoint(state);
+          const fraction = Math.min(1, (doneBytes + cp.offset) / totalBytes);
+          env.reporter.file(file.id, 'import', cp.imported + cp.rejected, undefined, t.table, fraction);
+          await ctx.progress(fraction, `importing ${t.table}: ${cp.imported} rows`);
+        },
+      }),
+    );
     for (const w of result.warnings ?? []) env.reporter.warn?.(`${file.group}${file.date}/${file.name}: ${w}`);
     state.done[t.table] = result;
     delete state.current;
@@ -235,6 +239,22 @@ export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportO
     await ctx.checkpoint(state);
   }
   return { tables: tables.map((t) => state.done[t.table]!) };
+}
+
+/**
+ * An incremental table whose full export was never loaded is skipped with a
+ * warning, as Apple's importer skips it (its next full loads the table): a
+ * v3 group archive holds every table of its group, so one never-loaded table
+ * must not fail the others. The import throws before writing anything then.
+ */
+async function skipNeverLoaded(file: PlannedFile, table: string, run: () => Promise<ImportResult>): Promise<ImportResult> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof NoLiveTableError) || file.kind !== 'incremental') throw error;
+    const warning = `${table}: incremental rows skipped, the table was never fully loaded (Apple's importer skips them too; its next full export loads it)`;
+    return { table, collection: '', rows: 0, rejected: 0, replacedUtf8: 0, repaired: 0, stale: 0, warnings: [warning], recordsWritten: 0, decimal: 'string', skipped: warning };
+  }
 }
 
 /** Makes a full export's tables live (atomic switch), records the file in the ledger, and frees disk. */
@@ -245,7 +265,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
   if (file.kind === 'full') {
     for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
   }
-  await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5 }), {
+  await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5, ...(file.basis ? { basis: file.basis } : {}) }), {
     container: ctx.container,
     kind: file.kind,
     tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),

@@ -42,6 +42,9 @@ export interface TaskDetail {
   /** The last checkpoint as JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS}; null when none. */
   checkpoint: string | null;
   checkpointTruncated: boolean;
+  /** The task's input as JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS}; null when it has none. */
+  input: string | null;
+  inputTruncated: boolean;
   /** A failed task that failed on its own (not skipped or cancelled because of another). */
   rootFailure: boolean;
   /** ms left for this task by the container's estimator's rate, when it reports progress; else null. */
@@ -116,9 +119,11 @@ export async function readContainer(store: TaskStore, name: string): Promise<Con
   if (!snapshot) throw new UnknownContainer(name);
   const report = summarizeContainer({ ...snapshot, serverReadAt });
   const states = new Map(snapshot.tasks.map((t) => [t.record.name, t.state]));
+  const records = new Map(snapshot.tasks.map((t) => [t.record.name, t.record.input]));
   const details = report.tasks.map((task): TaskDetail => {
     const state = states.get(task.name)!;
-    const checkpoint = checkpointPreview(state.checkpoint);
+    const checkpoint = jsonPreview(state.checkpoint);
+    const input = jsonPreview(records.get(task.name));
     return {
       name: task.name,
       units: progressUnits(state.checkpoint),
@@ -127,7 +132,10 @@ export async function readContainer(store: TaskStore, name: string): Promise<Con
           ? Math.max(0, serverReadAt.getTime() - state.leaseRenewedAt.getTime())
           : null,
       attempts: state.errors.map((e) => ({ attempt: e.attempt, at: e.at, name: e.name, message: e.message, stack: e.stack })),
-      ...checkpoint,
+      checkpoint: checkpoint.text,
+      checkpointTruncated: checkpoint.truncated,
+      input: input.text,
+      inputTruncated: input.truncated,
       rootFailure: task.status === 'failed' && state.cause === null,
       etaMs: taskEta(state, snapshot.readAt),
     };
@@ -156,17 +164,16 @@ function progressUnits(checkpoint: unknown): Record<string, number> | null {
   return Object.keys(out).length > 0 ? out : null;
 }
 
-function checkpointPreview(checkpoint: unknown): { checkpoint: string | null; checkpointTruncated: boolean } {
-  if (checkpoint === undefined || checkpoint === null) return { checkpoint: null, checkpointTruncated: false };
+/** A value as indented JSON, cut at {@link CHECKPOINT_PREVIEW_CHARS} characters; null for none. */
+function jsonPreview(value: unknown): { text: string | null; truncated: boolean } {
+  if (value === undefined || value === null) return { text: null, truncated: false };
   let text: string;
   try {
-    text = JSON.stringify(checkpoint, null, 2) ?? String(checkpoint);
+    text = JSON.stringify(value, null, 2) ?? String(value);
   } catch {
-    text = String(checkpoint);
+    text = String(value);
   }
-  return text.length > CHECKPOINT_PREVIEW_CHARS
-    ? { checkpoint: text.slice(0, CHECKPOINT_PREVIEW_CHARS), checkpointTruncated: true }
-    : { checkpoint: text, checkpointTruncated: false };
+  return text.length > CHECKPOINT_PREVIEW_CHARS ? { text: text.slice(0, CHECKPOINT_PREVIEW_CHARS), truncated: true } : { text, truncated: false };
 }
 
 /** A runner seen holding tasks in the running containers read. */

@@ -16,6 +16,7 @@ const ledgerSchema = new Schema<LedgerDoc>(
     url: { type: String, required: true },
     size: { type: Number, required: true },
     checksum: { type: String, required: true },
+    basis: { type: String, required: false },
     recordedAt: { type: Date, required: true },
     info: { type: Schema.Types.Mixed, default: null },
   },
@@ -212,6 +213,23 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
 
   serverTime(): Promise<Date | null> {
     return serverTime(this.claims.db.db);
+  }
+
+  async deleteClaimsOfRecorded(ledger: string): Promise<number> {
+    // Maintenance: one scan of the claims of this ledger (small: one document per claimed item and takeover).
+    const docs = await retryRead(this.o, 'deleteClaimsOfRecorded', () =>
+      this.claims.find({ ledger }, { _id: 1, key: 1 }).lean<Array<Pick<ClaimDoc, '_id' | 'key'>>>().exec(),
+    );
+    if (docs.length === 0) return 0;
+    const recorded = new Set((await this.findEntries([...new Set(docs.map((d) => d.key))])).map((e) => e.id));
+    const ids = docs.filter((d) => recorded.has(d.key)).map((d) => d._id);
+    let deleted = 0;
+    for (let at = 0; at < ids.length; at += IN_CHUNK) {
+      const chunk = ids.slice(at, at + IN_CHUNK);
+      // Idempotent: a retry after a lost reply deletes what is left.
+      deleted += (await retryWrite(this.o, 'deleteClaimsOfRecorded', (o) => this.claims.deleteMany({ _id: { $in: chunk } }, o).exec())).deletedCount;
+    }
+    return deleted;
   }
 }
 

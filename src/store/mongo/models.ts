@@ -168,6 +168,8 @@ export interface SlotDoc {
   /** Random per acquisition: a release or an eviction deletes only this acquisition. */
   nonce: string;
   at: Date;
+  /** Rate-limit tokens only: when their window is over (server time), for the sweep. */
+  expiresAt?: Date;
 }
 
 const slotSchema = new Schema<SlotDoc>(
@@ -182,6 +184,7 @@ const slotSchema = new Schema<SlotDoc>(
     runnerId: { type: String, required: true },
     nonce: { type: String, required: true },
     at: { type: Date, required: true },
+    expiresAt: Date,
   },
   common,
 );

@@ -316,6 +316,10 @@ export class MongoStore implements TaskStore {
     return slots.evictSlot(this.ctx, container, holding);
   }
 
+  sweepSlots(container: string, before: Date): Promise<number> {
+    return slots.sweepSlots(this.ctx, container, before);
+  }
+
   /** Stores an attempt's span context (`<prefix>_traces`, by exact `_id`; see `RunnerTracing`). */
   saveTrace(key: AttemptTraceKey, traceparent: string): Promise<void> {
     return traces.saveTrace(this.ctx, this.traceModel(), key, traceparent);

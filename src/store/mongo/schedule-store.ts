@@ -268,6 +268,15 @@ export class MongoScheduleStore implements ScheduleStore {
     return result.deletedCount;
   }
 
+  async releaseContainers(containers: readonly string[]): Promise<number> {
+    let released = 0;
+    // Exact `_id` deletes: served by the index on every server.
+    for (const _id of containers) {
+      released += (await retryWrite(this.o, 'releaseContainers', (o) => this.owners.deleteOne({ _id }, o).exec())).deletedCount;
+    }
+    return released;
+  }
+
   async markSlotStarted(schedule: string, slot: Date): Promise<void> {
     const now = new Date();
     // Idempotent: a repeat finds the slot started and changes nothing.

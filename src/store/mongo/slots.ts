@@ -25,8 +25,11 @@ export async function readSlots(ctx: StoreContext, container: string, ids: reado
   if (ids.length === 0) return [];
   const inc = (await ctx.incarnation(container)) ?? '';
   const wanted = new Set(ids.map((id) => JSON.stringify([id.scope, id.index])));
-  // Slot documents exist only while held: a handful (MongoDB reads them by the unique index).
-  const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find({ container, incarnation: inc }).lean<SlotDoc[]>()).exec());
+  const scopes = [...new Set(ids.map((id) => id.scope))];
+  // Slot documents exist only while held or, for rate tokens, until swept: a
+  // handful (MongoDB reads them by the unique index).
+  const filter = { container, incarnation: inc, scope: { $in: scopes } };
+  const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find(filter).lean<SlotDoc[]>()).exec());
   return docs.filter((d) => wanted.has(JSON.stringify([d.scope, d.index]))).map((d) => ({ scope: d.scope, index: d.index, task: d.task, token: d.token, runnerId: d.runnerId, nonce: d.nonce }));
 }
 
@@ -72,4 +75,16 @@ export async function evictSlot(ctx: StoreContext, container: string, holding: S
   const legacy = JSON.stringify(['slot', container, inc, holding.scope, holding.index]);
   const old = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: legacy, nonce: holding.nonce }, o).exec());
   return old.deletedCount > 0;
+}
+
+/**
+ * Deletes the rate-limit tokens of a container whose window ended before
+ * `before` (those of runners that died; live runners delete their own).
+ * FerretDB v1 runs it as a read, then deletes by `_id`: each `_id` names one
+ * acquisition, so it deletes only the expired tokens it read.
+ */
+export async function sweepSlots(ctx: StoreContext, container: string, before: Date): Promise<number> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const res = await ctx.write('sweepSlots', (o) => ctx.m.slots.deleteMany({ container, incarnation: inc, expiresAt: { $lt: before } }, o).exec());
+  return res.deletedCount;
 }

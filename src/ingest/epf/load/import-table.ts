@@ -18,7 +18,7 @@ import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatch
 import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';
 import { decodeUtf8, readRecords, type RawRecord } from '../flatfile/records.js';
-import { buildGeneration, idFilterIndexed, upsertNewer, type IncrementalWrite } from './incremental.js';
+import { buildGeneration, exportDateOf, idFilterIndexed, keyOf, upsertNewer, type IncrementalWrite } from './incremental.js';
 import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, publishStaging, stagingCollectionName } from './switch.js';
 
 /** Progress saved after each committed batch; pass it back as `resume`. */
@@ -37,7 +37,7 @@ export interface ImportCheckpoint {
   repaired?: number;
   /** The incremental write strategy chosen when the file started; kept so a resume writes the same way. */
   write?: IncrementalWrite;
-  /** Incremental rows not applied because the stored row has a newer `export_date` (upsert strategy). */
+  /** Incremental rows not applied because the stored row has a newer `export_date` (upsert and delete-insert). */
   stale?: number;
 }
 
@@ -62,6 +62,8 @@ export interface ImportResult {
   recordsWritten: number;
   /** How DECIMAL columns were stored. */
   decimal: DecimalMode;
+  /** Why nothing of this table was imported (an incremental of a table never fully loaded); absent when imported. */
+  skipped?: string;
 }
 
 /** Options of {@link importTable}. */
@@ -88,9 +90,9 @@ export interface ImportTableOptions {
    * `{ _id, export_date }`: `'upsert'` where an index serves it (MongoDB), else `'generation'`
    * (FerretDB v1: a merged copy switched in, inserts and sequential reads only). `'upsert'`:
    * replaceOne per row unless the stored row is newer. `'generation'`: rows of one key after the
-   * first are rejected as duplicates. `'delete-insert'`: per batch, deleteMany by `_id $in` then
-   * insertMany (last row per key wins; readers may miss a changed row for a moment; no
-   * `export_date` check). @defaultValue 'auto'
+   * first are rejected as duplicates. `'delete-insert'`: per batch, deleteMany by `_id $in` and
+   * `export_date $lte` then insertMany (a newer stored row stays; the newest row per key wins;
+   * readers may miss a changed row for a moment). @defaultValue 'auto'
    */
   incrementalWrite?: 'auto' | IncrementalWrite;
   /**
@@ -214,8 +216,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
         imported -= 1;
         rejectDocs.push(rejectDoc(docRecords[i]!, `duplicate primary key in ${mode === 'full' ? 'a full export' : 'an incremental'} (the first row with this key was kept)`));
       });
-    } else if (docs.length && opts.incrementalWrite === 'delete-insert') {
-      await deleteThenInsert(collection, docs);
+    } else if (docs.length && write === 'delete-insert') {
+      stale = await deleteThenInsert(collection, docs);
     } else if (docs.length) {
       stale = await upsertNewer(collection, docs, UPSERT_CHUNK);
     }
@@ -327,17 +329,42 @@ async function upsertAll(collection: Collection, docs: Document[]): Promise<void
 }
 
 /**
- * Replaces a batch with one deleteMany by `_id $in` and one insertMany; of
- * rows sharing a key the last wins, as with upserts. A replay after a stop
- * between the two steps deletes and inserts the same rows again.
+ * Replaces a batch by deletes and one insertMany, never over a newer stored
+ * row: per `export_date` of the batch one `deleteMany({ _id: { $in }, export_date: { $lte } })`,
+ * then `insertMany(ordered: false)`, where a duplicate key is a stored row the
+ * delete kept because it is newer (stale, left alone, as Apple's importer).
+ * Of rows sharing a key the newest `export_date` wins (ties: the last), as with
+ * upserts. A replay after a stop between the two steps deletes and inserts the
+ * same rows again.
+ * @returns incremental rows left out as stale
  */
-async function deleteThenInsert(collection: Collection, docs: Document[]): Promise<void> {
-  const { BSON } = mongoose.mongo;
+async function deleteThenInsert(collection: Collection, docs: Document[]): Promise<number> {
   const byKey = new Map<string, Document>();
-  for (const d of docs) byKey.set(Buffer.from(BSON.serialize({ k: d._id })).toString('base64'), d);
+  let stale = 0;
+  for (const d of docs) {
+    const key = keyOf(d._id);
+    const kept = byKey.get(key);
+    if (kept && exportDateOf(kept) > exportDateOf(d)) stale += 1; // an older row of a key already in the batch
+    else {
+      if (kept && exportDateOf(kept) < exportDateOf(d)) stale += 1; // the earlier row was older
+      byKey.set(key, d);
+    }
+  }
   const unique = [...byKey.values()];
-  await collection.deleteMany({ _id: { $in: unique.map((d) => d._id) } });
-  await collection.insertMany(unique, { ordered: false });
+  const byDate = new Map<string, { date: unknown; ids: unknown[] }>();
+  for (const d of unique) {
+    const date = d.export_date ?? null;
+    const dateKey = keyOf(date);
+    const group = byDate.get(dateKey) ?? { date, ids: [] as unknown[] };
+    group.ids.push(d._id);
+    byDate.set(dateKey, group);
+  }
+  for (const { date, ids } of byDate.values()) {
+    // A row without export_date replaces whatever is stored (as replaceIfNotNewer does).
+    const filter: Document = date === null ? { _id: { $in: ids } } : { _id: { $in: ids }, export_date: { $lte: date } };
+    await collection.deleteMany(filter);
+  }
+  return stale + (await insertIgnoringDuplicates(collection, unique)).length;
 }
 
 /**

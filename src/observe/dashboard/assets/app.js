@@ -136,8 +136,11 @@
   // ---- One container --------------------------------------------------------
   function containerPage() {
     var name = app.dataset.container;
-    var head = el('div', {}), graph = el('div', { class: 'graph' }), table = el('div', {});
-    app.replaceChildren(el('h1', {}, el('span', { text: name })), head, graph, table);
+    var head = el('div', {}), graph = el('div', { class: 'graph' }), table = el('div', {}), last = null;
+    // Filters the task table and dims the graph as you type; kept across live updates.
+    var filter = el('input', { type: 'search', 'data-testid': 'task-filter', placeholder: 'name, status, text, error, input or checkpoint', 'aria-label': 'Filter tasks' });
+    filter.addEventListener('input', function () { if (last) { drawGraph(graph, last, filter.value); drawTasks(table, last, filter.value); } });
+    app.replaceChildren(el('h1', {}, el('span', { text: name })), head, graph, el('p', { class: 'filters' }, el('label', {}, 'Filter tasks ', filter)), table);
     follow('/api/containers/' + encodeURIComponent(name), 'view=container&container=' + encodeURIComponent(name), function (v) {
       var r = v.report;
       var actions = readOnly ? null : el('div', { class: 'actions' },
@@ -148,8 +151,9 @@
         el('span', { text: ' ' + r.counts.succeeded + '/' + r.total + ' succeeded, ' + r.counts.running + ' running, ' + r.counts.failed + ' failed' }),
         el('span', { class: 'eta', 'data-testid': 'eta', text: ' · ETA ' + (r.etaMs === null ? 'unknown' : duration(r.etaMs)) }),
         r.cancelRequested ? el('span', { class: 'badge s-cancelled', text: 'cancel requested' }) : null), actions);
-      drawGraph(graph, v);
-      drawTasks(table, v);
+      last = v;
+      drawGraph(graph, v, filter.value);
+      drawTasks(table, v, filter.value);
     });
   }
   function act(path, confirmText) {
@@ -164,7 +168,15 @@
     if (task.runnerLost) return 'n-lost';
     return 'n-' + task.status;
   }
-  function drawGraph(holder, v) {
+  /** Whether a task matches the filter text: every word appears in its name, status, texts, errors, input or checkpoint. */
+  function matches(task, detail, text) {
+    var words = (text || '').toLowerCase().split(/\s+/).filter(Boolean);
+    if (words.length === 0) return true;
+    var hay = [task.name, task.status, task.reason, task.statusText, task.runnerId, task.lastError && (task.lastError.name + ' ' + task.lastError.message),
+      detail.input, detail.checkpoint].concat(detail.attempts.map(function (a) { return a.name + ' ' + a.message; })).join('\n').toLowerCase();
+    return words.every(function (w) { return hay.indexOf(w) !== -1; });
+  }
+  function drawGraph(holder, v, text) {
     var g = v.graph;
     if (g.omitted) { holder.replaceChildren(el('p', { class: 'muted', text: 'Too many tasks to draw; see the table.' })); return; }
     var root = svg('svg', { width: g.width, height: g.height, viewBox: '0 0 ' + g.width + ' ' + g.height, 'data-testid': 'graph', role: 'img' });
@@ -176,7 +188,7 @@
     g.nodes.forEach(function (n) {
       var t = byName[n.name];
       if (!t) return;
-      var group = svg('g', { class: 'node ' + nodeClass(t.task, t.detail), 'data-task': n.name, 'data-status': t.task.status, transform: 'translate(' + n.x + ',' + n.y + ')' });
+      var group = svg('g', { class: 'node ' + nodeClass(t.task, t.detail) + (matches(t.task, t.detail, text) ? '' : ' dim'), 'data-task': n.name, 'data-status': t.task.status, transform: 'translate(' + n.x + ',' + n.y + ')' });
       group.appendChild(svg('rect', { width: n.width, height: n.height, rx: 6 }));
       var fill = svg('rect', { class: 'progress', y: n.height - 5, height: 5, width: n.width * t.task.percentComplete / 100 });
       group.appendChild(fill);
@@ -188,10 +200,12 @@
     });
     holder.replaceChildren(root);
   }
-  function drawTasks(holder, v) {
+  function drawTasks(holder, v, text) {
     var open = {};
     holder.querySelectorAll('details[open]').forEach(function (d) { open[d.dataset.key] = true; });
-    var rows = v.report.tasks.map(function (t, i) {
+    var shown = v.report.tasks.map(function (t, i) { return i; }).filter(function (i) { return matches(v.report.tasks[i], v.details[i], text); });
+    var rows = shown.map(function (i) {
+      var t = v.report.tasks[i];
       var d = v.details[i];
       var lease = t.runnerId ? el('div', { class: 'lease' }, 'held by ', el('code', { text: t.runnerId }),
         d.heartbeatAgeMs === null ? '' : ', heartbeat ' + duration(d.heartbeatAgeMs) + ' ago',
@@ -203,6 +217,8 @@
       var history = d.attempts.length ? el('details', { 'data-key': 'h:' + t.name, open: open['h:' + t.name] },
         el('summary', { text: d.attempts.length + ' failed attempt' + (d.attempts.length === 1 ? '' : 's') }),
         el('ol', {}, d.attempts.map(function (a) { return el('li', { text: '#' + a.attempt + ' at ' + time(a.at) + ': ' + a.name + ': ' + a.message }); }))) : null;
+      var input = d.input !== null ? el('details', { 'data-key': 'i:' + t.name, open: open['i:' + t.name] },
+        el('summary', { text: 'input' + (d.inputTruncated ? ' (cut)' : '') }), el('pre', { text: d.input })) : null;
       var checkpoint = d.checkpoint !== null ? el('details', { 'data-key': 'c:' + t.name, open: open['c:' + t.name] },
         el('summary', { text: 'checkpoint' + (d.checkpointTruncated ? ' (cut)' : '') }), el('pre', { text: d.checkpoint })) : null;
       var retry = !readOnly && (t.status === 'failed' || t.status === 'skipped' || t.status === 'cancelled')
@@ -216,10 +232,11 @@
           d.etaMs !== null ? el('div', { class: 'muted', text: 'ETA ' + duration(d.etaMs) }) : null),
         el('td', {}, lease, el('div', { class: 'muted', text: 'started ' + time(t.startedAt) + (t.endedAt ? ', ended ' + time(t.endedAt) : '') + (t.durationMs !== null ? ', ' + duration(t.durationMs) : '') }),
           t.retryAt ? el('div', { class: 'muted', text: 'retry at ' + time(t.retryAt) }) : null),
-        el('td', {}, error, history, checkpoint), el('td', {}, retry));
+        el('td', {}, error, history, input, checkpoint), el('td', {}, retry));
     });
-    holder.replaceChildren(el('table', { class: 'tasks', 'data-testid': 'task-table' },
-      el('thead', {}, el('tr', {}, ['Task', 'Status', 'Attempt', 'Progress', 'Lease and times', 'Errors and checkpoint', ''].map(function (h) { return el('th', { text: h }); }))),
+    var hidden = v.report.tasks.length - shown.length;
+    holder.replaceChildren(hidden > 0 ? el('p', { class: 'muted', 'data-testid': 'task-filter-note', text: shown.length + ' of ' + v.report.tasks.length + ' tasks match the filter' }) : '', el('table', { class: 'tasks', 'data-testid': 'task-table' },
+      el('thead', {}, el('tr', {}, ['Task', 'Status', 'Attempt', 'Progress', 'Lease and times', 'Errors, input and checkpoint', ''].map(function (h) { return el('th', { text: h }); }))),
       el('tbody', {}, rows)));
   }
 

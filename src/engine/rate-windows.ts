@@ -1,0 +1,185 @@
+import type { HeldSlots, SlotId, TaskStore } from '../store/types.js';
+import type { RateLimit } from './runner-options.js';
+
+/** The server's time is asked again after this long (ms): one `hello` per runner per interval. */
+const RESYNC_MS = 30_000;
+/**
+ * Spent tokens are swept (by every runner, one delete each time) once per
+ * this long or once per window if longer (ms): a group keeps at most about
+ * `max × (SWEEP_MIN_MS / perMs + 2)` token documents.
+ */
+const SWEEP_MIN_MS = 2_000;
+
+const PREFIX = 'rate:';
+/** Scope of the tokens of one window of a group's rate limit. */
+const scopeOf = (group: string, window: number): string => `${PREFIX}${group}:${window}`;
+/** Whether a slot is a rate-limit token. */
+export const isRateToken = (id: SlotId): boolean => id.scope.startsWith(PREFIX);
+
+/**
+ * Margin (ms) kept before a window's end: an attempt whose start would come
+ * later than that is not started under the window's token. Covers the few
+ * turns of the event loop between the check and the handler's first line.
+ */
+export const rateGateMarginMs = (perMs: number): number => Math.max(1, Math.min(50, Math.floor(perMs / 20)));
+
+/**
+ * This runner's side of the rate limits of groups (`groups: { g: { rate:
+ * { max, perMs } } }`), across every runner of the container.
+ *
+ * Fixed windows of the database server's clock: window `k` is
+ * [k·perMs, (k+1)·perMs) ms since the epoch on the server, and holds `max`
+ * tokens, one slot document each (scope `rate:<group>:<k>`, index 0..max-1,
+ * unique like every slot: taking one is an insert, a duplicate key means
+ * taken). Each attempt of the group (retries and takeovers included) starts
+ * only under a token of the window its start falls in:
+ * - a token of window k is taken only once the server's time is surely in k
+ *   (this runner's estimate of it, minus its error, is past k's start);
+ * - after the claim, the attempt starts only if the estimate plus its error
+ *   and {@link rateGateMarginMs} is still before k's end; otherwise the claim
+ *   is given back unstarted (the token is spent).
+ *
+ * The estimate is the server's time from `hello` (TaskStore.serverTime)
+ * moved on by this process's monotonic clock since, never its wall clock;
+ * its error is half the round trip of that `hello` (plus 1 ms of the
+ * server's resolution). Tokens are never released once an attempt started
+ * under them; a token whose claim was lost is given back. Tokens carry
+ * `expiresAt`, their window's end: any runner's sweep deletes those of
+ * windows that are over, whoever spent them (a dead runner's included).
+ */
+export class RateWindows {
+  private readonly limits: Map<string, RateLimit>;
+  /** What this runner knows of the current window of each group: its index, and the token indexes taken or reserved. */
+  private readonly windows = new Map<string, { window: number; taken: Set<number> }>();
+  /** The server's time (ms) at monotonic time `mono`, give or take `errorMs`. */
+  private clock: { serverAt: number; mono: number; errorMs: number } | null = null;
+  private lastSweepAt = -Infinity;
+  /** Monotonic time before which a group held back by its rate limit has nothing to try; null when none is. */
+  private wake: number | null = null;
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly container: string,
+    rateGroups: Record<string, RateLimit>,
+    /** Wall clock used only when the server does not tell its time. */
+    private readonly wallClock: { now(): number },
+  ) {
+    this.limits = new Map(Object.entries(rateGroups));
+  }
+
+  get enabled(): boolean {
+    return this.limits.size > 0;
+  }
+
+  /** Whether tasks of `group` are rate-limited. */
+  has(group: string | null): group is string {
+    return group !== null && this.limits.has(group);
+  }
+
+  /** Keeps the server-time estimate fresh (a `hello` every 30 s), and sweeps the tokens of windows that are over. */
+  async refresh(): Promise<void> {
+    if (!this.enabled) return;
+    if (!this.clock || performance.now() - this.clock.mono >= RESYNC_MS) await this.syncClock();
+    const every = Math.max(SWEEP_MIN_MS, Math.min(...[...this.limits.values()].map((l) => l.perMs)));
+    if (performance.now() - this.lastSweepAt >= every) {
+      this.lastSweepAt = performance.now();
+      await this.store.sweepSlots(this.container, new Date(this.now() - this.clock!.errorMs));
+    }
+  }
+
+  /** The server's time now as estimated here (ms since the epoch). */
+  private now(): number {
+    const c = this.clock!;
+    return c.serverAt + (performance.now() - c.mono);
+  }
+
+  private async syncClock(): Promise<void> {
+    const before = performance.now();
+    const at = this.store.serverTime ? await this.store.serverTime() : null;
+    const after = performance.now();
+    this.clock = at
+      ? { serverAt: at.getTime(), mono: (before + after) / 2, errorMs: (after - before) / 2 + 1 }
+      : { serverAt: this.wallClock.now(), mono: performance.now(), errorMs: 0 };
+  }
+
+  /**
+   * Reserves a token of the current window for a task of `group`, or null
+   * when the window is full as far as this runner knows, or when the server's
+   * time may still be in the window before (it then wakes at the next window).
+   */
+  reserve(group: string): SlotId | null {
+    const limit = this.limits.get(group)!;
+    if (!this.clock) return null;
+    const now = this.now();
+    const window = Math.floor((now + this.clock.errorMs) / limit.perMs);
+    const start = window * limit.perMs;
+    if (now - this.clock.errorMs < start) return this.wakeAt(start + this.clock.errorMs - now);
+    const w = this.windowOf(group, window);
+    if (w.taken.size >= limit.max) return this.wakeAt(start + limit.perMs + this.clock.errorMs - now);
+    const free = Array.from({ length: limit.max }, (_, i) => i).filter((i) => !w.taken.has(i));
+    // A random free index: runners that know the same rarely pick the same one.
+    const index = free[Math.floor(Math.random() * free.length)]!;
+    w.taken.add(index);
+    return { scope: scopeOf(group, window), index, expiresAt: new Date(start + limit.perMs) };
+  }
+
+  /** Gives back a reservation that was not inserted. */
+  unreserve(id: SlotId): void {
+    const { group, window } = parse(id.scope);
+    const w = this.windows.get(group);
+    if (w && w.window === window) w.taken.delete(id.index);
+  }
+
+  /** Notes a token found taken by another runner (it stays counted). */
+  noteTaken(id: SlotId): void {
+    const { group, window } = parse(id.scope);
+    this.windowOf(group, window).taken.add(id.index);
+  }
+
+  /**
+   * Whether an attempt under these tokens may start now: the server's time
+   * is surely still inside each token's window, with a margin.
+   */
+  open(ids: readonly SlotId[]): boolean {
+    for (const id of ids) {
+      if (!isRateToken(id)) continue;
+      const { group } = parse(id.scope);
+      const limit = this.limits.get(group)!;
+      if (this.now() + this.clock!.errorMs + rateGateMarginMs(limit.perMs) >= id.expiresAt!.getTime()) return false;
+    }
+    return true;
+  }
+
+  /** Monotonic ms until a group held back by its rate limit may start again, or null; cleared by reading it. */
+  takeWake(): number | null {
+    const w = this.wake;
+    this.wake = null;
+    return w === null ? null : Math.max(0, w - performance.now());
+  }
+
+  private wakeAt(ms: number): null {
+    const at = performance.now() + Math.max(0, ms);
+    this.wake = this.wake === null ? at : Math.min(this.wake, at);
+    return null;
+  }
+
+  private windowOf(group: string, window: number): { window: number; taken: Set<number> } {
+    let w = this.windows.get(group);
+    if (!w || w.window < window) this.windows.set(group, (w = { window, taken: new Set() }));
+    // A token of an older window learnt late: nothing to keep.
+    return w.window === window ? w : { window, taken: new Set() };
+  }
+}
+
+/** `held` without its rate tokens: what the attempt gives back when it ends (tokens it started under stay spent). */
+export function withoutRateTokens(held: HeldSlots | null): HeldSlots | null {
+  if (!held) return null;
+  const ids = held.ids.filter((id) => !isRateToken(id));
+  return ids.length === 0 ? null : ids.length === held.ids.length ? held : { ...held, ids };
+}
+
+function parse(scope: string): { group: string; window: number } {
+  const rest = scope.slice(PREFIX.length);
+  const at = rest.lastIndexOf(':');
+  return { group: rest.slice(0, at), window: Number(rest.slice(at + 1)) };
+}

@@ -1,0 +1,96 @@
+/**
+ * Folder listings in the styles of Apache, nginx and IIS (issue 14, Proof:
+ * a hostile feed with "listing styles of Apache, nginx and IIS"): the feed
+ * client finds every archive and `.md5` in each style and layout, and the job
+ * as a real process ingests a feed listed by nginx and by IIS exactly.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EpfFeed } from '../src/ingest/epf/feed/client.js';
+import { parseAutoindex } from '../src/ingest/epf/feed/listing.js';
+import { LISTING_STYLES, renderListing, type ListingStyle } from '../src/ingest/epf/fixture/listing-styles.js';
+import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
+import type { EpfSummary } from '../src/ingest/epf/summary.js';
+import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { useTestDatabase } from './support/database.js';
+import { expectTablesAsGenerated } from './support/epf-tables.js';
+
+killChildrenAfterEach();
+const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
+
+/** What tells each style's pages apart (so a style that fell back to Apache's is noticed). */
+const MARKS: Record<ListingStyle, { page: RegExp; server: RegExp }> = {
+  apache: { page: /<table>[\s\S]*Parent Directory[\s\S]*<address>Apache/, server: /^Apache\// },
+  nginx: { page: /<hr><pre><a href="\.\.\/">\.\.\/<\/a>\r\n/, server: /^nginx\// },
+  iis: { page: /<pre><A HREF="\/[^"]*">\[To Parent Directory\]<\/A><br><br>.*&lt;dir&gt; <A HREF="\//, server: /^Microsoft-IIS\// },
+};
+
+async function rootPage(feed: FixtureFeed): Promise<{ html: string; server: string }> {
+  const auth = `Basic ${Buffer.from(`${feed.username}:${feed.password}`).toString('base64')}`;
+  const res = await fetch(feed.baseUrl, { headers: { authorization: auth } });
+  return { html: await res.text(), server: res.headers.get('server') ?? '' };
+}
+
+describe.each(LISTING_STYLES)('a feed listed by %s', (style) => {
+  it.each(['v5', 'v3'] as const)('%s layout: the client finds every archive with its .md5 and size', async (layout) => {
+    const feed = await startFixtureFeed({ dir: FIXTURES, layout, listingStyle: style });
+    try {
+      const { html, server } = await rootPage(feed);
+      expect(html).toMatch(MARKS[style].page);
+      expect(server).toMatch(MARKS[style].server);
+
+      const client = new EpfFeed({ baseUrl: feed.baseUrl, username: feed.username, password: feed.password, layout });
+      const listed = await client.listFiles();
+      const paths = (urls: string[]) => urls.map((u) => new URL(u, feed.origin).pathname).sort();
+      expect(paths(listed.map((f) => f.url))).toEqual(paths(feed.manifest.files.map((f) => f.path)));
+      expect(listed.every((f) => f.ready)).toBe(true);
+
+      const plan = await client.plan();
+      const planned = [...plan.full, ...plan.incrementals];
+      expect(planned).toHaveLength(feed.manifest.files.length);
+      for (const f of planned) {
+        const made = feed.manifest.files.find((m) => m.path === new URL(f.url).pathname)!;
+        expect(f.size, f.url).toBe(made.size);
+        expect(await client.fetchMd5(f), f.url).toBe(made.md5);
+      }
+    } finally {
+      await feed.stop();
+    }
+  });
+});
+
+it('nginx cuts long names in the link text ("..>"); the client reads the whole name from the href', () => {
+  const name = 'free_application_popularity_per_genre_and_storefront_by_device.tbz';
+  const page = renderListing('nginx', '/feeds/epf/v5/current/popularity20250427/', [{ name, isDir: false, size: 1, mtimeMs: 0 }], { column: 'N', order: 'A' });
+  expect(page).toContain('..&gt;</a>');
+  expect(parseAutoindex(page, 'https://feed.test/feeds/epf/v5/current/popularity20250427/').map((e) => e.name)).toEqual([name]);
+});
+
+describe.each(['nginx', 'iis'] as const)('the job against a feed listed by %s', (style) => {
+  it('ingests every table exactly', async () => {
+    const db = await useTestDatabase();
+    const feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5', listingStyle: style });
+    const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `pts-epf-${style}-`));
+    try {
+      const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
+        MONGODB_URI: db.uriWithDb,
+        EPF_BASE_URL: feed.baseUrl,
+        EPF_USERNAME: feed.username,
+        EPF_PASSWORD: feed.password,
+        EPF_WORK_DIR: workDir,
+        EPF_BATCH_SIZE: '200',
+      });
+      const exit = await child.waitForExit(400_000);
+      expect(exit, child.stderr.slice(-4000)).toEqual({ code: 0, signal: null });
+      const summary = JSON.parse(child.lines.at(-1) ?? '') as EpfSummary;
+      expect(summary.files.ingested).toBe(feed.manifest.files.length);
+      await expectTablesAsGenerated(db, feed);
+    } finally {
+      await feed.stop();
+      await db.drop();
+      fs.rmSync(workDir, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
