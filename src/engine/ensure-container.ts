@@ -5,6 +5,9 @@ import { DefinitionConflictError, NotFoundError } from '../errors.js';
 import { initialTaskState } from '../store/fold.js';
 import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
 
+/** The state of a task that never moved, shared by the new tasks of a snapshot. */
+const UNTOUCHED = Object.freeze(initialTaskState());
+
 /** Declared tasks compared with their stored records between two yields to the event loop. */
 const COMPARE_CHUNK = 2000;
 
@@ -92,7 +95,8 @@ function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: rea
   const now = new Date();
   const added: TaskSnapshot[] = tasks.map((t, i) => ({
     record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
-    state: initialTaskState(),
+    // Shared (states are replaced, never changed in place): one object for all, not one per task.
+    state: UNTOUCHED,
   }));
   // Inserting them moved the revision on by one (see ContainerHead.revision);
   // any other change since moved it further, and is seen at the first check.
