@@ -29,10 +29,13 @@ export class ViewSync {
     private readonly incarnation: string,
   ) {}
 
-  /** Starts from a snapshot already read (the one `Runner.create` read), without reading again. */
-  adopt(snapshot: ContainerSnapshot): void {
+  /**
+   * Starts from a snapshot already read (the one `Runner.create` read),
+   * without reading again; `view` is the snapshot's, when already built.
+   */
+  adopt(snapshot: ContainerSnapshot, view?: ContainerView): void {
     this.checkIncarnation(snapshot.container.incarnation);
-    this.view = new ContainerView(snapshot);
+    this.view = view ?? new ContainerView(snapshot);
     this.revision = snapshot.revision ?? 0;
     // A retry still recorded on the container is finished by the next read.
     this.stale = Boolean(snapshot.container.retry);
@@ -49,7 +52,8 @@ export class ViewSync {
       snapshot = await load();
     }
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
-    this.adopt(snapshot);
+    this.checkIncarnation(snapshot.container.incarnation);
+    this.adopt(snapshot, await ContainerView.build(snapshot));
   }
 
   /**
