@@ -132,6 +132,7 @@ export class Dispatcher {
     const runners = this.activeRivals();
     const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
+    this.affinity.beginStep();
     while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
