@@ -5,24 +5,30 @@
  * run on one server (issue "dashboard", Proof: Speed; goal p95 ≤ 150 ms).
  *
  * Seeding: a few real containers with tasks made and run through the public
- * API, then N raw container documents (shape of src/store/mongo/models.ts,
- * no tasks) by `insertMany`. Timed, `--samples` times each, in rotation:
+ * API, then N raw containers (no tasks) by `insertMany`, as `createContainer`
+ * leaves them: a listing entry and a container document (shapes of
+ * src/store/mongo/models.ts). Timed, `--samples` times each, in rotation:
  *
  *   list          `GET /api/containers` (first page, 25 rows)
- *   status        `GET /api/containers?status=failed`
+ *   status        `GET /api/containers?status=failed` (a quarter match)
  *   deep          `GET /api/containers?after=<cursor>` (the cursor of page
  *                 `--deep-pages`, default 20, found by following `next`)
- *   prefix        `GET /api/containers?q=<name prefix>`
+ *   prefix        `GET /api/containers?q=<prefix of the newest 1,000 names>`
+ *   prefixOld     `GET /api/containers?q=<prefix of the oldest 10 names>`
+ *                 (a page that examines its budget and finds none)
+ *   exact         `GET /api/containers?q=<a whole name from the middle>`
  *   container     `GET /api/containers/<a real container>`
  *
  * Prints p50/p95 in ms per query at N and empty, and their ratio. Uses
  * MONGODB_URI when set, else the test server. Not part of `npm test`.
  */
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { defineContainer, Runner } from '../src/index.js';
 import { serveDashboard } from '../src/observe/dashboard/serve.js';
+import { listingKey } from '../src/store/mongo/keys.js';
 import { startMongoServer } from '../tools/mongo-server.js';
-import { openDb, type Ctx } from './engine/harness.js';
+import { openDb, type Ctx, type Db } from './engine/harness.js';
 import { median, quantile } from './engine/report.js';
 
 /** Goal of the issue: p95 of every query at most this, in ms. */
@@ -48,8 +54,10 @@ const deepPages = Number(values['deep-pages']);
 if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--containers must be a whole number ≥ 0, got ${values.containers}`);
 if (!Number.isSafeInteger(samples) || samples < 1) throw new Error(`--samples must be a whole number ≥ 1, got ${values.samples}`);
 
-type Query = 'list' | 'status' | 'deep' | 'prefix' | 'container';
+type Query = 'list' | 'status' | 'deep' | 'prefix' | 'prefixOld' | 'exact' | 'container';
 type Timings = Record<Query, number[]>;
+/** Commands sent to the server per request (median), by query: the cost that does not depend on the machine's load. */
+type Commands = Partial<Record<Query, number>>;
 /** Per query, the first failure (status and the dashboard's onError cause), when a request failed. */
 const failures = new Map<string, string>();
 
@@ -69,17 +77,26 @@ async function seedReal(connection: import('mongoose').Connection): Promise<void
   }
 }
 
-/** Inserts `count` raw container documents, 10,000 per `insertMany`, created one second apart (newest last). */
+/**
+ * Inserts `count` raw containers, 10,000 per `insertMany`, created one second
+ * apart (newest last), as `createContainer` leaves them: a listing entry
+ * (numbered after the real containers' entries) and a container document naming it.
+ */
 async function seedRaw(connection: import('mongoose').Connection, count: number): Promise<void> {
   const coll = connection.collection<{ _id: string }>('pts_containers');
+  const listing = connection.collection<{ _id: string }>('pts_listing');
+  const first = await listing.countDocuments();
   const base = Date.now() - count * 1000 - 3_600_000;
   for (let i = 0; i < count; i += 10_000) {
     const docs = [];
+    const entries = [];
     for (let j = i; j < Math.min(count, i + 10_000); j++) {
       const createdAt = new Date(base + j * 1000);
       const status = STATUSES[j % 4]!;
+      const name = `bench-${String(j).padStart(7, '0')}`;
+      entries.push({ _id: listingKey(first + j), seq: first + j, container: name, incarnation: `inc-${j}`, createdAt, nonce: `n${j}` });
       docs.push({
-        _id: `bench-${String(j).padStart(7, '0')}`,
+        _id: name,
         status,
         failFast: false,
         definition: null,
@@ -92,8 +109,10 @@ async function seedRaw(connection: import('mongoose').Connection, count: number)
         revision: 0,
         retry: null,
         directory: true,
+        listing: first + j,
       });
     }
+    await listing.insertMany(entries, { ordered: false });
     await coll.insertMany(docs, { ordered: false });
   }
 }
@@ -111,7 +130,8 @@ async function get(url: string, key: string): Promise<unknown> {
 }
 
 /** Times the five queries `samples` times each, in rotation, on a dashboard over `connection`. */
-async function measure(connection: import('mongoose').Connection): Promise<Timings> {
+async function measure(db: Db): Promise<{ timings: Timings; commands: Commands }> {
+  const connection = db.connection;
   const dash = await serveDashboard({ connection, readOnly: true, onError: (e) => void (lastCause = String(e).slice(0, 200)) });
   const label = `${connection.name}`;
   try {
@@ -123,22 +143,30 @@ async function measure(connection: import('mongoose').Connection): Promise<Timin
       if (!body?.next) break;
       after = body.next;
     }
+    // Names: the newest are bench-<n-1>…; a prefix of the newest thousand, one of the oldest, and one whole name.
+    const newest = n > 0 ? `bench-${String(n - 1).padStart(7, '0')}` : 'real-c';
     const urls: Record<Query, string> = {
       list: api,
       status: `${api}?status=failed`,
       deep: after ? `${api}?after=${after}` : api,
-      prefix: `${api}?q=${n > 0 ? 'bench-00500' : 'real-'}`,
+      prefix: `${api}?q=${n > 0 ? newest.slice(0, -3) : 'real-'}`,
+      prefixOld: `${api}?q=${n > 0 ? 'bench-00000' : 'real-'}`,
+      exact: `${api}?q=${n > 0 ? `bench-${String(Math.floor(n / 2)).padStart(7, '0')}` : 'real-b'}`,
       container: `${api}/real-b`,
     };
-    const timings: Timings = { list: [], status: [], deep: [], prefix: [], container: [] };
+    const timings: Timings = { list: [], status: [], deep: [], prefix: [], prefixOld: [], exact: [], container: [] };
+    const counted: Record<string, number[]> = {};
     for (const [q, url] of Object.entries(urls)) await get(url, `${label} ${q}`); // warm up
     for (let i = 0; i < samples; i++) {
       for (const [q, url] of Object.entries(urls) as Array<[Query, string]>) {
+        const before = db.counter.snapshot();
         const t0 = performance.now();
         if ((await get(url, `${label} ${q}`)) !== null) timings[q].push(performance.now() - t0);
+        (counted[q] ??= []).push(db.counter.since(before).commands);
       }
     }
-    return timings;
+    const commands: Commands = Object.fromEntries(Object.entries(counted).map(([q, c]) => [q, median(c)]));
+    return { timings, commands };
   } finally {
     await dash.close();
   }
@@ -155,16 +183,26 @@ try {
   const t0 = performance.now();
   await seedRaw(full.connection, n);
   console.log(`seeded ${n} containers in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const base = await measure(empty.connection);
-  const big = await measure(full.connection);
-  console.log(`\nquery       p50 empty  p95 empty  p50 ${n}  p95 ${n}  ratio p50  ratio p95  goal p95 ≤ ${P95_GOAL_MS} ms`);
+  const { timings: base, commands: baseCommands } = await measure(empty);
+  const load0 = loadavg()[0]!;
+  const { timings: big, commands: bigCommands } = await measure(full);
+  console.log(`load average (1 min): ${load0.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after the timed reads beside ${n}`);
+  console.log(`\nquery       p50 empty  p95 empty  p50 ${n}  p95 ${n}  ratio p50  ratio p95  commands empty  commands ${n}  goal p95 ≤ ${P95_GOAL_MS} ms`);
   let allMet = true;
   for (const q of Object.keys(base) as Query[]) {
     const [e50, e95, b50, b95] = [median(base[q]), quantile(base[q], 0.95), median(big[q]), quantile(big[q], 0.95)];
     const met = big[q].length === samples && b95 <= P95_GOAL_MS;
     allMet &&= met;
     console.log(
-      [q.padEnd(10), ...[e50, e95, b50, b95].map((x) => x.toFixed(1).padStart(9)), (b50 / e50).toFixed(2).padStart(9) + '×', (b95 / e95).toFixed(2).padStart(9) + '×', met ? '  met' : '  NOT met'].join('  '),
+      [
+        q.padEnd(10),
+        ...[e50, e95, b50, b95].map((x) => x.toFixed(1).padStart(9)),
+        (b50 / e50).toFixed(2).padStart(9) + '×',
+        (b95 / e95).toFixed(2).padStart(9) + '×',
+        String(baseCommands[q] ?? '-').padStart(14),
+        String(bigCommands[q] ?? '-').padStart(12),
+        met ? '  met' : '  NOT met',
+      ].join('  '),
     );
   }
   for (const [key, why] of failures) console.log(`failed: ${key}: ${why}`);

@@ -9,8 +9,10 @@
  *   chain400      a 400-task chain against a 400-task flat container
  *   throughput    no-op tasks/s on flat 1k against the same durable writes
  *                 (claim + outcome insert per task) through the driver alone
- *   resume        a half-done container: Runner.create until the first
- *                 task:started, against a plain find of its task documents
+ *   resume        a container half done when its runner was SIGKILLed: a new
+ *                 process's Runner.create until the first task:started,
+ *                 against a plain find of its task documents; the longest
+ *                 event-loop block meanwhile
  *   memory        peak RSS of a runner process per 100k tasks
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
@@ -35,7 +37,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMongoServer } from '../tools/mongo-server.js';
 import { chainVsFlatRow, countCase, scalingRows, type CountCase } from './engine/count.js';
-import { joinCase, resumeCase, slotsCase, throughputCase } from './engine/cases.js';
+import { joinCase, slotsCase, throughputCase } from './engine/cases.js';
+import { resumeCase } from './engine/resume.js';
 import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.js';
 import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';

@@ -305,11 +305,13 @@ export interface ContainerHead {
 /** A task to add to a container. */
 export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
 
-/** Where a page of {@link TaskStore.listContainerPage} starts: after this container (exclusive). */
-export interface ContainerPageCursor {
-  createdAt: Date;
-  name: string;
-}
+/**
+ * Where a page of {@link TaskStore.listContainerPage} goes on: below entry
+ * `seq` of the store's container listing, or among the containers made
+ * before the listing existed (`legacy`: after this one, or from the newest
+ * when null). Made by the store; pass back the `next` of the previous page.
+ */
+export type ContainerPageCursor = { seq: number } | { legacy: { createdAt: Date; name: string } | null };
 
 /** Which containers {@link TaskStore.listContainerPage} returns. */
 export interface ContainerPageQuery {
@@ -321,13 +323,22 @@ export interface ContainerPageQuery {
   status?: ContainerStatus;
   /** Only containers whose name starts with this text (case-sensitive). */
   namePrefix?: string;
+  /**
+   * Most containers examined for this page (`limit`..5000): with a filter, a
+   * page may hold fewer than `limit` containers and a `next` cursor that goes
+   * on where it stopped, so no page reads without bound.
+   * @defaultValue 8 × limit
+   */
+  examine?: number;
 }
 
 /** One page of containers, newest first, with their stored status hints and no definitions. */
 export interface ContainerPage {
   containers: ContainerRecord[];
-  /** The cursor of the next page, or null when this is the last one. */
+  /** The cursor of the next page, or null when no container is left to examine. */
   next: ContainerPageCursor | null;
+  /** Containers examined for this page (matching or not). */
+  examined: number;
 }
 
 /** Which attempt a stored trace context belongs to. */
@@ -411,8 +422,10 @@ export interface TaskStore {
   getContainer(name: string): Promise<ContainerRecord | null>;
   listContainers(): Promise<ContainerRecord[]>;
   /**
-   * One page of containers, newest first, by one bounded query (keyset
-   * cursor, limit, time limit); statuses are the stored hints, tasks are not read.
+   * One page of containers, newest first, with bounded reads whatever the
+   * number of containers (a cursor, a limit, at most `examine` containers
+   * examined, each read under the time limit); statuses are the stored
+   * hints, tasks are not read.
    */
   listContainerPage(query: ContainerPageQuery): Promise<ContainerPage>;
   /**

@@ -28,6 +28,8 @@ export interface ContainerRow {
 export interface ListView {
   rows: ContainerRow[];
   next: string | null;
+  /** Containers examined for this page: with a filter, a page may be short (or empty) while `next` goes on. */
+  examined: number;
 }
 
 /** A task as the container page shows it: the status report plus what only the log knows. */
@@ -63,17 +65,21 @@ export interface ContainerView {
 /** Thrown when a container does not exist (the page answers 404). */
 export class UnknownContainer extends Error {}
 
-/** Encodes a list cursor for a URL. */
+/** Encodes a list cursor for a URL: `[seq]`, or `[createdAt ms, name]` among unlisted containers (`[]` from their newest). */
 export function encodeCursor(cursor: ContainerPageCursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt.getTime(), cursor.name])).toString('base64url');
+  const parts = 'seq' in cursor ? [cursor.seq] : cursor.legacy ? [cursor.legacy.createdAt.getTime(), cursor.legacy.name] : [];
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
 /** Decodes a list cursor from a URL; null when it is not one (the caller answers 400). */
 export function decodeCursor(text: string): ContainerPageCursor | null {
   try {
     const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
-      return { createdAt: new Date(value[0] as number), name: value[1] };
+    if (!Array.isArray(value)) return null;
+    if (value.length === 0) return { legacy: null };
+    if (value.length === 1 && Number.isSafeInteger(value[0]) && (value[0] as number) >= 0) return { seq: value[0] as number };
+    if (value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
+      return { legacy: { createdAt: new Date(value[0] as number), name: value[1] } };
     }
   } catch {
     // not JSON
@@ -81,13 +87,16 @@ export function decodeCursor(text: string): ContainerPageCursor | null {
   return null;
 }
 
-/** Reads the list page: one bounded query for the page, then each row's tasks (5 at a time). */
+/** Rows whose tasks are read at once (each read is a few point reads on small containers). */
+const ROWS_AT_ONCE = 25;
+
+/** Reads the list page: the page's containers (bounded reads), then each row's tasks ({@link ROWS_AT_ONCE} at a time). */
 export async function readList(
   store: TaskStore,
   query: { status?: ContainerStatus; namePrefix?: string; after?: ContainerPageCursor | null },
 ): Promise<ListView> {
   const page = await store.listContainerPage({ limit: PAGE_SIZE, ...query });
-  const limit = pLimit(5);
+  const limit = pLimit(ROWS_AT_ONCE);
   const rows = await Promise.all(
     page.containers.map((record) =>
       limit(async (): Promise<ContainerRow | null> => {
@@ -109,7 +118,7 @@ export async function readList(
       }),
     ),
   );
-  return { rows: rows.filter((r): r is ContainerRow => r !== null), next: page.next ? encodeCursor(page.next) : null };
+  return { rows: rows.filter((r): r is ContainerRow => r !== null), next: page.next ? encodeCursor(page.next) : null, examined: page.examined };
 }
 
 /** Reads one container's page; throws {@link UnknownContainer} when it does not exist. */

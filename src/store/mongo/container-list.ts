@@ -1,27 +1,135 @@
-import type { ContainerPage, ContainerPageQuery } from '../types.js';
+import pLimit from 'p-limit';
+import type { ContainerPage, ContainerPageCursor, ContainerPageQuery, ContainerRecord } from '../types.js';
 import { toContainerRecord, type StoreContext } from './context.js';
+import { ListingReader, listingEnd } from './listing.js';
 import type { ContainerDoc } from './models.js';
 
 /** Most containers one page may hold. */
 export const MAX_PAGE_SIZE = 200;
+/** Most listing entries one page may examine (`examine`). */
+export const MAX_EXAMINE = 5000;
+/** Point reads in flight at once for one page. */
+const PARALLEL_READS = 32;
+/** `_id` of the marker that says no container lacks a listing entry (see {@link hasUnlisted}). */
+const ALL_LISTED = JSON.stringify(['all-listed']);
 
 /**
- * One page of containers, newest first (`createdAt`, then name, descending),
- * read with one bounded query: a keyset cursor (never `skip`), a `limit`, a
- * projection without the definition, and the store's `maxTimeMS`. On MongoDB
- * the index `{ status, createdAt, _id }` (or `{ createdAt, _id }`) serves it
- * without an in-memory sort; FerretDB v1 scans the (small) container
- * documents. `namePrefix` is a range on `_id`, never a regular expression.
+ * One page of containers, newest first, read by exact `_id`s only: the
+ * listing's entries from the end down (see listing.ts), each with its
+ * container document (projected without the definition). Without filters a
+ * page costs about 2 × `limit` point reads whatever the number of
+ * containers. Entries are examined newest-first, at most `examine` of them
+ * per page (dead entries and, with a status or name filter, the containers
+ * that do not match are examined too): a page may then hold
+ * fewer than `limit` containers and still have a `next` cursor that goes on
+ * where it stopped. A name that is a whole container name is found first,
+ * by its `_id`.
+ *
+ * Containers made before the listing existed (no `listing` field) come after
+ * the listing's first entry, read with the indexed keyset query of earlier
+ * versions (a scan on FerretDB v1), until a read finds none and leaves a marker.
+ * @throws OperationTimeoutError when a read got no reply in time and retries ran out
  */
 export async function listContainerPage(ctx: StoreContext, query: ContainerPageQuery): Promise<ContainerPage> {
-  const limit = Math.min(Math.max(1, Math.floor(query.limit)), MAX_PAGE_SIZE);
-  const and: Array<Record<string, unknown>> = [{ deletedAt: null }];
+  const limit = clamp(query.limit, 1, MAX_PAGE_SIZE);
+  const filtered = Boolean(query.status || query.namePrefix);
+  const budget = clamp(query.examine ?? limit * 8, limit, MAX_EXAMINE);
+  const after = query.after ?? null;
+  if (after && 'legacy' in after) return legacyPage(ctx, query, limit, after.legacy);
+  const containers: ContainerRecord[] = [];
+  const seen = new Set<string>();
+  const wanted = (doc: ContainerDoc | null): doc is ContainerDoc => doc !== null && !doc.deletedAt && (!query.status || doc.status === query.status);
+  if (query.namePrefix && !after) {
+    const doc = await readProjected(ctx, query.namePrefix);
+    if (wanted(doc)) {
+      containers.push(toContainerRecord({ ...doc, definition: null }));
+      seen.add(doc._id);
+    }
+  }
+  const limiter = pLimit(PARALLEL_READS);
+  const end = await listingEnd(ctx);
+  const entries = new ListingReader(ctx, end, limiter);
+  const readRow = async (seq: number): Promise<ContainerDoc | null> => {
+    const entry = await entries.entry(seq);
+    if (!entry || (query.namePrefix && !entry.container.startsWith(query.namePrefix))) return null;
+    const doc = await limiter(() => readProjected(ctx, entry.container));
+    // A dead entry (its container was deleted, made again, or never made) is not the container's.
+    return wanted(doc) && doc.listing === seq ? doc : null;
+  };
+  let top = after ? Math.min(after.seq, end) - 1 : end - 1;
+  let examined = 0;
+  while (top >= 0 && containers.length < limit && examined < budget) {
+    // Unfiltered, nearly every entry is a row: read as many as rows are missing.
+    const want = filtered ? Math.max(limit - containers.length, 16) : limit - containers.length;
+    const width = Math.min(top + 1, want, budget - examined);
+    const seqs = Array.from({ length: width }, (_, i) => top - i);
+    const docs = await Promise.all(seqs.map(readRow));
+    for (const [i, doc] of docs.entries()) {
+      examined++;
+      if (!doc || seen.has(doc._id)) continue;
+      seen.add(doc._id);
+      containers.push(toContainerRecord({ ...doc, definition: null }));
+      if (containers.length === limit) {
+        const next = seqs[i]! > 0 ? { seq: seqs[i]! } : await unlistedCursor(ctx);
+        return { containers, next, examined };
+      }
+    }
+    top -= width;
+  }
+  return { containers, next: top >= 0 ? { seq: top + 1 } : await unlistedCursor(ctx), examined };
+}
+
+function clamp(n: number, low: number, high: number): number {
+  return Math.min(Math.max(low, Math.floor(n)), high);
+}
+
+/** A container document without its definition, by its exact `_id`. */
+function readProjected(ctx: StoreContext, name: string): Promise<ContainerDoc | null> {
+  return ctx.read('listContainerPage', () => ctx.q(ctx.m.containers.findById(name, { definition: 0 }).lean<ContainerDoc>()).exec());
+}
+
+/** Where the list goes on past the listing's first entry: the unlisted containers, or nowhere. */
+async function unlistedCursor(ctx: StoreContext): Promise<ContainerPageCursor | null> {
+  return (await hasUnlisted(ctx)) ? { legacy: null } : null;
+}
+
+/**
+ * True while some container lacks a listing entry (made by a version before
+ * the listing). The first read that finds none (one scan on FerretDB v1)
+ * inserts a marker, so later reads cost one point read. Containers made
+ * afterwards by such a version are not listed: upgrade every writer.
+ */
+async function hasUnlisted(ctx: StoreContext): Promise<boolean> {
+  const marker = await ctx.read('listContainerPage', () => ctx.q(ctx.m.listing.findById(ALL_LISTED).lean()).exec());
+  if (marker) return false;
+  const one = await ctx.read(
+    'listContainerPage',
+    () => ctx.q(ctx.m.containers.findOne({ listing: null, deletedAt: null }, { _id: 1 }).lean(), 6).exec(),
+    6,
+  );
+  if (one) return true;
+  // A reader without write rights leaves it to the next one; the marker only saves a scan.
+  await ctx.m.listing.collection.insertOne({ _id: ALL_LISTED, at: ctx.now() } as never).catch(() => undefined);
+  return false;
+}
+
+/**
+ * A page of the containers made before the listing existed, newest first
+ * (`createdAt`, then name, descending), with the keyset query of earlier
+ * versions: served by the indexes `{ status, createdAt, _id }` and
+ * `{ createdAt, _id }` on MongoDB, a scan on FerretDB v1. `namePrefix` is a
+ * range on `_id`, never a regular expression.
+ */
+async function legacyPage(
+  ctx: StoreContext,
+  query: ContainerPageQuery,
+  limit: number,
+  after: { createdAt: Date; name: string } | null,
+): Promise<ContainerPage> {
+  const and: Array<Record<string, unknown>> = [{ deletedAt: null }, { listing: null }];
   if (query.status) and.push({ status: query.status });
   if (query.namePrefix) and.push({ _id: { $gte: query.namePrefix, $lt: `${query.namePrefix}\uffff` } });
-  if (query.after) {
-    const { createdAt, name } = query.after;
-    and.push({ $or: [{ createdAt: { $lt: createdAt } }, { createdAt, _id: { $lt: name } }] });
-  }
+  if (after) and.push({ $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.name } }] });
   const docs = await ctx.read(
     'listContainerPage',
     () =>
@@ -38,5 +146,9 @@ export async function listContainerPage(ctx: StoreContext, query: ContainerPageQ
   );
   const containers = docs.slice(0, limit).map((doc) => toContainerRecord({ ...doc, definition: null }));
   const last = containers[containers.length - 1];
-  return { containers, next: docs.length > limit && last ? { createdAt: last.createdAt, name: last.name } : null };
+  return {
+    containers,
+    next: docs.length > limit && last ? { legacy: { createdAt: last.createdAt, name: last.name } } : null,
+    examined: docs.length,
+  };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { StoreContext } from './context.js';
 import { directoryKey, isDuplicateKeyError } from './keys.js';
 import type { DirectoryDoc } from './models.js';
+import { firstFreeNumber } from './sequence.js';
 
 /**
  * A container's task directory: the names of its tasks in pages read by
@@ -57,29 +58,9 @@ function readPage(ctx: StoreContext, id: string): Promise<DirectoryDoc | null> {
   return ctx.read('readDirectory', () => ctx.q(ctx.m.directory.findById(id).lean<DirectoryDoc>()).exec());
 }
 
-/**
- * The first page number at or after `from` that is free, given that pages
- * have no gaps: doubling steps from `from`, then a binary search, each probe
- * one exact read (about 2·log2(pages) reads for a writer that knows nothing).
- */
-async function firstFreePage(ctx: StoreContext, container: string, inc: string, from: number): Promise<number> {
-  const taken = async (seq: number) => (await readPage(ctx, directoryKey(container, inc, seq))) !== null;
-  if (!(await taken(from))) return from;
-  let low = from; // taken
-  let step = 1;
-  let high = from + step;
-  while (await taken(high)) {
-    low = high;
-    step *= 2;
-    high = low + step;
-  }
-  // low taken, high free
-  while (high - low > 1) {
-    const mid = Math.floor((low + high) / 2);
-    if (await taken(mid)) low = mid;
-    else high = mid;
-  }
-  return high;
+/** The first free page number at or after `from` (pages have no gaps; see {@link firstFreeNumber}). */
+function firstFreePage(ctx: StoreContext, container: string, inc: string, from: number): Promise<number> {
+  return firstFreeNumber(async (seq) => (await readPage(ctx, directoryKey(container, inc, seq))) !== null, from);
 }
 
 /**

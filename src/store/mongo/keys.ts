@@ -18,6 +18,12 @@ export const transitionKey = (container: string, task: string, token: number, in
 /** `_id` of page `seq` of a container incarnation's task directory (see `DirectoryDoc`). */
 export const directoryKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, seq]);
 
+/** `_id` of entry `seq` of the container listing (see `ListingDoc`). */
+export const listingKey = (seq: number): string => JSON.stringify(['listing', seq]);
+
+/** `_id` of block `block` of the container listing: a copy of its entries `block·32` … `block·32+31` (see `ListingReader`). */
+export const listingBlockKey = (block: number): string => JSON.stringify(['block', block]);
+
 /**
  * The filter value matching documents of incarnation `inc`: documents of
  * containers made before incarnations existed (`''`) carry none.

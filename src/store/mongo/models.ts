@@ -15,6 +15,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation' | 'retry
   retry?: RetryIntent | null;
   /** True when every task name of this incarnation is listed in its directory pages (containers made since they exist). */
   directory?: boolean;
+  /** Number of this incarnation's entry in the container listing (see `ListingDoc`); absent on containers made before it existed. */
+  listing?: number;
 };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
@@ -72,6 +74,7 @@ const containerSchema = new Schema<ContainerDoc>(
     revision: { type: Number, default: 0 },
     retry: { type: Mixed, default: null },
     directory: Boolean,
+    listing: Number,
   },
   common,
 );
@@ -149,6 +152,36 @@ const directorySchema = new Schema<DirectoryDoc>(
 directorySchema.index({ container: 1 });
 
 /**
+ * An entry of the container listing: `_id` is `listingKey(seq)`, numbered 0,
+ * 1, 2… in creation order without gaps (see sequence.ts). Written before its
+ * container document, never changed or deleted: it counts as the
+ * container's only while the container document names the same `seq` in
+ * its `listing` field (a deleted, re-created or never created container
+ * leaves a dead entry that readers skip).
+ */
+export interface ListingDoc {
+  _id: string;
+  seq: number;
+  container: string;
+  incarnation: string;
+  createdAt: Date;
+  /** Random per entry write: a retried insert recognises its own entry. */
+  nonce: string;
+}
+
+const listingSchema = new Schema<ListingDoc>(
+  {
+    _id: { type: String, required: true },
+    seq: { type: Number, required: true },
+    container: { type: String, required: true },
+    incarnation: { type: String, required: true },
+    createdAt: { type: Date, required: true },
+    nonce: { type: String, required: true },
+  },
+  common,
+);
+
+/**
  * A slot document: one of the `limit` places of a limit shared by every
  * runner (`globalConcurrency`, a group's `global`), unique by (container,
  * incarnation, scope, index): taking a slot is an insert, and a duplicate
@@ -203,6 +236,7 @@ export interface StoreModels {
   transitions: Model<TransitionDoc>;
   directory: Model<DirectoryDoc>;
   slots: Model<SlotDoc>;
+  listing: Model<ListingDoc>;
 }
 
 /**
@@ -221,6 +255,7 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     transitions: get('transitions', transitionSchema),
     directory: get('directory', directorySchema),
     slots: get('slots', slotSchema),
+    listing: get('listing', listingSchema),
   };
 }
 

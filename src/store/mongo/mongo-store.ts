@@ -31,6 +31,7 @@ import type { Transition } from '../transition.js';
 import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js';
 import { withDeadline } from '../retry.js';
 import { listContainerPage } from './container-list.js';
+import { appendToListing } from './listing.js';
 import { CausalSession } from './causal-session.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
@@ -74,7 +75,7 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions, models.directory, models.slots].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory, models.slots, models.listing].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
@@ -94,12 +95,28 @@ export class MongoStore implements TaskStore {
    * The insert runs under the operation deadline with transient errors
    * retried; a retry after a lost reply recognises its own container by the
    * random incarnation it generated (`created: true`). A tombstone left by a
-   * delete that died half-way is purged first.
+   * delete that died half-way is purged first. A new container's entry in
+   * the container listing is appended before its document (see listing.ts).
    * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
    */
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
     for (let round = 1; ; round++) {
+      // Read first: resuming an existing container (the common call) writes nothing.
+      const existing = await this.ctx.readContainerDoc('createContainer', input.name);
+      if (existing && !existing.deletedAt) {
+        this.ctx.pins.set(input.name, existing.incarnation ?? '');
+        return { record: toContainerRecord(existing), created: false };
+      }
+      // A delete that died half-way left a tombstone: finish its purge, then create.
+      if (existing && round < 3) {
+        await this.purge(input.name, existing.incarnation ?? '');
+        continue;
+      }
       const now = new Date();
+      const incarnation = randomBytes(8).toString('hex');
+      // The listing entry first: every container document has one (a cut in
+      // between leaves a dead entry, which the list skips).
+      const listing = await appendToListing(this.ctx, input.name, incarnation, now);
       const doc: ContainerDoc = {
         _id: input.name,
         status: 'running',
@@ -109,9 +126,10 @@ export class MongoStore implements TaskStore {
         updatedAt: now,
         finishedAt: null,
         cancelRequestedAt: null,
-        incarnation: randomBytes(8).toString('hex'),
+        incarnation,
         deletedAt: null,
         directory: true,
+        listing,
       };
       try {
         await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));

@@ -123,7 +123,7 @@
       var next = new URLSearchParams(params);
       if (v.next) next.set('after', v.next);
       holder.replaceChildren(
-        rows.length === 0 ? el('p', { class: 'muted', 'data-testid': 'empty', text: 'No containers match.' }) :
+        rows.length === 0 ? el('p', { class: 'muted', 'data-testid': 'empty', text: v.next ? 'No match among the ' + v.examined + ' containers examined; look further with the next page.' : 'No containers match.' }) :
         el('table', { class: 'list', 'data-testid': 'container-list' },
           el('thead', {}, el('tr', {}, ['Name', 'Status', 'Complete', 'Tasks', 'Started', 'Finished', 'Duration'].map(function (h) { return el('th', { text: h }); }))),
           el('tbody', {}, rows)),
