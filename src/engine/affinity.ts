@@ -37,6 +37,8 @@ export type AffinityDecision =
 export class AffinityJudge {
   /** key → since when (monotonic ms) this runner sees its holder running nothing. */
   private readonly idleSince = new Map<string, { holder: string; at: number }>();
+  /** Runners holding a running task in the picture, read once per step (see {@link beginStep}). */
+  private runners: Set<string> | null = null;
   /** Tasks by affinity key, rebuilt when the view changes (a new read, tasks added). */
   private index: { view: ContainerView; size: number; byKey: Map<string, TaskSnapshot[]> } | null = null;
 
@@ -94,12 +96,21 @@ export class AffinityJudge {
     return best;
   }
 
+  /** Forgets what was read from the picture for the last step (call once per claiming step). */
+  beginStep(): void {
+    this.runners = null;
+  }
+
   private isRunningSomething(view: ContainerView, runnerId: string): boolean {
-    for (const name of view.active) {
-      const s = view.get(name)?.state;
-      if (s?.status === 'running' && s.runnerId === runnerId) return true;
+    // One pass over the active tasks per step, however many keys are judged in it.
+    if (!this.runners) {
+      this.runners = new Set();
+      for (const name of view.active) {
+        const s = view.get(name)?.state;
+        if (s?.status === 'running' && s.runnerId !== null) this.runners.add(s.runnerId);
+      }
     }
-    return false;
+    return this.runners.has(runnerId);
   }
 
   private tasksOf(view: ContainerView, key: string): TaskSnapshot[] {

@@ -129,9 +129,12 @@ export class Dispatcher {
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
-    const probe = this.sweep.place(view, this.activeRivals());
+    const runners = this.activeRivals();
+    this.shared.runners = runners;
+    const probe = this.sweep.place(view, runners);
     const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
+    this.affinity.beginStep();
     while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
