@@ -130,6 +130,7 @@ export class Dispatcher {
     // share of the head of the ready set when others run it too.
     const slots = this.opts.concurrency - this.local.size - this.claiming.size;
     const runners = this.activeRivals();
+    this.shared.runners = runners;
     const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     this.affinity.beginStep();
