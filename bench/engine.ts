@@ -9,8 +9,10 @@
  *   chain400      a 400-task chain against a 400-task flat container
  *   throughput    no-op tasks/s on flat 1k against the same durable writes
  *                 (claim + outcome insert per task) through the driver alone
- *   resume        a half-done container: Runner.create until the first
- *                 task:started, against a plain find of its task documents
+ *   resume        a container half done when its runner was SIGKILLed: a new
+ *                 process's Runner.create until the first task:started,
+ *                 against a plain find of its task documents; the longest
+ *                 event-loop block meanwhile
  *   memory        peak RSS of a runner process per 100k tasks
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
@@ -18,6 +20,8 @@
  *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one
  *   global-limit  4 runner processes under groups { api: { global: 4 } }: extra
  *                 commands per task, most tasks running at once against the limit
+ *   rate-limit    4 runner processes under groups { api: { rate: { max: 10, perMs: 1000 } } }:
+ *                 extra commands per task, most starts in one window, allowance used
  *   tracing       no-op tasks/s with the default `tracing` (spans through
  *                 `@opentelemetry/api`, no SDK) against `tracing: false`
  *   history       status read and a new 5-task run beside 300 and 10,000 old
@@ -33,15 +37,16 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMongoServer } from '../tools/mongo-server.js';
 import { chainVsFlatRow, countCase, scalingRows, type CountCase } from './engine/count.js';
-import { joinCase, resumeCase, slotsCase, throughputCase } from './engine/cases.js';
+import { joinCase, slotsCase, throughputCase } from './engine/cases.js';
+import { resumeCase } from './engine/resume.js';
 import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.js';
 import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
-import { globalLimitCase, runnersCase } from './engine/runners.js';
+import { globalLimitCase, rateLimitCase, runnersCase } from './engine/runners.js';
 import { tracingCase } from './engine/tracing.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'tracing'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -105,6 +110,7 @@ try {
   if (wanted('memory')) await memoryCase(ctx, results);
   if (wanted('runners')) await runnersCase(ctx, results);
   if (wanted('global-limit')) await globalLimitCase(ctx, results);
+  if (wanted('rate-limit')) await rateLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
   if (wanted('tracing')) await tracingCase(ctx, results);
 } finally {

@@ -1,6 +1,6 @@
 /**
- * Goals 2, 3, 5 and 6: throughput against the driver's floor, resume
- * against a plain find, join delay, slot utilisation with real work.
+ * Goals 2, 5 and 6: throughput against the driver's floor, join delay,
+ * slot utilisation with real work (resume: resume.ts).
  */
 import { Runner } from '../../src/index.js';
 import { diamonds, shaped, sleepers } from './containers.js';
@@ -10,8 +10,6 @@ import { label, median, overBy, quantile, underBy, type Results } from './report
 
 /** Goal 2: the engine's no-op tasks/s at least this share of the floor's. */
 export const THROUGHPUT_GOAL = 0.6;
-/** Goal 3: resume at most this times a plain find of the tasks. */
-export const RESUME_GOAL = 1.5;
 /** Goal 6: wall time at most this times the ideal. */
 export const SLOTS_GOAL = 1.1;
 
@@ -69,84 +67,6 @@ export async function throughputCase(ctx: Ctx, results: Results): Promise<void> 
       goal: `≥ ${THROUGHPUT_GOAL}×`,
       met: ratio >= THROUGHPUT_GOAL,
       note: [underBy(ratio, THROUGHPUT_GOAL), run.finished ? undefined : `did not finish: ${run.succeeded} of ${n}`].filter(Boolean).join('; '),
-    });
-  } finally {
-    await db.close();
-  }
-}
-
-export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
-  const n = ctx.opts.resumeSize;
-  const half = Math.floor(n / 2);
-  const built = shaped('bench', 'flat', n);
-  const db = await openDb(ctx, `resume-${label(n)}`);
-  try {
-    // Preparation (not measured): run until half the tasks succeeded, then stop.
-    // A wide runner gets there in fewer of the engine's steps.
-    const prepConcurrency = Math.max(ctx.opts.concurrency, 256);
-    const prep = await Runner.create({ connection: db.connection, container: built.definition, concurrency: prepConcurrency });
-    let done = 0;
-    prep.on('task:succeeded', () => {
-      if (++done === half) void prep.stop();
-    });
-    const prepRun = await runWithBudget(prep, n, Math.max(budgetFor(ctx, n), 300), `resume-${label(n)} preparation`);
-    console.error(`  resume: ${prepRun.succeeded} of ${n} tasks done before the resume (${prepRun.seconds.toFixed(1)} s)`);
-
-    // The floor: a plain find of the container's task documents (median of 3).
-    const finds: number[] = [];
-    let found = 0;
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      found = (await db.connection.collection('pts_tasks').find({ container: 'bench' }).toArray()).length;
-      finds.push(secondsSince(t0));
-    }
-    const findSeconds = median(finds);
-
-    // The resume: Runner.create until its first task:started.
-    const c0 = db.counter.snapshot();
-    const t0 = performance.now();
-    let startedAt = 0;
-    const runner = await Runner.create({ connection: db.connection, container: built.definition, ...runnerOptions(ctx) });
-    const createdAt = secondsSince(t0);
-    const firstStart = new Promise<void>((resolve) =>
-      runner.on('task:started', () => {
-        if (startedAt === 0) startedAt = performance.now();
-        resolve();
-      }),
-    );
-    const running = runner.run();
-    await Promise.race([firstStart, running]);
-    const resumeSeconds = startedAt === 0 ? NaN : (startedAt - t0) / 1000;
-    const counts = db.counter.since(c0);
-    await runner.stop();
-    await running.catch(() => undefined);
-    const ratio = resumeSeconds / findSeconds;
-    results.raw(`resume-${label(n)}`, {
-      tasks: n,
-      doneBefore: prepRun.succeeded,
-      preparation: { ...prepRun, concurrency: prepConcurrency },
-      findSeconds: finds.map((s) => round(s, 4)),
-      tasksFound: found,
-      resume: { seconds: round(resumeSeconds, 4), createSeconds: round(createdAt, 4), counts, perTask: perTask(counts, n) },
-      ratio: round(ratio),
-    });
-    results.add({
-      case: `resume flat-${label(n)}`,
-      tasks: n,
-      cmdsPerTask: perTask(counts, n).commands,
-      docsPerTask: perTask(counts, n).docs,
-      seconds: round(resumeSeconds, 3),
-      ratio: `${(resumeSeconds * 1000).toFixed(0)} vs find ${(findSeconds * 1000).toFixed(0)} ms = ${ratio.toFixed(2)}×`,
-      ratios: { resumeOverFind: round(ratio) },
-      goal: `≤ ${RESUME_GOAL}×`,
-      met: ratio <= RESUME_GOAL,
-      note: [
-        overBy(ratio, RESUME_GOAL),
-        `${counts.commands} cmds, ${counts.docs} docs read in all (per task of the container)`,
-        `${prepRun.succeeded} of ${n} done before`,
-      ]
-        .filter(Boolean)
-        .join('; '),
     });
   } finally {
     await db.close();

@@ -1,8 +1,15 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
 import { initialTaskState } from '../store/fold.js';
 import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
+
+/** The state of a task that never moved, shared by the new tasks of a snapshot. */
+const UNTOUCHED = Object.freeze(initialTaskState());
+
+/** Declared tasks compared with their stored records between two yields to the event loop. */
+const COMPARE_CHUNK = 2000;
 
 /** What {@link ensureContainer} did. */
 export interface EnsuredContainer {
@@ -88,7 +95,8 @@ function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: rea
   const now = new Date();
   const added: TaskSnapshot[] = tasks.map((t, i) => ({
     record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
-    state: initialTaskState(),
+    // Shared (states are replaced, never changed in place): one object for all, not one per task.
+    state: UNTOUCHED,
   }));
   // Inserting them moved the revision on by one (see ContainerHead.revision);
   // any other change since moved it further, and is seen at the first check.
@@ -105,7 +113,9 @@ async function applyOptionChanges(
   const changes: string[] = [];
   const conflicts: string[] = [];
   const updates: Array<{ task: string; patch: Partial<NewTask> }> = [];
-  for (const t of definition.tasks) {
+  for (const [i, t] of definition.tasks.entries()) {
+    // A large definition is compared in chunks, the event loop let through in between.
+    if (i > 0 && i % COMPARE_CHUNK === 0) await yieldToLoop();
     const current = existing.get(t.name);
     if (!current || current.record.dynamic) continue;
     const changed: string[] = [];

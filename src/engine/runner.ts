@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { ContainerBuilder } from '../definition/define.js';
 import { assertSafeName } from '../definition/names.js';
 import type { ContainerDefinition, TaskHandler } from '../definition/types.js';
@@ -21,7 +22,11 @@ import { settlementEntry } from './entries.js';
 import { containerOutcome, planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
+import { ContainerView } from './view.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
+
+/** Tasks planned between two yields to the event loop when many changed at once. */
+const PLAN_CHUNK = 5000;
 
 /** How `run()` ended. */
 export interface RunResult {
@@ -76,10 +81,11 @@ export class Runner {
     private readonly opts: ResolvedRunnerOptions,
     private readonly resumed: boolean,
     initial: ContainerSnapshot,
+    view: ContainerView,
     signal?: AbortSignal,
   ) {
     this.sync = new ViewSync(store, container, initial.container.incarnation ?? '');
-    this.sync.adopt(initial);
+    this.sync.adopt(initial, view);
     this.leases = new LeaseJudgement(opts.leaseMs, opts.runnerId, this.events);
     this.idle = new IdleBackoff(opts.pollMs);
     this.dispatch = new Dispatcher(store, container, handlers, opts, this.events, this.sync, this.leases, this.catchUps, {
@@ -122,7 +128,9 @@ export class Runner {
     const otel = options.tracing === false ? null : await loadOpenTelemetry();
     const tracing = otel && new RunnerTracing(otel, store, name, snapshot?.container.incarnation ?? '', opts.runnerId);
     if (tracing) for (const [key, fn] of handlers) handlers.set(key, tracing.wrap(fn));
-    const runner = new Runner(store, name, handlers, opts, resumed, snapshot, options.signal);
+    // Built in chunks: a large container's picture never holds the event loop for long.
+    const view = await ContainerView.build(snapshot);
+    const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
     return runner;
@@ -258,7 +266,15 @@ export class Runner {
       }
       view.dirty.clear();
       const tasks = [...changed].map((n) => view.get(n)).filter((t): t is TaskSnapshot => t !== undefined && t.state.status !== 'running');
-      plan = planStep({ container: view.container, tasks, readAt }, view.container.failFast, view);
+      plan = planStep({ container: view.container, tasks: tasks.slice(0, PLAN_CHUNK), readAt }, view.container.failFast, view);
+      // Many changed at once (the first step of a large container): planned in
+      // chunks, the event loop let through in between. Without a halt, each
+      // task's plan depends on it and its dependencies alone.
+      for (let from = PLAN_CHUNK; from < tasks.length; from += PLAN_CHUNK) {
+        await yieldToLoop();
+        const more = planStep({ container: view.container, tasks: tasks.slice(from, from + PLAN_CHUNK), readAt }, view.container.failFast, view);
+        plan.settle.push(...more.settle);
+      }
     }
     if (plan.settle.length > 0) {
       await this.settle(plan);

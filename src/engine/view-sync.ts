@@ -21,6 +21,8 @@ export class ViewSync {
   revision = 0;
   /** Set when the view cannot be trusted any more: the next step reads everything again. */
   stale = false;
+  /** Monotonic time (ms) when the latest full read of the container began; -Infinity before the first. */
+  lastFullReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: TaskStore,
@@ -29,10 +31,13 @@ export class ViewSync {
     private readonly incarnation: string,
   ) {}
 
-  /** Starts from a snapshot already read (the one `Runner.create` read), without reading again. */
-  adopt(snapshot: ContainerSnapshot): void {
+  /**
+   * Starts from a snapshot already read (the one `Runner.create` read),
+   * without reading again; `view` is the snapshot's, when already built.
+   */
+  adopt(snapshot: ContainerSnapshot, view?: ContainerView): void {
     this.checkIncarnation(snapshot.container.incarnation);
-    this.view = new ContainerView(snapshot);
+    this.view = view ?? new ContainerView(snapshot);
     this.revision = snapshot.revision ?? 0;
     // A retry still recorded on the container is finished by the next read.
     this.stale = Boolean(snapshot.container.retry);
@@ -40,6 +45,7 @@ export class ViewSync {
 
   /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
   async reload(): Promise<void> {
+    const startedAt = performance.now();
     const load = () => this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
     let snapshot = await load();
     // A retry recorded on the container and not ended (its process may have
@@ -49,7 +55,9 @@ export class ViewSync {
       snapshot = await load();
     }
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
-    this.adopt(snapshot);
+    this.checkIncarnation(snapshot.container.incarnation);
+    this.adopt(snapshot, await ContainerView.build(snapshot));
+    this.lastFullReadAt = startedAt;
   }
 
   /**

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { priorityOf } from '../definition/options.js';
 import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
@@ -7,6 +8,9 @@ import { TERMINAL_STATUSES } from '../store/types.js';
 /** The state every task that never moved shares (frozen: states are replaced, never changed). */
 const UNTOUCHED: TaskState = Object.freeze(initialTaskState());
 const NO_DEPENDENCIES: string[] = Object.freeze([]) as unknown as string[];
+
+/** Tasks taken in between two yields to the event loop while a view is built (a few ms of work). */
+const BUILD_CHUNK = 5000;
 
 /**
  * A runner's picture of one container, kept in memory between steps and moved
@@ -45,6 +49,24 @@ export class ContainerView {
 
   constructor(snapshot: ContainerSnapshot) {
     this.container = snapshot.container;
+    this.hiddenStaged = snapshot.hiddenStaged ?? [];
+    this.missingDeclared = new Set();
+    for (const pause of this.fill(snapshot.tasks)) void pause;
+  }
+
+  /**
+   * The view of a snapshot, built in chunks of {@link BUILD_CHUNK} tasks with
+   * the event loop let through between them: a large container's view is
+   * built without blocking heartbeats and timers for long.
+   */
+  static async build(snapshot: ContainerSnapshot): Promise<ContainerView> {
+    const view = new ContainerView({ ...snapshot, tasks: [] });
+    for (const pause of view.fill(snapshot.tasks)) if (pause) await yieldToLoop();
+    return view;
+  }
+
+  /** Takes in the snapshot's tasks and indexes them; yields true where a caller may let the event loop through. */
+  private *fill(tasks: readonly TaskSnapshot[]): Generator<boolean> {
     // Held for the whole run, so kept small: identical options and the empty
     // dependency list are shared, and every task that never moved shares one state.
     const options = new Map<string, TaskRecord['options']>();
@@ -55,26 +77,32 @@ export class ContainerView {
       options.set(key, o);
       return o;
     };
+    const chunked = function* (each: (t: TaskSnapshot) => void): Generator<boolean> {
+      for (let i = 0; i < tasks.length; i++) {
+        each(tasks[i]!);
+        if ((i + 1) % BUILD_CHUNK === 0) yield true;
+      }
+    };
     // The snapshot's objects are this view's own (fresh from a read): shrunk in place, not copied.
-    for (const t of snapshot.tasks) {
+    yield* chunked((t) => {
       const record = t.record;
       record.options = shared(record.options);
       if (record.dependsOn.length === 0) record.dependsOn = NO_DEPENDENCIES;
       if (t.state.token === 0 && t.state.status === 'pending') t.state = UNTOUCHED;
       this.tasks.set(record.name, t);
-    }
-    this.hiddenStaged = snapshot.hiddenStaged ?? [];
+    });
     this.missingDeclared = new Set((this.container.definition ?? []).map((d) => d.name).filter((n) => !this.tasks.has(n)));
-    for (const t of this.tasks.values()) {
+    yield* chunked((t) => {
       for (const d of t.record.dependsOn) {
         const list = this.dependents.get(d);
         if (list) list.push(t.record.name);
         else this.dependents.set(d, [t.record.name]);
       }
-    }
-    for (const t of this.tasks.values()) this.index(t, null);
+    });
+    yield* chunked((t) => this.index(this.tasks.get(t.record.name)!, null));
     // Everything is new to the planner.
     for (const name of this.active) this.dirty.add(name);
+    yield false;
   }
 
   /** Every declared task is present (always true without a declared graph, once there is a task). */
@@ -122,7 +150,7 @@ export class ContainerView {
     const t = this.tasks.get(name);
     if (!t) return;
     const before = t.state;
-    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state) : state };
+    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state, t.record.options.affinity !== undefined) : state };
     this.tasks.set(name, next);
     this.index(next, before);
     this.dirty.add(name);
@@ -228,7 +256,7 @@ const SUCCEEDED: TaskState = { ...initialTaskState(), status: 'succeeded', progr
  * the whole run. `foldTransitions` reads every field (prototype included)
  * when it continues from such a state.
  */
-function compactSucceeded(state: TaskState): TaskState {
+function compactSucceeded(state: TaskState, keepRunner: boolean): TaskState {
   const s = Object.create(SUCCEEDED) as TaskState;
   s.token = state.token;
   s.attempt = state.attempt;
@@ -237,6 +265,8 @@ function compactSucceeded(state: TaskState): TaskState {
   if (state.failures !== 0) s.failures = state.failures;
   if (state.recoveries !== 0) s.recoveries = state.recoveries;
   if (state.lapses !== 0) s.lapses = state.lapses;
+  // Tasks with an affinity key name their key's holder (see AffinityJudge).
+  if (keepRunner && state.runnerId !== null) s.runnerId = state.runnerId;
   return s;
 }
 

@@ -47,7 +47,14 @@ export function initialTaskState(): TaskState {
  */
 export function foldTransitions(log: readonly Transition[], from?: TaskState): TaskState {
   // Continuing from a state folded earlier (entries after its token): a copy, never the original.
-  const s = from ? materialize(from) : initialTaskState();
+  return foldInto(from ? materialize(from) : initialTaskState(), log);
+}
+
+/**
+ * Folds entries (sorted by token) onto `s` in place and returns it: for a
+ * reader that owns the state it folds into (a log read as it streams in).
+ */
+export function foldInto(s: TaskState, log: readonly Transition[]): TaskState {
   for (const t of log) {
     s.token = t.token;
     if (t.kind !== 'claimed' && t.kind !== 'edited') s.claimToken = null;

@@ -1,14 +1,31 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { deriveContainerState } from '../container-state.js';
-import { foldTransitions } from '../fold.js';
+import { StreamingFold } from '../log-fold.js';
 import type { Transition } from '../transition.js';
-import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions } from '../types.js';
+import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions, type TaskRecord, type TaskSnapshot } from '../types.js';
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
 import { readByKeys } from './keyed-read.js';
 import type { TaskDoc, TransitionDoc } from './models.js';
 
-/** Documents per reply of a snapshot's reads (servers cap a reply at 16 MiB whatever this says). */
-const BATCH = 10_000;
+/**
+ * Documents per reply of a snapshot's reads. Each reply is decoded and
+ * folded in one go, so it is kept small enough that this never holds the
+ * event loop for long (a few ms per thousand documents), and the documents
+ * are folded as they come: a read holds one state per task, not the whole log.
+ */
+const BATCH = 1000;
 
+/** Tasks assembled between two yields to the event loop. */
+const ASSEMBLY_CHUNK = 5000;
+
+/** Calls `each` on every document of a cursor, yielding to the event loop after every {@link BATCH}. */
+async function forEachDoc<T>(cursor: AsyncIterable<T>, each: (doc: T) => void): Promise<void> {
+  let n = 0;
+  for await (const doc of cursor) {
+    each(doc);
+    if (++n % BATCH === 0) await yieldToLoop();
+  }
+}
 export async function loadSnapshot(ctx: StoreContext, container: string, options: SnapshotOptions = {}): Promise<ContainerSnapshot | null> {
   const readAt = ctx.now();
   const withOutputs = options.outputs ?? true;
@@ -23,43 +40,62 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   ctx.pins.set(container, inc);
   // Documents of other incarnations (late writes of a deleted run) are not this container's.
   const mine = (d: { incarnation?: string }) => (d.incarnation ?? '') === inc;
+  // Each try starts over (a transient error mid-stream retries the whole read).
   const readLog = () =>
-    ctx.read('loadSnapshot', () => ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).batchSize(BATCH).lean<TransitionDoc[]>(), 6).exec(), 6);
-  const readTasks = () => ctx.read('loadSnapshot', () => ctx.q(ctx.m.tasks.find({ container }).batchSize(BATCH).lean<TaskDoc[]>(), 6).exec(), 6);
-  let logDocs: TransitionDoc[];
-  let taskDocs: TaskDoc[];
+    ctx.read(
+      'loadSnapshot',
+      async () => {
+        const fold = new StreamingFold();
+        const query = ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).batchSize(BATCH).lean<TransitionDoc[]>(), 6);
+        await forEachDoc(query.cursor() as AsyncIterable<TransitionDoc>, (d) => {
+          if (mine(d)) fold.add(d);
+        });
+        fold.finish();
+        return fold;
+      },
+      6,
+    );
+  const readTasks = () =>
+    ctx.read(
+      'loadSnapshot',
+      async () => {
+        const records: TaskRecord[] = [];
+        const query = ctx.q(ctx.m.tasks.find({ container }).batchSize(BATCH).lean<TaskDoc[]>(), 6);
+        await forEachDoc(query.cursor() as AsyncIterable<TaskDoc>, (d) => {
+          if (mine(d)) records.push(toTaskRecord(d));
+        });
+        return records;
+      },
+      6,
+    );
+  let fold: StreamingFold;
+  let tasks: TaskRecord[];
   // A small container with a directory is read by exact `_id`s where a filter
   // would scan every container's documents (see keyed-read.ts).
   const keyed = ctx.keyedReads && doc.directory ? await readByKeys(ctx, container, inc, { outputs: withOutputs, recheck: !options.parallel }) : null;
-  if (keyed) ({ tasks: taskDocs, log: logDocs } = keyed);
-  else if (options.parallel) [logDocs, taskDocs] = await Promise.all([readLog(), readTasks()]);
+  if (keyed) {
+    fold = foldAll(keyed.log.filter(mine));
+    tasks = keyed.tasks.filter(mine).map(toTaskRecord);
+  } else if (options.parallel) [fold, tasks] = await Promise.all([readLog(), readTasks()]);
   else {
-    logDocs = await readLog();
-    taskDocs = await readTasks();
-  }
-  const log = logDocs.filter(mine);
-  const tasks = taskDocs.filter(mine);
-  const byTask = new Map<string, Transition[]>();
-  for (const t of log) {
-    const list = byTask.get(t.task);
-    if (list) list.push(t);
-    else byTask.set(t.task, [t]);
+    fold = await readLog();
+    tasks = await readTasks();
   }
   // A task staged by an attempt is part of the container once that attempt succeeded.
-  const visible = (doc: TaskDoc) => {
-    if (doc.stagedBy === null || doc.stagedBy === undefined || doc.addedBy === null) return true;
-    const outcome = byTask.get(doc.addedBy)?.find((t) => t.token === doc.stagedBy! + 1);
-    return outcome?.kind === 'succeeded';
+  const visible = (t: TaskRecord) => {
+    if (t.stagedBy === null || t.stagedBy === undefined || t.addedBy === null) return true;
+    return fold.succeededAt(t.addedBy, t.stagedBy + 1);
   };
-  const hiddenStaged = tasks.filter((d) => !visible(d)).map((d) => ({ addedBy: d.addedBy!, stagedBy: d.stagedBy! }));
-  const snapshots = tasks
-    .filter(visible)
-    .sort((a, b) => a.order - b.order || a.name.localeCompare(b.name))
-    .map((doc) => ({
-      record: toTaskRecord(doc),
-      state: foldTransitions((byTask.get(doc.name) ?? []).sort((a, b) => a.token - b.token)),
-    }));
-  if (!withOutputs) for (const t of snapshots) if (t.state.status === 'succeeded') t.state.output = OUTPUT_NOT_READ;
+  const hiddenStaged = tasks.filter((t) => !visible(t)).map((t) => ({ addedBy: t.addedBy!, stagedBy: t.stagedBy! }));
+  const records = hiddenStaged.length === 0 ? tasks : tasks.filter(visible);
+  records.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  const snapshots: TaskSnapshot[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const state = fold.stateOf(records[i]!.name);
+    if (!withOutputs && state.status === 'succeeded') state.output = OUTPUT_NOT_READ;
+    snapshots[i] = { record: records[i]!, state };
+    if ((i + 1) % ASSEMBLY_CHUNK === 0) await yieldToLoop();
+  }
   const derived = deriveContainerState(record, snapshots);
   return {
     container: { ...record, status: derived.status, finishedAt: derived.finishedAt },
@@ -70,3 +106,10 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   };
 }
 
+/** A fold of entries already in memory (a keyed read's). */
+function foldAll(log: readonly Transition[]): StreamingFold {
+  const fold = new StreamingFold();
+  for (const t of log) fold.add(t);
+  fold.finish();
+  return fold;
+}

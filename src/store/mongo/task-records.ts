@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { NewTask } from '../types.js';
 import type { StoreContext } from './context.js';
@@ -44,12 +45,11 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
   const now = new Date();
   const base = now.getTime() * 1000;
   const nonce = randomBytes(8).toString('hex');
-  const seen = new Set<string>();
-  const docs: TaskDoc[] = [];
-  for (const [i, t] of tasks.entries()) {
-    if (seen.has(t.name)) continue;
-    seen.add(t.name);
-    docs.push({
+  // Documents are made a chunk at a time, never all at once: adding a
+  // million tasks holds one chunk of documents, not a million.
+  const toDoc = (i: number): TaskDoc => {
+    const t = tasks[i]!;
+    return {
       _id: taskKey(container, t.name, inc),
       container,
       ...(inc ? { incarnation: inc } : {}),
@@ -64,13 +64,18 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
       order: base + i,
       createdAt: now,
       nonce,
-    });
-  }
+    };
+  };
+  // The first occurrence of each name, in declaration order.
+  const picked = firstOccurrences(tasks);
   // Every input is judged before the first insert: a bad one writes nothing.
-  await assertStorableTasks(ctx, docs);
+  for (const [n, i] of picked.entries()) {
+    await assertStorableTasks(ctx, [toDoc(i)]);
+    if ((n + 1) % INSERT_CHUNK === 0) await yieldToLoop();
+  }
   const added = new Set<string>();
-  for (let start = 0; start < docs.length; start += INSERT_CHUNK) {
-    const chunk = docs.slice(start, start + INSERT_CHUNK);
+  for (let start = 0; start < picked.length; start += INSERT_CHUNK) {
+    const chunk = Array.from(picked.subarray(start, start + INSERT_CHUNK), toDoc);
     // Listed before they exist: a directory never misses a task (see directory.ts).
     await addToDirectory(ctx, container, inc, chunk.map((d) => d.name));
     const { taken, verify } = await insertChunk(ctx, chunk);
@@ -88,7 +93,22 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
       if (await restageOver(ctx, container, inc, doc, existing)) added.add(doc.name);
     }
   }
-  return docs.filter((d) => added.has(d.name)).map((d) => d.name);
+  const names: string[] = [];
+  for (const i of picked) if (added.has(tasks[i]!.name)) names.push(tasks[i]!.name);
+  return names;
+}
+
+/** Indexes of the first task of each name, in order. */
+function firstOccurrences(tasks: readonly NewTask[]): Uint32Array {
+  const seen = new Set<string>();
+  const picked = new Uint32Array(tasks.length);
+  let n = 0;
+  for (const [i, t] of tasks.entries()) {
+    if (seen.has(t.name)) continue;
+    seen.add(t.name);
+    picked[n++] = i;
+  }
+  return picked.subarray(0, n);
 }
 
 /**

@@ -1,0 +1,84 @@
+/**
+ * The processes of the resume case (forked by cases.ts), by `role`:
+ * - `prepare`: creates a flat no-op container and runs it at a wide
+ *   concurrency; says `half` once half the tasks succeeded, and is then
+ *   SIGKILLed by its parent (its claims in flight stay behind, as after a crash);
+ * - `resume`: a new process on the same container: times a plain find of the
+ *   task documents, then `Runner.create` until the first `task:started`, and
+ *   watches its event loop (longest gap between 10 ms ticks) all along.
+ */
+import mongoose from 'mongoose';
+import { Runner } from '../../src/index.js';
+import { shaped } from './containers.js';
+
+export interface ResumeJob {
+  role: 'prepare' | 'resume';
+  uri: string;
+  tasks: number;
+  concurrency: number;
+  pollMs: number | null;
+}
+
+export interface ResumeReport {
+  /** Median of three plain finds of the container's task documents, ms. */
+  findMs: number[];
+  tasksFound: number;
+  /** `Runner.create`, ms. */
+  createMs: number;
+  /** From the call of `Runner.create` to the first `task:started`, ms. */
+  firstStartMs: number;
+  /** Longest the event loop went without running a 10 ms timer, beyond the 10 ms, ms (from create to the first start + 1 s). */
+  maxLoopGapMs: number;
+  rssMB: number;
+}
+
+const job = JSON.parse(process.env.BENCH_RESUME_JOB!) as ResumeJob;
+const connection = await mongoose.createConnection(job.uri).asPromise();
+const { definition } = shaped('bench', 'flat', job.tasks);
+const pollMs = job.pollMs === null ? {} : { pollMs: job.pollMs };
+
+if (job.role === 'prepare') {
+  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  let done = 0;
+  runner.on('task:succeeded', () => {
+    if (++done === Math.floor(job.tasks / 2)) process.send!('half');
+  });
+  await runner.run();
+  process.send!('finished');
+} else {
+  const findMs: number[] = [];
+  let tasksFound = 0;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    tasksFound = (await connection.collection('pts_tasks').find({ container: 'bench' }).toArray()).length;
+    findMs.push(performance.now() - t0);
+  }
+  let maxLoopGapMs = 0;
+  let last = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxLoopGapMs = Math.max(maxLoopGapMs, now - last - 10);
+    last = now;
+  }, 10);
+  const t0 = performance.now();
+  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  const createMs = performance.now() - t0;
+  let firstStartMs = NaN;
+  const first = new Promise<void>((resolve) =>
+    runner.on('task:started', () => {
+      if (Number.isNaN(firstStartMs)) firstStartMs = performance.now() - t0;
+      resolve();
+    }),
+  );
+  const running = runner.run();
+  await Promise.race([first, running]);
+  // The picture may still be folding after the first start: watch the loop a little longer.
+  await new Promise((r) => setTimeout(r, 1000));
+  clearInterval(ticker);
+  const report: ResumeReport = { findMs, tasksFound, createMs, firstStartMs, maxLoopGapMs, rssMB: process.memoryUsage().rss / 2 ** 20 };
+  await runner.stop();
+  await running.catch(() => undefined);
+  process.send!(report);
+}
+await connection.close();
+process.exit(0);
