@@ -131,8 +131,9 @@ async function walk(
   return { stoppedAt: top >= 0 ? top + 1 : null };
 }
 
+/** `n` rounded down into `low`..`high`; `low` when it is not a finite number. */
 function clamp(n: number, low: number, high: number): number {
-  return Math.min(Math.max(low, Math.floor(n)), high);
+  return Number.isFinite(n) ? Math.min(Math.max(low, Math.floor(n)), high) : low;
 }
 
 /** A container document without its definition, by its exact `_id`. */
