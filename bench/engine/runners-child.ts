@@ -23,6 +23,8 @@ export interface RunnersJob {
 
 export interface RunnersReport {
   started: number;
+  /** Claims this runner lost to another (`task:claim-lost`). */
+  lostClaims: number;
   spans: Array<[number, number]>;
   commands: number;
   /** Commands by name (insert, delete, find...). */
@@ -54,6 +56,8 @@ const runner = await Runner.create({
 });
 let started = 0;
 runner.on('task:started', () => void started++);
+let lostClaims = 0;
+runner.on('task:claim-lost', () => void lostClaims++);
 runner.on('runner:error', (e) => console.error(`  runner ${process.pid}: ${e.context}: ${e.error.message}`));
 if (process.env.BENCH_DEBUG) {
   const t0 = Date.now();
@@ -70,6 +74,7 @@ const result = await runner.run();
 clearTimeout(stopTimer);
 const report: RunnersReport = {
   started,
+  lostClaims,
   spans,
   commands: counter.since(c0).commands,
   byName: counter.since(c0).byName,
