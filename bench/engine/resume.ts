@@ -84,11 +84,11 @@ export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
     results.add({
       case: `resume flat-${label(n)} event loop`,
       tasks: n,
-      ratio: `longest block ${report.maxLoopGapMs.toFixed(0)} ms`,
-      ratios: { maxLoopBlockMs: round(report.maxLoopGapMs, 0) },
+      ratio: `longest block ${report.maxLoopGapMs.toFixed(0)} ms wall, ${report.maxLoopCpuMs.toFixed(0)} ms CPU`,
+      ratios: { maxLoopBlockMs: round(report.maxLoopGapMs, 0), maxLoopCpuMs: round(report.maxLoopCpuMs, 0) },
       goal: `≤ ${LOOP_BLOCK_GOAL_MS} ms`,
-      met: report.maxLoopGapMs <= LOOP_BLOCK_GOAL_MS,
-      note: `a 10 ms timer's lateness, create to first start + 1 s; includes the OS's scheduling on a busy machine`,
+      met: report.maxLoopCpuMs <= LOOP_BLOCK_GOAL_MS,
+      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine) and the CPU used between two of its runs (judged), create to first start + 1 s`,
     });
   } finally {
     await db.close();
