@@ -6,7 +6,8 @@
  *
  * Seeding: a few real containers with tasks made and run through the public
  * API, then N raw containers (no tasks) by `insertMany`, as `createContainer`
- * leaves them: a listing entry and a container document (shapes of
+ * leaves them: a listing entry, an entry in its status's list when finished
+ * (as `finishContainer` leaves it), and a container document (shapes of
  * src/store/mongo/models.ts). Timed, `--samples` times each, in rotation:
  *
  *   list          `GET /api/containers` (first page, 25 rows)
@@ -18,6 +19,9 @@
  *                 (a page that examines its budget and finds none)
  *   exact         `GET /api/containers?q=<a whole name from the middle>`
  *   container     `GET /api/containers/<a real container>`
+ *   store*        `listContainerPage` alone (first page, status, deep page,
+ *                 prefix of the newest): the page's containers without each
+ *                 row's tasks, which the dashboard reads next
  *
  * Prints p50/p95 in ms per query at N and empty, and their ratio. Uses
  * MONGODB_URI when set, else the test server. Not part of `npm test`.
@@ -26,7 +30,9 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { defineContainer, Runner } from '../src/index.js';
 import { serveDashboard } from '../src/observe/dashboard/serve.js';
-import { listingKey } from '../src/store/mongo/keys.js';
+import { listingKey, statusListKey } from '../src/store/mongo/keys.js';
+import { MongoStore } from '../src/store/mongo/mongo-store.js';
+import type { ContainerPageCursor } from '../src/store/types.js';
 import { startMongoServer } from '../tools/mongo-server.js';
 import { openDb, type Ctx, type Db } from './engine/harness.js';
 import { median, quantile } from './engine/report.js';
@@ -54,7 +60,7 @@ const deepPages = Number(values['deep-pages']);
 if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--containers must be a whole number ≥ 0, got ${values.containers}`);
 if (!Number.isSafeInteger(samples) || samples < 1) throw new Error(`--samples must be a whole number ≥ 1, got ${values.samples}`);
 
-type Query = 'list' | 'status' | 'deep' | 'prefix' | 'prefixOld' | 'exact' | 'container';
+type Query = 'list' | 'status' | 'deep' | 'prefix' | 'prefixOld' | 'exact' | 'container' | 'storeList' | 'storeStatus' | 'storeDeep' | 'storePrefix';
 type Timings = Record<Query, number[]>;
 /** Commands sent to the server per request (median), by query: the cost that does not depend on the machine's load. */
 type Commands = Partial<Record<Query, number>>;
@@ -85,7 +91,10 @@ async function seedReal(connection: import('mongoose').Connection): Promise<void
 async function seedRaw(connection: import('mongoose').Connection, count: number): Promise<void> {
   const coll = connection.collection<{ _id: string }>('pts_containers');
   const listing = connection.collection<{ _id: string }>('pts_listing');
-  const first = await listing.countDocuments();
+  const all = await listing.find({}, { projection: { _id: 1 } }).toArray();
+  const first = all.filter((d) => d._id.startsWith('["listing",')).length;
+  // Finished containers are in their status's list too, as finishContainer leaves them.
+  const statusEnds = new Map<string, number>(STATUSES.map((s) => [s, all.filter((d) => d._id.startsWith(`["status","${s}",`)).length]));
   const base = Date.now() - count * 1000 - 3_600_000;
   for (let i = 0; i < count; i += 10_000) {
     const docs = [];
@@ -95,6 +104,12 @@ async function seedRaw(connection: import('mongoose').Connection, count: number)
       const status = STATUSES[j % 4]!;
       const name = `bench-${String(j).padStart(7, '0')}`;
       entries.push({ _id: listingKey(first + j), seq: first + j, container: name, incarnation: `inc-${j}`, createdAt, nonce: `n${j}` });
+      let statusEntry: number | undefined;
+      if (status !== 'running') {
+        statusEntry = statusEnds.get(status)!;
+        statusEnds.set(status, statusEntry + 1);
+        entries.push({ _id: statusListKey(status, statusEntry), seq: statusEntry, container: name, incarnation: `inc-${j}`, createdAt, nonce: `s${j}` });
+      }
       docs.push({
         _id: name,
         status,
@@ -110,6 +125,7 @@ async function seedRaw(connection: import('mongoose').Connection, count: number)
         retry: null,
         directory: true,
         listing: first + j,
+        ...(statusEntry === undefined ? {} : { statusEntry }),
       });
     }
     await listing.insertMany(entries, { ordered: false });
@@ -129,7 +145,7 @@ async function get(url: string, key: string): Promise<unknown> {
   return res.json();
 }
 
-/** Times the five queries `samples` times each, in rotation, on a dashboard over `connection`. */
+/** Times the queries `samples` times each, in rotation, on a dashboard over `db`'s connection. */
 async function measure(db: Db): Promise<{ timings: Timings; commands: Commands }> {
   const connection = db.connection;
   const dash = await serveDashboard({ connection, readOnly: true, onError: (e) => void (lastCause = String(e).slice(0, 200)) });
@@ -145,7 +161,7 @@ async function measure(db: Db): Promise<{ timings: Timings; commands: Commands }
     }
     // Names: the newest are bench-<n-1>…; a prefix of the newest thousand, one of the oldest, and one whole name.
     const newest = n > 0 ? `bench-${String(n - 1).padStart(7, '0')}` : 'real-c';
-    const urls: Record<Query, string> = {
+    const urls = {
       list: api,
       status: `${api}?status=failed`,
       deep: after ? `${api}?after=${after}` : api,
@@ -154,14 +170,29 @@ async function measure(db: Db): Promise<{ timings: Timings; commands: Commands }
       exact: `${api}?q=${n > 0 ? `bench-${String(Math.floor(n / 2)).padStart(7, '0')}` : 'real-b'}`,
       container: `${api}/real-b`,
     };
-    const timings: Timings = { list: [], status: [], deep: [], prefix: [], prefixOld: [], exact: [], container: [] };
+    // The store's verb alone (the page's containers, without each row's tasks), as the dashboard calls it.
+    const store = await MongoStore.create(connection, { ensureIndexes: false });
+    let cursor: ContainerPageCursor | null = null;
+    for (let page = 0; page < deepPages; page++) {
+      const next: ContainerPageCursor | null = (await store.listContainerPage({ limit: 25, after: cursor })).next;
+      if (!next) break;
+      cursor = next;
+    }
+    const reads: Record<Query, () => Promise<unknown>> = {
+      ...(Object.fromEntries(Object.entries(urls).map(([q, url]) => [q, () => get(url, `${label} ${q}`)])) as Record<keyof typeof urls, () => Promise<unknown>>),
+      storeList: () => store.listContainerPage({ limit: 25 }),
+      storeStatus: () => store.listContainerPage({ limit: 25, status: 'failed' }),
+      storeDeep: () => store.listContainerPage({ limit: 25, after: cursor }),
+      storePrefix: () => store.listContainerPage({ limit: 25, namePrefix: n > 0 ? newest.slice(0, -3) : 'real-' }),
+    };
+    const timings = Object.fromEntries(Object.keys(reads).map((q) => [q, []])) as unknown as Timings;
     const counted: Record<string, number[]> = {};
-    for (const [q, url] of Object.entries(urls)) await get(url, `${label} ${q}`); // warm up
+    for (const read of Object.values(reads)) await read(); // warm up
     for (let i = 0; i < samples; i++) {
-      for (const [q, url] of Object.entries(urls) as Array<[Query, string]>) {
+      for (const [q, read] of Object.entries(reads) as Array<[Query, () => Promise<unknown>]>) {
         const before = db.counter.snapshot();
         const t0 = performance.now();
-        if ((await get(url, `${label} ${q}`)) !== null) timings[q].push(performance.now() - t0);
+        if ((await read()) !== null) timings[q].push(performance.now() - t0);
         (counted[q] ??= []).push(db.counter.since(before).commands);
       }
     }
@@ -195,7 +226,7 @@ try {
     allMet &&= met;
     console.log(
       [
-        q.padEnd(10),
+        q.padEnd(12),
         ...[e50, e95, b50, b95].map((x) => x.toFixed(1).padStart(9)),
         (b50 / e50).toFixed(2).padStart(9) + '×',
         (b95 / e95).toFixed(2).padStart(9) + '×',

@@ -20,6 +20,8 @@
  *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one
  *   global-limit  4 runner processes under groups { api: { global: 4 } }: extra
  *                 commands per task, most tasks running at once against the limit
+ *   rate-limit    4 runner processes under groups { api: { rate: { max: 10, perMs: 1000 } } }:
+ *                 extra commands per task, most starts in one window, allowance used
  *   tracing       no-op tasks/s with the default `tracing` (spans through
  *                 `@opentelemetry/api`, no SDK) against `tracing: false`
  *   history       status read and a new 5-task run beside 300 and 10,000 old
@@ -40,11 +42,11 @@ import { resumeCase } from './engine/resume.js';
 import { DEFAULT_POLL_MS, type BenchOptions, type Ctx } from './engine/harness.js';
 import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
-import { globalLimitCase, runnersCase } from './engine/runners.js';
+import { globalLimitCase, rateLimitCase, runnersCase } from './engine/runners.js';
 import { tracingCase } from './engine/tracing.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'tracing'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -108,6 +110,7 @@ try {
   if (wanted('memory')) await memoryCase(ctx, results);
   if (wanted('runners')) await runnersCase(ctx, results);
   if (wanted('global-limit')) await globalLimitCase(ctx, results);
+  if (wanted('rate-limit')) await rateLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
   if (wanted('tracing')) await tracingCase(ctx, results);
 } finally {

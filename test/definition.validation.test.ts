@@ -68,6 +68,10 @@ describe('container validation', () => {
     expect(() => defineContainer('c').task('a', { retries: -1 }, noop).build()).toThrow(/retries \(task "a"\)/);
     expect(() => defineContainer('c').task('a', { timeoutMs: Number.NaN }, noop).build()).toThrow(InvalidOptionError);
     expect(() => defineContainer('c').task('a', { backoff: { factor: 0.5 } }, noop).build()).toThrow(/backoff.factor/);
+    for (const affinity of ['', 'k'.repeat(201), 42 as unknown as string]) {
+      expect(() => defineContainer('c').task('a', { affinity }, noop).build()).toThrow(/"affinity \(task "a"\)": must be a string of 1 to 200 characters/);
+    }
+    expect(defineContainer('c').task('a', { affinity: 'file-1' }, noop).build().tasks[0]!.options.affinity).toBe('file-1');
   });
 
   it('all validation errors share one base class with a stable code', () => {

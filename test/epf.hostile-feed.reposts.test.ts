@@ -68,6 +68,7 @@ describe.each(['auto', 'upsert', 'delete-insert'])('re-posted exports, increment
     // Each re-posted full and the two incrementals of its table.
     expect(second.files.ingested).toBe(2 * (1 + feed.truth.dates.incrementals.length));
     await expectTablesAsGenerated(db(), feed);
+    expect(second.tables.application?.size).toBe(feed.truth.count('application')); // the summary's table size
 
     const third = await runJob(db(), feed, workDir, write);
     expect(third.nothingNew).toBe(true); // replayed once, not every slot

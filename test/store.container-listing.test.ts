@@ -34,7 +34,9 @@ async function listAll(store: MongoStore, query: Omit<ContainerPageQuery, 'after
 
 type RawContainer = { _id: string; listing?: number; deletedAt?: Date | null; status: string };
 const rawContainers = () => db().connection.collection<RawContainer>('pts_containers').find({}).toArray();
-const rawEntries = () => db().connection.collection<{ _id: string; seq: number; container: string }>('pts_listing').find({ seq: { $exists: true } }).toArray();
+const entriesOf = async (prefix: string) =>
+  (await db().connection.collection<{ _id: string; seq: number; container: string }>('pts_listing').find({}).toArray()).filter((e) => e._id.startsWith(prefix));
+const rawEntries = () => entriesOf('["listing",');
 
 function createInChild(names: string[], env: Record<string, string> = {}) {
   return spawnTsChild('test/fixtures/container-create-child.ts', [], { MONGODB_URI: db().uriWithDb, NAMES: names.join(','), ...env });
@@ -109,8 +111,10 @@ describe('the container listing', () => {
     for (const name of ['filter-03', 'filter-17', 'filter-31']) await store.finishContainer(name, 'failed');
     const failed = await listAll(store, { limit: 25, status: 'failed', examine: 30 });
     expect(failed.names).toEqual(['filter-31', 'filter-17', 'filter-03']);
-    // Some pages came back short (or empty) with a cursor: the budget held.
-    expect(failed.pages.some((n) => n < 25)).toBe(true);
+    // The running ones walk the listing: pages come back short (or empty) with a cursor, the budget held.
+    const running = await listAll(store, { limit: 25, status: 'running', namePrefix: 'filter-', examine: 30 });
+    expect(running.names).toEqual(names.filter((n) => !['filter-03', 'filter-17', 'filter-31'].includes(n)).reverse());
+    expect(running.pages.some((n) => n < 25)).toBe(true);
     const prefixed = await listAll(store, { limit: 4, namePrefix: 'filter-1', examine: 8 });
     expect(prefixed.names).toEqual(names.filter((n) => n.startsWith('filter-1')).reverse());
     // A whole name is found at once, by its `_id`, on the first page.
@@ -134,6 +138,8 @@ describe('the container listing', () => {
       deletedAt: null,
     });
     const store = await MongoStore.create(db().connection, { collectionPrefix: 'old' });
+    // Before any container has an entry, the first page is filled from the unlisted ones.
+    expect((await store.listContainerPage({ limit: 25 })).containers.map((c) => c.name)).toEqual(['made-by-an-older-version']);
     for (const name of range('new-', 8)) await store.createContainer({ name, failFast: false, definition: [] });
     const all = await listAll(store, { limit: 3 });
     expect(all.names).toEqual([...range('new-', 8).reverse(), 'made-by-an-older-version']);
@@ -193,4 +199,37 @@ describe('the container listing', () => {
       await connection.close();
     }
   }, 300_000);
+
+  it('a final status lists each container once, in the order they reached it, through retries and two processes finishing at once', async () => {
+    const store = await MongoStore.create(db().connection);
+    const a = createInChild(range('fin-a-', 15), { PARALLEL: '4', FINISH: 'failed' });
+    const b = createInChild(range('fin-b-', 15), { PARALLEL: '4', FINISH: 'failed' });
+    await Promise.all([a.waitForLine('done', 120_000), b.waitForLine('done', 120_000)]);
+    // Failed, reopened (a retry), failed again: once. Failed, reopened, succeeded: under succeeded only.
+    for (const name of ['fin-a-00', 'fin-b-00']) await store.reopenContainer(name);
+    await store.finishContainer('fin-a-00', 'failed');
+    await store.finishContainer('fin-b-00', 'succeeded');
+    await store.finishContainer('fin-b-00', 'succeeded'); // idempotent: no second entry
+    const failed = (await listAll(store, { limit: 7, status: 'failed', namePrefix: 'fin-' })).names;
+    expect(new Set(failed).size).toBe(failed.length);
+    expect([...failed].sort()).toEqual([...range('fin-a-', 15), ...range('fin-b-', 15)].filter((n) => n !== 'fin-b-00').sort());
+    expect(failed[0]).toBe('fin-a-00');
+    expect((await listAll(store, { limit: 7, status: 'succeeded', namePrefix: 'fin-' })).names).toEqual(['fin-b-00']);
+    const seqs = (await entriesOf('["status","failed",')).map((e) => e.seq).sort((x, y) => x - y);
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+    expect((await entriesOf('["status","succeeded",')).filter((e) => e.container === 'fin-b-00')).toHaveLength(1);
+  }, 180_000);
+
+  it('finishContainer SIGKILLed between its status entry and the status leaves the container as it was; the next finish lists it once', async () => {
+    const store = await MongoStore.create(db().connection);
+    await store.createContainer({ name: 'cut-finish', failFast: false, definition: [] });
+    const cut = createInChild(['cut-finish'], { FINISH: 'cancelled', CUT_AFTER_WRITES: '1' });
+    expect((await cut.waitForExit(60_000)).signal).toBe('SIGKILL');
+    expect((await entriesOf('["status","cancelled",')).some((e) => e.container === 'cut-finish')).toBe(true);
+    expect((await store.readContainerHead('cut-finish'))!.record.status).toBe('running');
+    expect((await listAll(store, { limit: 5, status: 'cancelled' })).names).not.toContain('cut-finish');
+    expect((await listAll(store, { limit: 5, status: 'running' })).names).toContain('cut-finish');
+    await store.finishContainer('cut-finish', 'cancelled');
+    expect((await listAll(store, { limit: 5, status: 'cancelled' })).names.filter((n) => n === 'cut-finish')).toHaveLength(1);
+  }, 120_000);
 });

@@ -26,6 +26,10 @@ export interface RunnersRun {
   writes: number;
   /** Most tasks running at once, across the processes (from their wall-clock spans). */
   maxRunning: number;
+  /** Wall-clock start of every task (ms since the epoch). */
+  starts: number[];
+  /** Commands by name, summed over the processes. */
+  byName: Record<string, number>;
   finished: boolean;
 }
 
@@ -62,6 +66,11 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
       commands: done.reduce((s, r) => s + r.commands, 0),
       writes: done.reduce((s, r) => s + (r.byName.insert ?? 0) + (r.byName.update ?? 0) + (r.byName.delete ?? 0), 0),
       maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
+      starts: done.flatMap((r) => r.spans.map(([start]) => start)),
+      byName: done.reduce<Record<string, number>>((sum, r) => {
+        for (const [name, n] of Object.entries(r.byName)) sum[name] = (sum[name] ?? 0) + n;
+        return sum;
+      }, {}),
       finished: done.every((r) => r.status === 'succeeded'),
     };
   } finally {
@@ -108,6 +117,46 @@ export async function globalLimitCase(ctx: Ctx, results: Results): Promise<void>
     goal: `max running ≤ ${limit}`,
     met: limited.finished && limited.maxRunning <= limit,
     note: `${extraWrites >= 0 ? '+' : ''}${extraWrites.toFixed(2)} writes/task (goal: 1 per claim + 1 per release, more when slots are contended); started per runner ${limited.startedPerRunner.join('/')}`,
+  });
+}
+
+/**
+ * A rate limit: 4 runner processes of concurrency 8 on 60 tasks of 50 ms
+ * under `groups: { api: { rate: { max: 10, perMs: 1000 } } }`, against the
+ * same run without it: extra commands and writes per task, the most starts
+ * seen in one window (windows of this machine's clock, which is the server's
+ * when the server runs here), and how much of the allowance was used.
+ */
+export async function rateLimitCase(ctx: Ctx, results: Results): Promise<void> {
+  const shape = { tasks: 60, taskMs: 50, concurrency: 8, pollMs: ctx.opts.pollMs, budgetS: 120 };
+  const max = 10;
+  const perMs = 1000;
+  const free = await runProcesses(ctx, 4, { ...shape, group: { name: 'api', limit: { concurrency: 8 } } });
+  const limited = await runProcesses(ctx, 4, { ...shape, group: { name: 'api', limit: { rate: { max, perMs } } } });
+  const windows = new Map<number, number>();
+  for (const s of limited.starts) windows.set(Math.floor(s / perMs), (windows.get(Math.floor(s / perMs)) ?? 0) + 1);
+  const most = Math.max(0, ...windows.values());
+  const spanned = windows.size === 0 ? 0 : Math.max(...windows.keys()) - Math.min(...windows.keys()) + 1;
+  // Of the windows the run spanned, the last one is partial (nothing left to start): left out.
+  const used = spanned > 1 ? (limited.starts.length - windows.get(Math.max(...windows.keys()))!) / ((spanned - 1) * max) : 1;
+  // One runner: what a token costs without contention.
+  const freeOne = await runProcesses(ctx, 1, { ...shape, group: { name: 'api', limit: { concurrency: 8 } } });
+  const limitedOne = await runProcesses(ctx, 1, { ...shape, group: { name: 'api', limit: { rate: { max, perMs } } } });
+  const extraWritesOne = (limitedOne.writes - freeOne.writes) / shape.tasks;
+  const extra = (limited.commands - free.commands) / shape.tasks;
+  const extraWrites = (limited.writes - free.writes) / shape.tasks;
+  results.raw('rate-limit one runner', { free: freeOne, limited: limitedOne, extraWritesPerTask: round(extraWritesOne), seconds: round(limitedOne.seconds), idealSeconds: shape.tasks / max - 1 });
+  results.raw('rate-limit', { free, limited, max, perMs, startsPerWindow: [...windows], extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites), allowanceUsed: round(used) });
+  results.add({
+    case: `rate limit ${max}/${perMs} ms, 4 runners, ${shape.tasks}×${shape.taskMs} ms`,
+    tasks: shape.tasks,
+    cmdsPerTask: round(limited.commands / shape.tasks),
+    seconds: round(limited.seconds),
+    ratio: `most starts per window ${most} (max ${max}); allowance used ${(used * 100).toFixed(0)} %; ${extra >= 0 ? '+' : ''}${extra.toFixed(2)} cmds/task over no rate limit (${(free.commands / shape.tasks).toFixed(2)})`,
+    ratios: { mostStartsPerWindow: most, allowanceUsed: round(used), extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites) },
+    goal: `≤ ${max} starts per window`,
+    met: limited.finished && most <= max,
+    note: `${extraWrites >= 0 ? '+' : ''}${extraWrites.toFixed(2)} writes/task (goal: 1 per claim; tokens found taken and sweeps add more); one runner alone: ${extraWritesOne >= 0 ? '+' : ''}${extraWritesOne.toFixed(2)} writes/task, ${limitedOne.seconds.toFixed(1)} s (ideal ${(shape.tasks / max - 1).toFixed(0)}+ s); started per runner ${limited.startedPerRunner.join('/')}; commands ${JSON.stringify(limited.byName)} against ${JSON.stringify(free.byName)}`,
   });
 }
 

@@ -29,6 +29,13 @@ export interface TaskOptions {
   /** Name of a concurrency group whose limit is set on the runner. */
   group?: string;
   /**
+   * Affinity key: the tasks that share it run on the runner that last claimed
+   * one of them (e.g. the steps of one file stay where its bytes are), until
+   * that runner is judged gone; see docs/concepts.md, "Affinity". Up to 200
+   * characters. @defaultValue none
+   */
+  affinity?: string;
+  /**
    * Order among ready tasks: every runner claims ready tasks of a higher
    * priority before those of a lower one, and declaration order within one
    * priority. Any finite number; negative ones run after the default.
@@ -43,6 +50,8 @@ export interface ResolvedTaskOptions {
   backoff: Required<BackoffOptions>;
   timeoutMs: number;
   group: string | null;
+  /** Affinity key; absent when the task has none (see {@link TaskOptions.affinity}). */
+  affinity?: string;
   /** Absent means 0 (kept out of stored options unless set, so records of earlier versions read the same). */
   priority?: number;
 }
@@ -76,11 +85,15 @@ export function resolveTaskOptions(task: string, options: TaskOptions = {}): Res
   if (group !== null && (typeof group !== 'string' || group.length === 0)) {
     throw new InvalidOptionError(where('group'), 'must be a non-empty string');
   }
+  const affinity = options.affinity;
+  if (affinity !== undefined && (typeof affinity !== 'string' || affinity.length === 0 || affinity.length > 200)) {
+    throw new InvalidOptionError(where('affinity'), `must be a string of 1 to 200 characters, got ${JSON.stringify(affinity)}`);
+  }
   const priority = options.priority ?? 0;
   if (typeof priority !== 'number' || !Number.isFinite(priority)) {
     throw new InvalidOptionError(where('priority'), `must be a finite number, got ${String(priority)}`);
   }
-  return { retries, backoff: b, timeoutMs, group, ...(priority !== 0 ? { priority } : {}) };
+  return { retries, backoff: b, timeoutMs, group, ...(priority !== 0 ? { priority } : {}), ...(affinity !== undefined ? { affinity } : {}) };
 }
 
 /** A task's priority (0 when its options do not set one). */

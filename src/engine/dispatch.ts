@@ -13,6 +13,7 @@ import type { ViewSync } from './view-sync.js';
 import { fenceMarginMs } from './lease-fence.js';
 import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
 import { SharedLimits } from './shared-limits.js';
+import { AffinityJudge } from './affinity.js';
 
 /**
  * With other runners around, a runner picks its claims at random among
@@ -60,6 +61,10 @@ export class Dispatcher {
   private readonly shared: SharedLimits;
   /** Event-loop delays, watched while attempts run. */
   private readonly loopWatch: LoopWatch;
+  /** Which runner may claim tasks with an affinity key. */
+  private readonly affinity: AffinityJudge;
+  /** Tasks picked in this step as takeovers of another runner's affinity key (announced once claimed). */
+  private readonly takeovers = new Map<string, { key: string; from: string; waitedMs: number }>();
 
   constructor(
     private readonly store: TaskStore,
@@ -75,6 +80,7 @@ export class Dispatcher {
   ) {
     this.limit = pLimit(opts.concurrency);
     this.shared = new SharedLimits(store, container, opts);
+    this.affinity = new AffinityJudge(opts.runnerId, opts.affinityWaitMs, opts.clock);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
     const riskMs = lapseRiskDelayMs(opts.leaseMs, opts.heartbeatMs, fenceMarginMs(opts.leaseMs, opts.heartbeatMs));
     this.loopWatch = new LoopWatch(Math.max(10, Math.min(100, Math.floor(opts.heartbeatMs / 4))), riskMs, (delayMs) =>
@@ -124,8 +130,10 @@ export class Dispatcher {
     // share of the head of the ready set when others run it too.
     const slots = this.opts.concurrency - this.local.size - this.claiming.size;
     const runners = this.activeRivals();
+    this.shared.runners = runners;
     const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
+    this.affinity.beginStep();
     while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
@@ -134,6 +142,19 @@ export class Dispatcher {
         wakeAt = earliest(wakeAt, notBefore);
         held.push(t);
         continue;
+      }
+      const key = t.record.options.affinity;
+      if (key !== undefined && !this.local.has(t.record.name) && !this.claiming.has(t.record.name)) {
+        // Another runner holds this task's key (its bytes, its local state): leave it the task while it is alive.
+        const d = this.affinity.judge(view, t, this.sync.lastFullReadAt, performance.now());
+        if (!d.claim) {
+          if (d.needsFullRead) this.sync.stale = true;
+          if (d.retryAt) wakeAt = earliest(wakeAt, d.retryAt);
+          held.push(t);
+          continue;
+        }
+        if (d.takeoverFrom !== null) this.takeovers.set(t.record.name, { key, from: d.takeoverFrom, waitedMs: d.waitedMs });
+        else this.takeovers.delete(t.record.name);
       }
       const handler = this.canStart(t, picked);
       const slots = handler ? this.shared.reserve(t.record.options.group) : null;
@@ -233,6 +254,11 @@ export class Dispatcher {
         return;
       }
       this.sync.view.apply(name, [claimedEntry(claim, asked)]);
+      const takeover = this.takeovers.get(name);
+      if (takeover) {
+        this.takeovers.delete(name);
+        this.events.emit('task:affinity-takeover', { container: this.container, task: name, attempt: claim.attempt, ...takeover });
+      }
       // stop() began while the claim was in flight, or the slots were taken
       // so long ago that another runner may have judged them abandoned: give it back, do not start it.
       if (this.hooks.isStopping() || (held && performance.now() - slotsSentAt >= this.opts.leaseMs - fenceMarginMs(this.opts.leaseMs, this.opts.heartbeatMs))) {

@@ -43,6 +43,13 @@ export interface RunnerEventMap {
     takeoverAt: Date;
   };
   /**
+   * This runner claimed a task of an affinity key held by another runner
+   * (`from`), judged gone: it gave its last task of the key back, or showed
+   * no running task for `waitedMs` (see `RunnerOptions.affinityWaitMs`). The
+   * handler runs here without what `from` kept locally.
+   */
+  'task:affinity-takeover': { container: string; task: string; attempt: number; key: string; from: string; waitedMs: number };
+  /**
    * This runner's event loop stood still for `delayMs` while attempts ran:
    * long enough for a lease to lapse (over `leaseMs` minus the fence's margin
    * and one heartbeat interval). Each running attempt checked its lease at

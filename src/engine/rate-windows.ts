@@ -3,6 +3,10 @@ import type { RateLimit } from './runner-options.js';
 
 /** The server's time is asked again after this long (ms): one `hello` per runner per interval. */
 const RESYNC_MS = 30_000;
+/** `hello`s per sync; the one with the shortest round trip is kept. */
+const CLOCK_SAMPLES = 3;
+/** Delay (ms) before a runner that held tokens back for its share tries again (their claims are settled by then). */
+const NEXT_STEP_MS = 5;
 /**
  * Spent tokens are swept (by every runner, one delete each time) once per
  * this long or once per window if longer (ms): a group keeps at most about
@@ -54,6 +58,14 @@ export class RateWindows {
   /** The server's time (ms) at monotonic time `mono`, give or take `errorMs`. */
   private clock: { serverAt: number; mono: number; errorMs: number } | null = null;
   private lastSweepAt = -Infinity;
+  /** Tokens reserved here whose fate is not known yet (`scope#index`), by group. */
+  private readonly pending = new Map<string, Set<string>>();
+  /**
+   * Runners sharing the container as far as this one knows (itself
+   * included): a runner keeps at most its share of a window's tokens in
+   * flight, so runners do not all insert for the same ones.
+   */
+  runners = 1;
   /** Monotonic time before which a group held back by its rate limit has nothing to try; null when none is. */
   private wake: number | null = null;
 
@@ -93,13 +105,22 @@ export class RateWindows {
     return c.serverAt + (performance.now() - c.mono);
   }
 
+  /** Asks the server's time a few times and keeps the reply with the shortest round trip (the smallest error). */
   private async syncClock(): Promise<void> {
-    const before = performance.now();
-    const at = this.store.serverTime ? await this.store.serverTime() : null;
-    const after = performance.now();
-    this.clock = at
-      ? { serverAt: at.getTime(), mono: (before + after) / 2, errorMs: (after - before) / 2 + 1 }
-      : { serverAt: this.wallClock.now(), mono: performance.now(), errorMs: 0 };
+    if (!this.store.serverTime) {
+      this.clock = { serverAt: this.wallClock.now(), mono: performance.now(), errorMs: 0 };
+      return;
+    }
+    let best: { serverAt: number; mono: number; errorMs: number } | null = null;
+    for (let i = 0; i < CLOCK_SAMPLES; i++) {
+      const before = performance.now();
+      const at = await this.store.serverTime();
+      const after = performance.now();
+      if (!at) break;
+      const errorMs = (after - before) / 2 + 1;
+      if (!best || errorMs < best.errorMs) best = { serverAt: at.getTime(), mono: (before + after) / 2, errorMs };
+    }
+    this.clock = best ?? { serverAt: this.wallClock.now(), mono: performance.now(), errorMs: 0 };
   }
 
   /**
@@ -115,16 +136,25 @@ export class RateWindows {
     const start = window * limit.perMs;
     if (now - this.clock.errorMs < start) return this.wakeAt(start + this.clock.errorMs - now);
     const w = this.windowOf(group, window);
-    if (w.taken.size >= limit.max) return this.wakeAt(start + limit.perMs + this.clock.errorMs - now);
+    const end = start + limit.perMs;
+    // No time left in the window for a start (see `open`): the next one.
+    const late = now + this.clock.errorMs + rateGateMarginMs(limit.perMs) >= end;
+    if (late || w.taken.size >= limit.max) return this.wakeAt(end + this.clock.errorMs - now);
+    const pending = this.pendingOf(group, window);
+    // Its share in flight already: the rest waits for what those learn (a taken token, a start), in the next step.
+    if (pending.size >= Math.max(1, Math.ceil(limit.max / this.runners))) return this.wakeAt(NEXT_STEP_MS);
     const free = Array.from({ length: limit.max }, (_, i) => i).filter((i) => !w.taken.has(i));
     // A random free index: runners that know the same rarely pick the same one.
     const index = free[Math.floor(Math.random() * free.length)]!;
     w.taken.add(index);
-    return { scope: scopeOf(group, window), index, expiresAt: new Date(start + limit.perMs) };
+    const id = { scope: scopeOf(group, window), index, expiresAt: new Date(end) };
+    pending.add(tokenKey(id));
+    return id;
   }
 
   /** Gives back a reservation that was not inserted. */
   unreserve(id: SlotId): void {
+    this.settle(id);
     const { group, window } = parse(id.scope);
     const w = this.windows.get(group);
     if (w && w.window === window) w.taken.delete(id.index);
@@ -132,6 +162,7 @@ export class RateWindows {
 
   /** Notes a token found taken by another runner (it stays counted). */
   noteTaken(id: SlotId): void {
+    this.settle(id);
     const { group, window } = parse(id.scope);
     this.windowOf(group, window).taken.add(id.index);
   }
@@ -143,9 +174,16 @@ export class RateWindows {
   open(ids: readonly SlotId[]): boolean {
     for (const id of ids) {
       if (!isRateToken(id)) continue;
-      const { group } = parse(id.scope);
+      const { group, window } = parse(id.scope);
       const limit = this.limits.get(group)!;
-      if (this.now() + this.clock!.errorMs + rateGateMarginMs(limit.perMs) >= id.expiresAt!.getTime()) return false;
+      this.settle(id);
+      if (this.now() + this.clock!.errorMs + rateGateMarginMs(limit.perMs) >= id.expiresAt!.getTime()) {
+        // Too late in this window: no more tries in it.
+        const w = this.windowOf(group, window);
+        for (let i = 0; i < limit.max; i++) w.taken.add(i);
+        this.wakeAt(id.expiresAt!.getTime() + this.clock!.errorMs - this.now());
+        return false;
+      }
     }
     return true;
   }
@@ -163,6 +201,20 @@ export class RateWindows {
     return null;
   }
 
+  /** This runner's tokens in flight in `window` of `group` (those of earlier windows are forgotten). */
+  private pendingOf(group: string, window: number): Set<string> {
+    const p = this.pending.get(group);
+    if (p && [...p].every((k) => parse(k.slice(0, k.lastIndexOf('#'))).window === window)) return p;
+    const fresh = new Set([...(p ?? [])].filter((k) => parse(k.slice(0, k.lastIndexOf('#'))).window === window));
+    this.pending.set(group, fresh);
+    return fresh;
+  }
+
+  /** A token's fate is known: no longer in flight. */
+  private settle(id: SlotId): void {
+    this.pending.get(parse(id.scope).group)?.delete(tokenKey(id));
+  }
+
   private windowOf(group: string, window: number): { window: number; taken: Set<number> } {
     let w = this.windows.get(group);
     if (!w || w.window < window) this.windows.set(group, (w = { window, taken: new Set() }));
@@ -177,6 +229,8 @@ export function withoutRateTokens(held: HeldSlots | null): HeldSlots | null {
   const ids = held.ids.filter((id) => !isRateToken(id));
   return ids.length === 0 ? null : ids.length === held.ids.length ? held : { ...held, ids };
 }
+
+const tokenKey = (id: SlotId): string => `${id.scope}#${id.index}`;
 
 function parse(scope: string): { group: string; window: number } {
   const rest = scope.slice(PREFIX.length);

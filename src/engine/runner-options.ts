@@ -62,6 +62,14 @@ export interface RunnerOptions {
   maxRecoveries?: number;
   /** How long `stop()` waits for running attempts before releasing them. @defaultValue 30000 */
   stopTimeoutMs?: number;
+  /**
+   * How long, in ms of this runner's monotonic time, the holder of an
+   * affinity key (see `TaskOptions.affinity`) may show no running task in
+   * the container while a task of its key is ready, before this runner takes
+   * the key over. A holder that is alive claims its next task at once, or
+   * runs others meanwhile. @defaultValue leaseMs
+   */
+  affinityWaitMs?: number;
   /** Aborting it stops the runner gracefully, like `stop()`. */
   signal?: AbortSignal;
   /**
@@ -129,6 +137,7 @@ export interface ResolvedRunnerOptions {
   checkpointIntervalMs: number;
   maxRecoveries: number;
   stopTimeoutMs: number;
+  affinityWaitMs: number;
   serverSelectionTimeoutMs: number;
   runnerId: string;
   clock: { now(): number };
@@ -183,6 +192,7 @@ export function resolveRunnerOptions(o: RunnerOptions): ResolvedRunnerOptions {
     checkpointIntervalMs: nonNegative('checkpointIntervalMs', o.checkpointIntervalMs ?? 1000),
     maxRecoveries,
     stopTimeoutMs: nonNegative('stopTimeoutMs', o.stopTimeoutMs ?? 30_000),
+    affinityWaitMs: nonNegative('affinityWaitMs', o.affinityWaitMs ?? leaseMs),
     serverSelectionTimeoutMs: positive('serverSelectionTimeoutMs', o.serverSelectionTimeoutMs ?? 5000),
     runnerId: o.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     clock: clockOption(o.clock),

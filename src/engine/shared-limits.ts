@@ -54,6 +54,11 @@ export class SharedLimits {
     ];
   }
 
+  /** Runners sharing the container as far as this one knows (itself included). */
+  set runners(n: number) {
+    this.rates.runners = n;
+  }
+
   /** Some limit is shared with other runners. */
   get enabled(): boolean {
     return this.scopes.length > 0 || this.rates.enabled;

@@ -21,6 +21,8 @@ export class ViewSync {
   revision = 0;
   /** Set when the view cannot be trusted any more: the next step reads everything again. */
   stale = false;
+  /** Monotonic time (ms) when the latest full read of the container began; -Infinity before the first. */
+  lastFullReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly store: TaskStore,
@@ -43,6 +45,7 @@ export class ViewSync {
 
   /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
   async reload(): Promise<void> {
+    const startedAt = performance.now();
     const load = () => this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
     let snapshot = await load();
     // A retry recorded on the container and not ended (its process may have
@@ -54,6 +57,7 @@ export class ViewSync {
     if (!snapshot) throw new NotFoundError('container', this.container, 'it was deleted while running');
     this.checkIncarnation(snapshot.container.incarnation);
     this.adopt(snapshot, await ContainerView.build(snapshot));
+    this.lastFullReadAt = startedAt;
   }
 
   /**

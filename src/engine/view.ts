@@ -150,7 +150,7 @@ export class ContainerView {
     const t = this.tasks.get(name);
     if (!t) return;
     const before = t.state;
-    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state) : state };
+    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state, t.record.options.affinity !== undefined) : state };
     this.tasks.set(name, next);
     this.index(next, before);
     this.dirty.add(name);
@@ -256,7 +256,7 @@ const SUCCEEDED: TaskState = { ...initialTaskState(), status: 'succeeded', progr
  * the whole run. `foldTransitions` reads every field (prototype included)
  * when it continues from such a state.
  */
-function compactSucceeded(state: TaskState): TaskState {
+function compactSucceeded(state: TaskState, keepRunner: boolean): TaskState {
   const s = Object.create(SUCCEEDED) as TaskState;
   s.token = state.token;
   s.attempt = state.attempt;
@@ -265,6 +265,8 @@ function compactSucceeded(state: TaskState): TaskState {
   if (state.failures !== 0) s.failures = state.failures;
   if (state.recoveries !== 0) s.recoveries = state.recoveries;
   if (state.lapses !== 0) s.lapses = state.lapses;
+  // Tasks with an affinity key name their key's holder (see AffinityJudge).
+  if (keepRunner && state.runnerId !== null) s.runnerId = state.runnerId;
   return s;
 }
 

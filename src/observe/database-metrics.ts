@@ -5,6 +5,8 @@ import { LabelSet } from './labels.js';
 
 /** Most running containers read per scrape (the newest first). */
 const MAX_CONTAINERS_READ = 200;
+/** Newest containers examined per scrape for those (a bounded number of point reads; see `listContainerPage`). */
+const MAX_CONTAINERS_EXAMINED = 1000;
 
 /**
  * Gauges read from the database at each scrape, for processes that run no
@@ -12,7 +14,7 @@ const MAX_CONTAINERS_READ = 200;
  * runner is lost (judged on the server's clock), by container family. An
  * alert on `pts_tasks_runner_lost > 0 for 5m` finds containers stuck on a
  * dead runner. Reads the newest {@link MAX_CONTAINERS_READ} containers whose
- * status hint is `running`.
+ * status hint is `running` among the newest {@link MAX_CONTAINERS_EXAMINED}.
  */
 export function databaseMetrics(store: TaskStore, registry = new Registry()): Registry {
   const families = new LabelSet();
@@ -22,7 +24,7 @@ export function databaseMetrics(store: TaskStore, registry = new Registry()): Re
     reading ??= read().finally(() => (reading = null));
     await reading;
   };
-  const running = new Gauge({ name: 'pts_containers_running', help: 'Containers whose status is running (newest 200 read).', labelNames: ['container'], registers: [registry], collect });
+  const running = new Gauge({ name: 'pts_containers_running', help: 'Containers whose status is running (at most 200, among the newest 1000).', labelNames: ['container'], registers: [registry], collect });
   const lost = new Gauge({ name: 'pts_tasks_runner_lost', help: 'Running tasks whose runner stopped renewing its lease (server clock).', labelNames: ['container'], registers: [registry], collect });
   const tasks = new Gauge({ name: 'pts_tasks', help: 'Tasks of running containers, by status.', labelNames: ['container', 'status'], registers: [registry], collect });
   const read = async () => {
@@ -30,7 +32,7 @@ export function databaseMetrics(store: TaskStore, registry = new Registry()): Re
     lost.reset();
     tasks.reset();
     const lostBy = new Map<string, number>();
-    const page = await store.listContainerPage({ limit: MAX_CONTAINERS_READ, status: 'running' });
+    const page = await store.listContainerPage({ limit: MAX_CONTAINERS_READ, status: 'running', examine: MAX_CONTAINERS_EXAMINED });
     const serverReadAt = (await store.serverTime?.()) ?? null;
     for (const record of page.containers) {
       const snapshot = await store.loadSnapshot(record.name, { outputs: false });

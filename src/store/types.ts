@@ -307,11 +307,12 @@ export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
 
 /**
  * Where a page of {@link TaskStore.listContainerPage} goes on: below entry
- * `seq` of the store's container listing, or among the containers made
+ * `seq` of the store's container listing, below entry `finished` of the list
+ * of the query's final status, or among the containers made
  * before the listing existed (`legacy`: after this one, or from the newest
  * when null). Made by the store; pass back the `next` of the previous page.
  */
-export type ContainerPageCursor = { seq: number } | { legacy: { createdAt: Date; name: string } | null };
+export type ContainerPageCursor = { seq: number } | { finished: number } | { legacy: { createdAt: Date; name: string } | null };
 
 /** Which containers {@link TaskStore.listContainerPage} returns. */
 export interface ContainerPageQuery {

@@ -55,6 +55,12 @@ export interface EpfEnv {
   maxRejectFraction: number;
   /** Bytes between two download checkpoints (the most a crash makes us fetch again). @defaultValue 8 MiB */
   downloadCheckpointBytes?: number;
+  /**
+   * How long a file's ledger claim lives after its last renewal, in ms: a
+   * slot whose runners all died frees its files for another slot this long
+   * after (src/ingest/epf/file-claim.ts). @defaultValue 300000 (5 minutes)
+   */
+  claimLeaseMs?: number;
   /** Keep archives and extracted files after publishing. @defaultValue false */
   keepFiles: boolean;
   reporter: EpfReporter;

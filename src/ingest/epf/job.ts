@@ -11,9 +11,13 @@ import { discover, download, exportComplete, extract, importFile, publish } from
  * Runner settings suited to the job: files download two at a time, imports
  * share the database; a 10 s lease (heartbeats every ~3.3 s), so a run
  * resumed after a crash takes over the dead run's tasks after 10 s of its own
- * time rather than the default 30 s.
+ * time rather than the default 30 s. A file's waiting step is taken over from
+ * a runner that runs nothing after 3 s (`affinityWaitMs`): a live runner
+ * claims its own file's next step at once, so waiting longer only delays a
+ * run resumed after a stop (a wrong guess costs one more download, never a
+ * wrong row).
  */
-export const EPF_RUNNER_LIMITS = { concurrency: 6, groups: { network: 2, cpu: 1, database: 2 }, leaseMs: 10_000 };
+export const EPF_RUNNER_LIMITS = { concurrency: 6, groups: { network: 2, cpu: 1, database: 2 }, leaseMs: 10_000, affinityWaitMs: 3_000 };
 
 /**
  * Container name of a slot, e.g. `epf-2026-11-29T14:00Z`; with `seconds`

@@ -188,6 +188,8 @@ export interface FileTaskInput {
 
 /**
  * The tasks of one slot: per file `download -> extract -> import -> publish`,
+ * with the file's id as their affinity key (they run where its bytes are;
+ * after a takeover each step re-creates its input: see local-files.ts),
  * an incremental's import after the previous file of its table is published,
  * and `export-complete` after every publish (it fails when `failed` is not empty).
  */
@@ -203,20 +205,23 @@ export function fileTasks(planned: PlannedFile[], failed: FailedFile[] = []): Dy
         name: name('download'),
         handler: 'download',
         input,
+        affinity: file.id,
         group: 'network',
         retries: 8,
         backoff: { initialMs: 1_000, factor: 2, maxMs: 30_000, jitter: 0.25 },
       },
-      { name: name('extract'), handler: 'extract', input, dependsOn: [name('download')], group: 'cpu', retries: 2 },
+      { name: name('extract'), handler: 'extract', input, affinity: file.id, dependsOn: [name('download')], group: 'cpu', retries: 2 },
       {
         name: name('import'),
         handler: 'import',
         input,
-        dependsOn: [name('extract'), ...(previous ? [previous] : [])],
+        affinity: file.id,
+        // download: its verified size and MD5, to fetch the archive again on another machine.
+        dependsOn: [name('extract'), name('download'), ...(previous ? [previous] : [])],
         group: 'database',
         retries: 3,
       },
-      { name: name('publish'), handler: 'publish', input, dependsOn: [name('import'), name('download')], retries: 5 },
+      { name: name('publish'), handler: 'publish', input, affinity: file.id, dependsOn: [name('import'), name('download')], retries: 5 },
     );
     lastOfTable.set(file.table, name('publish'));
   }

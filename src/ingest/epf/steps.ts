@@ -19,6 +19,8 @@ import type { FeedFile } from './feed/client.js';
 import { downloadResumable, type DownloadCheckpoint } from './transfer/download.js';
 import { extractTbz } from './transfer/extract.js';
 import { Md5MismatchError } from './transfer/errors.js';
+import { archivePath, ensureArchive, ensureExtracted, extractDir } from './local-files.js';
+import { withFileClaim } from './file-claim.js';
 
 /** Output of `discover`. */
 export interface DiscoverOutput {
@@ -37,6 +39,8 @@ export interface DownloadOutput {
   fetchedBytes: number;
   md5: string;
   restarted: boolean;
+  /** Set when another slot ingested the file first (its container): this slot skipped it. */
+  ingestedBy?: string;
 }
 
 /** Output of an `extract:` task. */
@@ -44,11 +48,15 @@ export interface ExtractOutput {
   dir: string;
   tables: Array<{ table: string; path: string; bytes: number }>;
   decompressor: string;
+  /** Set when another slot ingested the file first. */
+  ingestedBy?: string;
 }
 
 /** Output of an `import:` task. */
 export interface ImportOutput {
   tables: ImportResult[];
+  /** Set when another slot ingested the file first. */
+  ingestedBy?: string;
 }
 
 /** State an `import:` task checkpoints after each committed batch. */
@@ -126,17 +134,20 @@ async function md5OfFile(p: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Downloads one file, resuming from the checkpointed byte offset, and checks its MD5. */
+/**
+ * Downloads one file, resuming from the checkpointed byte offset, and checks
+ * its MD5; first claims the file for this slot in the ledger (waiting while
+ * another slot ingests it, skipping it once that slot recorded it).
+ */
 export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadOutput> {
   const file = inputOf(ctx);
-  const dest = path.join(env.workDir, 'downloads', `${file.id}.tbz`);
+  const claimed = await withFileClaim(ctx, env, file, () => downloadClaimed(ctx, env, file));
+  if (claimed.status === 'ran') return claimed.value;
+  return { path: '', bytes: file.size ?? 0, fetchedBytes: 0, md5: file.md5, restarted: false, ingestedBy: claimed.by };
+}
+
+async function downloadClaimed(ctx: TaskContext, env: EpfEnv, file: PlannedFile): Promise<DownloadOutput> {
+  const dest = archivePath(env, file);
   await fs.mkdir(path.dirname(dest), { recursive: true });
   const report = (bytes: number, total?: number) => {
     env.reporter.file(file.id, 'download', bytes, total ?? file.size);
@@ -178,30 +189,44 @@ export async function download(ctx: TaskContext, env: EpfEnv): Promise<DownloadO
   return { path: dest, bytes: res.size, fetchedBytes: res.fetchedBytes, md5: res.md5, restarted: res.restarted };
 }
 
-/** Extracts the archive's table files (streaming bzip2 + tar). */
+/**
+ * Extracts the archive's table files (streaming bzip2 + tar) from this work
+ * folder's copy, fetched again when the download ran on another machine.
+ */
 export async function extract(ctx: TaskContext, env: EpfEnv): Promise<ExtractOutput> {
   const file = inputOf(ctx);
-  const archive = depOf<DownloadOutput>(ctx, 'download', file.id).path;
-  const dir = path.join(env.workDir, 'extracted', file.id);
-  await ctx.progress(0, `extracting ${file.name}`);
-  const res = await extractTbz({
-    archive,
-    destDir: dir,
-    signal: ctx.signal,
-    onProgress: (bytesIn) => env.reporter.file(file.id, 'extract', bytesIn, file.size),
+  const dl = depOf<DownloadOutput>(ctx, 'download', file.id);
+  const skipped = (by: string): ExtractOutput => ({ dir: '', tables: [], decompressor: '', ingestedBy: by });
+  if (dl.ingestedBy) return skipped(dl.ingestedBy);
+  const claimed = await withFileClaim(ctx, env, file, async () => {
+    const archive = await ensureArchive(ctx, env, file, dl);
+    const dir = extractDir(env, file);
+    await ctx.progress(0, `extracting ${file.name}`);
+    const res = await extractTbz({
+      archive,
+      destDir: dir,
+      signal: ctx.signal,
+      onProgress: (bytesIn) => env.reporter.file(file.id, 'extract', bytesIn, file.size),
+    });
+    return { dir, tables: res.tables, decompressor: res.decompressor };
   });
-  return { dir, tables: res.tables, decompressor: res.decompressor };
+  return claimed.status === 'ran' ? claimed.value : skipped(claimed.by);
 }
 
 /** Imports every table of the archive, checkpointing the record offset after each committed batch. */
 export async function importFile(ctx: TaskContext, env: EpfEnv): Promise<ImportOutput> {
   const file = inputOf(ctx);
-  const { tables } = depOf<ExtractOutput>(ctx, 'extract', file.id);
-  for (const t of tables) {
-    if (!(await exists(t.path))) {
-      throw new Error(`${t.path} is gone (the work folder was cleaned?): run "pts retry" on the extract task of ${file.id}`);
-    }
-  }
+  const extracted = depOf<ExtractOutput>(ctx, 'extract', file.id);
+  if (extracted.ingestedBy) return { tables: [], ingestedBy: extracted.ingestedBy };
+  const claimed = await withFileClaim(ctx, env, file, async () => {
+    // This work folder's copy of the tables; extracted again (and fetched again) when they are elsewhere.
+    const tables = await ensureExtracted(ctx, env, file, depOf<DownloadOutput>(ctx, 'download', file.id), extracted);
+    return importTables(ctx, env, file, tables);
+  });
+  return claimed.status === 'ran' ? claimed.value : { tables: [], ingestedBy: claimed.by };
+}
+
+async function importTables(ctx: TaskContext, env: EpfEnv, file: PlannedFile, tables: ExtractOutput['tables']): Promise<ImportOutput> {
   const state: ImportState = structuredClone((ctx.lastCheckpoint as ImportState | null | undefined) ?? { done: {} });
   const totalBytes = tables.reduce((s, t) => s + t.bytes, 0) || 1;
   let doneBytes = tables.filter((t) => state.done[t.table]).reduce((s, t) => s + t.bytes, 0);
@@ -260,19 +285,30 @@ async function skipNeverLoaded(file: PlannedFile, table: string, run: () => Prom
 /** Makes a full export's tables live (atomic switch), records the file in the ledger, and frees disk. */
 export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: string; tables: ImportResult[] }> {
   const file = inputOf(ctx);
-  const { tables } = depOf<ImportOutput>(ctx, 'import', file.id);
+  const imported = depOf<ImportOutput>(ctx, 'import', file.id);
   const dl = depOf<DownloadOutput>(ctx, 'download', file.id);
-  if (file.kind === 'full') {
-    for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
-  }
-  await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5, ...(file.basis ? { basis: file.basis } : {}) }), {
-    container: ctx.container,
-    kind: file.kind,
-    tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),
+  const skipped = (by: string) => {
+    env.reporter.file(file.id, 'done', dl.bytes, dl.bytes);
+    return { file: file.id, tables: [], ingestedBy: by };
+  };
+  if (imported.ingestedBy) return skipped(imported.ingestedBy);
+  const { tables } = imported;
+  const claimed = await withFileClaim(ctx, env, file, async () => {
+    if (file.kind === 'full') {
+      for (const t of tables) await publishStaging(env.connection.db!, t.table, file.date, env.prefix);
+    }
+    ctx.signal.throwIfAborted(); // an attempt given back (stop, lost lease) records nothing: its successor does
+    await env.ledger.record(ledgerItem({ url: file.url, size: file.size, md5: dl.md5, ...(file.basis ? { basis: file.basis } : {}) }), {
+      container: ctx.container,
+      kind: file.kind,
+      tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),
+    });
   });
+  // Recorded: a slot waiting for the file sees it done at its next poll.
+  if (claimed.status === 'done') return skipped(claimed.by);
   if (!env.keepFiles) {
-    await fs.rm(path.join(env.workDir, 'extracted', file.id), { recursive: true, force: true });
-    await fs.rm(dl.path, { force: true });
+    await fs.rm(extractDir(env, file), { recursive: true, force: true });
+    await fs.rm(archivePath(env, file), { force: true });
   }
   env.reporter.file(file.id, 'done', dl.bytes, dl.bytes);
   return { file: file.id, tables };

@@ -2,6 +2,7 @@
  * Builds the end-of-run summary from the container's persisted tasks, so a
  * run that resumed after a crash still reports the rows imported before it.
  */
+import type { Db } from 'mongodb';
 import type { Connection } from 'mongoose';
 import type { TaskStore } from '../../index.js';
 import { liveCollectionName } from './load/switch.js';
@@ -64,7 +65,7 @@ export async function summarize(
   if (connection?.db) {
     for (const [table, row] of Object.entries(tables)) {
       const live = await liveCollectionName(connection.db, table, prefix).catch(() => undefined);
-      if (live) row.size = await connection.db.collection(live).estimatedDocumentCount().catch(() => undefined);
+      if (live) row.size = await collectionSize(connection.db, live);
     }
   }
   const failedTasks = tasks.filter((t) => t.state.status === 'failed');
@@ -92,4 +93,23 @@ export async function summarize(
     retries: tasks.reduce((n, t) => n + Math.max(0, t.state.attempt - 1), 0),
     durationMs: Math.round(durationMs),
   };
+}
+
+/**
+ * Documents in a collection, from the server's collection statistics
+ * (`$collStats: { count: {} }`, summed over shards): metadata on MongoDB, and
+ * on FerretDB v1 one count in SQLite instead of the full scan that
+ * `estimatedDocumentCount` costs there (measured: 0.45 s against 6.9 s for
+ * 100,000 documents of 1 KB on a busy 2-core machine; at 630k rows the
+ * summary took longer than 100 s). Falls back to `estimatedDocumentCount`;
+ * undefined when both fail.
+ */
+export async function collectionSize(db: Db, name: string): Promise<number | undefined> {
+  try {
+    const stats = await db.collection(name).aggregate<{ count?: unknown }>([{ $collStats: { count: {} } }]).toArray();
+    if (stats.length > 0 && stats.every((x) => typeof x.count === 'number')) return stats.reduce((n, x) => n + (x.count as number), 0);
+  } catch {
+    // $collStats not offered: fall back
+  }
+  return db.collection(name).estimatedDocumentCount().catch(() => undefined);
 }

@@ -65,19 +65,25 @@ export interface ContainerView {
 /** Thrown when a container does not exist (the page answers 404). */
 export class UnknownContainer extends Error {}
 
-/** Encodes a list cursor for a URL: `[seq]`, or `[createdAt ms, name]` among unlisted containers (`[]` from their newest). */
+/**
+ * Encodes a list cursor for a URL: `[seq]`, `["f", n]` in a final status's list,
+ * or `[createdAt ms, name]` among unlisted containers (`[]` from their newest).
+ */
 export function encodeCursor(cursor: ContainerPageCursor): string {
-  const parts = 'seq' in cursor ? [cursor.seq] : cursor.legacy ? [cursor.legacy.createdAt.getTime(), cursor.legacy.name] : [];
+  const parts =
+    'seq' in cursor ? [cursor.seq] : 'finished' in cursor ? ['f', cursor.finished] : cursor.legacy ? [cursor.legacy.createdAt.getTime(), cursor.legacy.name] : [];
   return Buffer.from(JSON.stringify(parts)).toString('base64url');
 }
 
 /** Decodes a list cursor from a URL; null when it is not one (the caller answers 400). */
 export function decodeCursor(text: string): ContainerPageCursor | null {
+  const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
   try {
     const value: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
     if (!Array.isArray(value)) return null;
     if (value.length === 0) return { legacy: null };
-    if (value.length === 1 && Number.isSafeInteger(value[0]) && (value[0] as number) >= 0) return { seq: value[0] as number };
+    if (value.length === 1 && count(value[0])) return { seq: value[0] };
+    if (value.length === 2 && value[0] === 'f' && count(value[1])) return { finished: value[1] };
     if (value.length === 2 && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
       return { legacy: { createdAt: new Date(value[0] as number), name: value[1] } };
     }

@@ -1,8 +1,8 @@
 import pLimit from 'p-limit';
-import type { ContainerPage, ContainerPageCursor, ContainerPageQuery, ContainerRecord } from '../types.js';
+import type { ContainerPage, ContainerPageCursor, ContainerPageQuery, ContainerRecord, ContainerStatus } from '../types.js';
 import { toContainerRecord, type StoreContext } from './context.js';
 import { ListingReader, listingEnd } from './listing.js';
-import type { ContainerDoc } from './models.js';
+import type { ContainerDoc, ListingDoc } from './models.js';
 
 /** Most containers one page may hold. */
 export const MAX_PAGE_SIZE = 200;
@@ -35,52 +35,105 @@ export async function listContainerPage(ctx: StoreContext, query: ContainerPageQ
   const filtered = Boolean(query.status || query.namePrefix);
   const budget = clamp(query.examine ?? limit * 8, limit, MAX_EXAMINE);
   const after = query.after ?? null;
-  if (after && 'legacy' in after) return legacyPage(ctx, query, limit, after.legacy);
-  const containers: ContainerRecord[] = [];
-  const seen = new Set<string>();
+  // A final status has a list of its own (in the order containers reached it); those
+  // that reached it before the lists existed come after, from the listing walk.
+  const finished = query.status && query.status !== 'running' ? query.status : null;
+  if (after && 'legacy' in after) return legacyPage(ctx, query, limit, after.legacy, finished !== null);
+  const page: Page = { containers: [], seen: new Set(), examined: 0 };
   const wanted = (doc: ContainerDoc | null): doc is ContainerDoc => doc !== null && !doc.deletedAt && (!query.status || doc.status === query.status);
   if (query.namePrefix && !after) {
     const doc = await readProjected(ctx, query.namePrefix);
     if (wanted(doc)) {
-      containers.push(toContainerRecord({ ...doc, definition: null }));
-      seen.add(doc._id);
+      page.containers.push(toContainerRecord({ ...doc, definition: null }));
+      page.seen.add(doc._id);
     }
   }
   const limiter = pLimit(PARALLEL_READS);
+  const prefixed = (name: string) => !query.namePrefix || name.startsWith(query.namePrefix);
+  if (finished && (!after || 'finished' in after)) {
+    const end = await listingEnd(ctx, finished);
+    const from = after && 'finished' in after ? Math.min(after.finished, end) : end;
+    const top = await walk(ctx, page, new ListingReader(ctx, end, limiter, finished), from, limit, budget, filtered, async (entry, seq) => {
+      if (!prefixed(entry.container)) return null;
+      const doc = await limiter(() => readProjected(ctx, entry.container));
+      // An entry counts while the container still has that status from that finish.
+      return wanted(doc) && doc.statusEntry === seq && (doc.incarnation ?? '') === entry.incarnation ? doc : null;
+    });
+    if (top.stoppedAt !== null) return done(page, { finished: top.stoppedAt });
+    if (!(await hasUnrecorded(ctx))) return done(page, null);
+    return done(page, { seq: await listingEnd(ctx) });
+  }
   const end = await listingEnd(ctx);
-  const entries = new ListingReader(ctx, end, limiter);
-  const readRow = async (seq: number): Promise<ContainerDoc | null> => {
-    const entry = await entries.entry(seq);
-    if (!entry || (query.namePrefix && !entry.container.startsWith(query.namePrefix))) return null;
+  const from = after && 'seq' in after ? Math.min(after.seq, end) : end;
+  const top = await walk(ctx, page, new ListingReader(ctx, end, limiter), from, limit, budget, filtered, async (entry, seq) => {
+    if (!prefixed(entry.container)) return null;
     const doc = await limiter(() => readProjected(ctx, entry.container));
-    // A dead entry (its container was deleted, made again, or never made) is not the container's.
-    return wanted(doc) && doc.listing === seq ? doc : null;
-  };
-  let top = after ? Math.min(after.seq, end) - 1 : end - 1;
-  let examined = 0;
-  while (top >= 0 && containers.length < limit && examined < budget) {
+    // A dead entry (its container was deleted, made again, or never made) is not the container's;
+    // one that reached a final status since its list existed was shown from that list.
+    return wanted(doc) && doc.listing === seq && !(finished && typeof doc.statusEntry === 'number') ? doc : null;
+  });
+  if (top.stoppedAt !== null) return done(page, { seq: top.stoppedAt });
+  const rest = await unlistedCursor(ctx);
+  if (!rest || page.containers.length >= limit) return done(page, rest);
+  // The rest of the page from the unlisted containers (all of it in a database of an older version).
+  const legacy = await legacyPage(ctx, query, limit - page.containers.length, null, finished !== null);
+  for (const c of legacy.containers) if (!page.seen.has(c.name)) page.containers.push(c);
+  page.examined += legacy.examined;
+  return done(page, legacy.next);
+}
+
+interface Page {
+  containers: ContainerRecord[];
+  seen: Set<string>;
+  examined: number;
+}
+
+function done(page: Page, next: ContainerPageCursor | null): ContainerPage {
+  return { containers: page.containers, next, examined: page.examined };
+}
+
+/**
+ * Examines entries `from−1`, `from−2`… of one list into `page` until it holds
+ * `limit` containers, `budget` entries were examined, or entry 0 was.
+ * `stoppedAt`: the entry number to go on below, or null when entry 0 was examined.
+ */
+async function walk(
+  ctx: StoreContext,
+  page: Page,
+  entries: ListingReader,
+  from: number,
+  limit: number,
+  budget: number,
+  filtered: boolean,
+  accept: (entry: Omit<ListingDoc, '_id' | 'nonce'>, seq: number) => Promise<ContainerDoc | null>,
+): Promise<{ stoppedAt: number | null }> {
+  let top = from - 1;
+  while (top >= 0 && page.containers.length < limit && page.examined < budget) {
     // Unfiltered, nearly every entry is a row: read as many as rows are missing.
-    const want = filtered ? Math.max(limit - containers.length, 16) : limit - containers.length;
-    const width = Math.min(top + 1, want, budget - examined);
+    const want = filtered ? Math.max(limit - page.containers.length, 16) : limit - page.containers.length;
+    const width = Math.min(top + 1, want, budget - page.examined);
     const seqs = Array.from({ length: width }, (_, i) => top - i);
-    const docs = await Promise.all(seqs.map(readRow));
+    const docs = await Promise.all(
+      seqs.map(async (seq) => {
+        const entry = await entries.entry(seq);
+        return entry ? accept(entry, seq) : null;
+      }),
+    );
     for (const [i, doc] of docs.entries()) {
-      examined++;
-      if (!doc || seen.has(doc._id)) continue;
-      seen.add(doc._id);
-      containers.push(toContainerRecord({ ...doc, definition: null }));
-      if (containers.length === limit) {
-        const next = seqs[i]! > 0 ? { seq: seqs[i]! } : await unlistedCursor(ctx);
-        return { containers, next, examined };
-      }
+      page.examined++;
+      if (!doc || page.seen.has(doc._id)) continue;
+      page.seen.add(doc._id);
+      page.containers.push(toContainerRecord({ ...doc, definition: null }));
+      if (page.containers.length === limit) return { stoppedAt: seqs[i]! > 0 ? seqs[i]! : null };
     }
     top -= width;
   }
-  return { containers, next: top >= 0 ? { seq: top + 1 } : await unlistedCursor(ctx), examined };
+  return { stoppedAt: top >= 0 ? top + 1 : null };
 }
 
+/** `n` rounded down into `low`..`high`; `low` when it is not a finite number. */
 function clamp(n: number, low: number, high: number): number {
-  return Math.min(Math.max(low, Math.floor(n)), high);
+  return Number.isFinite(n) ? Math.min(Math.max(low, Math.floor(n)), high) : low;
 }
 
 /** A container document without its definition, by its exact `_id`. */
@@ -113,6 +166,24 @@ async function hasUnlisted(ctx: StoreContext): Promise<boolean> {
   return false;
 }
 
+/** `_id` of the marker that says every container with a final status is in that status's list. */
+const ALL_RECORDED = JSON.stringify(['all-recorded']);
+
+/**
+ * True while some container has a final status without an entry in that
+ * status's list (it finished before the lists existed). As for
+ * {@link hasUnlisted}: one scan, then a marker.
+ */
+async function hasUnrecorded(ctx: StoreContext): Promise<boolean> {
+  const marker = await ctx.read('listContainerPage', () => ctx.q(ctx.m.listing.findById(ALL_RECORDED).lean()).exec());
+  if (marker) return false;
+  const filter = { status: { $in: ['succeeded', 'failed', 'cancelled'] as ContainerStatus[] }, statusEntry: null, deletedAt: null };
+  const one = await ctx.read('listContainerPage', () => ctx.q(ctx.m.containers.findOne(filter, { _id: 1 }).lean(), 6).exec(), 6);
+  if (one) return true;
+  await ctx.m.listing.collection.insertOne({ _id: ALL_RECORDED, at: ctx.now() } as never).catch(() => undefined);
+  return false;
+}
+
 /**
  * A page of the containers made before the listing existed, newest first
  * (`createdAt`, then name, descending), with the keyset query of earlier
@@ -125,8 +196,10 @@ async function legacyPage(
   query: ContainerPageQuery,
   limit: number,
   after: { createdAt: Date; name: string } | null,
+  unrecordedOnly: boolean,
 ): Promise<ContainerPage> {
   const and: Array<Record<string, unknown>> = [{ deletedAt: null }, { listing: null }];
+  if (unrecordedOnly) and.push({ statusEntry: null });
   if (query.status) and.push({ status: query.status });
   if (query.namePrefix) and.push({ _id: { $gte: query.namePrefix, $lt: `${query.namePrefix}\uffff` } });
   if (after) and.push({ $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.name } }] });

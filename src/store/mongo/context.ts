@@ -32,8 +32,8 @@ export class StoreContext {
    * or wrote it: where its next page write starts.
    */
   readonly directoryEnds = new Map<string, number>();
-  /** First free number of the container listing as this store last read or wrote it (see listing.ts). */
-  listingEnd = 0;
+  /** First free number of each container list (`all`, or a final status) as this store last read or wrote it (see listing.ts). */
+  readonly listingEnds = new Map<string, number>();
   /** Read small containers by exact `_id`s (servers without indexes on other fields, FerretDB v1); see `loadSnapshot`. */
   keyedReads = false;
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */

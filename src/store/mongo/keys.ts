@@ -24,6 +24,12 @@ export const listingKey = (seq: number): string => JSON.stringify(['listing', se
 /** `_id` of block `block` of the container listing: a copy of its entries `block·32` … `block·32+31` (see `ListingReader`). */
 export const listingBlockKey = (block: number): string => JSON.stringify(['block', block]);
 
+/** `_id` of entry `seq` of the list of containers that reached `status` (see listing.ts). */
+export const statusListKey = (status: string, seq: number): string => JSON.stringify(['status', status, seq]);
+
+/** `_id` of block `block` of that list. */
+export const statusListBlockKey = (status: string, block: number): string => JSON.stringify(['status-block', status, block]);
+
 /**
  * The filter value matching documents of incarnation `inc`: documents of
  * containers made before incarnations existed (`''`) carry none.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { StoreContext } from './context.js';
-import { isDuplicateKeyError, listingBlockKey, listingKey } from './keys.js';
+import { isDuplicateKeyError, listingBlockKey, listingKey, statusListBlockKey, statusListKey } from './keys.js';
 import type { ListingDoc } from './models.js';
 import { firstFreeNumber } from './sequence.js';
 
@@ -16,11 +16,21 @@ import { firstFreeNumber } from './sequence.js';
  * (`listing: seq`): every container created since the listing exists has an
  * entry, and a writer that dies in between leaves a dead entry that readers
  * skip (no container document names it). Entries are never deleted.
+ *
+ * The same kind of sequence, one per final status, lists containers in the
+ * order they finished (`finishContainer` appends before it sets the status
+ * and `statusEntry`), so the status filter reads matches, not candidates.
  */
 
+/** Which sequence: every container by creation, or those that reached a final status, by finish. */
+export type ListName = 'all' | 'succeeded' | 'failed' | 'cancelled';
+
+const keyOf = (list: ListName, seq: number) => (list === 'all' ? listingKey(seq) : statusListKey(list, seq));
+const blockKeyOf = (list: ListName, block: number) => (list === 'all' ? listingBlockKey(block) : statusListBlockKey(list, block));
+
 /** An entry by its exact `_id`, or null. */
-export function readListingEntry(ctx: StoreContext, seq: number): Promise<ListingDoc | null> {
-  return ctx.read('readListing', () => ctx.q(ctx.m.listing.findById(listingKey(seq)).lean<ListingDoc>()).exec());
+export function readListingEntry(ctx: StoreContext, seq: number, list: ListName = 'all'): Promise<ListingDoc | null> {
+  return ctx.read('readListing', () => ctx.q(ctx.m.listing.findById(keyOf(list, seq)).lean<ListingDoc>()).exec());
 }
 
 /**
@@ -29,9 +39,9 @@ export function readListingEntry(ctx: StoreContext, seq: number): Promise<Listin
  * 2·log2(entries) reads on the first call of a process).
  * @throws OperationTimeoutError when a read got no reply in time and retries ran out
  */
-export async function listingEnd(ctx: StoreContext): Promise<number> {
-  const end = await firstFreeNumber(async (seq) => (await readListingEntry(ctx, seq)) !== null, ctx.listingEnd);
-  ctx.listingEnd = end;
+export async function listingEnd(ctx: StoreContext, list: ListName = 'all'): Promise<number> {
+  const end = await firstFreeNumber(async (seq) => (await readListingEntry(ctx, seq, list)) !== null, ctx.listingEnds.get(list) ?? 0);
+  ctx.listingEnds.set(list, end);
   return end;
 }
 
@@ -41,11 +51,11 @@ export async function listingEnd(ctx: StoreContext): Promise<number> {
  * insert whose reply was lost recognises its own entry by its nonce.
  * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
  */
-export async function appendToListing(ctx: StoreContext, container: string, inc: string, createdAt: Date): Promise<number> {
-  let seq = await listingEnd(ctx);
+export async function appendToListing(ctx: StoreContext, container: string, inc: string, createdAt: Date, list: ListName = 'all'): Promise<number> {
+  let seq = await listingEnd(ctx, list);
   const nonce = randomBytes(8).toString('hex');
   for (;;) {
-    const doc: ListingDoc = { _id: listingKey(seq), seq, container, incarnation: inc, createdAt, nonce };
+    const doc: ListingDoc = { _id: keyOf(list, seq), seq, container, incarnation: inc, createdAt, nonce };
     let tries = 0;
     const ours = await ctx.write('appendToListing', async (o) => {
       tries++;
@@ -55,11 +65,11 @@ export async function appendToListing(ctx: StoreContext, container: string, inc:
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
         if (tries === 1) return false;
-        return (await readListingEntry(ctx, seq))?.nonce === nonce;
+        return (await readListingEntry(ctx, seq, list))?.nonce === nonce;
       }
     });
     if (ours) {
-      ctx.listingEnd = Math.max(ctx.listingEnd, seq + 1);
+      ctx.listingEnds.set(list, Math.max(ctx.listingEnds.get(list) ?? 0, seq + 1));
       return seq;
     }
     seq++;
@@ -91,6 +101,7 @@ export class ListingReader {
     private readonly ctx: StoreContext,
     private readonly end: number,
     private readonly read: <T>(fn: () => Promise<T>) => Promise<T>,
+    private readonly list: ListName = 'all',
   ) {}
 
   /** Entry `seq`, or null when there is none. */
@@ -101,16 +112,16 @@ export class ListingReader {
       const entries = await this.blocks.get(block)!;
       if (entries) return entries.get(seq) ?? null;
     }
-    return this.read(() => readListingEntry(this.ctx, seq));
+    return this.read(() => readListingEntry(this.ctx, seq, this.list));
   }
 
   /** A full block's entries by number, from its copy, else read one by one and copied; null when one is missing. */
   private async readBlock(block: number): Promise<Map<number, Omit<ListingDoc, '_id' | 'nonce'>> | null> {
-    const id = listingBlockKey(block);
+    const id = blockKeyOf(this.list, block);
     const copy = await this.read(() => this.ctx.read('readListing', () => this.ctx.q(this.ctx.m.listing.findById(id).lean<BlockDoc>()).exec()));
     if (copy?.entries) return new Map(copy.entries.map((e) => [e.seq, e]));
     const seqs = Array.from({ length: BLOCK_SIZE }, (_, i) => block * BLOCK_SIZE + i);
-    const docs = await Promise.all(seqs.map((seq) => this.read(() => readListingEntry(this.ctx, seq))));
+    const docs = await Promise.all(seqs.map((seq) => this.read(() => readListingEntry(this.ctx, seq, this.list))));
     if (docs.some((d) => d === null)) return null;
     const entries = docs.map((d) => ({ seq: d!.seq, container: d!.container, incarnation: d!.incarnation, createdAt: d!.createdAt }));
     // The same copy whoever writes it; a reader without write rights leaves it to another.

@@ -17,6 +17,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation' | 'retry
   directory?: boolean;
   /** Number of this incarnation's entry in the container listing (see `ListingDoc`); absent on containers made before it existed. */
   listing?: number;
+  /** Number of its entry in the list of its (final) status, set with the status by `finishContainer`; absent before it existed. */
+  statusEntry?: number;
 };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
@@ -75,6 +77,7 @@ const containerSchema = new Schema<ContainerDoc>(
     retry: { type: Mixed, default: null },
     directory: Boolean,
     listing: Number,
+    statusEntry: Number,
   },
   common,
 );

@@ -235,11 +235,20 @@ export class MongoStore implements TaskStore {
     await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }
 
+  /**
+   * Records the final status hint. A container reaching it appends an entry
+   * to that status's list (see listing.ts) before the status is set with the
+   * entry's number, so the dashboard's status filter reads matches by `_id`;
+   * a cut in between leaves a dead entry and the container as it was.
+   * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
+   */
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const now = new Date();
-    await this.ctx.write('finishContainer', (o) =>
-      this.m.containers.updateOne({ _id: name }, { $set: { status, finishedAt: now, updatedAt: now } }, o).exec(),
-    );
+    const doc = await this.ctx.readContainerDoc('finishContainer', name);
+    const set: Partial<ContainerDoc> = { status, finishedAt: now, updatedAt: now };
+    const recorded = doc?.status === status && typeof doc.statusEntry === 'number';
+    if (doc && !doc.deletedAt && !recorded) set.statusEntry = await appendToListing(this.ctx, name, doc.incarnation ?? '', now, status);
+    await this.ctx.write('finishContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
   }
 
   async reopenContainer(name: string): Promise<void> {

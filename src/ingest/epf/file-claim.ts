@@ -1,0 +1,68 @@
+/**
+ * A file's ledger claim, held by the slot (its container's name) from the
+ * first step that works on the file to the publish that records it, so two
+ * slots (`overlap: 'parallel'`, two feeds, a one-off run beside the hourly
+ * one) never ingest one file at once: the second waits for the first and
+ * skips the file once it is recorded, and says so (see `Ledger.claim`).
+ */
+import { LedgerClaimLostError, RunnerStoppedError, type TaskContext } from '../../index.js';
+import type { EpfEnv } from './env.js';
+import { ledgerItem, type PlannedFile } from './plan.js';
+
+/** How long a file's claim lives after its last renewal, in ms (when `EpfEnv.claimLeaseMs` is not set). */
+export const DEFAULT_CLAIM_LEASE_MS = 300_000;
+
+/** What {@link withFileClaim} did. */
+export type FileClaimResult<T> = { status: 'ran'; value: T } | { status: 'done'; by: string };
+
+/** The ledger item a file is claimed as: the one publish records (URL path, size, MD5 read at discovery, an incremental's basis). */
+export const claimItemOf = (file: PlannedFile) => ledgerItem({ url: file.url, size: file.size, md5: file.md5, ...(file.basis ? { basis: file.basis } : {}) });
+
+/**
+ * Claims `file` for this slot (a slot claims again what it holds: any runner
+ * of its container, any step), waiting while another slot holds it, then runs
+ * `work` while renewing the claim every third of its lease. Returns `done`
+ * without running `work` when the file was recorded meanwhile (by the slot
+ * named in `by`). The claim is not released here: publish releases it after
+ * recording the file; a file that fails keeps it until its lease ends; a
+ * step aborted by a graceful stop of its runner releases it.
+ * @throws whatever `work` throws; {@link LedgerClaimLostError} when another slot took the claim over while `work` ran
+ */
+export async function withFileClaim<T>(ctx: TaskContext, env: EpfEnv, file: PlannedFile, work: () => Promise<T>): Promise<FileClaimResult<T>> {
+  const leaseMs = env.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
+  const got = await env.ledger.claim(claimItemOf(file), {
+    holder: ctx.container,
+    leaseMs,
+    wait: true,
+    pollMs: Math.min(1000, leaseMs / 3),
+    signal: ctx.signal,
+    onBusy: (holder) => {
+      env.reporter.warn?.(`${file.name}: slot ${holder} is ingesting it; this slot waits for it`);
+      void ctx.progress(0, `waiting for slot ${holder}, which ingests ${file.name}`).catch(() => undefined);
+    },
+  });
+  if (got.status === 'done') {
+    const by = String((got.entry.info as { container?: string } | null)?.container ?? 'another slot');
+    env.reporter.warn?.(`${file.name}: ingested by ${by}; skipped by this slot`);
+    return { status: 'done', by };
+  }
+  if (got.status === 'busy') throw new Error(`unreachable: a waiting claim of ${file.name} returned busy`);
+  const claim = got.claim;
+  let lost: Error | null = null;
+  const timer = setInterval(() => {
+    claim.renew().catch((error: Error) => {
+      if (error instanceof LedgerClaimLostError) lost = error;
+    });
+  }, leaseMs / 3);
+  try {
+    ctx.signal.throwIfAborted(); // stopped while claiming: this attempt is over, work on nothing
+    const value = await work();
+    if (lost) throw lost;
+    ctx.signal.throwIfAborted(); // its outcome is not recorded: the next attempt redoes it
+    return { status: 'ran', value };
+  } finally {
+    clearInterval(timer);
+    // A graceful stop lets the file go at once: another slot need not wait out the claim's lease.
+    if (ctx.signal.aborted && ctx.signal.reason instanceof RunnerStoppedError) await claim.release().catch(() => undefined);
+  }
+}
