@@ -138,6 +138,8 @@ describe('the container listing', () => {
       deletedAt: null,
     });
     const store = await MongoStore.create(db().connection, { collectionPrefix: 'old' });
+    // Before any container has an entry, the first page is filled from the unlisted ones.
+    expect((await store.listContainerPage({ limit: 25 })).containers.map((c) => c.name)).toEqual(['made-by-an-older-version']);
     for (const name of range('new-', 8)) await store.createContainer({ name, failFast: false, definition: [] });
     const all = await listAll(store, { limit: 3 });
     expect(all.names).toEqual([...range('new-', 8).reverse(), 'made-by-an-older-version']);

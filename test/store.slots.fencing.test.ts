@@ -61,3 +61,20 @@ it('a release and an eviction racing the next acquisition of the slot never dele
   expect(taken).toBe(150);
   expect(lost).toBe(0);
 }, 120_000);
+
+it('a rate token is taken once per (window, index), and the sweep deletes only tokens of windows that are over', async () => {
+  const [a, b] = await stores(2);
+  const container = 'slots-sweep';
+  const over = { scope: 'rate:api:100', index: 0, expiresAt: new Date(Date.now() - 60_000) };
+  const current = { scope: 'rate:api:101', index: 0, expiresAt: new Date(Date.now() + 60_000) };
+  const global = { scope: 'group:api', index: 0 };
+  expect('held' in (await a!.acquireSlots(container, [over], { task: 'x', token: 1, runnerId: 'A' }))).toBe(true);
+  expect('held' in (await a!.acquireSlots(container, [current, global], { task: 'y', token: 1, runnerId: 'A' }))).toBe(true);
+  // Another runner asking for the same token of the same window finds it taken (all or nothing: its other slot is not kept).
+  const rival = await b!.acquireSlots(container, [{ scope: 'group:db', index: 0 }, current], { task: 'z', token: 1, runnerId: 'B' });
+  expect('taken' in rival && rival.taken.map((h) => h.scope)).toEqual(['rate:api:101']);
+  expect(await b!.readSlots(container, [{ scope: 'group:db', index: 0 }])).toEqual([]);
+  expect(await b!.sweepSlots(container, new Date())).toBe(1);
+  const left = await b!.readSlots(container, [over, current, global]);
+  expect(left.map((h) => h.scope).sort()).toEqual(['group:api', 'rate:api:101']);
+});

@@ -139,8 +139,13 @@ export async function rateLimitCase(ctx: Ctx, results: Results): Promise<void> {
   const spanned = windows.size === 0 ? 0 : Math.max(...windows.keys()) - Math.min(...windows.keys()) + 1;
   // Of the windows the run spanned, the last one is partial (nothing left to start): left out.
   const used = spanned > 1 ? (limited.starts.length - windows.get(Math.max(...windows.keys()))!) / ((spanned - 1) * max) : 1;
+  // One runner: what a token costs without contention.
+  const freeOne = await runProcesses(ctx, 1, { ...shape, group: { name: 'api', limit: { concurrency: 8 } } });
+  const limitedOne = await runProcesses(ctx, 1, { ...shape, group: { name: 'api', limit: { rate: { max, perMs } } } });
+  const extraWritesOne = (limitedOne.writes - freeOne.writes) / shape.tasks;
   const extra = (limited.commands - free.commands) / shape.tasks;
   const extraWrites = (limited.writes - free.writes) / shape.tasks;
+  results.raw('rate-limit one runner', { free: freeOne, limited: limitedOne, extraWritesPerTask: round(extraWritesOne), seconds: round(limitedOne.seconds), idealSeconds: shape.tasks / max - 1 });
   results.raw('rate-limit', { free, limited, max, perMs, startsPerWindow: [...windows], extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites), allowanceUsed: round(used) });
   results.add({
     case: `rate limit ${max}/${perMs} ms, 4 runners, ${shape.tasks}×${shape.taskMs} ms`,
@@ -151,7 +156,7 @@ export async function rateLimitCase(ctx: Ctx, results: Results): Promise<void> {
     ratios: { mostStartsPerWindow: most, allowanceUsed: round(used), extraCommandsPerTask: round(extra), extraWritesPerTask: round(extraWrites) },
     goal: `≤ ${max} starts per window`,
     met: limited.finished && most <= max,
-    note: `${extraWrites >= 0 ? '+' : ''}${extraWrites.toFixed(2)} writes/task (goal: 1 per claim; tokens found taken and sweeps add more); started per runner ${limited.startedPerRunner.join('/')}; commands ${JSON.stringify(limited.byName)} against ${JSON.stringify(free.byName)}`,
+    note: `${extraWrites >= 0 ? '+' : ''}${extraWrites.toFixed(2)} writes/task (goal: 1 per claim; tokens found taken and sweeps add more); one runner alone: ${extraWritesOne >= 0 ? '+' : ''}${extraWritesOne.toFixed(2)} writes/task, ${limitedOne.seconds.toFixed(1)} s (ideal ${(shape.tasks / max - 1).toFixed(0)}+ s); started per runner ${limited.startedPerRunner.join('/')}; commands ${JSON.stringify(limited.byName)} against ${JSON.stringify(free.byName)}`,
   });
 }
 

@@ -72,7 +72,14 @@ export async function listContainerPage(ctx: StoreContext, query: ContainerPageQ
     // one that reached a final status since its list existed was shown from that list.
     return wanted(doc) && doc.listing === seq && !(finished && typeof doc.statusEntry === 'number') ? doc : null;
   });
-  return done(page, top.stoppedAt !== null ? { seq: top.stoppedAt } : await unlistedCursor(ctx));
+  if (top.stoppedAt !== null) return done(page, { seq: top.stoppedAt });
+  const rest = await unlistedCursor(ctx);
+  if (!rest || page.containers.length >= limit) return done(page, rest);
+  // The rest of the page from the unlisted containers (all of it in a database of an older version).
+  const legacy = await legacyPage(ctx, query, limit - page.containers.length, null, finished !== null);
+  for (const c of legacy.containers) if (!page.seen.has(c.name)) page.containers.push(c);
+  page.examined += legacy.examined;
+  return done(page, legacy.next);
 }
 
 interface Page {
@@ -124,8 +131,9 @@ async function walk(
   return { stoppedAt: top >= 0 ? top + 1 : null };
 }
 
+/** `n` rounded down into `low`..`high`; `low` when it is not a finite number. */
 function clamp(n: number, low: number, high: number): number {
-  return Math.min(Math.max(low, Math.floor(n)), high);
+  return Number.isFinite(n) ? Math.min(Math.max(low, Math.floor(n)), high) : low;
 }
 
 /** A container document without its definition, by its exact `_id`. */
