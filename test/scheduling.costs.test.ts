@@ -90,6 +90,30 @@ describe('scheduling costs what changed', () => {
     expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(200);
   });
 
+  it('a slot freed by a success goes to the next task in the insert of that success: one runner of concurrency 1 on 30 independent tasks', async () => {
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    let c = defineContainer('one-slot') as ContainerBuilder<any>;
+    for (let i = 0; i < 30; i++) {
+      c = c.task(`t${String(i).padStart(2, '0')}`, async (ctx) => {
+        most = Math.max(most, ++running);
+        order.push(ctx.task);
+        await new Promise((r) => setTimeout(r, 5));
+        running -= 1;
+      });
+    }
+    const runner = await Runner.create({ connection, container: c, concurrency: 1 });
+    const { result, tally: t } = await measure(() => runner.run());
+    expect(result.status).toBe('succeeded');
+    // One handler at a time, in declaration order, as before.
+    expect(most).toBe(1);
+    expect(order).toEqual(Array.from({ length: 30 }, (_, i) => `t${String(i).padStart(2, '0')}`));
+    const inserts = t.commands.get('insert pts_transitions') ?? 0;
+    // 60 appends; each claim waited for the outcome before it (60 inserts) while the slot was held until then.
+    expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(35);
+  });
+
   it('outputs are read only for the task about to start, and a resume reads the container once', async () => {
     // Five tasks with large outputs (1 MiB each), then five chained no-op tasks depending on the last.
     const big = 'x'.repeat(1024 * 1024);

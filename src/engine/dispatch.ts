@@ -1,32 +1,27 @@
-import pLimit, { type LimitFunction } from 'p-limit';
 import { compileDynamicTasks } from '../definition/dynamic.js';
-import { priorityOf } from '../definition/options.js';
 import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
 import { coerceError, LeaseLapseLimitError, NotFoundError, RecoveryLimitError } from '../errors.js';
 import type { Claim, HeldSlots, SlotId, TaskSnapshot, TaskStore } from '../store/types.js';
 import { executeAttempt, toPersistedError } from './attempt.js';
-import { claimedEntry, outcomeEntry } from '../store/transition.js';
+import { claimedEntry, outcomeEntry, type Transition } from '../store/transition.js';
 import type { RunnerEvents } from './events.js';
 import type { LeaseJudgement } from './lease-judgement.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 import type { ViewSync } from './view-sync.js';
+import { Sweep } from './sweep.js';
 import { fenceMarginMs } from './lease-fence.js';
 import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
 import { SharedLimits } from './shared-limits.js';
 import { AffinityJudge } from './affinity.js';
 
 /**
- * With other runners around, a runner picks its claims at random among
- * `SPREAD × runners × free slots` candidates at the head of the ready set:
- * two runners that each take 16 of 128 collide on about 2 tasks, where
- * taking the same head collides on all of them.
- */
-const SPREAD = 4;
-
-/**
- * A runner reads everything again after losing `concurrency` claims, or one
- * per this many tasks of the container if more (learning a lost claim costs
- * a few reads by `_id`; reading everything, a few per thousand tasks).
+ * A runner reads everything again after losing `2 × concurrency` claims in a
+ * row (no claim won between them), or one per this many tasks of the
+ * container if more: its picture is then wrong wherever it looks (others ran
+ * what it sees pending, typically at the end of a run). A lost claim costs
+ * one read by `_id` (the store reads the winner's entry back anyway);
+ * reading everything costs the whole container, and losses spread over a
+ * run (sweeps that met) are not worth it.
  */
 const RELOAD_AFTER_LOST_SHARE = 64;
 
@@ -50,11 +45,19 @@ export class Dispatcher {
   readonly claiming = new Map<string, string | null>();
   /** Names staged by each local attempt (`task#token`), until it ends. */
   private readonly staged = new Map<string, Set<string>>();
-  private readonly limit: LimitFunction;
-  private readonly groupLimits = new Map<string, LimitFunction>();
+  /**
+   * Tasks whose handler runs here now: what `concurrency` and the groups'
+   * per-runner limits count. An attempt whose handler has settled stays in
+   * {@link local} while its outcome is written, but its slot is free.
+   */
+  private readonly busy = new Set<string>();
+  /** Per-runner limits of the groups (`groups: { name: n }`). */
+  private readonly groupLimits = new Map<string, number>();
   private readonly warnedNoHandler = new Set<string>();
-  /** Claims lost to other runners since the picture was last marked stale for them. */
+  /** Claims lost to other runners in a row (none won since), since the picture was last marked stale for them. */
   private lostClaims = 0;
+  /** Where this runner's sweep over the ready set starts. */
+  private readonly sweep = new Sweep();
   /** Other runners seen holding tasks of this container (runnerId → monotonic time last seen). */
   private readonly rivals = new Map<string, number>();
   /** Limits shared with the other runners of the container (slot documents). */
@@ -78,10 +81,9 @@ export class Dispatcher {
     private readonly catchUps: Set<string>,
     private readonly hooks: { isStopping(): boolean; wake(): void },
   ) {
-    this.limit = pLimit(opts.concurrency);
     this.shared = new SharedLimits(store, container, opts);
     this.affinity = new AffinityJudge(opts.runnerId, opts.affinityWaitMs, opts.clock);
-    for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, pLimit(n));
+    for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, n);
     const riskMs = lapseRiskDelayMs(opts.leaseMs, opts.heartbeatMs, fenceMarginMs(opts.leaseMs, opts.heartbeatMs));
     this.loopWatch = new LoopWatch(Math.max(10, Math.min(100, Math.floor(opts.heartbeatMs / 4))), riskMs, (delayMs) =>
       // After the attempts checked their leases: those that lapsed are fenced off by now.
@@ -115,7 +117,7 @@ export class Dispatcher {
     const claims: Array<Promise<void>> = [];
     const held: TaskSnapshot[] = [];
     let wakeAt: Date | null = null;
-    const free = () => !this.hooks.isStopping() && this.local.size + this.claiming.size < this.opts.concurrency;
+    const free = () => !this.hooks.isStopping() && this.busy.size + this.claiming.size < this.opts.concurrency;
     // Tasks whose holder's lease this runner judged expired first, then the ready ones by priority and declaration order.
     // Limits shared with other runners: what is held now, read once per step.
     if (this.shared.enabled && free()) await this.shared.refresh();
@@ -126,12 +128,11 @@ export class Dispatcher {
       const slots = handler ? this.shared.reserve(t.record.options.group) : null;
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
-    // Startable candidates, by priority then declaration order, as many as this runner's
-    // share of the head of the ready set when others run it too.
-    const slots = this.opts.concurrency - this.local.size - this.claiming.size;
+    // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
     const runners = this.activeRivals();
     this.shared.runners = runners;
-    const window = this.hooks.isStopping() ? 0 : runners === 1 ? slots : slots * runners * SPREAD;
+    const probe = this.sweep.place(view, runners);
+    const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     this.affinity.beginStep();
     while (picked.length < window) {
@@ -161,14 +162,8 @@ export class Dispatcher {
       if (handler && slots) picked.push({ t, handler, slots });
       else held.push(t);
     }
-    // Runners racing for the same tasks lose most claims: with others around,
-    // each takes a random share of the head of the ready set instead, within
-    // one priority at a time (picked in priority order, higher first).
-    for (let i = 0, tierEnd = 0; i < picked.length && free(); i++) {
-      const priority = priorityOf(picked[i]!.t.record.options);
-      if (i >= tierEnd) for (tierEnd = i + 1; tierEnd < picked.length && priorityOf(picked[tierEnd]!.t.record.options) === priority; tierEnd++);
-      const j = i + Math.floor(Math.random() * (tierEnd - i));
-      [picked[i], picked[j]] = [picked[j]!, picked[i]!];
+    if (picked.length > 0) this.sweep.picked(picked[picked.length - 1]!.t.record.order);
+    for (let i = 0; i < picked.length && free(); i++) {
       const p = picked[i]!;
       if (this.hasGroupCapacity(p.t.record.options.group)) claims.push(this.claimOne(p.t, p.handler, false, p.slots));
       else {
@@ -182,6 +177,14 @@ export class Dispatcher {
     }
     for (const t of held) view.requeue(t);
     await Promise.all(claims);
+    const probed = probe ? picked[0] : undefined;
+    if (probed && claims.length > 0) {
+      const now = view.get(probed.t.record.name)?.state;
+      const won = now !== undefined && now.token > probed.t.state.token && now.runnerId === this.opts.runnerId;
+      // Won: the sweep holds here, the other free slots claim on at once. Lost too often: read everything.
+      if (this.sweep.probed(won)) this.sync.stale = true;
+      if (won) this.hooks.wake();
+    }
     // A group held back by its rate limit: wake when its next window opens.
     const rateWaitMs = this.shared.rateWakeInMs();
     return rateWaitMs === null ? wakeAt : earliest(wakeAt, new Date(this.opts.clock.now() + rateWaitMs));
@@ -236,23 +239,32 @@ export class Dispatcher {
         // A resumed attempt starts where its checkpoint left off, not at 0 %.
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       };
-      const claim = await this.store.claimTask(this.container, name, t.state.token, asked);
+      let taken: Transition | null = null;
+      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry));
       if (!claim) {
-        // Another runner claimed it first: learn its claim, and move on to
-        // other candidates at once rather than at the next poll.
+        // Another runner claimed it first: learn its claim (from the entry the
+        // store read back to judge ours, else by reading the log), and move
+        // on to other candidates at once rather than at the next poll, from
+        // another place of the ready set.
         await this.giveBack(held);
         held = null;
-        await this.sync.catchUp(name);
-        this.noteRival(this.sync.view.get(name)?.state.runnerId ?? null);
+        if (!taken || !this.sync.view.apply(name, [taken])) await this.sync.catchUp(name);
+        const now = this.sync.view.get(name);
+        if (now) this.sync.view.requeue(now);
+        const holder = now?.state.status === 'running' ? now.state.runnerId : null;
+        this.noteRival(holder);
+        this.events.emit('task:claim-lost', { container: this.container, task: name, runnerId: this.opts.runnerId, holder });
+        this.sweep.lost();
         // Many lost claims: the picture lags far behind others' work, and one
         // read of everything costs less than learning it claim by claim.
-        if (++this.lostClaims >= Math.max(this.opts.concurrency, this.sync.view.tasks.size / RELOAD_AFTER_LOST_SHARE)) {
+        if (++this.lostClaims >= Math.max(2 * this.opts.concurrency, this.sync.view.tasks.size / RELOAD_AFTER_LOST_SHARE)) {
           this.lostClaims = 0;
           this.sync.stale = true;
         }
         this.hooks.wake();
         return;
       }
+      this.lostClaims = 0;
       this.sync.view.apply(name, [claimedEntry(claim, asked)]);
       const takeover = this.takeovers.get(name);
       if (takeover) {
@@ -321,6 +333,19 @@ export class Dispatcher {
     const abort = new AbortController();
     const group = t.record.options.group;
     const name = t.record.name;
+    // The slot frees as soon as the handler succeeds when its success makes
+    // nothing else ready (no dependents, no staged tasks): the next task's
+    // claim goes out with this outcome (one group commit), not one round trip
+    // after it, and which task comes next is what it would have been. Any
+    // other attempt keeps its slot until its outcome is recorded, so a
+    // dependent, a staged task or a retry is seen before the slot is reused.
+    this.busy.add(name);
+    const settled = () => {
+      if (this.busy.delete(name)) this.hooks.wake();
+    };
+    const handlerSettled = (succeeded: boolean) => {
+      if (succeeded && this.sync.view.dependentsOf(name).length === 0 && !this.staged.has(`${name}#${claim.token}`)) settled();
+    };
     const attempt = () =>
       executeAttempt({
         store: this.store,
@@ -341,9 +366,9 @@ export class Dispatcher {
         clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
         loopWatch: this.loopWatch,
+        onHandlerSettled: handlerSettled,
       });
-    const groupLimit = group ? this.groupLimits.get(group) : undefined;
-    const done = this.limit(() => (groupLimit ? groupLimit(attempt) : attempt()))
+    const done = attempt()
       .then(async (recorded) => {
         // What this attempt wrote moves the picture on; when its fate is unknown, read it.
         if (recorded) this.sync.view.apply(name, [outcomeEntry(claim, recorded.outcome, recorded.at)]);
@@ -356,6 +381,7 @@ export class Dispatcher {
         if (recorded?.outcome.kind === 'succeeded' && this.staged.has(`${name}#${claim.token}`)) this.sync.stale = true;
       })
       .finally(async () => {
+        settled();
         // The attempt is over: its shared slots go back.
         await this.giveBack(slots);
         this.local.delete(name);
@@ -410,11 +436,11 @@ export class Dispatcher {
 
   private hasGroupCapacity(group: string | null, extra = 0): boolean {
     const limit = group ? this.groupLimits.get(group) : undefined;
-    if (!limit) return true;
+    if (limit === undefined) return true;
     let inGroup = extra;
-    for (const l of this.local.values()) if (l.group === group) inGroup += 1;
+    for (const name of this.busy) if (this.local.get(name)?.group === group) inGroup += 1;
     for (const g of this.claiming.values()) if (g === group) inGroup += 1;
-    return inGroup < limit.concurrency;
+    return inGroup < limit;
   }
 
   abortLocal(reason: Error): void {

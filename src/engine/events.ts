@@ -24,6 +24,14 @@ export interface RunnerEventMap {
   'task:released': { container: string; task: string; attempt: number };
   'task:lease-lost': { container: string; task: string; attempt: number; fencingToken: number };
   /**
+   * Another writer took the log position this runner's claim asked for (a
+   * runner claimed the task first, or it was settled): this runner learnt the
+   * entry there (`holder`: the runner that claimed it, null for another kind
+   * of entry) and moves on to other tasks. Runners that share a container
+   * lose a few claims where their sweeps meet and at the end of a run.
+   */
+  'task:claim-lost': { container: string; task: string; runnerId: string; holder: string | null };
+  /**
    * The runner holding this task stopped renewing its lease (it died or froze):
    * this runner takes the task over at `takeoverAt` unless the lease is renewed.
    * Emitted once per lease (per claim of the task), by every runner that waits.

@@ -369,7 +369,11 @@ export class Runner {
     const w = this.wakeUp;
     this.wakeUp = null;
     // A wake-up during a step is kept: the step that follows does not sleep.
-    if (w) w();
+    // The step runs after the current turn's I/O callbacks: attempts whose
+    // handlers settle together (timers of one turn) free their slots before
+    // it claims, and their outcomes and the new claims share one group
+    // commit (see AppendBatcher), instead of a step per attempt.
+    if (w) setImmediate(w);
     else this.wakePending = true;
   }
 

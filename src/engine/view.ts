@@ -34,8 +34,10 @@ export class ContainerView {
   readonly tasks = new Map<string, TaskSnapshot>();
   private readonly dependents = new Map<string, string[]>();
   private readonly unmet = new Map<string, number>();
-  /** Pending tasks whose dependencies all succeeded, as a binary heap on (priority descending, `record.order`). */
+  /** Pending tasks whose dependencies all succeeded, as a binary heap on (priority descending, `record.order` from {@link origin}; see {@link startAt}). */
   private readonly heap: TaskSnapshot[] = [];
+  /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
+  private origin = 0;
   private readonly inHeap = new Set<string>();
   /** Names of the tasks that are not succeeded. */
   readonly active = new Set<string>();
@@ -167,6 +169,44 @@ export class ContainerView {
     return null;
   }
 
+  /**
+   * Makes {@link nextCandidate} sweep from `order` up, then wrap around from
+   * 0 (declaration order is `startAt(0)`, the default): runners that share a
+   * container sweep from different places instead of racing for the same tasks.
+   */
+  startAt(order: number): void {
+    if (order === this.origin) return;
+    this.origin = order;
+    const h = this.heap;
+    for (let i = (h.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  /**
+   * The middle half of the longest run of candidates with consecutive orders
+   * (nothing known taken or blocked between them), as `[from, to)` orders;
+   * null when there is no candidate. Where a runner that shares the
+   * container may start its sweep furthest from the others' (see {@link startAt}).
+   */
+  widestGap(): { from: number; to: number } | null {
+    const orders: number[] = [];
+    for (const t of this.heap) {
+      const current = this.tasks.get(t.record.name);
+      if (current?.state.status === 'pending' && (this.unmet.get(t.record.name) ?? 0) === 0) orders.push(t.record.order);
+    }
+    if (orders.length === 0) return null;
+    orders.sort((a, b) => a - b);
+    let best = { start: orders[0]!, length: 1 };
+    let start = 0;
+    for (let i = 1; i <= orders.length; i++) {
+      if (i < orders.length && orders[i]! - orders[i - 1]! <= 1) continue;
+      const length = orders[i - 1]! - orders[start]! + 1;
+      if (length > best.length) best = { start: orders[start]!, length };
+      start = i;
+    }
+    const quarter = Math.floor(best.length / 4);
+    return { from: best.start + quarter, to: best.start + best.length - quarter };
+  }
+
   /** Puts a task popped by {@link nextCandidate} back (it could not start now). */
   requeue(t: TaskSnapshot): void {
     if (this.inHeap.has(t.record.name)) return;
@@ -218,7 +258,7 @@ export class ContainerView {
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
+      if (!this.before(h[i]!, h[p]!)) break;
       [h[i], h[p]] = [h[p]!, h[i]!];
       i = p;
     }
@@ -230,19 +270,35 @@ export class ContainerView {
     const last = h.pop()!;
     if (h.length > 0) {
       h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (r < h.length && before(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
+      this.siftDown(0);
     }
     return top;
+  }
+
+  private siftDown(from: number): void {
+    const h = this.heap;
+    let i = from;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && this.before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && this.before(h[r]!, h[m]!)) m = r;
+      if (m === i) break;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
+  }
+
+  /** Candidate order: higher priority first, then declaration order from {@link origin} up, then from 0 up to it, then name. */
+  private before(a: TaskSnapshot, b: TaskSnapshot): boolean {
+    const pa = priorityOf(a.record.options);
+    const pb = priorityOf(b.record.options);
+    if (pa !== pb) return pa > pb;
+    const aWrapped = a.record.order < this.origin;
+    const bWrapped = b.record.order < this.origin;
+    if (aWrapped !== bWrapped) return bWrapped;
+    return a.record.order < b.record.order || (a.record.order === b.record.order && a.record.name < b.record.name);
   }
 }
 
@@ -270,10 +326,3 @@ function compactSucceeded(state: TaskState, keepRunner: boolean): TaskState {
   return s;
 }
 
-/** Candidate order: higher priority first, then declaration order, then name. */
-function before(a: TaskSnapshot, b: TaskSnapshot): boolean {
-  const pa = priorityOf(a.record.options);
-  const pb = priorityOf(b.record.options);
-  if (pa !== pb) return pa > pb;
-  return a.record.order < b.record.order || (a.record.order === b.record.order && a.record.name < b.record.name);
-}

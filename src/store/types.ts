@@ -527,12 +527,17 @@ export interface TaskStore {
   /** Deletes the slots of a container whose `expiresAt` is before `before` (one delete); returns how many. */
   sweepSlots(container: string, before: Date): Promise<number>;
 
-  /** Claims the attempt after `expectedToken`; null when another writer got there first. */
+  /**
+   * Claims the attempt after `expectedToken`; null when another writer got
+   * there first, and then `onTaken`, when given, is called with the entry
+   * that holds the position (when the store read it back anyway; outputs left out).
+   */
   claimTask(
     container: string,
     task: string,
     expectedToken: number,
     claim: NewClaim,
+    onTaken?: (entry: Transition) => void,
   ): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;

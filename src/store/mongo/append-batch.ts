@@ -12,6 +12,12 @@ export interface AppendVerdict {
   ours: boolean;
   /** When not ours: the nonce of the entry stored at the position (absent in entries of older versions). */
   storedNonce?: string;
+  /**
+   * When not ours: the entry stored at the position, as read back to judge
+   * the append (without its `output`), so the caller learns the winner's
+   * entry without reading it again.
+   */
+  stored?: TransitionDoc;
 }
 
 /**
@@ -164,12 +170,14 @@ export class AppendBatcher {
    * @throws AppendRefusedError when the position is empty: the server refused the entry itself
    */
   private async judge(doc: TransitionDoc, error: EntryError, cause?: unknown): Promise<AppendVerdict> {
+    // The whole entry but its output (the only field that may be large), so a
+    // lost claim learns the winner's claim from this one read.
     const there = await this.ctx.read('append', () =>
-      this.ctx.q(this.ctx.m.transitions.findById(doc._id, { nonce: 1 }).lean<{ nonce?: string }>()).exec(),
+      this.ctx.q(this.ctx.m.transitions.findById(doc._id, { output: 0 }).lean<TransitionDoc>()).exec(),
     );
     if (there) {
       if (doc.nonce !== undefined && there.nonce === doc.nonce) return { ours: true };
-      return there.nonce === undefined ? { ours: false } : { ours: false, storedNonce: there.nonce };
+      return there.nonce === undefined ? { ours: false, stored: there } : { ours: false, storedNonce: there.nonce, stored: there };
     }
     if (DUPLICATE_KEY_CODES.has(Number(error.code))) {
       throw Object.assign(new Error(`a duplicate key was reported for ${doc._id}, but no entry is visible there yet`), { name: 'MongoWriteConcernError' });

@@ -361,8 +361,8 @@ export class MongoStore implements TaskStore {
     return traces.traceModel(this.m.containers.db, this.m.containers.collection.collectionName.replace(/_containers$/, ''));
   }
 
-  claimTask(container: string, task: string, expectedToken: number, claim: NewClaim): Promise<Claim | null> {
-    return log.claimTask(this.ctx, container, task, expectedToken, claim);
+  claimTask(container: string, task: string, expectedToken: number, claim: NewClaim, onTaken?: (entry: Transition) => void): Promise<Claim | null> {
+    return log.claimTask(this.ctx, container, task, expectedToken, claim, onTaken);
   }
 
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {

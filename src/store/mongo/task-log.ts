@@ -23,6 +23,7 @@ ctx: StoreContext,
   task: string,
   expectedToken: number,
   claim: NewClaim,
+  onTaken?: (entry: Transition) => void,
 ): Promise<Claim | null> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return null;
@@ -34,14 +35,20 @@ ctx: StoreContext,
   const granted: Claim = { container, incarnation: inc, task, token, attempt: claim.attempt, runnerId: claim.runnerId, claimedAt: at, leaseUntil, progress, nonce };
   // A claim whose reply was lost is recognised by its nonce on the retry
   // (see append) and kept: it is ours, not a position someone else took.
-  const { ours } = await append(ctx, {
+  const verdict = await append(ctx, {
     ...claimedEntry(granted, claim),
     nonce,
     ...(inc ? { incarnation: inc } : {}),
     // The server's time, as this writer measured its offset (see measureServerOffset).
     ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
   });
-  return ours ? granted : null;
+  if (verdict.ours) return granted;
+  if (verdict.stored && onTaken) {
+    const { _id, ...entry } = verdict.stored;
+    void _id;
+    onTaken(entry);
+  }
+  return null;
 }
 
 export async function updateAttempt(ctx: StoreContext, claim: Claim, patch: AttemptPatch): Promise<void> {
