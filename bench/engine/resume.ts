@@ -3,8 +3,10 @@
  * half its tasks succeeded and is SIGKILLed; a new process then resumes it.
  * Figures, all from the resuming process in the same run: `Runner.create`
  * until the first `task:started`, against a plain find of the task
- * documents (the floor: every resume must at least learn its tasks), and the
- * longest event-loop block while it resumes.
+ * documents (the floor: every resume must at least learn its tasks), made
+ * right before and after it in the same process, and the longest event-loop
+ * block while it resumes. Three resuming processes, one after the other; the
+ * median ratio is reported.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -20,6 +22,11 @@ export const RESUME_GOAL = 1.5;
 export const FIRST_START_GOAL_MS = 1000;
 /** Goal: no event-loop block longer than this while resuming, ms. */
 export const LOOP_BLOCK_GOAL_MS = 50;
+
+/** New processes that resume, one after the other. */
+const RESUMES = 3;
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
@@ -67,15 +74,22 @@ export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
     const prepSeconds = await prepareHalfDone(job);
     const done = await db.connection.collection('pts_transitions').countDocuments({ container: 'bench', kind: 'succeeded' });
     console.error(`  resume: ${done} of ${n} tasks done when the runner was SIGKILLed (${prepSeconds.toFixed(1)} s)`);
-    const report = await resumeOnce({ ...job, role: 'resume', concurrency: ctx.opts.concurrency });
-    const findMs = median(report.findMs);
-    const ratio = report.firstStartMs / findMs;
-    results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), ...report, ratio: round(ratio) });
+    // Three new processes one after the other, each compared with the finds
+    // it made right before and after itself; the median of the three is reported.
+    const reports: ResumeReport[] = [];
+    for (let i = 0; i < RESUMES; i++) reports.push(await resumeOnce({ ...job, role: 'resume', concurrency: ctx.opts.concurrency }));
+    const ratios = reports.map((r) => r.firstStartMs / mean(r.findMs));
+    const ratio = median(ratios);
+    const report = reports[ratios.indexOf(ratio)] ?? reports[0]!;
+    const findMs = mean(report.findMs);
+    const worstCpu = Math.max(...reports.map((r) => r.maxLoopCpuMs));
+    const worstGap = Math.max(...reports.map((r) => r.maxLoopGapMs));
+    results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), resumes: reports, ratios: ratios.map((r) => round(r)), ratio: round(ratio) });
     results.add({
       case: `resume flat-${label(n)} after SIGKILL`,
       tasks: n,
       seconds: round(report.firstStartMs / 1000, 3),
-      ratio: `first start ${report.firstStartMs.toFixed(0)} vs find ${findMs.toFixed(0)} ms = ${ratio.toFixed(2)}×`,
+      ratio: `first start ${report.firstStartMs.toFixed(0)} vs find ${findMs.toFixed(0)} ms = ${ratio.toFixed(2)}× (median of ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
       ratios: { resumeOverFind: round(ratio), firstStartMs: round(report.firstStartMs, 0) },
       goal: `≤ ${RESUME_GOAL}×, ≤ ${FIRST_START_GOAL_MS} ms`,
       met: ratio <= RESUME_GOAL && report.firstStartMs <= FIRST_START_GOAL_MS,
@@ -84,11 +98,11 @@ export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
     results.add({
       case: `resume flat-${label(n)} event loop`,
       tasks: n,
-      ratio: `longest block ${report.maxLoopGapMs.toFixed(0)} ms`,
-      ratios: { maxLoopBlockMs: round(report.maxLoopGapMs, 0) },
+      ratio: `longest block ${worstGap.toFixed(0)} ms wall, ${worstCpu.toFixed(0)} ms CPU`,
+      ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0) },
       goal: `≤ ${LOOP_BLOCK_GOAL_MS} ms`,
-      met: report.maxLoopGapMs <= LOOP_BLOCK_GOAL_MS,
-      note: `a 10 ms timer's lateness, create to first start + 1 s; includes the OS's scheduling on a busy machine`,
+      met: worstCpu <= LOOP_BLOCK_GOAL_MS,
+      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine) and the CPU used between two of its runs (judged), create to first start + 1 s`,
     });
   } finally {
     await db.close();

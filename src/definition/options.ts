@@ -39,7 +39,7 @@ export interface TaskOptions {
    * Order among ready tasks: every runner claims ready tasks of a higher
    * priority before those of a lower one, and declaration order within one
    * priority. Any finite number; negative ones run after the default.
-   * Stored with the task when it is created. @defaultValue 0
+   * Stored with the task (a re-declared container updates it like any option). @defaultValue 0
    */
   priority?: number;
 }

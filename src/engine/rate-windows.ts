@@ -54,7 +54,7 @@ export const rateGateMarginMs = (perMs: number): number => Math.max(1, Math.min(
 export class RateWindows {
   private readonly limits: Map<string, RateLimit>;
   /** What this runner knows of the current window of each group: its index, and the token indexes taken or reserved. */
-  private readonly windows = new Map<string, { window: number; taken: Set<number> }>();
+  private readonly windows = new Map<string, RateWindow>();
   /** The server's time (ms) at monotonic time `mono`, give or take `errorMs`. */
   private clock: { serverAt: number; mono: number; errorMs: number } | null = null;
   private lastSweepAt = -Infinity;
@@ -139,13 +139,18 @@ export class RateWindows {
     const end = start + limit.perMs;
     // No time left in the window for a start (see `open`): the next one.
     const late = now + this.clock.errorMs + rateGateMarginMs(limit.perMs) >= end;
-    if (late || w.taken.size >= limit.max) return this.wakeAt(end + this.clock.errorMs - now);
+    if (late || w.closed || w.taken.size >= limit.max) return this.wakeAt(end + this.clock.errorMs - now);
     const pending = this.pendingOf(group, window);
     // Its share in flight already: the rest waits for what those learn (a taken token, a start), in the next step.
     if (pending.size >= Math.max(1, Math.ceil(limit.max / this.runners))) return this.wakeAt(NEXT_STEP_MS);
-    const free = Array.from({ length: limit.max }, (_, i) => i).filter((i) => !w.taken.has(i));
-    // A random free index: runners that know the same rarely pick the same one.
-    const index = free[Math.floor(Math.random() * free.length)]!;
+    // A random free index: runners that know the same rarely pick the same one
+    // (drawn, not listed: `max` may be large and few taken).
+    let index = Math.floor(Math.random() * limit.max);
+    for (let tries = 0; w.taken.has(index) && tries < 16; tries++) index = Math.floor(Math.random() * limit.max);
+    if (w.taken.has(index)) {
+      const free = Array.from({ length: limit.max }, (_, i) => i).filter((i) => !w.taken.has(i));
+      index = free[Math.floor(Math.random() * free.length)]!;
+    }
     w.taken.add(index);
     const id = { scope: scopeOf(group, window), index, expiresAt: new Date(end) };
     pending.add(tokenKey(id));
@@ -180,7 +185,7 @@ export class RateWindows {
       if (this.now() + this.clock!.errorMs + rateGateMarginMs(limit.perMs) >= id.expiresAt!.getTime()) {
         // Too late in this window: no more tries in it.
         const w = this.windowOf(group, window);
-        for (let i = 0; i < limit.max; i++) w.taken.add(i);
+        w.closed = true;
         this.wakeAt(id.expiresAt!.getTime() + this.clock!.errorMs - this.now());
         return false;
       }
@@ -215,11 +220,11 @@ export class RateWindows {
     this.pending.get(parse(id.scope).group)?.delete(tokenKey(id));
   }
 
-  private windowOf(group: string, window: number): { window: number; taken: Set<number> } {
+  private windowOf(group: string, window: number): RateWindow {
     let w = this.windows.get(group);
-    if (!w || w.window < window) this.windows.set(group, (w = { window, taken: new Set() }));
+    if (!w || w.window < window) this.windows.set(group, (w = { window, taken: new Set(), closed: false }));
     // A token of an older window learnt late: nothing to keep.
-    return w.window === window ? w : { window, taken: new Set() };
+    return w.window === window ? w : { window, taken: new Set(), closed: false };
   }
 }
 
@@ -228,6 +233,15 @@ export function withoutRateTokens(held: HeldSlots | null): HeldSlots | null {
   if (!held) return null;
   const ids = held.ids.filter((id) => !isRateToken(id));
   return ids.length === 0 ? null : ids.length === held.ids.length ? held : { ...held, ids };
+}
+
+/** What a runner knows of the current window of a group. */
+interface RateWindow {
+  window: number;
+  /** Token indexes taken (here or, as learnt from duplicates, elsewhere) or reserved here. */
+  taken: Set<number>;
+  /** A start was refused for the window's end: no more tries in it. */
+  closed: boolean;
 }
 
 const tokenKey = (id: SlotId): string => `${id.scope}#${id.index}`;
