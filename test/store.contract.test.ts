@@ -63,6 +63,22 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
       }
     });
 
+    it('a lost claim hands back the claim that holds its position (the winner learnt without another read)', async () => {
+      await a.createContainer({ name: 'learn', failFast: true, definition: null });
+      await a.addTasks('learn', [task('t')]);
+      const won = (await a.claimTask('learn', 't', 0, { runnerId: 'first', attempt: 1, leaseMs: 60_000, checkpoint: { at: 3 } }))!;
+      const seen: unknown[] = [];
+      const lost = await b.claimTask('learn', 't', 0, { runnerId: 'second', attempt: 1, leaseMs: 60_000, checkpoint: null }, (entry) => seen.push(entry));
+      expect(lost).toBeNull();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ kind: 'claimed', task: 't', token: won.token, runnerId: 'first', attempt: 1, checkpoint: { at: 3 } });
+      // A claim that wins hands back nothing.
+      await a.finishAttempt(won, { kind: 'released' });
+      const again = await b.claimTask('learn', 't', won.token + 1, { runnerId: 'second', attempt: 2, leaseMs: 60_000, checkpoint: null }, (entry) => seen.push(entry));
+      expect(again).not.toBeNull();
+      expect(seen).toHaveLength(1);
+    });
+
     it('an attempt taken over can no longer write: progress, checkpoint and outcome are fenced', async () => {
       await a.createContainer({ name: 'fence', failFast: true, definition: null });
       await a.addTasks('fence', [task('t')]);
