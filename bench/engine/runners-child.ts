@@ -61,8 +61,8 @@ runner.on('task:claim-lost', () => void lostClaims++);
 runner.on('runner:error', (e) => console.error(`  runner ${process.pid}: ${e.context}: ${e.error.message}`));
 if (process.env.BENCH_DEBUG) {
   const t0 = Date.now();
-  for (const ev of ['task:started', 'task:succeeded', 'task:released'] as const) {
-    runner.on(ev, (e) => console.error(`${process.pid} +${Date.now() - t0} ${ev} ${(e as { task: string }).task}`));
+  for (const ev of ['task:started', 'task:succeeded', 'task:released', 'task:claim-lost'] as const) {
+    runner.on(ev, (e) => console.error(`${process.pid} +${Date.now() % 1e6} ${ev} ${(e as { task: string }).task}`));
   }
 }
 process.send!('ready');
