@@ -158,12 +158,20 @@ export async function readContainer(store: TaskStore, name: string): Promise<Con
   return { report, details, graph: layoutGraph(report.tasks), serverReadAt };
 }
 
-/** Remaining ms of a running attempt by its own progress rate; null when it says too little. */
-function taskEta(state: TaskState, now: Date): number | null {
+/** Progress history (ms) a task's rate needs before it gives an ETA: a fraction reported at once says nothing of the rate. */
+export const TASK_ETA_MIN_ELAPSED_MS = 1_000;
+
+/**
+ * Remaining ms of a running attempt by its own progress rate (fraction 0–1
+ * gained since the attempt started, over the ms it took); null when it has
+ * gained under 1 % or reported over less than {@link TASK_ETA_MIN_ELAPSED_MS}.
+ */
+export function taskEta(state: Pick<TaskState, 'status' | 'startedAt' | 'progress' | 'startProgress' | 'progressAt'>, now: Date): number | null {
   if (state.status !== 'running' || !state.startedAt) return null;
   const done = state.progress - state.startProgress;
   if (done < 0.01) return null;
   const elapsed = (state.progressAt ?? now).getTime() - state.startedAt.getTime();
+  if (elapsed < TASK_ETA_MIN_ELAPSED_MS) return null;
   return Math.max(0, Math.round((elapsed / done) * (1 - state.progress)));
 }
 
