@@ -90,7 +90,7 @@ describe('scheduling costs what changed', () => {
     expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThan(200);
   });
 
-  it('a slot freed by a success goes to the next task in the insert of that success: one runner of concurrency 1 on 30 independent tasks', async () => {
+  it('one runner of concurrency 1 on 30 independent tasks: one handler at a time, in order, at most one insert per append', async () => {
     const order: string[] = [];
     let running = 0;
     let most = 0;
@@ -110,8 +110,11 @@ describe('scheduling costs what changed', () => {
     expect(most).toBe(1);
     expect(order).toEqual(Array.from({ length: 30 }, (_, i) => `t${String(i).padStart(2, '0')}`));
     const inserts = t.commands.get('insert pts_transitions') ?? 0;
-    // 60 appends; each claim waited for the outcome before it (60 inserts) while the slot was held until then.
-    expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(35);
+    // 60 appends. The slot is held until the outcome is recorded, so each claim
+    // follows the outcome before it: at most one insert per append, never more.
+    // (Freeing the slot when the handler settled saved about half of them, but let
+    // a claim land before the outcome before it: runner.order-and-concurrency.)
+    expect(inserts, JSON.stringify(Object.fromEntries(t.commands))).toBeLessThanOrEqual(60);
   });
 
   it('outputs are read only for the task about to start, and a resume reads the container once', async () => {

@@ -46,13 +46,6 @@ export interface AttemptInput {
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
   /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
   loopWatch: LoopWatch;
-  /**
-   * Called once the handler returned or threw (or was given up on after its
-   * signal fired), before the outcome is written; `succeeded` when it
-   * returned a value with its signal not fired. The runner may give the
-   * slot to the next task while the outcome goes to the database.
-   */
-  onHandlerSettled?: (succeeded: boolean) => void;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -158,20 +151,17 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
     events.emit('task:started', { ...ids, runnerId: claim.runnerId, recovered: a.recovered });
     const startedAt = performance.now();
     let outcome: { ok: true; output: unknown } | { ok: false; error: Error };
-    let returned = false;
     try {
       const output = await untilAborted(Promise.resolve().then(() => a.handler(ctx)), controller.signal);
       const bad = findUnstorable(output, 'output');
       outcome = bad
         ? { ok: false, error: new UnstorableValueError('output', claim.task, `${bad.path} ${bad.reason}`) }
         : { ok: true, output: output === undefined ? null : output };
-      returned = outcome.ok;
     } catch (error) {
       outcome = { ok: false, error: coerceError(error) };
     } finally {
       if (timeout) clearTimeout(timeout);
       a.runnerSignal.removeEventListener('abort', forward);
-      a.onHandlerSettled?.(returned && !controller.signal.aborted);
     }
 
     const leaseLost = async () => {

@@ -333,18 +333,13 @@ export class Dispatcher {
     const abort = new AbortController();
     const group = t.record.options.group;
     const name = t.record.name;
-    // The slot frees as soon as the handler succeeds when its success makes
-    // nothing else ready (no dependents, no staged tasks): the next task's
-    // claim goes out with this outcome (one group commit), not one round trip
-    // after it, and which task comes next is what it would have been. Any
-    // other attempt keeps its slot until its outcome is recorded, so a
-    // dependent, a staged task or a retry is seen before the slot is reused.
+    // The slot stays held until the outcome is recorded: freed when the
+    // handler settled, the next claim could land before this outcome, and the
+    // database would show more running tasks than this runner may run
+    // (test runner.order-and-concurrency).
     this.busy.add(name);
     const settled = () => {
       if (this.busy.delete(name)) this.hooks.wake();
-    };
-    const handlerSettled = (succeeded: boolean) => {
-      if (succeeded && this.sync.view.dependentsOf(name).length === 0 && !this.staged.has(`${name}#${claim.token}`)) settled();
     };
     const attempt = () =>
       executeAttempt({
@@ -366,7 +361,6 @@ export class Dispatcher {
         clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
         loopWatch: this.loopWatch,
-        onHandlerSettled: handlerSettled,
       });
     const done = attempt()
       .then(async (recorded) => {
