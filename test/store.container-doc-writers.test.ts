@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { MongoStore } from '../src/index.js';
+import { MongoScheduleStore, MongoStore } from '../src/index.js';
 import { killChildrenAfterEach, makeTempDir, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
 
@@ -59,4 +59,22 @@ it('a gate left by a process killed while holding it is taken over after its lea
   expect(performance.now() - started).toBeGreaterThanOrEqual(15_000);
   expect((await store.readContainerHead('orphan-gate'))!.revision).toBe(before + 1);
   expect(await gates.countDocuments({ key: 'containers:orphan-gate' })).toBe(0);
+});
+
+it('schedulers and a trigger writing one schedule head at once never undo each other’s writes', async () => {
+  const dir = makeTempDir();
+  const go = path.join(dir, 'go');
+  const env = { MONGODB_URI: db().uriWithDb, SCHEDULE: 'shared-head', ROUNDS: '40', GO_FILE: go };
+  const writers = ['cursor', 'trigger', 'handover'].map((ROLE) =>
+    spawnTsChild('test/fixtures/schedule-head-writer.ts', [], { ...env, ROLE }, { label: `head-${ROLE}` }),
+  );
+  await Promise.all(writers.map((w) => w.waitForLine('ready', 60_000)));
+  fs.writeFileSync(go, '');
+  await Promise.all(writers.map((w) => w.waitForLine('done', 180_000)));
+  // Each writer read its own write back after it was acknowledged: an advanced
+  // cursor or a trigger request overwritten by a neighbour's stale write counts.
+  expect(writers.flatMap((w) => w.lines.filter((l) => l.startsWith('undone')))).toEqual(['undone 0', 'undone 0', 'undone 0']);
+  const head = (await (await MongoScheduleStore.create(db().connection)).getHead('shared-head'))!;
+  expect(head.cursor.toISOString()).toBe('2026-01-02T16:00:00.000Z');
+  expect(head.trigger?.requestedAt.toISOString()).toBe('2026-01-01T00:00:40.000Z');
 });

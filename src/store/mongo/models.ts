@@ -280,8 +280,14 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     directory: get('directory', directorySchema),
     slots: get('slots', slotSchema),
     listing: get('listing', listingSchema),
-    gates: get('gates', gateSchema),
+    gates: bindGateModel(connection, prefix),
   };
+}
+
+/** The update gates of the stores of one prefix (`<prefix>_gates`; see update-gate.ts), registered on the given connection only. */
+export function bindGateModel(connection: Connection, prefix: string): Model<GateDoc> {
+  const name = `${prefix}:gates`;
+  return (connection.models[name] as Model<GateDoc> | undefined) ?? connection.model<GateDoc>(name, gateSchema, `${prefix}_gates`);
 }
 
 /** Re-exported so callers outside the store never import mongoose for this. */
