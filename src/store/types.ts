@@ -396,6 +396,8 @@ export interface SlotHolder {
 export interface SlotHolding extends SlotId, SlotHolder {
   /** Random per acquisition; a release or an eviction deletes only this one. */
   nonce: string;
+  /** Taken by a pre-release version whose slot key lacked the nonce (evicted by key and nonce). */
+  legacy?: true;
 }
 
 /** Slots taken together by one acquisition, released together. */
