@@ -203,6 +203,8 @@ export class Dispatcher {
   private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean, slots: SlotId[]): Promise<void> {
     const name = t.record.name;
     this.claiming.set(name, t.record.options.group);
+    // The slot of an attempt whose outcome is being written, if one waits: this claim is written behind that outcome.
+    let after = this.attempts.takeHandover();
     let held: HeldSlots | null = null;
     try {
       const slotsSentAt = performance.now();
@@ -225,7 +227,9 @@ export class Dispatcher {
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       };
       let taken: Transition | null = null;
-      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry));
+      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry), after);
+      // Granted: its slot is this attempt's now (the outcome it followed is stored).
+      if (claim) after = undefined;
       if (!claim) {
         // Another runner claimed it first: learn its claim (from the entry the
         // store read back to judge ours, else by reading the log), and move
@@ -277,6 +281,8 @@ export class Dispatcher {
       this.catchUps.add(name);
       this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
     } finally {
+      // Not granted: the slot taken over goes back to the attempt still writing its outcome, if it is.
+      if (after) this.attempts.returnHandover(after);
       // Not started: whatever happened to the claim, its slots go back (nothing runs under them).
       await this.giveBack(held);
       this.claiming.delete(name);
