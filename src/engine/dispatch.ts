@@ -257,7 +257,7 @@ export class Dispatcher {
         this.sweep.lost();
         // Many lost claims: the picture lags far behind others' work, and one
         // read of everything costs less than learning it claim by claim.
-        if (++this.lostClaims >= Math.max(2 * this.opts.concurrency, this.sync.view.tasks.size / RELOAD_AFTER_LOST_SHARE)) {
+        if (++this.lostClaims >= Math.max(2 * this.opts.concurrency, this.sync.view.size / RELOAD_AFTER_LOST_SHARE)) {
           this.lostClaims = 0;
           this.sync.stale = true;
         }
@@ -282,10 +282,11 @@ export class Dispatcher {
       if (t.state.lapses >= this.opts.maxRecoveries) {
         return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
-      const deps = await this.sync.dependencyOutputs(t);
+      // Neither the dependencies' outputs nor the input are held in the picture: read them for the task about to start.
+      const [deps, input] = await Promise.all([this.sync.dependencyOutputs(t), this.sync.inputOf(name)]);
       // A rate token's window is over (or nearly): give the claim back, do not start it.
       if (!this.shared.mayStart(held)) return await this.release(claim);
-      this.start(claim, t, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      this.start(claim, { ...t, record: { ...t.record, input } }, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
       held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
@@ -405,8 +406,9 @@ export class Dispatcher {
     // What this attempt staged before counts as existing for it (others do not see it yet).
     const key = `${addedBy}#${token}`;
     const own = this.staged.get(key) ?? new Set<string>();
-    const existing = new Set([...this.sync.view.tasks.keys(), ...own]);
-    const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
+    const view = this.sync.view;
+    const existing = { has: (task: string) => view.has(task) || own.has(task) };
+    const compiled = compileDynamicTasks(specs, existing, this.handlers);
     const added = await this.store.addTasks(
       this.container,
       compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),

@@ -2,11 +2,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import { initialTaskState } from '../store/fold.js';
 import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
-
-/** The state of a task that never moved, shared by the new tasks of a snapshot. */
-const UNTOUCHED = Object.freeze(initialTaskState());
+import type { FreshTasks } from './view.js';
 
 /** Declared tasks compared with their stored records between two yields to the event loop. */
 const COMPARE_CHUNK = 2000;
@@ -19,6 +16,8 @@ export interface EnsuredContainer {
    * runner's first step needs no read of its own.
    */
   snapshot: ContainerSnapshot;
+  /** Tasks this call inserted into the container it created, pending (not in `snapshot.tasks`). */
+  fresh?: FreshTasks;
   /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
   changes: string[];
 }
@@ -79,28 +78,19 @@ export async function ensureContainer(
     addedBy: null,
   }));
   const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
+  let fresh: FreshTasks | undefined;
   if (snapshot && created && existing.size === 0 && added.length === newTasks.length) {
     // A container this call created, with every task inserted by it: nothing
     // else can have happened to them yet, so they are known without reading.
-    snapshot = withNewTasks(snapshot, name, newTasks);
+    // Inserting them moved the revision on by one (see ContainerHead.revision);
+    // any other change since moved it further, and is seen at the first check.
+    fresh = { tasks: newTasks, createdAt: new Date() };
+    snapshot = { ...snapshot, revision: (snapshot.revision ?? 0) + (newTasks.length > 0 ? 1 : 0) };
   } else if (!snapshot || newTasks.length > 0 || changes.length > 0) {
     snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
-  return { resumed: !created, changes, snapshot };
-}
-
-/** The snapshot with freshly inserted tasks added, pending, in declaration order. */
-function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: readonly NewTask[]): ContainerSnapshot {
-  const now = new Date();
-  const added: TaskSnapshot[] = tasks.map((t, i) => ({
-    record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
-    // Shared (states are replaced, never changed in place): one object for all, not one per task.
-    state: UNTOUCHED,
-  }));
-  // Inserting them moved the revision on by one (see ContainerHead.revision);
-  // any other change since moved it further, and is seen at the first check.
-  return { ...snapshot, tasks: [...snapshot.tasks, ...added], revision: (snapshot.revision ?? 0) + (added.length > 0 ? 1 : 0) };
+  return { resumed: !created, changes, snapshot, fresh };
 }
 
 /** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */

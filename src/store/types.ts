@@ -566,6 +566,8 @@ export interface TaskStore {
   readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]>;
   /** Outputs of the given `succeeded` entries (task and position), by task name; missing ones are left out. */
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>>;
+  /** Inputs of the given tasks, by task name (a runner holds none in its picture); missing tasks are left out. */
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
 }

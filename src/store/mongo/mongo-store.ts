@@ -396,6 +396,10 @@ export class MongoStore implements TaskStore {
     return reads.readOutputs(this.ctx, container, refs);
   }
 
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>> {
+    return reads.readInputs(this.ctx, container, tasks);
+  }
+
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
     const settled = await log.settleTask(this.ctx, container, task, expectedToken, outcome);
     // A skip or cancel is what every runner derives from what it sees; a
