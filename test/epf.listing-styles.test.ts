@@ -27,9 +27,9 @@ const MARKS: Record<ListingStyle, { page: RegExp; server: RegExp }> = {
   iis: { page: /<pre><A HREF="\/[^"]*">\[To Parent Directory\]<\/A><br><br>.*&lt;dir&gt; <A HREF="\//, server: /^Microsoft-IIS\// },
 };
 
-async function rootPage(feed: FixtureFeed): Promise<{ html: string; server: string }> {
+async function rootPage(feed: FixtureFeed, url = feed.baseUrl): Promise<{ html: string; server: string }> {
   const auth = `Basic ${Buffer.from(`${feed.username}:${feed.password}`).toString('base64')}`;
-  const res = await fetch(feed.baseUrl, { headers: { authorization: auth } });
+  const res = await fetch(url, { headers: { authorization: auth } });
   return { html: await res.text(), server: res.headers.get('server') ?? '' };
 }
 
@@ -66,6 +66,38 @@ it('nginx cuts long names in the link text ("..>"); the client reads the whole n
   const page = renderListing('nginx', '/feeds/epf/v5/current/popularity20250427/', [{ name, isDir: false, size: 1, mtimeMs: 0 }], { column: 'N', order: 'A' });
   expect(page).toContain('..&gt;</a>');
   expect(parseAutoindex(page, 'https://feed.test/feeds/epf/v5/current/popularity20250427/').map((e) => e.name)).toEqual([name]);
+});
+
+it('IIS matches paths without regard to case: an EPF_BASE_URL spelled in another case than the links finds every file', async () => {
+  const feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5', listingStyle: 'iis' });
+  try {
+    const base = new URL(feed.baseUrl);
+    const upper = `${base.origin}${base.pathname.toUpperCase()}`; // e.g. /FEEDS/EPF/V5/CURRENT/; the links say /feeds/epf/v5/current/
+    const { html } = await rootPage(feed, upper);
+    expect(html).toContain(`<A HREF="${base.pathname}`);
+    const client = new EpfFeed({ baseUrl: upper, username: feed.username, password: feed.password, layout: 'v5' });
+    const listed = await client.listFiles();
+    expect(listed.map((f) => new URL(f.url).pathname).sort()).toEqual(feed.manifest.files.map((f) => f.path).sort());
+  } finally {
+    await feed.stop();
+  }
+});
+
+it('Apache and nginx paths are case-sensitive: a link in another case than the page is another folder, and is skipped', () => {
+  const entries = [{ name: 'application.tbz', isDir: false, size: 1, mtimeMs: 0 }];
+  for (const style of ['apache', 'nginx'] as const) {
+    // Absolute links, as a server would write them for /feeds/epf/v5/current/itunes20250427/.
+    const page = renderListing(style, '/feeds/epf/v5/current/itunes20250427/', entries, { column: 'N', order: 'A' }).replaceAll(
+      'href="application.tbz"',
+      'href="/feeds/epf/v5/current/itunes20250427/application.tbz"',
+    );
+    expect(parseAutoindex(page, 'https://feed.test/feeds/epf/v5/current/itunes20250427/').map((e) => e.name), style).toEqual(['application.tbz']);
+    expect(parseAutoindex(page, 'https://feed.test/FEEDS/EPF/v5/current/itunes20250427/'), style).toEqual([]);
+  }
+  const iis = renderListing('iis', '/feeds/epf/v5/current/itunes20250427/', entries, { column: 'N', order: 'A' });
+  expect(parseAutoindex(iis, 'https://feed.test/FEEDS/EPF/v5/current/itunes20250427/', { caseInsensitivePaths: true }).map((e) => e.url)).toEqual([
+    'https://feed.test/feeds/epf/v5/current/itunes20250427/application.tbz',
+  ]);
 });
 
 describe.each(['nginx', 'iis'] as const)('the job against a feed listed by %s', (style) => {

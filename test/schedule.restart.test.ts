@@ -75,9 +75,9 @@ it('a scheduler killed mid-slot is resumed by the next one: the same container f
     SLOTS: '2026-11-29T14:00:05Z',
   };
   const container = 'resume-2026-11-29T14:00Z';
-  const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, NAME: 'A' }, { label: 'scheduler-A' });
+  const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, NAME: 'A', HOLD_AFTER_CHUNK: '4' }, { label: 'scheduler-A' });
   await a.waitForLine('outcome started 2026-11-29T14:00Z', 60_000);
-  await a.waitForLine('chunk 4', 60_000);
+  await a.waitForLine('holding', 60_000); // A checkpointed chunk 4 and waits to be killed
   await a.kill('SIGKILL');
   const beforeKill = log.read().filter((e) => e.event === 'chunk').map((e) => e.chunk!);
   expect(Math.max(...beforeKill)).toBeLessThan(12);
@@ -120,11 +120,11 @@ it('a scheduler that keeps running takes over the slot of one that died mid-slot
   // B runs first and stays up; A claims the slot; B finds it taken.
   const b = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'standby', NAME: 'B' }, { label: 'scheduler-B' });
   await b.waitForLine('ready', 60_000);
-  const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'resume', NAME: 'A' }, { label: 'scheduler-A' });
+  const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'resume', NAME: 'A', HOLD_AFTER_CHUNK: '3' }, { label: 'scheduler-A' });
   await a.waitForLine('outcome started 2026-11-29T14:00Z', 60_000);
   fs.writeFileSync(go, '');
   await b.waitForLine('outcome taken 2026-11-29T14:00Z', 60_000);
-  await a.waitForLine('chunk 3', 60_000);
+  await a.waitForLine('holding', 60_000); // A checkpointed chunk 3 and waits to be killed
   await a.kill('SIGKILL');
 
   await b.waitForLine(`slot-started ${container} resumed=true`, 60_000);

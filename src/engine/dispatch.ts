@@ -1,18 +1,18 @@
-import { compileDynamicTasks } from '../definition/dynamic.js';
-import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
+import type { TaskHandler } from '../definition/types.js';
 import { coerceError, LeaseLapseLimitError, NotFoundError, RecoveryLimitError } from '../errors.js';
-import type { Claim, HeldSlots, SlotId, TaskSnapshot, TaskStore } from '../store/types.js';
-import { executeAttempt, toPersistedError } from './attempt.js';
-import { claimedEntry, outcomeEntry, type Transition } from '../store/transition.js';
+import type { HeldSlots, SlotId, TaskSnapshot, TaskStore } from '../store/types.js';
+import { claimedEntry, type Transition } from '../store/transition.js';
 import type { RunnerEvents } from './events.js';
 import type { LeaseJudgement } from './lease-judgement.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 import type { ViewSync } from './view-sync.js';
 import { Sweep } from './sweep.js';
 import { fenceMarginMs } from './lease-fence.js';
-import { lapseRiskDelayMs, LoopWatch } from './loop-watch.js';
 import { SharedLimits } from './shared-limits.js';
 import { AffinityJudge } from './affinity.js';
+import { LocalAttempts, type LocalAttempt } from './local-attempts.js';
+
+export type { LocalAttempt } from './local-attempts.js';
 
 /**
  * A runner reads everything again after losing `2 × concurrency` claims in a
@@ -25,32 +25,16 @@ import { AffinityJudge } from './affinity.js';
  */
 const RELOAD_AFTER_LOST_SHARE = 64;
 
-/** An attempt running in this process. */
-export interface LocalAttempt {
-  claim: Claim;
-  group: string | null;
-  abort: AbortController;
-  done: Promise<void>;
-}
-
 /**
  * The runner's hands: claims ready tasks up to the concurrency limits (in
  * parallel, each attempt starting as soon as its own claim is granted),
  * starts their attempts and moves the picture on with what they record.
  */
 export class Dispatcher {
-  /** Attempts running here, by task name. */
-  readonly local = new Map<string, LocalAttempt>();
   /** Tasks being claimed (name → concurrency group), counted against the limits. */
   readonly claiming = new Map<string, string | null>();
-  /** Names staged by each local attempt (`task#token`), until it ends. */
-  private readonly staged = new Map<string, Set<string>>();
-  /**
-   * Tasks whose handler runs here now: what `concurrency` and the groups'
-   * per-runner limits count. An attempt whose handler has settled stays in
-   * {@link local} while its outcome is written, but its slot is free.
-   */
-  private readonly busy = new Set<string>();
+  /** Attempts started here, until their outcome is recorded. */
+  private readonly attempts: LocalAttempts;
   /** Per-runner limits of the groups (`groups: { name: n }`). */
   private readonly groupLimits = new Map<string, number>();
   private readonly warnedNoHandler = new Set<string>();
@@ -62,8 +46,6 @@ export class Dispatcher {
   private readonly rivals = new Map<string, number>();
   /** Limits shared with the other runners of the container (slot documents). */
   private readonly shared: SharedLimits;
-  /** Event-loop delays, watched while attempts run. */
-  private readonly loopWatch: LoopWatch;
   /** Which runner may claim tasks with an affinity key. */
   private readonly affinity: AffinityJudge;
   /** Tasks picked in this step as takeovers of another runner's affinity key (announced once claimed). */
@@ -84,17 +66,20 @@ export class Dispatcher {
     this.shared = new SharedLimits(store, container, opts);
     this.affinity = new AffinityJudge(opts.runnerId, opts.affinityWaitMs, opts.clock);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, n);
-    const riskMs = lapseRiskDelayMs(opts.leaseMs, opts.heartbeatMs, fenceMarginMs(opts.leaseMs, opts.heartbeatMs));
-    this.loopWatch = new LoopWatch(Math.max(10, Math.min(100, Math.floor(opts.heartbeatMs / 4))), riskMs, (delayMs) =>
-      // After the attempts checked their leases: those that lapsed are fenced off by now.
-      this.events.emit('runner:loop-blocked', {
-        container: this.container,
-        runnerId: opts.runnerId,
-        delayMs: Math.round(delayMs),
-        leaseMs: opts.leaseMs,
-        running: [...this.local.keys()],
-      }),
-    );
+    this.attempts = new LocalAttempts(store, container, handlers, opts, events, sync, catchUps, {
+      wake: () => this.hooks.wake(),
+      giveBack: (held) => this.giveBack(held),
+    });
+  }
+
+  /** Attempts running here, by task name. */
+  get local(): ReadonlyMap<string, LocalAttempt> {
+    return this.attempts.local;
+  }
+
+  /** Aborts every attempt running here with `reason`. */
+  abortLocal(reason: Error): void {
+    this.attempts.abortLocal(reason);
   }
 
   /** Nothing runs or is being claimed here. */
@@ -104,7 +89,7 @@ export class Dispatcher {
 
   /** Settles once every local attempt has ended. */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.local.values()].map((l) => l.done));
+    await this.attempts.settled();
   }
 
   /**
@@ -117,7 +102,7 @@ export class Dispatcher {
     const claims: Array<Promise<void>> = [];
     const held: TaskSnapshot[] = [];
     let wakeAt: Date | null = null;
-    const free = () => !this.hooks.isStopping() && this.busy.size + this.claiming.size < this.opts.concurrency;
+    const free = () => !this.hooks.isStopping() && this.attempts.busy.size + this.claiming.size < this.opts.concurrency;
     // Tasks whose holder's lease this runner judged expired first, then the ready ones by priority and declaration order.
     // Limits shared with other runners: what is held now, read once per step.
     if (this.shared.enabled && free()) await this.shared.refresh();
@@ -132,7 +117,7 @@ export class Dispatcher {
     const runners = this.activeRivals();
     this.shared.runners = runners;
     const probe = this.sweep.place(view, runners);
-    const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.busy.size - this.claiming.size;
+    const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.attempts.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     this.affinity.beginStep();
     while (picked.length < window) {
@@ -274,19 +259,19 @@ export class Dispatcher {
       // stop() began while the claim was in flight, or the slots were taken
       // so long ago that another runner may have judged them abandoned: give it back, do not start it.
       if (this.hooks.isStopping() || (held && performance.now() - slotsSentAt >= this.opts.leaseMs - fenceMarginMs(this.opts.leaseMs, this.opts.heartbeatMs))) {
-        return await this.release(claim);
+        return await this.attempts.release(claim);
       }
       if (recovered && t.state.recoveries >= this.opts.maxRecoveries) {
-        return await this.failAtLimit(claim, t, new RecoveryLimitError(name, t.state.recoveries + 1));
+        return await this.attempts.failAtLimit(claim, t, new RecoveryLimitError(name, t.state.recoveries + 1));
       }
       if (t.state.lapses >= this.opts.maxRecoveries) {
-        return await this.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
+        return await this.attempts.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
       // Neither the dependencies' outputs nor the input are held in the picture: read them for the task about to start.
       const [deps, input] = await Promise.all([this.sync.dependencyOutputs(t), this.sync.inputOf(name)]);
       // A rate token's window is over (or nearly): give the claim back, do not start it.
-      if (!this.shared.mayStart(held)) return await this.release(claim);
-      this.start(claim, { ...t, record: { ...t.record, input } }, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      if (!this.shared.mayStart(held)) return await this.attempts.release(claim);
+      this.attempts.start(claim, { ...t, record: { ...t.record, input } }, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
       held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.
@@ -309,115 +294,6 @@ export class Dispatcher {
     }
   }
 
-  /** Gives a claim back unstarted (released, so any runner claims it at once). */
-  private async release(claim: Claim): Promise<void> {
-    try {
-      const at = new Date(this.opts.clock.now());
-      await this.store.finishAttempt(claim, { kind: 'released' }, at);
-      this.sync.view.apply(claim.task, [outcomeEntry(claim, { kind: 'released' }, at)]);
-      this.events.emit('task:released', { container: this.container, task: claim.task, attempt: claim.attempt });
-    } catch (error) {
-      this.catchUps.add(claim.task);
-      this.events.emit('runner:error', { error: coerceError(error), context: `releasing task "${claim.task}" after stop()` });
-    }
-  }
-
-  private start(
-    claim: Claim,
-    t: TaskSnapshot,
-    handler: TaskHandler<any, unknown>,
-    recovered: boolean,
-    deps: Record<string, unknown>,
-    claimSentAt: number,
-    slots: HeldSlots | null,
-  ): void {
-    const abort = new AbortController();
-    const group = t.record.options.group;
-    const name = t.record.name;
-    // The slot stays held until the outcome is recorded: freed when the
-    // handler settled, the next claim could land before this outcome, and the
-    // database would show more running tasks than this runner may run
-    // (test runner.order-and-concurrency).
-    this.busy.add(name);
-    const settled = () => {
-      if (this.busy.delete(name)) this.hooks.wake();
-    };
-    const attempt = () =>
-      executeAttempt({
-        store: this.store,
-        events: this.events,
-        claim,
-        handler,
-        options: t.record.options,
-        input: t.record.input,
-        deps,
-        lastCheckpoint: t.state.checkpoint ?? undefined,
-        failuresBefore: t.state.failures,
-        recovered,
-        leaseMs: this.opts.leaseMs,
-        heartbeatMs: this.opts.heartbeatMs,
-        checkpointIntervalMs: this.opts.checkpointIntervalMs,
-        runnerSignal: abort.signal,
-        claimSentAt,
-        clock: this.opts.clock,
-        addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
-        loopWatch: this.loopWatch,
-      });
-    const done = attempt()
-      .then(async (recorded) => {
-        // What this attempt wrote moves the picture on; when its fate is unknown, read it.
-        if (recorded) this.sync.view.apply(name, [outcomeEntry(claim, recorded.outcome, recorded.at)]);
-        else this.catchUps.add(name);
-        // The next attempt resumes from the checkpoint this one left in its claim entry.
-        if (recorded && recorded.outcome.kind !== 'succeeded') {
-          await this.sync.refreshCheckpoint(name, claim.token).catch(() => (this.sync.stale = true));
-        }
-        // Tasks it staged exist from its success on: read them.
-        if (recorded?.outcome.kind === 'succeeded' && this.staged.has(`${name}#${claim.token}`)) this.sync.stale = true;
-      })
-      .finally(async () => {
-        settled();
-        // The attempt is over: its shared slots go back.
-        await this.giveBack(slots);
-        this.local.delete(name);
-        this.staged.delete(`${name}#${claim.token}`);
-        this.hooks.wake();
-      });
-    this.local.set(name, { claim, group, abort, done });
-  }
-
-  /** Fails a task just claimed for good, without running it: it reached a limit (recoveries, lapses). */
-  private async failAtLimit(claim: Claim, t: TaskSnapshot, limit: Error): Promise<void> {
-    const error = toPersistedError(limit, claim.attempt);
-    try {
-      const at = new Date(this.opts.clock.now());
-      const outcome = { kind: 'failed', error, retryAt: null } as const;
-      await this.store.finishAttempt(claim, outcome, at);
-      this.sync.view.apply(claim.task, [outcomeEntry(claim, outcome, at)]);
-      this.events.emit('task:failed', { container: this.container, task: t.record.name, attempt: claim.attempt, error });
-    } catch (e) {
-      this.catchUps.add(claim.task);
-      this.events.emit('runner:error', { error: e as Error, context: `failing task "${t.record.name}"` });
-    }
-  }
-
-  /** Stages tasks under the attempt of `addedBy` claimed at `token`: they exist once its success is recorded. */
-  private async addDynamicTasks(addedBy: string, token: number, specs: DynamicTaskSpec[]): Promise<{ added: string[] }> {
-    // What this attempt staged before counts as existing for it (others do not see it yet).
-    const key = `${addedBy}#${token}`;
-    const own = this.staged.get(key) ?? new Set<string>();
-    const view = this.sync.view;
-    const existing = { has: (task: string) => view.has(task) || own.has(task) };
-    const compiled = compileDynamicTasks(specs, existing, this.handlers);
-    const added = await this.store.addTasks(
-      this.container,
-      compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),
-    );
-    for (const t of compiled) own.add(t.name);
-    this.staged.set(key, own);
-    return { added };
-  }
-
   private handlerFor(t: TaskSnapshot): TaskHandler<any, unknown> | undefined {
     const handler = this.handlers.get(t.record.handler);
     if (!handler && !this.warnedNoHandler.has(t.record.name)) {
@@ -433,15 +309,11 @@ export class Dispatcher {
   private hasGroupCapacity(group: string | null, extra = 0): boolean {
     const limit = group ? this.groupLimits.get(group) : undefined;
     if (limit === undefined) return true;
-    let inGroup = extra;
-    for (const name of this.busy) if (this.local.get(name)?.group === group) inGroup += 1;
+    let inGroup = extra + this.attempts.busyIn(group!);
     for (const g of this.claiming.values()) if (g === group) inGroup += 1;
     return inGroup < limit;
   }
 
-  abortLocal(reason: Error): void {
-    for (const l of this.local.values()) if (!l.abort.signal.aborted) l.abort.abort(reason);
-  }
 }
 
 /** The earlier of two optional times. */

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
+import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
 import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -50,7 +51,15 @@ export async function ensureContainer(
     failFast: definition.failFast,
     definition: declared,
   });
-  let snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
+  const fingerprint = await definitionFingerprint(definition);
+  let snapshot = await store.loadSnapshot(name, {
+    outputs: false,
+    parallel: true,
+    declared: { fingerprint, records: () => declaredRecords(definition, record.createdAt) },
+  });
+  // This very definition was applied and nothing changed the tasks since:
+  // there is nothing to compare (the task documents may not even have been read).
+  if (!created && snapshot && isApplied(snapshot, fingerprint)) return { resumed: true, changes: [], snapshot };
   const existing = new Map((snapshot?.tasks ?? []).map((t) => [t.record.name, t]));
   let changes: string[] = [];
   if (!created) {
@@ -79,7 +88,10 @@ export async function ensureContainer(
   }));
   const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
   let fresh: FreshTasks | undefined;
+  // The stored records were compared equal to the definition's (or made from it by this call).
+  let compared = !created && changes.length === 0 && newTasks.length === 0;
   if (snapshot && created && existing.size === 0 && added.length === newTasks.length) {
+    compared = true;
     // A container this call created, with every task inserted by it: nothing
     // else can have happened to them yet, so they are known without reading.
     // Inserting them moved the revision on by one (see ContainerHead.revision);
@@ -90,7 +102,36 @@ export async function ensureContainer(
     snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
+  if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition, fresh)) {
+    // The next runner's start can trust the definition for the task records.
+    const applied = { fingerprint, revision: snapshot.revision ?? 0 };
+    await store.recordApplied(name, applied);
+    snapshot = { ...snapshot, applied };
+  }
   return { resumed: !created, changes, snapshot, fresh };
+}
+
+/** The snapshot's container has `fingerprint` applied, and its revision has not moved since. */
+function isApplied(snapshot: ContainerSnapshot, fingerprint: string): boolean {
+  return snapshot.applied?.fingerprint === fingerprint && snapshot.applied.revision === (snapshot.revision ?? 0);
+}
+
+/**
+ * The snapshot holds the definition's tasks and no other (none dynamic, none
+ * staged), in its order: with records compared equal to the definition's,
+ * what recording it applied claims.
+ */
+function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefinition, fresh: FreshTasks | undefined): boolean {
+  if (snapshot.revision === undefined || (snapshot.hiddenStaged?.length ?? 0) > 0) return false;
+  // Made by this call from the definition, every task, in its order.
+  if (fresh) return snapshot.tasks.length === 0 && fresh.tasks.length === definition.tasks.length;
+  if (snapshot.tasks.length !== definition.tasks.length) return false;
+  for (const [i, t] of definition.tasks.entries()) {
+    const r = snapshot.tasks[i]?.record;
+    if (!r || r.dynamic || r.name !== t.name || r.handler !== t.handlerName) return false;
+    if (r.dependsOn.length !== t.dependsOn.length || r.dependsOn.some((d, j) => d !== t.dependsOn[j])) return false;
+  }
+  return true;
 }
 
 /** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */
@@ -137,13 +178,4 @@ async function applyOptionChanges(
     changes.push(`failFast ${record.failFast} -> ${definition.failFast}`);
   }
   return changes;
-}
-
-/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
-function stableJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }

@@ -129,9 +129,18 @@ export class Ledger {
    * The claims of recorded items go first ({@link forgetClaims}), while their entries still say "done".
    */
   async forget(o: { recordedBefore?: Date } = {}): Promise<number> {
+    return (await this.forgetCounted(o)).entries;
+  }
+
+  /**
+   * {@link forget}, returning how many entries and how many claim documents
+   * went (`claims` is 0 for a store that keeps no claims). The claims are
+   * read once: calling {@link forgetClaims} first would scan them twice.
+   */
+  async forgetCounted(o: { recordedBefore?: Date } = {}): Promise<{ entries: number; claims: number }> {
     const s = this.store as Partial<LedgerClaimStore>;
-    if (typeof s.deleteClaimsOfRecorded === 'function') await this.forgetClaims();
-    return this.store.deleteEntries(this.name, o.recordedBefore);
+    const claims = typeof s.deleteClaimsOfRecorded === 'function' ? await this.forgetClaims() : 0;
+    return { entries: await this.store.deleteEntries(this.name, o.recordedBefore), claims };
   }
 
   /**

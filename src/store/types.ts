@@ -176,6 +176,29 @@ export interface ContainerSnapshot {
    * reports judge each holder's liveness on this clock.
    */
   serverReadAt?: Date | null;
+  /**
+   * The definition fingerprint recorded on the container and the revision it
+   * was recorded at (see {@link TaskStore.recordApplied}); null when none.
+   */
+  applied?: AppliedDefinition | null;
+  /**
+   * True when the task records are the ones given in
+   * {@link SnapshotOptions.declared} (the container's applied fingerprint
+   * matched at the revision read), so the task documents were not read.
+   */
+  fromDeclared?: boolean;
+}
+
+/**
+ * A definition known to be applied to a container: its tasks are exactly the
+ * tasks of the definition with this fingerprint, with these records, as read
+ * at `revision`. Every change of task records, and every task added or
+ * deleted, moves the revision on, so it holds while the revision is still `revision`.
+ */
+export interface AppliedDefinition {
+  /** See `definitionFingerprint` (hex SHA-256). */
+  fingerprint: string;
+  revision: number;
 }
 
 /** What {@link TaskStore.loadSnapshot} reads. */
@@ -194,6 +217,15 @@ export interface SnapshotOptions {
    * (a runner). @defaultValue false
    */
   parallel?: boolean;
+  /**
+   * The task records the caller expects, with the fingerprint of the
+   * definition they come from: when the container's applied fingerprint is
+   * this one and its revision has not moved since it was recorded, these
+   * records are used and the task documents are not read (about half the
+   * work of a read of a large container); otherwise they are read as usual.
+   * Used by a runner's first read. Small containers read by `_id` read them anyway.
+   */
+  declared?: { fingerprint: string; records: () => TaskRecord[] };
 }
 
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */
@@ -396,6 +428,8 @@ export interface SlotHolder {
 export interface SlotHolding extends SlotId, SlotHolder {
   /** Random per acquisition; a release or an eviction deletes only this one. */
   nonce: string;
+  /** Taken by a pre-release version whose slot key lacked the nonce (evicted by key and nonce). */
+  legacy?: true;
 }
 
 /** Slots taken together by one acquisition, released together. */
@@ -454,6 +488,13 @@ export interface TaskStore {
    * revision moved on. Nothing happens when another call ended it already.
    */
   endRetry(name: string, id: string): Promise<void>;
+  /**
+   * Records that the container's tasks are exactly those of the definition
+   * with `applied.fingerprint`, as read at `applied.revision` (see
+   * {@link AppliedDefinition}); one write by `_id`, the revision unchanged.
+   * Optional: a store without it reads every task at each runner's start.
+   */
+  recordApplied?(name: string, applied: AppliedDefinition): Promise<void>;
   /** Changes the container's options (a definition changed between runs). */
   updateContainer(name: string, patch: { failFast?: boolean }): Promise<void>;
   /** Asks every runner of the container to cancel it. */

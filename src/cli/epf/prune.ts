@@ -103,8 +103,7 @@ export async function pruneEpf(
   const slots = await schedules.deleteEndedSlots(EPF_SCHEDULE_NAME, cutoff);
   // Names of deleted runs are free again; a run still stored keeps its owner (a later slot on its name must fail).
   const containerOwners = await schedules.releaseContainers(containers);
-  const ledgerClaims = await ledger.forgetClaims();
-  const ledgerEntries = await ledger.forget({ recordedBefore: ledgerCutoff });
+  const { entries: ledgerEntries, claims: ledgerClaims } = await ledger.forgetCounted({ recordedBefore: ledgerCutoff });
   const running = new Set(all.filter((c) => c.status === 'running').map((c) => c.name));
   const presence = await prunePresence(connection, o.prefix, (c) => running.has(c));
   return { containers, slots, ledgerEntries, ledgerClaims, containerOwners, presence, dryRun: false };

@@ -303,7 +303,7 @@ export async function publish(ctx: TaskContext, env: EpfEnv): Promise<{ file: st
       kind: file.kind,
       tables: tables.map((t) => ({ table: t.table, rows: t.rows, rejected: t.rejected })),
     });
-  });
+  }, { release: true });
   // Recorded: a slot waiting for the file sees it done at its next poll.
   if (claimed.status === 'done') return skipped(claimed.by);
   if (!env.keepFiles) {

@@ -3,6 +3,7 @@ import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
 import type { ValueRules } from '../../definition/storable.js';
 import { AppendBatcher } from './append-batch.js';
+import { SlotBatcher } from './slot-batch.js';
 import type { CausalSession } from './causal-session.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
@@ -42,6 +43,8 @@ export class StoreContext {
   causal: CausalSession | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
   readonly appends = new AppendBatcher(this);
+  /** Slot inserts and deletes, sent in groups (see {@link SlotBatcher}). */
+  readonly slotWrites = new SlotBatcher(this);
 
   constructor(
     readonly m: StoreModels,

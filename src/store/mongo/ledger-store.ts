@@ -41,6 +41,8 @@ const claimSchema = new Schema<ClaimDoc>(
 
 /** Ids per `$in` query (MongoDB). */
 const IN_CHUNK = 1000;
+/** Exact-`_id` delete statements per bulk command. */
+const DELETE_BATCH = 500;
 /** Exact `_id` reads in flight at once. */
 const PARALLEL_READS = 16;
 /** Above this many ids, FerretDB reads the collection once instead of one lookup per id. */
@@ -224,10 +226,12 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     const recorded = new Set((await this.findEntries([...new Set(docs.map((d) => d.key))])).map((e) => e.id));
     const ids = docs.filter((d) => recorded.has(d.key)).map((d) => d._id);
     let deleted = 0;
-    for (let at = 0; at < ids.length; at += IN_CHUNK) {
-      const chunk = ids.slice(at, at + IN_CHUNK);
+    for (let at = 0; at < ids.length; at += DELETE_BATCH) {
+      // One delete statement per exact `_id`: FerretDB v1 serves only an exact `_id` by index, and scans for a `$in`.
+      const ops = ids.slice(at, at + DELETE_BATCH).map((_id) => ({ deleteOne: { filter: { _id } } }));
       // Idempotent: a retry after a lost reply deletes what is left.
-      deleted += (await retryWrite(this.o, 'deleteClaimsOfRecorded', (o) => this.claims.deleteMany({ _id: { $in: chunk } }, o).exec())).deletedCount;
+      const r = await retryWrite(this.o, 'deleteClaimsOfRecorded', (o) => this.claims.bulkWrite(ops, { ordered: false, ...o }));
+      deleted += r.deletedCount;
     }
     return deleted;
   }

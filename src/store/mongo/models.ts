@@ -1,5 +1,5 @@
 import mongoose, { type Connection, type Model, Schema } from 'mongoose';
-import type { ContainerRecord, RetryIntent } from '../types.js';
+import type { AppliedDefinition, ContainerRecord, RetryIntent } from '../types.js';
 import type { Transition } from '../transition.js';
 
 /** A container document: `_id` is the container name. */
@@ -19,6 +19,8 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation' | 'retry
   listing?: number;
   /** Number of its entry in the list of its (final) status, set with the status by `finishContainer`; absent before it existed. */
   statusEntry?: number;
+  /** The definition known applied at a revision (see `AppliedDefinition`); absent when none was recorded. */
+  applied?: AppliedDefinition | null;
 };
 
 /** A task document: `_id` is `taskKey(container, name)`. */
@@ -78,6 +80,7 @@ const containerSchema = new Schema<ContainerDoc>(
     directory: Boolean,
     listing: Number,
     statusEntry: Number,
+    applied: { type: Mixed, default: null },
   },
   common,
 );

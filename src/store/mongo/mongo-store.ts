@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { TaskStatusError } from '../../errors.js';
 import type {
+  AppliedDefinition,
   AttemptOutcome,
   AttemptPatch,
   AttemptTraceKey,
@@ -266,6 +267,13 @@ export class MongoStore implements TaskStore {
   async endRetry(name: string, id: string): Promise<void> {
     const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, retry: null, updatedAt: this.ctx.now() };
     await this.ctx.write('endRetry', (o) => this.m.containers.updateOne({ _id: name, 'retry.id': id }, { $set: set, $inc: { revision: 1 } }, o).exec());
+  }
+
+  async recordApplied(name: string, applied: AppliedDefinition): Promise<void> {
+    // Idempotent, and no revision move: it says what the tasks were at `applied.revision`.
+    await this.ctx.write('recordApplied', (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision } } }, o).exec(),
+    );
   }
 
   async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { dateFolders, dropFolders, planFiles, tbzFiles, DROP_NAME, type EpfLayout, type EpfPlan, type FeedFile } from './discover.js';
 import { EpfAuthError, EpfHttpError, EpfListingError, EpfNetworkError, EpfRedirectError, EpfTimeoutError } from './errors.js';
-import { parseAutoindex, type ListingEntry } from './listing.js';
+import { isIisListing, parseAutoindex, type ListingEntry } from './listing.js';
 import { parseMd5File } from '../transfer/md5.js';
 import { fetchWithinOrigin, RedirectLoopError } from '../transfer/origin-fetch.js';
 
@@ -145,7 +145,7 @@ export class EpfFeed {
     const type = res.headers.get('content-type') ?? '';
     const html = await this.readText(res, url);
     if (type && !type.includes('html')) throw new EpfListingError(`Expected an HTML listing, got ${type}: ${url}`, url);
-    return parseAutoindex(html, finalUrl);
+    return parseAutoindex(html, finalUrl, { caseInsensitivePaths: isIisListing(res.headers.get('server'), html) });
   }
 
   private async listV5(failed: EpfPlan['failedListings']): Promise<FeedFile[]> {

@@ -15,14 +15,30 @@ export interface ListingEntry {
 }
 
 /**
+ * Whether a listing page comes from IIS: its `Server` header, or the
+ * `[To Parent Directory]` link of IIS directory browsing (a proxy may drop
+ * the header). IIS matches URL paths without regard to case.
+ */
+export function isIisListing(serverHeader: string | null, html: string): boolean {
+  return /Microsoft-IIS/i.test(serverHeader ?? '') || html.includes('>[To Parent Directory]</');
+}
+
+/**
  * Direct children linked from an autoindex page at `pageUrl`. Kept: `<a href>`
  * that resolve to a direct child of the page's folder. Skipped: sort links
  * (`?C=N;O=D`), fragments, the parent and other folders' links, non-HTTP
- * schemes, and duplicates.
+ * schemes, and duplicates. With `caseInsensitivePaths` (IIS, which serves
+ * `/EPF/v5/` and `/epf/v5/` alike) the folder's path is compared without
+ * regard to case; the host always is, by URL rules; the child's name keeps
+ * the link's case.
  */
-export function parseAutoindex(html: string, pageUrl: string): ListingEntry[] {
+export function parseAutoindex(html: string, pageUrl: string, o: { caseInsensitivePaths?: boolean } = {}): ListingEntry[] {
   const base = new URL(pageUrl);
   const folder = base.pathname.endsWith('/') ? base.pathname : base.pathname.replace(/[^/]*$/, '');
+  // URL paths are percent-encoded ASCII, so lower-casing keeps their length.
+  const inFolder = o.caseInsensitivePaths
+    ? (p: string) => p.slice(0, folder.length).toLowerCase() === folder.toLowerCase()
+    : (p: string) => p.startsWith(folder);
   const seen = new Set<string>();
   const entries: ListingEntry[] = [];
   const parser = new Parser(
@@ -37,7 +53,7 @@ export function parseAutoindex(html: string, pageUrl: string): ListingEntry[] {
         } catch {
           return;
         }
-        if (target.origin !== base.origin || target.search !== '' || !target.pathname.startsWith(folder)) return;
+        if (target.origin !== base.origin || target.search !== '' || !inFolder(target.pathname)) return;
         const rest = target.pathname.slice(folder.length);
         const isDir = rest.endsWith('/');
         const raw = isDir ? rest.slice(0, -1) : rest;

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import type { TaskRecord } from '../store/types.js';
+import type { ContainerDefinition } from './types.js';
+
+/** Declared tasks hashed between two yields to the event loop. */
+const HASH_CHUNK = 2000;
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * The fingerprint of what a definition asks the store to hold: failFast and,
+ * in declaration order, each task's name, dependencies, handler key, input
+ * and options, compared as `ensureContainer` compares them (stable JSON).
+ * A hex SHA-256, 64 characters. Two definitions with the same fingerprint
+ * make the same task records. Hashed in chunks of {@link HASH_CHUNK} tasks,
+ * the event loop let through in between.
+ */
+export async function definitionFingerprint(definition: ContainerDefinition): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(stableJson({ failFast: definition.failFast, tasks: definition.tasks.length }));
+  for (const [i, t] of definition.tasks.entries()) {
+    if (i > 0 && i % HASH_CHUNK === 0) await yieldToLoop();
+    hash.update('\n');
+    hash.update(stableJson([t.name, t.dependsOn, t.handlerName, t.input ?? null, t.options]));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The task records a definition makes, in declaration order (`order` is the
+ * index): what a container holds when its applied fingerprint is this
+ * definition's and nothing changed its tasks since (see
+ * `SnapshotOptions.declared`). `createdAt` is the container's.
+ */
+export function declaredRecords(definition: ContainerDefinition, createdAt: Date): TaskRecord[] {
+  return definition.tasks.map((t, i) => ({
+    container: definition.name,
+    name: t.name,
+    dependsOn: [...t.dependsOn],
+    handler: t.handlerName,
+    input: t.input ?? null,
+    options: t.options,
+    dynamic: false,
+    addedBy: null,
+    stagedBy: null,
+    order: i,
+    createdAt,
+  }));
+}
