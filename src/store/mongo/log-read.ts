@@ -10,9 +10,13 @@ import type { TaskDoc, TransitionDoc } from './models.js';
  * needs instead of re-reading the whole container.
  */
 
-/** The container document as stored (status not derived), with its revision; null when gone or tombstoned. */
+/**
+ * The container document as stored (status not derived), with its revision,
+ * without its declared names (`record.definition` is null: a runner polls
+ * this); null when gone or tombstoned.
+ */
 export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
-  const doc = await ctx.readContainerDoc('readContainerHead', container);
+  const doc = await ctx.readContainerDoc('readContainerHead', container, false);
   if (!doc || doc.deletedAt) return null;
   return { record: toContainerRecord(doc), revision: doc.revision ?? 0 };
 }
