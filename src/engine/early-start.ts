@@ -2,6 +2,14 @@ import { initialTaskState } from '../store/fold.js';
 import type { ContainerSnapshot, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
 import { ContainerView } from './view.js';
 
+/**
+ * Containers with fewer declared tasks are read whole before anything
+ * starts: their full read costs little more than the probes that would
+ * stand in for it (up to 64 tasks are read by `_id` on FerretDB, and a few
+ * hundred documents are one reply).
+ */
+export const EARLY_START_MIN_TASKS = 128;
+
 /** Log positions probed at once (point reads by `_id`) per round. */
 const PROBES_PER_ROUND = 32;
 

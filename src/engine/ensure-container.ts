@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
+import { EARLY_START_MIN_TASKS } from './early-start.js';
 import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
@@ -60,7 +61,7 @@ export async function ensureContainer(
     definition: declared,
   });
   const fingerprint = await definitionFingerprint(definition);
-  if (!created) {
+  if (!created && definition.tasks.length >= EARLY_START_MIN_TASKS) {
     const head = await store.readContainerHead(name);
     if (head && mayStartEarly(head, definition, fingerprint)) {
       const readStartedAt = performance.now();
@@ -134,7 +135,7 @@ export async function ensureContainer(
 
 /**
  * A runner may start tasks before its first full read has landed (see
- * `EarlyStart`): the container holds exactly this definition's tasks
+ * `EarlyStart`; containers of at least `EARLY_START_MIN_TASKS`): the container holds exactly this definition's tasks
  * (recorded applied, revision unchanged since), is neither cancelled nor
  * being retried, and, when it fails fast, no task had failed for good
  * (recorded quiet: none has since either, or the revision would have moved).
