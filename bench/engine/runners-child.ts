@@ -29,6 +29,8 @@ export interface RunnersReport {
   commands: number;
   /** Commands by name (insert, delete, find...). */
   byName: Record<string, number>;
+  /** Commands by name and collection, writes also by what they did (see CommandCounter). */
+  byTarget: Record<string, number>;
   status: string;
   seconds: number;
 }
@@ -78,6 +80,7 @@ const report: RunnersReport = {
   spans,
   commands: counter.since(c0).commands,
   byName: counter.since(c0).byName,
+  byTarget: counter.since(c0).byTarget,
   status: result.status,
   seconds: (performance.now() - t0) / 1000,
 };

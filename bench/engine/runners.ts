@@ -41,6 +41,8 @@ export interface RunnersRun {
   starts: number[];
   /** Commands by name, summed over the processes. */
   byName: Record<string, number>;
+  /** Commands by name and collection, writes also by what they did (see CommandCounter), summed over the processes. */
+  byTarget: Record<string, number>;
   finished: boolean;
 }
 
@@ -85,10 +87,8 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
       busyMs: done.reduce((s, r) => s + r.spans.reduce((b, [start, end]) => b + (end - start), 0), 0),
       maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
       starts: done.flatMap((r) => r.spans.map(([start]) => start)),
-      byName: done.reduce<Record<string, number>>((sum, r) => {
-        for (const [name, n] of Object.entries(r.byName)) sum[name] = (sum[name] ?? 0) + n;
-        return sum;
-      }, {}),
+      byName: sumOf(done.map((r) => r.byName)),
+      byTarget: sumOf(done.map((r) => r.byTarget)),
       finished: done.every((r) => r.status === 'succeeded'),
     };
   } finally {
@@ -98,6 +98,13 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
     await conn.dropDatabase().catch(() => undefined);
     await conn.close();
   }
+}
+
+/** Counts by key summed over processes. */
+function sumOf(counts: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const c of counts) for (const [k, n] of Object.entries(c)) sum[k] = (sum[k] ?? 0) + n;
+  return sum;
 }
 
 /** Most spans `[start, end]` open at one instant. */

@@ -1,5 +1,5 @@
 import { initialTaskState } from '../store/fold.js';
-import type { ContainerSnapshot, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { ContainerRecord, ContainerSnapshot, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
 import { ContainerView } from './view.js';
 
 /**
@@ -55,6 +55,8 @@ export class EarlyStart {
   constructor(
     private readonly store: TaskStore,
     private readonly container: string,
+    /** The container document as read, with its declared graph (a picture without every declared task is never finished). */
+    private readonly record: ContainerRecord,
     records: readonly TaskRecord[],
     /** The full read, under way. */
     full: Promise<ContainerSnapshot | null>,
@@ -89,7 +91,7 @@ export class EarlyStart {
    */
   async grow(view: ContainerView, wanted: number): Promise<ContainerView | null> {
     let pending = 0;
-    for (const name of view.active) if (view.get(name)?.state.status === 'pending') pending += 1;
+    for (const name of view.activeNames()) if (view.get(name)?.state.status === 'pending') pending += 1;
     if (pending >= wanted || this.probed.size >= this.roots.length) return null;
     const targets = this.pick(Math.min(PROBES_PER_ROUND, Math.max(4, 2 * (wanted - pending))));
     this.probes += targets.length;
@@ -103,10 +105,14 @@ export class EarlyStart {
     }
     // The full read may have landed meanwhile: the runner takes that instead.
     if (added === 0 || this.done) return null;
-    const states = new Map<string, TaskSnapshot>();
-    for (const name of view.tasks.keys()) states.set(name, view.get(name)!);
-    const tasks = this.taken.map((record) => states.get(record.name) ?? { record: { ...record }, state: initialTaskState() });
-    return new ContainerView({ container: view.container, tasks, readAt: new Date(), hiddenStaged: [] });
+    // The records as declared (inputs included), with the states the picture holds.
+    const tasks: TaskSnapshot[] = this.taken.map((record) => ({ record: { ...record }, state: view.get(record.name)?.state ?? initialTaskState() }));
+    return new ContainerView({ container: this.record, tasks, readAt: new Date(), hiddenStaged: [] });
+  }
+
+  /** Names of the tasks taken in so far. */
+  takenNames(): string[] {
+    return this.taken.map((r) => r.name);
   }
 
   /** Up to `n` indexes not probed yet: after free ones first, then at random. */

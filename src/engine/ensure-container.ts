@@ -4,11 +4,8 @@ import { EARLY_START_MIN_TASKS } from './early-start.js';
 import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import { initialTaskState } from '../store/fold.js';
 import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
-
-/** The state of a task that never moved, shared by the new tasks of a snapshot. */
-const UNTOUCHED = Object.freeze(initialTaskState());
+import type { FreshTasks } from './view.js';
 
 /** Declared tasks compared with their stored records between two yields to the event loop. */
 const COMPARE_CHUNK = 2000;
@@ -21,6 +18,8 @@ export interface EnsuredContainer {
    * runner's first step needs no read of its own.
    */
   snapshot: ContainerSnapshot;
+  /** Tasks this call inserted into the container it created, pending (not in `snapshot.tasks`). */
+  fresh?: FreshTasks;
   /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
   changes: string[];
   /**
@@ -112,25 +111,29 @@ export async function ensureContainer(
     addedBy: null,
   }));
   const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
+  let fresh: FreshTasks | undefined;
   // The stored records were compared equal to the definition's (or made from it by this call).
   let compared = !created && changes.length === 0 && newTasks.length === 0;
   if (snapshot && created && existing.size === 0 && added.length === newTasks.length) {
     compared = true;
     // A container this call created, with every task inserted by it: nothing
     // else can have happened to them yet, so they are known without reading.
-    snapshot = withNewTasks(snapshot, name, newTasks);
+    // Inserting them moved the revision on by one (see ContainerHead.revision);
+    // any other change since moved it further, and is seen at the first check.
+    fresh = { tasks: newTasks, createdAt: new Date() };
+    snapshot = { ...snapshot, revision: (snapshot.revision ?? 0) + (newTasks.length > 0 ? 1 : 0) };
   } else if (!snapshot || newTasks.length > 0 || changes.length > 0) {
     snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
-  if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition)) {
+  if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition, fresh)) {
     // The next runner's start can trust the definition for the task records.
     const quiet = snapshot.tasks.every((t) => t.state.status !== 'running' && t.state.status !== 'failed');
     const applied = { fingerprint, revision: snapshot.revision ?? 0, quiet };
     await store.recordApplied(name, applied);
     snapshot = { ...snapshot, applied };
   }
-  return { resumed: !created, changes, snapshot };
+  return { resumed: !created, changes, snapshot, fresh };
 }
 
 /**
@@ -157,8 +160,10 @@ function isApplied(snapshot: ContainerSnapshot, fingerprint: string): boolean {
  * staged), in its order: with records compared equal to the definition's,
  * what recording it applied claims.
  */
-function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefinition): boolean {
+function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefinition, fresh: FreshTasks | undefined): boolean {
   if (snapshot.revision === undefined || (snapshot.hiddenStaged?.length ?? 0) > 0) return false;
+  // Made by this call from the definition, every task, in its order.
+  if (fresh) return snapshot.tasks.length === 0 && fresh.tasks.length === definition.tasks.length;
   if (snapshot.tasks.length !== definition.tasks.length) return false;
   for (const [i, t] of definition.tasks.entries()) {
     const r = snapshot.tasks[i]?.record;
@@ -166,19 +171,6 @@ function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefiniti
     if (r.dependsOn.length !== t.dependsOn.length || r.dependsOn.some((d, j) => d !== t.dependsOn[j])) return false;
   }
   return true;
-}
-
-/** The snapshot with freshly inserted tasks added, pending, in declaration order. */
-function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: readonly NewTask[]): ContainerSnapshot {
-  const now = new Date();
-  const added: TaskSnapshot[] = tasks.map((t, i) => ({
-    record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
-    // Shared (states are replaced, never changed in place): one object for all, not one per task.
-    state: UNTOUCHED,
-  }));
-  // Inserting them moved the revision on by one (see ContainerHead.revision);
-  // any other change since moved it further, and is seen at the first check.
-  return { ...snapshot, tasks: [...snapshot.tasks, ...added], revision: (snapshot.revision ?? 0) + (added.length > 0 ? 1 : 0) };
 }
 
 /** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */

@@ -21,9 +21,10 @@ const groupScope = (group: string): string => `group:${group}`;
  * A slot whose holder is gone frees itself within one lease: a slot is held
  * by the claim it was taken for, whose lease the holder renews with its
  * heartbeats. A runner that finds a scope full watches each holder's claim
- * entry and evicts the slot (fenced by its nonce) once that claim is
+ * entry and evicts the slot (fenced by its nonce) once that claim has been
  * over (its next position is written, or another runner took the position)
- * or has stayed unchanged for `leaseMs` of this runner's monotonic time:
+ * for `heartbeatMs`, or has stayed unchanged for `leaseMs`, of this runner's
+ * monotonic time (a live holder releases its slot right after its outcome):
  * by then the holder has fenced itself off (see lease-fence.ts; the same
  * argument as for taking over a task).
  */
@@ -45,7 +46,7 @@ export class SharedLimits {
   constructor(
     private readonly store: TaskStore,
     private readonly container: string,
-    private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'rateGroups' | 'runnerId' | 'leaseMs' | 'clock'>,
+    private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'rateGroups' | 'runnerId' | 'leaseMs' | 'heartbeatMs' | 'clock'>,
   ) {
     this.rates = new RateWindows(store, container, opts.rateGroups, opts.clock);
     this.scopes = [
@@ -205,14 +206,17 @@ export class SharedLimits {
     const [claim, next] = await this.store.readLog(this.container, h.task, h.token, 2);
     const over = next !== undefined || (claim !== undefined && (claim.kind !== 'claimed' || claim.runnerId !== h.runnerId));
     // What the holder's heartbeats change: the claim's lease and progress.
-    const seen = claim ? JSON.stringify([claim.leaseUntil, claim.leaseRenewedAt, claim.progress, claim.statusText]) : 'no claim';
+    const seen = over ? 'over' : claim ? JSON.stringify([claim.leaseUntil, claim.leaseRenewedAt, claim.progress, claim.statusText]) : 'no claim';
     const before = this.watched.get(h.nonce);
-    if (!over && (!before || before.seen !== seen)) {
+    if (!before || before.seen !== seen) {
       // Counted from the end of the read that showed it: the holder wrote it before.
       this.watched.set(h.nonce, { seen, since: performance.now() });
       return;
     }
-    if (!over && readAt - before!.since < this.opts.leaseMs) return;
+    // A live holder releases right after its outcome is recorded: an over
+    // claim's slot is evicted only if still held a heartbeat later (else the
+    // eviction and the release race, and one of them is a wasted delete).
+    if (readAt - before.since < (over ? this.opts.heartbeatMs : this.opts.leaseMs)) return;
     if (await this.store.evictSlot(this.container, h)) this.held.get(h.scope)?.delete(h.index);
     this.watched.delete(h.nonce);
   }

@@ -437,6 +437,8 @@ export interface SlotHolder {
 export interface SlotHolding extends SlotId, SlotHolder {
   /** Random per acquisition; a release or an eviction deletes only this one. */
   nonce: string;
+  /** Taken by a pre-release version whose slot key lacked the nonce (evicted by key and nonce). */
+  legacy?: true;
 }
 
 /** Slots taken together by one acquisition, released together. */
@@ -614,6 +616,8 @@ export interface TaskStore {
   readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]>;
   /** Outputs of the given `succeeded` entries (task and position), by task name; missing ones are left out. */
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>>;
+  /** Inputs of the given tasks, by task name (a runner holds none in its picture); missing tasks are left out. */
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
 }

@@ -1,8 +1,8 @@
 import type { Transition } from '../transition.js';
 import type { ContainerHead } from '../types.js';
 import { toContainerRecord, type StoreContext } from './context.js';
-import { transitionKey } from './keys.js';
-import type { ContainerDoc, TransitionDoc } from './models.js';
+import { taskKey, transitionKey } from './keys.js';
+import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 
 /**
  * Reads of single positions of task logs, each by exact `_id` (the only
@@ -67,4 +67,18 @@ export async function readOutputs(
     }),
   );
   return outputs;
+}
+
+/** The inputs of the given tasks, by task name (one read by `_id` each); tasks not found are left out. */
+export async function readInputs(ctx: StoreContext, container: string, tasks: readonly string[]): Promise<Map<string, unknown>> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const inputs = new Map<string, unknown>();
+  await Promise.all(
+    tasks.map(async (task) => {
+      const id = taskKey(container, task, inc);
+      const doc = await ctx.read('readInputs', () => ctx.q(ctx.m.tasks.findById(id, { input: 1 }).lean<Pick<TaskDoc, 'input'>>()).exec());
+      if (doc) inputs.set(task, doc.input ?? null);
+    }),
+  );
+  return inputs;
 }

@@ -30,7 +30,17 @@ export async function readSlots(ctx: StoreContext, container: string, ids: reado
   // handful (MongoDB reads them by the unique index).
   const filter = { container, incarnation: inc, scope: { $in: scopes } };
   const docs = await ctx.read('readSlots', () => ctx.q(ctx.m.slots.find(filter).lean<SlotDoc[]>()).exec());
-  return docs.filter((d) => wanted.has(JSON.stringify([d.scope, d.index]))).map((d) => ({ scope: d.scope, index: d.index, task: d.task, token: d.token, runnerId: d.runnerId, nonce: d.nonce }));
+  return docs
+    .filter((d) => wanted.has(JSON.stringify([d.scope, d.index])))
+    .map((d) => ({
+      scope: d.scope,
+      index: d.index,
+      task: d.task,
+      token: d.token,
+      runnerId: d.runnerId,
+      nonce: d.nonce,
+      ...(d._id === slotKey(container, inc, d, d.nonce) ? {} : { legacy: true as const }),
+    }));
 }
 
 export async function acquireSlots(ctx: StoreContext, container: string, ids: readonly SlotId[], holder: SlotHolder): Promise<SlotAcquisition> {
@@ -39,38 +49,34 @@ export async function acquireSlots(ctx: StoreContext, container: string, ids: re
   const at = ctx.now();
   const docs: SlotDoc[] = ids.map((id) => ({ _id: slotKey(container, inc, id, nonce), container, incarnation: inc, ...id, ...holder, nonce, at }));
   const held: HeldSlots = { container, ids: [...ids], nonce };
-  // A transient error repeats the same documents: a slot found holding our
-  // own nonce is one an earlier try inserted, and is ours.
-  const duplicates = await ctx.write('acquireSlots', async (o) => {
-    try {
-      await ctx.m.slots.collection.insertMany(docs.map((d) => ({ ...d }) as never), { ordered: false, writeConcern: o.writeConcern });
-      return [] as number[];
-    } catch (error) {
-      const raw = (error as { writeErrors?: unknown }).writeErrors;
-      const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as Array<{ index?: number; code?: number }>;
-      if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000 || typeof w.index !== 'number')) throw error;
-      return writeErrors.map((w) => w.index!);
-    }
-  });
+  // Grouped with the acquisitions of the same turn (see SlotBatcher). A
+  // transient error repeats the same documents: a slot found holding our own
+  // nonce is one an earlier try inserted, and is ours.
+  const duplicates = await ctx.slotWrites.insert(docs);
   if (duplicates.length === 0) return { held };
   const there = await readSlots(ctx, container, duplicates.map((i) => ids[i]!));
   const taken = there.filter((h) => h.nonce !== nonce);
   if (taken.length === 0 && there.length === duplicates.length) return { held };
-  // All or nothing: give back what this call took.
-  await releaseSlots(ctx, held);
+  // All or nothing: give back what this call took (nothing to delete when every slot was refused).
+  // (Also those an earlier try of this call inserted: refused now, but holding our nonce.)
+  const theirs = new Set(taken.map((h) => JSON.stringify([h.scope, h.index])));
+  const landed = ids.filter((id) => !theirs.has(JSON.stringify([id.scope, id.index])));
+  if (landed.length > 0) await releaseSlots(ctx, { ...held, ids: landed });
   return { taken };
 }
 
 export async function releaseSlots(ctx: StoreContext, held: HeldSlots): Promise<void> {
   const inc = (await ctx.incarnation(held.container)) ?? '';
   const keys = held.ids.map((id) => slotKey(held.container, inc, id, held.nonce));
-  await ctx.write('releaseSlots', (o) => ctx.m.slots.deleteMany({ _id: { $in: keys } }, o).exec());
+  await ctx.slotWrites.delete(keys);
 }
 
 export async function evictSlot(ctx: StoreContext, container: string, holding: SlotHolding): Promise<boolean> {
   const inc = (await ctx.incarnation(container)) ?? '';
-  const res = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: slotKey(container, inc, holding, holding.nonce) }, o).exec());
-  if (res.deletedCount > 0) return true;
+  if (!holding.legacy) {
+    const res = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: slotKey(container, inc, holding, holding.nonce) }, o).exec());
+    return res.deletedCount > 0;
+  }
   // A slot taken by a version before the nonce was in the `_id` (only such versions write this `_id`).
   const legacy = JSON.stringify(['slot', container, inc, holding.scope, holding.index]);
   const old = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: legacy, nonce: holding.nonce }, o).exec());
