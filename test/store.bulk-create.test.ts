@@ -46,7 +46,12 @@ describe('bulk task creation', () => {
     expect(taskInserts.reduce((s, i) => s + i.documents, 0)).toBe(1000);
     // + the container, and one page of the task directory per chunk (see src/store/mongo/directory.ts)
     expect(inserts.filter((i) => i.collection === 'pts_directory').length).toBe(taskInserts.length);
-    expect(inserts.length).toBeLessThanOrEqual(2 * taskInserts.length + 2);
+    // Besides: the container and its listing entry; on servers whose updates
+    // are not atomic, one update gate per write of the container document
+    // (its creation, the revision moved on after the inserts; update-gate.ts).
+    const gates = inserts.filter((i) => i.collection === 'pts_gates').length;
+    expect(gates).toBeLessThanOrEqual(2);
+    expect(inserts.length - gates).toBeLessThanOrEqual(2 * taskInserts.length + 2);
     const docs = await taskDocs(conn, 'thousand');
     expect(docs.map((d) => d.name)).toEqual(names(1000)); // declaration order
     expect(new Set(docs.map((d) => d.order)).size).toBe(1000);

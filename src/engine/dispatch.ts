@@ -242,7 +242,7 @@ export class Dispatcher {
         this.sweep.lost();
         // Many lost claims: the picture lags far behind others' work, and one
         // read of everything costs less than learning it claim by claim.
-        if (++this.lostClaims >= Math.max(2 * this.opts.concurrency, this.sync.view.tasks.size / RELOAD_AFTER_LOST_SHARE)) {
+        if (++this.lostClaims >= Math.max(2 * this.opts.concurrency, this.sync.view.size / RELOAD_AFTER_LOST_SHARE)) {
           this.lostClaims = 0;
           this.sync.stale = true;
         }
@@ -267,10 +267,11 @@ export class Dispatcher {
       if (t.state.lapses >= this.opts.maxRecoveries) {
         return await this.attempts.failAtLimit(claim, t, new LeaseLapseLimitError(name, t.state.lapses, this.opts.leaseMs));
       }
-      const deps = await this.sync.dependencyOutputs(t);
+      // Neither the dependencies' outputs nor the input are held in the picture: read them for the task about to start.
+      const [deps, input] = await Promise.all([this.sync.dependencyOutputs(t), this.sync.inputOf(name)]);
       // A rate token's window is over (or nearly): give the claim back, do not start it.
       if (!this.shared.mayStart(held)) return await this.attempts.release(claim);
-      this.attempts.start(claim, t, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
+      this.attempts.start(claim, { ...t, record: { ...t.record, input } }, handler, recovered, deps, claimSentAt, this.shared.keptByAttempt(held));
       held = null; // the attempt gives its slots back when it ends; its rate tokens stay spent
     } catch (error) {
       // The claim's fate is unknown: read the task's log again before deciding anything about it.

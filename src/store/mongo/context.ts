@@ -7,6 +7,7 @@ import { SlotBatcher } from './slot-batch.js';
 import type { CausalSession } from './causal-session.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
 import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
+import { UpdateGate } from './update-gate.js';
 import { assertServerStorable, serverValueRules } from './value-rules.js';
 
 /** Options of one try of a write: pass them on to the driver or mongoose. */
@@ -43,13 +44,17 @@ export class StoreContext {
   causal: CausalSession | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
   readonly appends = new AppendBatcher(this);
+  /** Serialises writes of one container document where the server's updates are not atomic (off elsewhere; see {@link UpdateGate}). */
+  gate: UpdateGate;
   /** Slot inserts and deletes, sent in groups (see {@link SlotBatcher}). */
   readonly slotWrites = new SlotBatcher(this);
 
   constructor(
     readonly m: StoreModels,
     readonly o: ResolvedStoreOptions,
-  ) {}
+  ) {
+    this.gate = new UpdateGate(null, o);
+  }
 
   /** The kinds of values this store's server refuses (measured once per client, when first needed). */
   valueRules(): Promise<ValueRules> {
@@ -76,6 +81,20 @@ export class StoreContext {
    */
   write<T>(operation: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
     return retryWrite(this.o, operation, (o) => this.inSession((s) => fn({ ...o, ...s })));
+  }
+
+  /**
+   * Like {@link write}, for a write of the container document `name`: under
+   * its update gate, so that on servers whose updates are not atomic no two
+   * processes read-modify-write it at once (see {@link UpdateGate}).
+   */
+  writeContainer<T>(operation: string, name: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
+    return this.gate.hold(`containers:${name}`, (check) =>
+      this.write(operation, (o) => {
+        check();
+        return fn(o);
+      }),
+    );
   }
 
   /** Runs one try of an operation in the store's causal session (see {@link CausalSession}); `s` is `{}` without one. */
@@ -106,7 +125,7 @@ export class StoreContext {
    * and need not be: a retried `$inc` only moves it further.
    */
   async bump(container: string): Promise<void> {
-    await this.write('bumpRevision', (o) => this.m.containers.updateOne({ _id: container }, { $inc: { revision: 1 } }, o).exec());
+    await this.writeContainer('bumpRevision', container, (o) => this.m.containers.updateOne({ _id: container }, { $inc: { revision: 1 } }, o).exec());
   }
 
   /** The raw container document (tombstoned or not), under the read deadline. */

@@ -229,6 +229,26 @@ const slotSchema = new Schema<SlotDoc>(
 );
 slotSchema.index({ container: 1, incarnation: 1, scope: 1, index: 1 }, { unique: true });
 
+/**
+ * A gate document (see update-gate.ts): while it exists, its holder alone
+ * updates the document named by `key`, on servers whose updates are not
+ * atomic. Unique by `key`; its `_id` names the acquisition, and every delete
+ * is by that exact `_id`, so a late release never removes the next holder's gate.
+ */
+export interface GateDoc {
+  _id: string;
+  key: string;
+  at: Date;
+  /** The holder's lease (ms): a waiter that sees this acquisition for that long takes the gate over. */
+  leaseMs?: number;
+}
+
+const gateSchema = new Schema<GateDoc>(
+  { _id: { type: String, required: true }, key: { type: String, required: true }, at: { type: Date, required: true }, leaseMs: Number },
+  common,
+);
+gateSchema.index({ key: 1 }, { unique: true });
+
 /** Indexes of earlier versions that did not know incarnations (dropped when indexes are ensured). */
 export const LEGACY_INDEXES: Record<'tasks' | 'transitions', string> = {
   tasks: 'container_1_name_1',
@@ -243,6 +263,7 @@ export interface StoreModels {
   directory: Model<DirectoryDoc>;
   slots: Model<SlotDoc>;
   listing: Model<ListingDoc>;
+  gates: Model<GateDoc>;
 }
 
 /**
@@ -262,7 +283,14 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     directory: get('directory', directorySchema),
     slots: get('slots', slotSchema),
     listing: get('listing', listingSchema),
+    gates: bindGateModel(connection, prefix),
   };
+}
+
+/** The update gates of the stores of one prefix (`<prefix>_gates`; see update-gate.ts), registered on the given connection only. */
+export function bindGateModel(connection: Connection, prefix: string): Model<GateDoc> {
+  const name = `${prefix}:gates`;
+  return (connection.models[name] as Model<GateDoc> | undefined) ?? connection.model<GateDoc>(name, gateSchema, `${prefix}_gates`);
 }
 
 /** Re-exported so callers outside the store never import mongoose for this. */

@@ -39,7 +39,8 @@ import { connectionDatabase, type ConnectionDatabase } from './database-name.js'
 import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
-import { isFerretDb } from './server-kind.js';
+import { isFerretDb, updatesAreAtomic } from './server-kind.js';
+import { UpdateGate } from './update-gate.js';
 import { loadSnapshot } from './snapshot-read.js';
 import * as reads from './log-read.js';
 import * as single from './task-read.js';
@@ -80,6 +81,10 @@ export class MongoStore implements TaskStore {
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
+    if (!(await updatesAreAtomic(connection))) {
+      if (options.ensureIndexes ?? true) await ensureIndexes(models.gates);
+      ctx.gate = new UpdateGate(models.gates, resolved);
+    }
     const reads = options.containerReads ?? 'auto';
     ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
     const causal = options.causalConsistency ?? 'auto';
@@ -133,7 +138,7 @@ export class MongoStore implements TaskStore {
         listing,
       };
       try {
-        await this.ctx.write('createContainer', (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));
+        await this.ctx.writeContainer('createContainer', input.name, (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));
         this.ctx.pins.set(input.name, doc.incarnation!);
         this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
         return { record: toContainerRecord(doc), created: true };
@@ -203,7 +208,7 @@ export class MongoStore implements TaskStore {
     // incarnation read, so a container created again meanwhile is never tombstoned.
     const deletedAt = new Date();
     let tries = 0;
-    const res = await this.ctx.write('deleteContainer', (o) => {
+    const res = await this.ctx.writeContainer('deleteContainer', name, (o) => {
       tries++;
       return this.m.containers.updateOne({ _id: name, deletedAt: null, incarnation: ofIncarnation(inc) }, { $set: { deletedAt } }, o).exec();
     });
@@ -233,7 +238,7 @@ export class MongoStore implements TaskStore {
     await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.slots.deleteMany({ container: name, incarnation: inc }, o).exec());
-    await this.ctx.write('purge', (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
+    await this.ctx.writeContainer('purge', name, (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }
 
   /**
@@ -249,16 +254,16 @@ export class MongoStore implements TaskStore {
     const set: Partial<ContainerDoc> = { status, finishedAt: now, updatedAt: now };
     const recorded = doc?.status === status && typeof doc.statusEntry === 'number';
     if (doc && !doc.deletedAt && !recorded) set.statusEntry = await appendToListing(this.ctx, name, doc.incarnation ?? '', now, status);
-    await this.ctx.write('finishContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
+    await this.ctx.writeContainer('finishContainer', name, (o) => this.m.containers.updateOne({ _id: name }, { $set: set }, o).exec());
   }
 
   async reopenContainer(name: string): Promise<void> {
     const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, updatedAt: this.ctx.now() };
-    await this.ctx.write('reopenContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: set, $inc: { revision: 1 } }, o).exec());
+    await this.ctx.writeContainer('reopenContainer', name, (o) => this.m.containers.updateOne({ _id: name }, { $set: set, $inc: { revision: 1 } }, o).exec());
   }
 
   async beginRetry(name: string, intent: RetryIntent): Promise<boolean> {
-    const res = await this.ctx.write('beginRetry', (o) =>
+    const res = await this.ctx.writeContainer('beginRetry', name, (o) =>
       this.m.containers.updateOne({ _id: name, deletedAt: null }, { $set: { retry: intent, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec(),
     );
     return res.matchedCount > 0;
@@ -266,25 +271,25 @@ export class MongoStore implements TaskStore {
 
   async endRetry(name: string, id: string): Promise<void> {
     const set = { status: 'running', finishedAt: null, cancelRequestedAt: null, retry: null, updatedAt: this.ctx.now() };
-    await this.ctx.write('endRetry', (o) => this.m.containers.updateOne({ _id: name, 'retry.id': id }, { $set: set, $inc: { revision: 1 } }, o).exec());
+    await this.ctx.writeContainer('endRetry', name, (o) => this.m.containers.updateOne({ _id: name, 'retry.id': id }, { $set: set, $inc: { revision: 1 } }, o).exec());
   }
 
   async recordApplied(name: string, applied: AppliedDefinition): Promise<void> {
     // Idempotent, and no revision move: it says what the tasks were at `applied.revision`.
-    await this.ctx.write('recordApplied', (o) =>
-      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision } } }, o).exec(),
+    await this.ctx.writeContainer('recordApplied', name, (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision, quiet: applied.quiet } } }, o).exec(),
     );
   }
 
   async updateContainer(name: string, patch: { failFast?: boolean }): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
     if (Object.keys(set).length === 0) return;
-    await this.ctx.write('updateContainer', (o) => this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec());
+    await this.ctx.writeContainer('updateContainer', name, (o) => this.m.containers.updateOne({ _id: name }, { $set: { ...set, updatedAt: this.ctx.now() }, $inc: { revision: 1 } }, o).exec());
   }
 
   async requestCancel(name: string): Promise<boolean> {
     const now = new Date();
-    const res = await this.ctx.write('requestCancel', (o) =>
+    const res = await this.ctx.writeContainer('requestCancel', name, (o) =>
       this.m.containers.updateOne({ _id: name }, { $set: { cancelRequestedAt: now, updatedAt: now }, $inc: { revision: 1 } }, o).exec(),
     );
     return res.matchedCount > 0;
@@ -402,6 +407,10 @@ export class MongoStore implements TaskStore {
 
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>> {
     return reads.readOutputs(this.ctx, container, refs);
+  }
+
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>> {
+    return reads.readInputs(this.ctx, container, tasks);
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {

@@ -13,6 +13,9 @@ import {
   type TriggerRequest,
 } from '../schedule-types.js';
 import { isDuplicateKeyError } from './keys.js';
+import { bindGateModel } from './models.js';
+import { updatesAreAtomic } from './server-kind.js';
+import { UpdateGate } from './update-gate.js';
 import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
 
 interface HeadDoc {
@@ -99,7 +102,23 @@ export class MongoScheduleStore implements ScheduleStore {
     private readonly slots: Model<SlotDoc>,
     private readonly owners: Model<ContainerOwnerDoc>,
     private readonly o: ResolvedStoreOptions,
+    private readonly gate: UpdateGate,
   ) {}
+
+  /**
+   * An update of one head or slot document, under its update gate: several
+   * schedulers and `pts schedules trigger` write heads at once, and on
+   * servers whose updates are not atomic (FerretDB v1) one would overwrite
+   * the other's fields, e.g. a trigger request lost under a cursor advance.
+   */
+  private update<T>(operation: string, key: string, fn: (o: { writeConcern: ResolvedStoreOptions['writeConcern'] }) => Promise<T>): Promise<T> {
+    return this.gate.hold(key, (check) =>
+      retryWrite(this.o, operation, (o) => {
+        check();
+        return fn(o);
+      }),
+    );
+  }
 
   /**
    * Binds the store to a connection and creates its collections and indexes if missing.
@@ -122,7 +141,14 @@ export class MongoScheduleStore implements ScheduleStore {
     await ensureCollection(heads);
     await ensureCollection(slots);
     await ensureCollection(owners);
-    return new MongoScheduleStore(heads, slots, owners, resolved);
+    let gate = new UpdateGate(null, resolved);
+    if (!(await updatesAreAtomic(connection))) {
+      const gates = bindGateModel(connection, prefix);
+      await ensureCollection(gates);
+      await gates.createIndexes();
+      gate = new UpdateGate(gates, resolved);
+    }
+    return new MongoScheduleStore(heads, slots, owners, resolved, gate);
   }
 
   /**
@@ -134,7 +160,7 @@ export class MongoScheduleStore implements ScheduleStore {
     const found = await this.findHead(schedule);
     if (found) {
       if (description && JSON.stringify(found.description ?? null) !== JSON.stringify(description)) {
-        await retryWrite(this.o, 'openHead', (o) => this.heads.updateOne({ _id: schedule }, { $set: { description } }, o).exec());
+        await this.update('openHead', `schedule_heads:${schedule}`, (o) => this.heads.updateOne({ _id: schedule }, { $set: { description } }, o).exec());
         return toHead({ ...found, description });
       }
       return toHead(found);
@@ -169,7 +195,7 @@ export class MongoScheduleStore implements ScheduleStore {
   }
 
   async requestTrigger(schedule: string, request: TriggerRequest): Promise<boolean> {
-    const r = await retryWrite(this.o, 'requestTrigger', (o) =>
+    const r = await this.update('requestTrigger', `schedule_heads:${schedule}`, (o) =>
       this.heads.updateOne({ _id: schedule }, { $set: { trigger: request, updatedAt: new Date() } }, o).exec(),
     );
     return r.matchedCount > 0;
@@ -177,7 +203,7 @@ export class MongoScheduleStore implements ScheduleStore {
 
   async clearTrigger(schedule: string, request: TriggerRequest): Promise<void> {
     // Only the request that was served: a newer one written meanwhile stays.
-    await retryWrite(this.o, 'clearTrigger', (o) =>
+    await this.update('clearTrigger', `schedule_heads:${schedule}`, (o) =>
       this.heads
         .updateOne({ _id: schedule, 'trigger.requestedAt': request.requestedAt }, { $set: { trigger: null, updatedAt: new Date() } }, o)
         .exec(),
@@ -186,7 +212,7 @@ export class MongoScheduleStore implements ScheduleStore {
 
   async signalHandover(schedule: string): Promise<void> {
     const now = new Date();
-    await retryWrite(this.o, 'signalHandover', (o) => this.heads.updateOne({ _id: schedule }, { $set: { handoverAt: now, updatedAt: now } }, o).exec());
+    await this.update('signalHandover', `schedule_heads:${schedule}`, (o) => this.heads.updateOne({ _id: schedule }, { $set: { handoverAt: now, updatedAt: now } }, o).exec());
   }
 
   async claimContainer(container: string, slotId: string): Promise<{ owner: string; inserted: boolean }> {
@@ -207,10 +233,8 @@ export class MongoScheduleStore implements ScheduleStore {
   }
 
   async advanceHead(schedule: string, cursor: Date): Promise<void> {
-    // `$max` keeps the newest cursor. Without atomic updates (FerretDB v1) a
-    // racing writer may win with an older value; that only makes a later tick
-    // look at slots again, whose claims are already decided by their `_id`.
-    await retryWrite(this.o, 'advanceHead', (o) =>
+    // `$max` keeps the newest cursor (under the gate where updates are not atomic).
+    await this.update('advanceHead', `schedule_heads:${schedule}`, (o) =>
       this.heads.updateOne({ _id: schedule }, { $max: { cursor }, $set: { updatedAt: new Date() } }, o).exec(),
     );
   }
@@ -280,7 +304,7 @@ export class MongoScheduleStore implements ScheduleStore {
   async markSlotStarted(schedule: string, slot: Date): Promise<void> {
     const now = new Date();
     // Idempotent: a repeat finds the slot started and changes nothing.
-    await retryWrite(this.o, 'markSlotStarted', (o) =>
+    await this.update('markSlotStarted', `schedule_slots:${slotKey(schedule, slot)}`, (o) =>
       this.slots
         .updateOne({ _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } }, { $set: { state: 'started', startedAt: now, updatedAt: now } }, o)
         .exec(),
@@ -295,7 +319,7 @@ export class MongoScheduleStore implements ScheduleStore {
   ): Promise<void> {
     const now = new Date();
     // Idempotent: a repeat finds the slot finished and changes nothing.
-    await retryWrite(this.o, 'finishSlot', (o) =>
+    await this.update('finishSlot', `schedule_slots:${slotKey(schedule, slot)}`, (o) =>
       this.slots
         .updateOne({ _id: slotKey(schedule, slot), state: { $in: [...OPEN_SLOT_STATES] } }, { $set: { state, reason, finishedAt: now, updatedAt: now } }, o)
         .exec(),
