@@ -78,3 +78,18 @@ it('schedulers and a trigger writing one schedule head at once never undo each o
   expect(head.cursor.toISOString()).toBe('2026-01-02T16:00:00.000Z');
   expect(head.trigger?.requestedAt.toISOString()).toBe('2026-01-01T00:00:40.000Z');
 });
+
+it('every write of a container document in the store goes through its update gate (writeContainer)', () => {
+  // A write added without the gate would bring the lost updates above back on FerretDB v1.
+  const dir = path.join(__dirname, '../src/store/mongo');
+  const ungated: string[] = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    const lines = fs.readFileSync(path.join(dir, file), 'utf8').split('\n');
+    lines.forEach((line, i) => {
+      if (!/\.containers\.(updateOne|updateMany|replaceOne|deleteOne|deleteMany|create|insertMany|bulkWrite|findOneAndUpdate)\(/.test(line)) return;
+      const before = lines.slice(Math.max(0, i - 3), i + 1).join('\n');
+      if (!before.includes('writeContainer(')) ungated.push(`${file}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  expect(ungated).toEqual([]);
+});

@@ -23,8 +23,8 @@ export interface CompiledDynamicTask {
  */
 export function compileDynamicTasks(
   specs: readonly DynamicTaskSpec[],
-  existing: ReadonlySet<string>,
-  knownHandlers: ReadonlySet<string>,
+  existing: { has(name: string): boolean },
+  knownHandlers: { has(key: string): boolean },
 ): CompiledDynamicTask[] {
   if (!Array.isArray(specs)) throw new InvalidOptionError('tasks', 'addTasks() takes an array of task specs');
   const compiled = specs.map((spec): CompiledDynamicTask => {

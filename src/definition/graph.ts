@@ -10,7 +10,7 @@ export interface GraphNode {
  * Checks that names are unique, every dependency exists (in `nodes` or in
  * `existing`), and that there is no cycle. Throws the first problem found.
  */
-export function assertValidGraph(nodes: readonly GraphNode[], existing: ReadonlySet<string> = new Set()): void {
+export function assertValidGraph(nodes: readonly GraphNode[], existing: { has(name: string): boolean } = new Set<string>()): void {
   const byName = new Map<string, GraphNode>();
   for (const node of nodes) {
     if (byName.has(node.name)) throw new DuplicateTaskError(node.name);

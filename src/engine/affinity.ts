@@ -40,7 +40,7 @@ export class AffinityJudge {
   /** Runners holding a running task in the picture, read once per step (see {@link beginStep}). */
   private runners: Set<string> | null = null;
   /** Tasks by affinity key, rebuilt when the view changes (a new read, tasks added). */
-  private index: { view: ContainerView; size: number; byKey: Map<string, TaskSnapshot[]> } | null = null;
+  private index: { view: ContainerView; byKey: Map<string, string[]> } | null = null;
 
   constructor(
     private readonly runnerId: string,
@@ -89,8 +89,9 @@ export class AffinityJudge {
   /** The key's latest-declared task that was ever claimed, or null. */
   private holderTask(view: ContainerView, key: string): TaskSnapshot | null {
     let best: TaskSnapshot | null = null;
-    for (const t of this.tasksOf(view, key)) {
-      const current = view.get(t.record.name) ?? t;
+    for (const name of this.tasksOf(view, key)) {
+      const current = view.get(name);
+      if (!current) continue;
       if (current.state.attempt > 0 && current.state.runnerId !== null && (!best || current.record.order > best.record.order)) best = current;
     }
     return best;
@@ -105,7 +106,7 @@ export class AffinityJudge {
     // One pass over the active tasks per step, however many keys are judged in it.
     if (!this.runners) {
       this.runners = new Set();
-      for (const name of view.active) {
+      for (const name of view.runningNames()) {
         const s = view.get(name)?.state;
         if (s?.status === 'running' && s.runnerId !== null) this.runners.add(s.runnerId);
       }
@@ -113,18 +114,9 @@ export class AffinityJudge {
     return this.runners.has(runnerId);
   }
 
-  private tasksOf(view: ContainerView, key: string): TaskSnapshot[] {
-    if (!this.index || this.index.view !== view || this.index.size !== view.tasks.size) {
-      const byKey = new Map<string, TaskSnapshot[]>();
-      for (const t of view.tasks.values()) {
-        const k = t.record.options.affinity;
-        if (k === undefined) continue;
-        const list = byKey.get(k);
-        if (list) list.push(t);
-        else byKey.set(k, [t]);
-      }
-      this.index = { view, size: view.tasks.size, byKey };
-    }
+  private tasksOf(view: ContainerView, key: string): string[] {
+    // A picture's task set never changes (tasks added are seen in a new picture).
+    if (!this.index || this.index.view !== view) this.index = { view, byKey: view.byAffinityKey() };
     return this.index.byKey.get(key) ?? [];
   }
 }

@@ -1,13 +1,11 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
+import { EARLY_START_MIN_TASKS } from './early-start.js';
 import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import { initialTaskState } from '../store/fold.js';
-import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
-
-/** The state of a task that never moved, shared by the new tasks of a snapshot. */
-const UNTOUCHED = Object.freeze(initialTaskState());
+import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { FreshTasks } from './view.js';
 
 /** Declared tasks compared with their stored records between two yields to the event loop. */
 const COMPARE_CHUNK = 2000;
@@ -20,8 +18,17 @@ export interface EnsuredContainer {
    * runner's first step needs no read of its own.
    */
   snapshot: ContainerSnapshot;
+  /** Tasks this call inserted into the container it created, pending (not in `snapshot.tasks`). */
+  fresh?: FreshTasks;
   /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
   changes: string[];
+  /**
+   * Set when the runner may start tasks before its first full read landed:
+   * `snapshot` then holds the container document and no task, `full` is
+   * that read (begun at monotonic `readStartedAt`, ms), and `records` the
+   * container's task records (the definition's, known applied).
+   */
+  early?: { full: Promise<ContainerSnapshot | null>; readStartedAt: number; records: TaskRecord[] };
 }
 
 /**
@@ -42,9 +49,10 @@ export async function ensureContainer(
     if (!snapshot) throw new NotFoundError('container', name);
     return { resumed: true, changes: [], snapshot };
   }
-  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+  // The definition's own (frozen) arrays, not copies: a large definition is not held twice.
+  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: t.dependsOn as string[] }));
   // Inputs the server cannot store are refused before anything is written.
-  await store.assertStorableInputs?.(definition.tasks.map((t) => ({ name: t.name, input: t.input })));
+  await store.assertStorableInputs?.(definition.tasks);
   // The declared names are recorded with the container, before any task: a
   // container whose tasks are not all present is never finished.
   const { record, created } = await store.createContainer({
@@ -53,6 +61,22 @@ export async function ensureContainer(
     definition: declared,
   });
   const fingerprint = await definitionFingerprint(definition);
+  if (!created && definition.tasks.length >= EARLY_START_MIN_TASKS) {
+    const head = await store.readContainerHead(name);
+    if (head && mayStartEarly(head, definition, fingerprint)) {
+      const readStartedAt = performance.now();
+      const full = store.loadSnapshot(name, {
+        outputs: false,
+        parallel: true,
+        declared: { fingerprint, records: () => declaredRecords(definition, head.record.createdAt) },
+      });
+      // Awaited by the runner; a failure is met there (this only keeps it from counting as unhandled meanwhile).
+      full.catch(() => undefined);
+      const container = { ...head.record, definition: declared };
+      const snapshot: ContainerSnapshot = { container, tasks: [], readAt: new Date(), revision: head.revision, hiddenStaged: [], applied: head.applied };
+      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records: declaredRecords(definition, head.record.createdAt) } };
+    }
+  }
   let snapshot = await store.loadSnapshot(name, {
     outputs: false,
     parallel: true,
@@ -80,7 +104,7 @@ export async function ensureContainer(
   const missing = definition.tasks.filter((t) => !existing.has(t.name));
   const newTasks: NewTask[] = missing.map((t) => ({
     name: t.name,
-    dependsOn: [...t.dependsOn],
+    dependsOn: t.dependsOn as string[],
     handler: t.handlerName,
     input: t.input,
     options: t.options,
@@ -88,24 +112,43 @@ export async function ensureContainer(
     addedBy: null,
   }));
   const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
+  let fresh: FreshTasks | undefined;
   // The stored records were compared equal to the definition's (or made from it by this call).
   let compared = !created && changes.length === 0 && newTasks.length === 0;
   if (snapshot && created && existing.size === 0 && added.length === newTasks.length) {
     compared = true;
     // A container this call created, with every task inserted by it: nothing
     // else can have happened to them yet, so they are known without reading.
-    snapshot = withNewTasks(snapshot, name, newTasks);
+    // Inserting them moved the revision on by one (see ContainerHead.revision);
+    // any other change since moved it further, and is seen at the first check.
+    fresh = { tasks: newTasks, createdAt: new Date() };
+    snapshot = { ...snapshot, revision: (snapshot.revision ?? 0) + (newTasks.length > 0 ? 1 : 0) };
   } else if (!snapshot || newTasks.length > 0 || changes.length > 0) {
     snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
-  if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition)) {
+  if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition, fresh)) {
     // The next runner's start can trust the definition for the task records.
-    const applied = { fingerprint, revision: snapshot.revision ?? 0 };
+    const quiet = snapshot.tasks.every((t) => t.state.status !== 'running' && t.state.status !== 'failed');
+    const applied = { fingerprint, revision: snapshot.revision ?? 0, quiet };
     await store.recordApplied(name, applied);
     snapshot = { ...snapshot, applied };
   }
-  return { resumed: !created, changes, snapshot };
+  return { resumed: !created, changes, snapshot, fresh };
+}
+
+/**
+ * A runner may start tasks before its first full read has landed (see
+ * `EarlyStart`; containers of at least `EARLY_START_MIN_TASKS`): the container holds exactly this definition's tasks
+ * (recorded applied, revision unchanged since), is neither cancelled nor
+ * being retried, and, when it fails fast, no task had failed for good
+ * (recorded quiet: none has since either, or the revision would have moved).
+ */
+function mayStartEarly(head: ContainerHead, definition: ContainerDefinition, fingerprint: string): boolean {
+  const applied = head.applied;
+  if (!applied || applied.fingerprint !== fingerprint || applied.revision !== head.revision) return false;
+  if (head.record.cancelRequestedAt !== null || head.record.retry) return false;
+  return applied.quiet || !definition.failFast;
 }
 
 /** The snapshot's container has `fingerprint` applied, and its revision has not moved since. */
@@ -118,8 +161,10 @@ function isApplied(snapshot: ContainerSnapshot, fingerprint: string): boolean {
  * staged), in its order: with records compared equal to the definition's,
  * what recording it applied claims.
  */
-function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefinition): boolean {
+function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefinition, fresh: FreshTasks | undefined): boolean {
   if (snapshot.revision === undefined || (snapshot.hiddenStaged?.length ?? 0) > 0) return false;
+  // Made by this call from the definition, every task, in its order.
+  if (fresh) return snapshot.tasks.length === 0 && fresh.tasks.length === definition.tasks.length;
   if (snapshot.tasks.length !== definition.tasks.length) return false;
   for (const [i, t] of definition.tasks.entries()) {
     const r = snapshot.tasks[i]?.record;
@@ -127,19 +172,6 @@ function holdsExactly(snapshot: ContainerSnapshot, definition: ContainerDefiniti
     if (r.dependsOn.length !== t.dependsOn.length || r.dependsOn.some((d, j) => d !== t.dependsOn[j])) return false;
   }
   return true;
-}
-
-/** The snapshot with freshly inserted tasks added, pending, in declaration order. */
-function withNewTasks(snapshot: ContainerSnapshot, container: string, tasks: readonly NewTask[]): ContainerSnapshot {
-  const now = new Date();
-  const added: TaskSnapshot[] = tasks.map((t, i) => ({
-    record: { ...t, container, input: t.input ?? null, stagedBy: t.stagedBy ?? null, order: i, createdAt: now },
-    // Shared (states are replaced, never changed in place): one object for all, not one per task.
-    state: UNTOUCHED,
-  }));
-  // Inserting them moved the revision on by one (see ContainerHead.revision);
-  // any other change since moved it further, and is seen at the first check.
-  return { ...snapshot, tasks: [...snapshot.tasks, ...added], revision: (snapshot.revision ?? 0) + (added.length > 0 ? 1 : 0) };
 }
 
 /** Applies changed options, inputs, handlers and failFast to what is not running; throws for a running task. */

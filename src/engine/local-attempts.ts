@@ -207,8 +207,9 @@ export class LocalAttempts {
     // What this attempt staged before counts as existing for it (others do not see it yet).
     const key = `${addedBy}#${token}`;
     const own = this.staged.get(key) ?? new Set<string>();
-    const existing = new Set([...this.sync.view.tasks.keys(), ...own]);
-    const compiled = compileDynamicTasks(specs, existing, new Set(this.handlers.keys()));
+    const view = this.sync.view;
+    const existing = { has: (task: string) => view.has(task) || own.has(task) };
+    const compiled = compileDynamicTasks(specs, existing, this.handlers);
     const added = await this.store.addTasks(
       this.container,
       compiled.map((t) => ({ ...t, dynamic: true, addedBy, stagedBy: token })),

@@ -19,9 +19,10 @@ import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './event
 import { Dispatcher, earliest } from './dispatch.js';
 import { LeaseJudgement } from './lease-judgement.js';
 import { settlementEntry } from './entries.js';
-import { containerOutcome, planStep, settlementOutcome, type StepPlan } from './plan.js';
+import { planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
+import { EarlyStart } from './early-start.js';
 import { ContainerView } from './view.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -72,6 +73,8 @@ export class Runner {
   private confirmed = false;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
+  /** Work started while the first full read is under way; null once it landed (or without one). */
+  private early: EarlyStart | null = null;
 
   private constructor(
     private readonly store: TaskStore,
@@ -121,7 +124,7 @@ export class Runner {
         clock: opts.clock,
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
-    const { resumed, changes, snapshot } = await ensureContainer(store, name, definition);
+    const { resumed, changes, snapshot, fresh, early } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
@@ -129,10 +132,11 @@ export class Runner {
     const tracing = otel && new RunnerTracing(otel, store, name, snapshot?.container.incarnation ?? '', opts.runnerId);
     if (tracing) for (const [key, fn] of handlers) handlers.set(key, tracing.wrap(fn));
     // Built in chunks: a large container's picture never holds the event loop for long.
-    const view = await ContainerView.build(snapshot);
+    const view = await ContainerView.build(snapshot, fresh);
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
+    if (early) runner.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
     return runner;
   }
 
@@ -255,25 +259,19 @@ export class Runner {
     if (halt) {
       // A stopping container (cancelled, or failed fast): plan every task that is not succeeded.
       plan = planStep(this.leases.apply(view.activeSnapshot(readAt)), view.container.failFast, view);
-      view.dirty.clear();
+      view.clearDirty();
       if (plan.halt) this.dispatch.abortLocal(new CancelledError(plan.halt.reason));
     } else {
-      // Only what changed, and the tasks that depend on it.
-      const changed = new Set<string>();
-      for (const name of view.dirty) {
-        changed.add(name);
-        for (const d of view.dependentsOf(name)) changed.add(d);
-      }
-      view.dirty.clear();
-      const tasks = [...changed].map((n) => view.get(n)).filter((t): t is TaskSnapshot => t !== undefined && t.state.status !== 'running');
-      plan = planStep({ container: view.container, tasks: tasks.slice(0, PLAN_CHUNK), readAt }, view.container.failFast, view);
-      // Many changed at once (the first step of a large container): planned in
-      // chunks, the event loop let through in between. Without a halt, each
-      // task's plan depends on it and its dependencies alone.
-      for (let from = PLAN_CHUNK; from < tasks.length; from += PLAN_CHUNK) {
-        await yieldToLoop();
-        const more = planStep({ container: view.container, tasks: tasks.slice(from, from + PLAN_CHUNK), readAt }, view.container.failFast, view);
-        plan.settle.push(...more.settle);
+      // Only what changed, and the tasks that depend on it (those a plan may
+      // settle), in chunks with the event loop let through in between when
+      // many changed at once (the first step of a large container). Without
+      // a halt, each task's plan depends on it and its dependencies alone.
+      plan = { done: false, outcome: null, halt: null, settle: [], ready: [], nextWakeAt: null, waitingForLease: [] };
+      let first = true;
+      for (const tasks of view.takeChanged(PLAN_CHUNK)) {
+        if (!first) await yieldToLoop();
+        first = false;
+        plan.settle.push(...planStep({ container: view.container, tasks, readAt }, view.container.failFast, view).settle);
       }
     }
     if (plan.settle.length > 0) {
@@ -286,7 +284,7 @@ export class Runner {
         this.confirmed = true;
         if (!(await this.sync.confirm())) return null;
       }
-      const status = containerOutcome({ container: view.container, tasks: [...view.tasks.values()], readAt });
+      const status = view.outcome();
       // A hint for raw readers only: every read derives the status from the tasks.
       await this.store.finishContainer(this.container, status);
       const durationMs = Date.now() - startedAt;
@@ -309,6 +307,16 @@ export class Runner {
     for (const name of this.catchUps) {
       this.catchUps.delete(name);
       await this.sync.catchUp(name);
+    }
+    if (this.early) await this.startEarly(this.early);
+    if (this.early) {
+      // Still early: only the container document is watched (a moved revision reads everything now).
+      if (performance.now() - this.lastTickAt < this.opts.pollMs) return;
+      const before = this.sync.view;
+      await this.sync.checkHead();
+      if (this.sync.view !== before) this.early = null;
+      this.lastTickAt = performance.now();
+      return;
     }
     const now = performance.now();
     const due = now - this.lastTickAt >= this.opts.pollMs;
@@ -333,6 +341,36 @@ export class Runner {
   }
 
   /**
+   * Before the first full read has landed: takes in more tasks shown free
+   * (see {@link EarlyStart}). Once it has: takes it as the picture, reads
+   * again the logs of the tasks moved meanwhile (the read may predate their
+   * entries), and judges the leases it shows.
+   */
+  private async startEarly(early: EarlyStart): Promise<void> {
+    if (this.sync.stale) {
+      // Read everything again anyway (the revision moved): that read replaces this one.
+      this.early = null;
+      return;
+    }
+    if (!early.done) {
+      const busy = this.dispatch.local.size + this.dispatch.claiming.size;
+      const grown = await early.grow(this.sync.view, this.opts.concurrency - busy);
+      if (grown && !early.done) this.sync.view = grown;
+      if (!early.done) return;
+    }
+    this.early = null;
+    if (early.failure !== undefined) throw early.failure;
+    if (!early.landed) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    const before = this.sync.view;
+    this.sync.adopt(early.landed, await ContainerView.build(early.landed));
+    this.sync.lastFullReadAt = early.readStartedAt;
+    const token = (view: ContainerView, name: string) => view.get(name)?.state.token ?? 0;
+    const moved = early.takenNames().filter((name) => token(before, name) > token(this.sync.view, name));
+    await Promise.all(moved.map((name) => this.sync.catchUp(name)));
+    this.judgeLeases(early.readStartedAt, performance.now());
+  }
+
+  /**
    * Judges the leases of tasks running elsewhere on this runner's own clock,
    * from a read made between the given monotonic times.
    */
@@ -346,8 +384,8 @@ export class Runner {
   /** Tasks running in the picture that this runner does not run. */
   private runningElsewhere(): string[] {
     const names: string[] = [];
-    for (const name of this.sync.view.active) {
-      if (this.sync.view.get(name)?.state.status === 'running' && !this.dispatch.local.has(name) && !this.dispatch.claiming.has(name)) names.push(name);
+    for (const name of this.sync.view.runningNames()) {
+      if (!this.dispatch.local.has(name) && !this.dispatch.claiming.has(name)) names.push(name);
     }
     return names;
   }

@@ -169,6 +169,13 @@ export class ViewSync {
     return deps;
   }
 
+  /** A task's input, read from the store (the picture holds none); null for a task without one. */
+  async inputOf(task: string): Promise<unknown> {
+    if (!this.view.hasInput(task)) return null;
+    const read = await this.store.readInputs(this.container, [task]);
+    return read.get(task) ?? null;
+  }
+
   /** The output of a task's last success, from its whole log (its success is not its newest entry). */
   private async lastOutput(task: string): Promise<unknown> {
     const log = await this.store.readLog(this.container, task, 1);

@@ -1,16 +1,38 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { priorityOf } from '../definition/options.js';
 import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
-import type { ContainerRecord, ContainerSnapshot, TaskRecord, TaskSnapshot, TaskState } from '../store/types.js';
-import { TERMINAL_STATUSES } from '../store/types.js';
+import type { ContainerRecord, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskState, TaskStatus } from '../store/types.js';
+import { OUTPUT_NOT_READ } from '../store/types.js';
+import { TaskTable, type TableRecord } from './task-table.js';
 
 /** The state every task that never moved shares (frozen: states are replaced, never changed). */
 const UNTOUCHED: TaskState = Object.freeze(initialTaskState());
-const NO_DEPENDENCIES: string[] = Object.freeze([]) as unknown as string[];
 
 /** Tasks taken in between two yields to the event loop while a view is built (a few ms of work). */
 const BUILD_CHUNK = 5000;
+
+const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
+const CODE = new Map(STATUSES.map((s, i) => [s, i]));
+const PENDING = 0;
+const RUNNING = 1;
+const SUCCEEDED = 2;
+const FAILED = 3;
+const SKIPPED = 4;
+const isTerminal = (code: number) => code >= SUCCEEDED;
+
+/** Marks per task. */
+const IN_HEAP = 1;
+const DIRTY = 2;
+const CHANGED = 4;
+
+/** What a succeeded task keeps besides its token, attempt and end (rare: most succeed first time, with no affinity). */
+type SucceededExtras = Pick<TaskState, 'failures' | 'recoveries' | 'lapses' | 'runnerId'>;
+
+/** Tasks added to a picture after those of its snapshot: just inserted by its builder, so pending and untouched. */
+export interface FreshTasks {
+  tasks: ReadonlyArray<Omit<TableRecord, 'order' | 'createdAt'>>;
+  createdAt: Date;
+}
 
 /**
  * A runner's picture of one container, kept in memory between steps and moved
@@ -22,113 +44,244 @@ const BUILD_CHUNK = 5000;
  * and the container is finished only after every task's next position was
  * checked to be free (see `Runner`).
  *
+ * Held for the whole run, so kept column-wise (see {@link TaskTable}): a
+ * task is an index; its status and position are typed-array entries; a task
+ * that never moved holds no state object, nor does a succeeded one (its
+ * token, attempt and end are columns); only the others (running, failed,
+ * retrying, skipped, cancelled) hold their folded state. Inputs are not held
+ * (read when an attempt starts), nor are the outputs of succeeded tasks once
+ * every task that depends on them succeeded (read when needed). Objects
+ * handed out ({@link get}, {@link nextCandidate}) are made anew on each call.
+ *
  * Indexes kept up to date by {@link apply}:
- * - `dependents`: task → the tasks that depend on it;
  * - `unmet`: pending task → how many of its dependencies have not succeeded;
- * - `candidates`: pending tasks with no unmet dependency, by priority (higher first), then declaration order;
- * - `active`: tasks that are not succeeded (the planner's working set);
- * - `dirty`: tasks whose state changed since the planner last looked.
+ * - the candidates: pending tasks with no unmet dependency, by priority (higher first), then declaration order;
+ * - the running tasks; the dirty tasks (state changed since the planner last looked).
  */
 export class ContainerView {
+  /** The container (its `definition` left out: held as {@link complete}). */
   container: ContainerRecord;
-  readonly tasks = new Map<string, TaskSnapshot>();
-  private readonly dependents = new Map<string, string[]>();
-  private readonly unmet = new Map<string, number>();
-  /** Pending tasks whose dependencies all succeeded, as a binary heap on (priority descending, `record.order` from {@link origin}; see {@link startAt}). */
-  private readonly heap: TaskSnapshot[] = [];
-  /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
-  private origin = 0;
-  private readonly inHeap = new Set<string>();
-  /** Names of the tasks that are not succeeded. */
-  readonly active = new Set<string>();
-  readonly dirty = new Set<string>();
-  private terminalCount = 0;
-  private readonly failed = new Set<string>();
   /** Tasks staged by attempts whose success was not in the log when read (see `ContainerSnapshot.hiddenStaged`). */
   readonly hiddenStaged: ReadonlyArray<{ addedBy: string; stagedBy: number }>;
+  private table: TaskTable;
+  private status = new Uint8Array(0);
+  private token = new Int32Array(0);
+  /** A succeeded task's attempt and end (ms; NaN for none). */
+  private attempt = new Int32Array(0);
+  private endedAt = new Float64Array(0);
+  /** Folded states of tasks neither untouched nor succeeded. */
+  private readonly states = new Map<number, TaskState>();
+  private readonly extras = new Map<number, SucceededExtras>();
+  /** Outputs of succeeded tasks some dependent of which has not succeeded yet. */
+  private readonly outputs = new Map<number, unknown>();
+  /** Per task: its dependents that have not succeeded. */
+  private openDependents = new Int32Array(0);
+  /** Per pending task: its dependencies that have not succeeded (missing ones included). */
+  private unmet = new Int32Array(0);
+  private marks = new Uint8Array(0);
+  /** Candidates, as a binary heap of task indexes on (priority descending, order from {@link origin}; see {@link startAt}). */
+  private heap = new Int32Array(0);
+  private heapSize = 0;
+  private dirtyList = new Int32Array(0);
+  private dirtyCount = 0;
+  private readonly running = new Set<number>();
+  /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
+  private origin = 0;
+  private terminalCount = 0;
+  private succeededCount = 0;
+  private failedCount = 0;
+  /** The container declares its tasks (created from a definition). */
+  private readonly declared: boolean;
   /** Declared names not present yet (a container whose creator died before inserting them). */
-  private missingDeclared: Set<string>;
+  private missingDeclared = 0;
+  /** The picture is being built. */
+  private filling = false;
 
-  constructor(snapshot: ContainerSnapshot) {
-    this.container = snapshot.container;
+  constructor(snapshot: ContainerSnapshot, fresh?: FreshTasks) {
+    this.container = { ...snapshot.container, definition: null };
+    this.declared = snapshot.container.definition !== null && snapshot.container.definition !== undefined;
     this.hiddenStaged = snapshot.hiddenStaged ?? [];
-    this.missingDeclared = new Set();
-    for (const pause of this.fill(snapshot.tasks)) void pause;
+    this.table = new TaskTable(snapshot.container.name, 0);
+    for (const pause of this.fill(snapshot, fresh)) void pause;
   }
 
   /**
-   * The view of a snapshot, built in chunks of {@link BUILD_CHUNK} tasks with
-   * the event loop let through between them: a large container's view is
-   * built without blocking heartbeats and timers for long.
+   * The view of a snapshot (and of `fresh` tasks after it), built in chunks
+   * of {@link BUILD_CHUNK} tasks with the event loop let through between
+   * them: a large container's view is built without blocking heartbeats and
+   * timers for long. Takes the snapshot's tasks over: the caller should let it go.
    */
-  static async build(snapshot: ContainerSnapshot): Promise<ContainerView> {
+  static async build(snapshot: ContainerSnapshot, fresh?: FreshTasks): Promise<ContainerView> {
     const view = new ContainerView({ ...snapshot, tasks: [] });
-    for (const pause of view.fill(snapshot.tasks)) if (pause) await yieldToLoop();
+    for (const pause of view.fill(snapshot, fresh)) if (pause) await yieldToLoop();
     return view;
   }
 
-  /** Takes in the snapshot's tasks and indexes them; yields true where a caller may let the event loop through. */
-  private *fill(tasks: readonly TaskSnapshot[]): Generator<boolean> {
-    // Held for the whole run, so kept small: identical options and the empty
-    // dependency list are shared, and every task that never moved shares one state.
-    const options = new Map<string, TaskRecord['options']>();
-    const shared = (o: TaskRecord['options']) => {
-      const key = JSON.stringify(o);
-      const found = options.get(key);
-      if (found) return found;
-      options.set(key, o);
-      return o;
-    };
-    const chunked = function* (each: (t: TaskSnapshot) => void): Generator<boolean> {
-      for (let i = 0; i < tasks.length; i++) {
-        each(tasks[i]!);
-        if ((i + 1) % BUILD_CHUNK === 0) yield true;
+  /** Takes in the tasks and indexes them; yields true where a caller may let the event loop through. */
+  private *fill(snapshot: ContainerSnapshot, fresh: FreshTasks | undefined): Generator<boolean> {
+    const tasks = snapshot.tasks;
+    const n = tasks.length + (fresh?.tasks.length ?? 0);
+    const table = (this.table = new TaskTable(snapshot.container.name, n));
+    this.status = new Uint8Array(n);
+    this.token = new Int32Array(n);
+    this.attempt = new Int32Array(n);
+    this.endedAt = new Float64Array(n).fill(Number.NaN);
+    this.openDependents = new Int32Array(n);
+    this.unmet = new Int32Array(n);
+    this.marks = new Uint8Array(n);
+    this.heap = new Int32Array(n);
+    this.dirtyList = new Int32Array(n);
+    this.heapSize = this.dirtyCount = this.terminalCount = this.succeededCount = this.failedCount = this.missingDeclared = 0;
+    this.states.clear();
+    this.extras.clear();
+    this.outputs.clear();
+    this.running.clear();
+    this.filling = true;
+    for (let k = 0; k < tasks.length; k++) {
+      const i = table.add(tasks[k]!.record);
+      if (i === table.size - 1) this.store(i, tasks[k]!.state);
+      if ((k + 1) % BUILD_CHUNK === 0) yield true;
+    }
+    for (let k = 0; k < (fresh?.tasks.length ?? 0); k++) {
+      table.add(fresh!.tasks[k]!, k, fresh!.createdAt);
+      if ((k + 1) % BUILD_CHUNK === 0) yield true;
+    }
+    table.link();
+    yield true;
+    const size = table.size;
+    for (let i = 0; i < size; i++) {
+      const code = this.status[i]!;
+      table.forEachDependency(i, (d) => {
+        if (code !== SUCCEEDED) this.openDependents[d]! += 1;
+        if (this.status[d] !== SUCCEEDED) this.unmet[i]! += 1;
+      });
+      // Dependencies missing from the picture never succeed.
+      this.unmet[i]! += this.missingDependencies(i);
+      this.count(code, 1);
+      if (code === RUNNING) this.running.add(i);
+      // Everything is new to the planner.
+      if (code !== SUCCEEDED) this.markDirty(i);
+      if (code === PENDING && this.unmet[i] === 0) {
+        this.marks[i]! |= IN_HEAP;
+        this.heap[this.heapSize++] = i;
       }
-    };
-    // The snapshot's objects are this view's own (fresh from a read): shrunk in place, not copied.
-    yield* chunked((t) => {
-      const record = t.record;
-      record.options = shared(record.options);
-      if (record.dependsOn.length === 0) record.dependsOn = NO_DEPENDENCIES;
-      if (t.state.token === 0 && t.state.status === 'pending') t.state = UNTOUCHED;
-      this.tasks.set(record.name, t);
-    });
-    this.missingDeclared = new Set((this.container.definition ?? []).map((d) => d.name).filter((n) => !this.tasks.has(n)));
-    yield* chunked((t) => {
-      for (const d of t.record.dependsOn) {
-        const list = this.dependents.get(d);
-        if (list) list.push(t.record.name);
-        else this.dependents.set(d, [t.record.name]);
-      }
-    });
-    yield* chunked((t) => this.index(this.tasks.get(t.record.name)!, null));
-    // Everything is new to the planner.
-    for (const name of this.active) this.dirty.add(name);
+      if ((i + 1) % BUILD_CHUNK === 0) yield true;
+    }
+    this.filling = false;
+    for (const i of [...this.outputs.keys()]) if (this.openDependents[i] === 0) this.outputs.delete(i);
+    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    if (this.declared) {
+      for (const d of snapshot.container.definition!) if (!table.has(d.name)) this.missingDeclared += 1;
+    }
     yield false;
   }
 
   /** Every declared task is present (always true without a declared graph, once there is a task). */
   get complete(): boolean {
-    return this.container.definition ? this.missingDeclared.size === 0 : this.tasks.size > 0;
+    return this.declared ? this.missingDeclared === 0 : this.table.size > 0;
   }
 
   /** Some task has failed (for good: no retry left). */
   get hasFailed(): boolean {
-    return this.failed.size > 0;
+    return this.failedCount > 0;
   }
 
   /** Every task is terminal. */
   get allTerminal(): boolean {
-    return this.terminalCount === this.tasks.size;
+    return this.terminalCount === this.table.size;
   }
 
+  /** Tasks in the picture. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  has(name: string): boolean {
+    return this.table.has(name);
+  }
+
+  /** The task, made anew from the columns; its `record.input` is null (see {@link hasInput}). */
   get(name: string): TaskSnapshot | undefined {
-    return this.tasks.get(name);
+    const i = this.table.index(name);
+    return i === undefined ? undefined : this.at(i);
+  }
+
+  /** The task has an input, not held here: read it from the store to start it. */
+  hasInput(name: string): boolean {
+    const i = this.table.index(name);
+    return i !== undefined && this.table.hasInput(i);
   }
 
   /** The tasks that depend on `name`. */
   dependentsOf(name: string): readonly string[] {
-    return this.dependents.get(name) ?? [];
+    const i = this.table.index(name);
+    return i === undefined ? [] : this.table.dependentNames(i);
+  }
+
+  /** Names of the running tasks. */
+  runningNames(): string[] {
+    return [...this.running].map((i) => this.table.names[i]!);
+  }
+
+  /** Names of the tasks that are not succeeded. */
+  activeNames(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.table.size; i++) if (this.status[i] !== SUCCEEDED) out.push(this.table.names[i]!);
+    return out;
+  }
+
+  /** Names of the tasks whose state changed since the planner last looked. */
+  dirtyNames(): string[] {
+    return Array.from(this.dirtyList.subarray(0, this.dirtyCount), (i) => this.table.names[i]!);
+  }
+
+  /** Names of the tasks with an affinity key, by key (empty at once when no task has one). */
+  byAffinityKey(): Map<string, string[]> {
+    const byKey = new Map<string, string[]>();
+    if (!this.table.anyOption((o) => o.affinity !== undefined)) return byKey;
+    for (let i = 0; i < this.table.size; i++) {
+      const key = this.table.options(i).affinity;
+      if (key === undefined) continue;
+      const list = byKey.get(key);
+      if (list) list.push(this.table.names[i]!);
+      else byKey.set(key, [this.table.names[i]!]);
+    }
+    return byKey;
+  }
+
+  /**
+   * The tasks the planner must look at, and forgets they changed: those
+   * whose state changed and their dependents, limited to those a plan can
+   * settle (a skipped task, whose skip may be undone; a pending task with
+   * dependencies, which may have to be skipped). Made in chunks of `chunk`.
+   */
+  *takeChanged(chunk: number): Generator<TaskSnapshot[]> {
+    const picked: number[] = [];
+    const consider = (i: number) => {
+      if (this.marks[i]! & CHANGED) return;
+      const code = this.status[i]!;
+      if (code === SKIPPED || (code === PENDING && this.table.dependencyCount(i) > 0)) {
+        this.marks[i]! |= CHANGED;
+        picked.push(i);
+      }
+    };
+    for (let k = 0; k < this.dirtyCount; k++) {
+      const i = this.dirtyList[k]!;
+      this.marks[i]! &= ~DIRTY;
+      consider(i);
+      this.table.forEachDependent(i, consider);
+    }
+    this.dirtyCount = 0;
+    for (const i of picked) this.marks[i]! &= ~CHANGED;
+    for (let from = 0; from < picked.length; from += chunk) {
+      yield picked.slice(from, from + chunk).map((i) => this.at(i));
+    }
+  }
+
+  /** Forgets which tasks changed (a plan over every active task looked at them all). */
+  clearDirty(): void {
+    for (let k = 0; k < this.dirtyCount; k++) this.marks[this.dirtyList[k]!]! &= ~DIRTY;
+    this.dirtyCount = 0;
   }
 
   /**
@@ -138,33 +291,33 @@ export class ContainerView {
    * must read the log from there).
    */
   apply(name: string, entries: readonly Transition[]): boolean {
-    const t = this.tasks.get(name);
-    if (!t) return true;
-    const fresh = entries.filter((e) => e.token > t.state.token).sort((a, b) => a.token - b.token);
+    const i = this.table.index(name);
+    if (i === undefined) return true;
+    const at = this.token[i]!;
+    const fresh = entries.filter((e) => e.token > at).sort((a, b) => a.token - b.token);
     if (fresh.length === 0) return true;
-    if (fresh[0]!.token !== t.state.token + 1) return false;
-    this.setState(name, foldTransitions(fresh, t.state));
+    if (fresh[0]!.token !== at + 1) return false;
+    this.setState(name, foldTransitions(fresh, this.stateAt(i)));
     return true;
   }
 
   /** Replaces a task's state (e.g. after an in-place update of a running claim). */
   setState(name: string, state: TaskState): void {
-    const t = this.tasks.get(name);
-    if (!t) return;
-    const before = t.state;
-    const next: TaskSnapshot = { record: t.record, state: state.status === 'succeeded' ? compactSucceeded(state, t.record.options.affinity !== undefined) : state };
-    this.tasks.set(name, next);
-    this.index(next, before);
-    this.dirty.add(name);
+    const i = this.table.index(name);
+    if (i === undefined) return;
+    const was = this.status[i]!;
+    this.count(was, -1);
+    this.store(i, state);
+    this.reindex(i, was);
+    this.markDirty(i);
   }
 
   /** Pops the next pending task whose dependencies all succeeded (priority, then declaration order), or null. */
   nextCandidate(): TaskSnapshot | null {
-    while (this.heap.length > 0) {
-      const top = this.pop();
-      this.inHeap.delete(top.record.name);
-      const current = this.tasks.get(top.record.name);
-      if (current && current.state.status === 'pending' && (this.unmet.get(top.record.name) ?? 0) === 0) return current;
+    while (this.heapSize > 0) {
+      const i = this.pop();
+      this.marks[i]! &= ~IN_HEAP;
+      if (this.status[i] === PENDING && this.unmet[i] === 0) return this.at(i);
     }
     return null;
   }
@@ -177,8 +330,7 @@ export class ContainerView {
   startAt(order: number): void {
     if (order === this.origin) return;
     this.origin = order;
-    const h = this.heap;
-    for (let i = (h.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   /**
@@ -189,9 +341,9 @@ export class ContainerView {
    */
   widestGap(): { from: number; to: number } | null {
     const orders: number[] = [];
-    for (const t of this.heap) {
-      const current = this.tasks.get(t.record.name);
-      if (current?.state.status === 'pending' && (this.unmet.get(t.record.name) ?? 0) === 0) orders.push(t.record.order);
+    for (let k = 0; k < this.heapSize; k++) {
+      const i = this.heap[k]!;
+      if (this.status[i] === PENDING && this.unmet[i] === 0) orders.push(this.table.order[i]!);
     }
     if (orders.length === 0) return null;
     orders.sort((a, b) => a - b);
@@ -209,66 +361,129 @@ export class ContainerView {
 
   /** Puts a task popped by {@link nextCandidate} back (it could not start now). */
   requeue(t: TaskSnapshot): void {
-    if (this.inHeap.has(t.record.name)) return;
-    this.inHeap.add(t.record.name);
-    this.push(t);
+    const i = this.table.index(t.record.name);
+    if (i !== undefined) this.enqueue(i);
   }
 
   /** A snapshot of the tasks that are not succeeded (for the full planner), read at `readAt`. */
   activeSnapshot(readAt: Date): ContainerSnapshot {
     const tasks: TaskSnapshot[] = [];
-    for (const name of this.active) tasks.push(this.tasks.get(name)!);
+    for (let i = 0; i < this.table.size; i++) if (this.status[i] !== SUCCEEDED) tasks.push(this.at(i));
     tasks.sort((a, b) => a.record.order - b.record.order || a.record.name.localeCompare(b.record.name));
     return { container: this.container, tasks, readAt };
   }
 
-  /** Keeps the indexes right after a task's state went from `before` (null: new) to `t.state`. */
-  private index(t: TaskSnapshot, before: TaskState | null): void {
-    const name = t.record.name;
-    const now = t.state.status;
-    const was = before?.status ?? null;
-    const wasTerminal = was !== null && TERMINAL_STATUSES.has(was);
-    const isTerminal = TERMINAL_STATUSES.has(now);
-    if (isTerminal && !wasTerminal) this.terminalCount += 1;
-    if (!isTerminal && wasTerminal) this.terminalCount -= 1;
-    if (now === 'failed') this.failed.add(name);
-    else this.failed.delete(name);
-    if (now === 'succeeded') this.active.delete(name);
-    else this.active.add(name);
-    if (before === null) {
-      let unmet = 0;
-      for (const d of t.record.dependsOn) if (this.tasks.get(d)?.state.status !== 'succeeded') unmet += 1;
-      if (unmet > 0) this.unmet.set(name, unmet);
-    } else if ((was === 'succeeded') !== (now === 'succeeded')) {
-      const delta = now === 'succeeded' ? -1 : 1;
-      for (const dep of this.dependents.get(name) ?? []) {
-        const n = (this.unmet.get(dep) ?? 0) + delta;
-        if (n === 0) this.unmet.delete(dep);
-        else this.unmet.set(dep, n);
-        const d = this.tasks.get(dep);
-        if (n === 0 && d && d.state.status === 'pending') this.requeue(d);
+  /** The container's final status once every task is terminal (see `deriveContainerState`). */
+  outcome(): Exclude<ContainerStatus, 'running'> {
+    const allSucceeded = this.complete && this.succeededCount === this.table.size;
+    if (this.container.cancelRequestedAt) return allSucceeded ? 'succeeded' : 'cancelled';
+    if (!this.complete || !this.allTerminal) return 'failed';
+    return allSucceeded ? 'succeeded' : 'failed';
+  }
+
+  /** Task i as a snapshot, made anew. */
+  private at(i: number): TaskSnapshot {
+    return { record: this.table.record(i), state: this.stateAt(i) };
+  }
+
+  private stateAt(i: number): TaskState {
+    const code = this.status[i]!;
+    if (code !== SUCCEEDED) return this.states.get(i) ?? UNTOUCHED;
+    const s = Object.create(SUCCEEDED_STATE) as TaskState;
+    s.token = this.token[i]!;
+    s.attempt = this.attempt[i]!;
+    const end = this.endedAt[i]!;
+    s.endedAt = Number.isNaN(end) ? null : new Date(end);
+    s.output = this.outputs.has(i) ? this.outputs.get(i) : OUTPUT_NOT_READ;
+    const extras = this.extras.get(i);
+    if (extras) Object.assign(s, extras);
+    return s;
+  }
+
+  /** Keeps task i's state in the columns (and the few objects some states need). */
+  private store(i: number, state: TaskState): void {
+    const code = CODE.get(state.status)!;
+    this.status[i] = code;
+    this.token[i] = state.token;
+    this.states.delete(i);
+    this.extras.delete(i);
+    this.outputs.delete(i);
+    if (code === SUCCEEDED) {
+      this.attempt[i] = state.attempt;
+      this.endedAt[i] = state.endedAt ? state.endedAt.getTime() : Number.NaN;
+      // Tasks with an affinity key name their key's holder (see AffinityJudge).
+      const runnerId = this.table.options(i).affinity !== undefined ? state.runnerId : null;
+      if (state.failures !== 0 || state.recoveries !== 0 || state.lapses !== 0 || runnerId !== null) {
+        this.extras.set(i, { failures: state.failures, recoveries: state.recoveries, lapses: state.lapses, runnerId });
       }
+      // Kept while a dependent may start and need it (read from the store otherwise).
+      const output = state.output;
+      // (While the picture is built, dependents are not counted yet: kept, then dropped once they are.)
+      if (output !== OUTPUT_NOT_READ && (this.openDependents[i]! > 0 || this.filling)) this.outputs.set(i, output);
+      return;
     }
-    if (now === 'pending' && (this.unmet.get(name) ?? 0) === 0) this.requeue(t);
+    if (code === PENDING && state.token === 0) return;
+    // Only a succeeded task's output is ever read.
+    this.states.set(i, state.output === null || state.output === undefined ? state : { ...state, output: null });
   }
 
-  private push(t: TaskSnapshot): void {
+  /** Keeps the indexes right after task i's status went from `was` to its current one. */
+  private reindex(i: number, was: number): void {
+    const now = this.status[i]!;
+    this.count(now, 1);
+    if (now === RUNNING) this.running.add(i);
+    else this.running.delete(i);
+    if ((was === SUCCEEDED) !== (now === SUCCEEDED)) {
+      const delta = now === SUCCEEDED ? -1 : 1;
+      this.table.forEachDependent(i, (j) => {
+        this.unmet[j]! += delta;
+        if (this.unmet[j] === 0 && this.status[j] === PENDING) this.enqueue(j);
+      });
+      this.table.forEachDependency(i, (d) => {
+        this.openDependents[d]! += delta;
+        if (this.openDependents[d] === 0) this.outputs.delete(d);
+      });
+    }
+    if (now === PENDING && this.unmet[i] === 0) this.enqueue(i);
+  }
+
+  private count(code: number, delta: number): void {
+    if (isTerminal(code)) this.terminalCount += delta;
+    if (code === SUCCEEDED) this.succeededCount += delta;
+    if (code === FAILED) this.failedCount += delta;
+  }
+
+  private missingDependencies(i: number): number {
+    let real = 0;
+    this.table.forEachDependency(i, () => void real++);
+    return this.table.dependencyCount(i) - real;
+  }
+
+  private markDirty(i: number): void {
+    if (this.marks[i]! & DIRTY) return;
+    this.marks[i]! |= DIRTY;
+    this.dirtyList[this.dirtyCount++] = i;
+  }
+
+  private enqueue(i: number): void {
+    if (this.marks[i]! & IN_HEAP) return;
+    this.marks[i]! |= IN_HEAP;
     const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
+    let k = this.heapSize++;
+    h[k] = i;
+    while (k > 0) {
+      const p = (k - 1) >> 1;
+      if (!this.before(h[k]!, h[p]!)) break;
+      [h[k], h[p]] = [h[p]!, h[k]!];
+      k = p;
     }
   }
 
-  private pop(): TaskSnapshot {
+  private pop(): number {
     const h = this.heap;
     const top = h[0]!;
-    const last = h.pop()!;
-    if (h.length > 0) {
+    const last = h[--this.heapSize]!;
+    if (this.heapSize > 0) {
       h[0] = last;
       this.siftDown(0);
     }
@@ -277,52 +492,38 @@ export class ContainerView {
 
   private siftDown(from: number): void {
     const h = this.heap;
-    let i = from;
+    const size = this.heapSize;
+    let k = from;
     for (;;) {
-      const l = 2 * i + 1;
+      const l = 2 * k + 1;
       const r = l + 1;
-      let m = i;
-      if (l < h.length && this.before(h[l]!, h[m]!)) m = l;
-      if (r < h.length && this.before(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
+      let m = k;
+      if (l < size && this.before(h[l]!, h[m]!)) m = l;
+      if (r < size && this.before(h[r]!, h[m]!)) m = r;
+      if (m === k) break;
+      [h[k], h[m]] = [h[m]!, h[k]!];
+      k = m;
     }
   }
 
   /** Candidate order: higher priority first, then declaration order from {@link origin} up, then from 0 up to it, then name. */
-  private before(a: TaskSnapshot, b: TaskSnapshot): boolean {
-    const pa = priorityOf(a.record.options);
-    const pb = priorityOf(b.record.options);
+  private before(a: number, b: number): boolean {
+    const pa = this.table.priority(a);
+    const pb = this.table.priority(b);
     if (pa !== pb) return pa > pb;
-    const aWrapped = a.record.order < this.origin;
-    const bWrapped = b.record.order < this.origin;
+    const oa = this.table.order[a]!;
+    const ob = this.table.order[b]!;
+    const aWrapped = oa < this.origin;
+    const bWrapped = ob < this.origin;
     if (aWrapped !== bWrapped) return bWrapped;
-    return a.record.order < b.record.order || (a.record.order === b.record.order && a.record.name < b.record.name);
+    return oa < ob || (oa === ob && this.table.names[a]! < this.table.names[b]!);
   }
 }
 
-/** What a succeeded state keeps of its own; the rest reads from a shared prototype (see {@link compactSucceeded}). */
-// Not frozen: own fields are assigned over it, which a frozen prototype forbids. Never written to.
-const SUCCEEDED: TaskState = { ...initialTaskState(), status: 'succeeded', progress: 1 };
-
 /**
- * A succeeded state as the scheduler needs it, in a few own fields over a
- * shared prototype: most of a large container is succeeded tasks, held for
- * the whole run. `foldTransitions` reads every field (prototype included)
- * when it continues from such a state.
+ * What a succeeded state shares; a task's own token, attempt, end and output
+ * are set over it (see `stateAt`). Not frozen: own fields are assigned over
+ * it, which a frozen prototype forbids. Never written to. `foldTransitions`
+ * reads every field (prototype included) when it continues from such a state.
  */
-function compactSucceeded(state: TaskState, keepRunner: boolean): TaskState {
-  const s = Object.create(SUCCEEDED) as TaskState;
-  s.token = state.token;
-  s.attempt = state.attempt;
-  s.output = state.output;
-  s.endedAt = state.endedAt;
-  if (state.failures !== 0) s.failures = state.failures;
-  if (state.recoveries !== 0) s.recoveries = state.recoveries;
-  if (state.lapses !== 0) s.lapses = state.lapses;
-  // Tasks with an affinity key name their key's holder (see AffinityJudge).
-  if (keepRunner && state.runnerId !== null) s.runnerId = state.runnerId;
-  return s;
-}
-
+const SUCCEEDED_STATE: TaskState = { ...initialTaskState(), status: 'succeeded', progress: 1 };

@@ -199,6 +199,12 @@ export interface AppliedDefinition {
   /** See `definitionFingerprint` (hex SHA-256). */
   fingerprint: string;
   revision: number;
+  /**
+   * No task was running or failed for good in the read that recorded it. A
+   * failure for good moves the revision on before it is written, so while
+   * the revision stands still, none has happened since either.
+   */
+  quiet: boolean;
 }
 
 /** What {@link TaskStore.loadSnapshot} reads. */
@@ -339,13 +345,16 @@ export type SettleOutcome =
 
 /** The container document as stored (its status not derived), for incremental readers. */
 export interface ContainerHead {
-  record: ContainerRecord;
+  /** The container's stored fields but its declared graph (read `loadSnapshot` for that). */
+  record: Omit<ContainerRecord, 'definition'>;
   /**
    * Moves on with every change a runner cannot see through its own writes:
    * a cancel request, tasks added, edited or deleted, a reset or hand edit
    * of a task, changed options. A runner that sees it move reads everything again.
    */
   revision: number;
+  /** The definition recorded applied on the container (see {@link AppliedDefinition}); null or absent when none. */
+  applied?: AppliedDefinition | null;
 }
 
 /** A task to add to a container. */
@@ -618,13 +627,16 @@ export interface TaskStore {
   assertStorableInputs?(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void>;
   /**
    * The container document with its revision (one read by `_id`); null once
-   * deleted or tombstoned. Its status is the stored hint, not derived.
+   * deleted or tombstoned. Its status is the stored hint, not derived; its
+   * declared graph is not read (a runner polls the head).
    */
   readContainerHead(container: string): Promise<ContainerHead | null>;
   /** One task's log entries from position `fromToken` on (reads by `_id` until a free position, or `limit` entries). */
   readLog(container: string, task: string, fromToken: number, limit?: number): Promise<Transition[]>;
   /** Outputs of the given `succeeded` entries (task and position), by task name; missing ones are left out. */
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>>;
+  /** Inputs of the given tasks, by task name (a runner holds none in its picture); missing tasks are left out. */
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>>;
   /** Moves a task that is not running (skip, cancel, reset); false when the token is stale. */
   settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean>;
 }

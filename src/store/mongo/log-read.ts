@@ -1,8 +1,8 @@
 import type { Transition } from '../transition.js';
 import type { ContainerHead } from '../types.js';
 import { toContainerRecord, type StoreContext } from './context.js';
-import { transitionKey } from './keys.js';
-import type { TransitionDoc } from './models.js';
+import { taskKey, transitionKey } from './keys.js';
+import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 
 /**
  * Reads of single positions of task logs, each by exact `_id` (the only
@@ -10,11 +10,18 @@ import type { TransitionDoc } from './models.js';
  * needs instead of re-reading the whole container.
  */
 
-/** The container document as stored (status not derived), with its revision; null when gone or tombstoned. */
+/**
+ * The container document as stored (status not derived), with its revision,
+ * without its declared graph; null when gone or tombstoned. The graph is
+ * most of the document of a large container (about 140 bytes per task), and
+ * a runner reads the head every `pollMs`.
+ */
 export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
-  const doc = await ctx.readContainerDoc('readContainerHead', container);
+  const doc = await ctx.read('readContainerHead', () => ctx.q(ctx.m.containers.findById(container, { definition: 0 }).lean<ContainerDoc>()).exec());
   if (!doc || doc.deletedAt) return null;
-  return { record: toContainerRecord(doc), revision: doc.revision ?? 0 };
+  const { definition, ...record } = toContainerRecord(doc);
+  void definition;
+  return { record, revision: doc.revision ?? 0, applied: doc.applied ?? null };
 }
 
 /**
@@ -60,4 +67,18 @@ export async function readOutputs(
     }),
   );
   return outputs;
+}
+
+/** The inputs of the given tasks, by task name (one read by `_id` each); tasks not found are left out. */
+export async function readInputs(ctx: StoreContext, container: string, tasks: readonly string[]): Promise<Map<string, unknown>> {
+  const inc = (await ctx.incarnation(container)) ?? '';
+  const inputs = new Map<string, unknown>();
+  await Promise.all(
+    tasks.map(async (task) => {
+      const id = taskKey(container, task, inc);
+      const doc = await ctx.read('readInputs', () => ctx.q(ctx.m.tasks.findById(id, { input: 1 }).lean<Pick<TaskDoc, 'input'>>()).exec());
+      if (doc) inputs.set(task, doc.input ?? null);
+    }),
+  );
+  return inputs;
 }

@@ -251,7 +251,7 @@ export class MongoStore implements TaskStore {
    */
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const now = new Date();
-    const doc = await this.ctx.readContainerDoc('finishContainer', name);
+    const doc = await this.ctx.readContainerDoc('finishContainer', name, false);
     const set: Partial<ContainerDoc> = { status, finishedAt: now, updatedAt: now };
     const recorded = doc?.status === status && typeof doc.statusEntry === 'number';
     if (doc && !doc.deletedAt && !recorded) set.statusEntry = await appendToListing(this.ctx, name, doc.incarnation ?? '', now, status);
@@ -277,8 +277,8 @@ export class MongoStore implements TaskStore {
 
   async recordApplied(name: string, applied: AppliedDefinition): Promise<void> {
     // Idempotent, and no revision move: it says what the tasks were at `applied.revision`.
-    await this.ctx.write('recordApplied', (o) =>
-      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision } } }, o).exec(),
+    await this.ctx.writeContainer('recordApplied', name, (o) =>
+      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision, quiet: applied.quiet } } }, o).exec(),
     );
   }
 
@@ -415,6 +415,10 @@ export class MongoStore implements TaskStore {
 
   readOutputs(container: string, refs: ReadonlyArray<{ task: string; token: number }>): Promise<Map<string, unknown>> {
     return reads.readOutputs(this.ctx, container, refs);
+  }
+
+  readInputs(container: string, tasks: readonly string[]): Promise<Map<string, unknown>> {
+    return reads.readInputs(this.ctx, container, tasks);
   }
 
   async settleTask(container: string, task: string, expectedToken: number, outcome: SettleOutcome): Promise<boolean> {
