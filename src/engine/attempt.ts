@@ -46,8 +46,8 @@ export interface AttemptInput {
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
   /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
   loopWatch: LoopWatch;
-  /** Called once the handler has settled, before its outcome is written. */
-  onHandlerSettled?: () => void;
+  /** Called once the handler has settled, before its outcome is written; `succeeded` when it returned a storable output. */
+  onHandlerSettled?: (succeeded: boolean) => void;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -164,8 +164,8 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
     } finally {
       if (timeout) clearTimeout(timeout);
       a.runnerSignal.removeEventListener('abort', forward);
-      a.onHandlerSettled?.();
     }
+    a.onHandlerSettled?.(outcome.ok);
 
     const leaseLost = async () => {
       events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });

@@ -132,7 +132,12 @@ export class LocalAttempts {
     // database would show more running tasks than this runner may run
     // (test runner.order-and-concurrency).
     this.busy.add(name);
-    const handOver = () => {
+    // Handed over only when this success can make nothing ready: a task it
+    // staged or a dependent may outrank what the next claim would take
+    // (priorities), and a failure may make the task itself ready again.
+    const handOver = (succeeded: boolean) => {
+      if (!succeeded || this.staged.has(`${name}#${claim.token}`)) return;
+      if (this.sync.view.dependentsOf(name).some((d) => this.sync.view.get(d)?.state.status === 'pending')) return;
       if (!this.busy.delete(name)) return;
       this.handovers.push(name);
       this.hooks.wake();
