@@ -47,6 +47,7 @@ ctx: StoreContext,
     ...(inc ? { incarnation: inc } : {}),
     // The server's time, as this writer measured its offset (see measureServerOffset).
     ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
+    ...(predecessor ? { behind: predecessor.id } : {}),
   }, predecessor);
   if (verdict.ours) return granted;
   if (verdict.stored && onTaken) {
