@@ -49,9 +49,10 @@ export async function ensureContainer(
     if (!snapshot) throw new NotFoundError('container', name);
     return { resumed: true, changes: [], snapshot };
   }
-  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+  // The definition's own (frozen) arrays, not copies: a large definition is not held twice.
+  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: t.dependsOn as string[] }));
   // Inputs the server cannot store are refused before anything is written.
-  await store.assertStorableInputs?.(definition.tasks.map((t) => ({ name: t.name, input: t.input })));
+  await store.assertStorableInputs?.(definition.tasks);
   // The declared names are recorded with the container, before any task: a
   // container whose tasks are not all present is never finished.
   const { record, created } = await store.createContainer({
@@ -103,7 +104,7 @@ export async function ensureContainer(
   const missing = definition.tasks.filter((t) => !existing.has(t.name));
   const newTasks: NewTask[] = missing.map((t) => ({
     name: t.name,
-    dependsOn: [...t.dependsOn],
+    dependsOn: t.dependsOn as string[],
     handler: t.handlerName,
     input: t.input,
     options: t.options,
