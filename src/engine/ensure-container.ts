@@ -49,7 +49,8 @@ export async function ensureContainer(
     if (!snapshot) throw new NotFoundError('container', name);
     return { resumed: true, changes: [], snapshot };
   }
-  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+  // The definition's own (frozen) arrays, not copies: a large definition is not held twice.
+  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: t.dependsOn as string[] }));
   let fingerprint = definition.tasks.length >= EARLY_START_MIN_TASKS ? await definitionFingerprint(definition) : null;
   if (fingerprint !== null) {
     // A container that holds exactly this definition needs neither checks of
@@ -71,7 +72,7 @@ export async function ensureContainer(
     }
   }
   // Inputs the server cannot store are refused before anything is written.
-  await store.assertStorableInputs?.(definition.tasks.map((t) => ({ name: t.name, input: t.input })));
+  await store.assertStorableInputs?.(definition.tasks);
   // The declared names are recorded with the container, before any task: a
   // container whose tasks are not all present is never finished.
   const { record, created } = await store.createContainer({
@@ -107,7 +108,7 @@ export async function ensureContainer(
   const missing = definition.tasks.filter((t) => !existing.has(t.name));
   const newTasks: NewTask[] = missing.map((t) => ({
     name: t.name,
-    dependsOn: [...t.dependsOn],
+    dependsOn: t.dependsOn as string[],
     handler: t.handlerName,
     input: t.input,
     options: t.options,

@@ -610,7 +610,8 @@ export interface TaskStore {
   assertStorableInputs?(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void>;
   /**
    * The container document with its revision (one read by `_id`); null once
-   * deleted or tombstoned. Its status is the stored hint, not derived.
+   * deleted or tombstoned. Its status is the stored hint, not derived; its
+   * declared graph is not read (a runner polls the head).
    */
   readContainerHead(container: string): Promise<ContainerHead | null>;
   /** One task's log entries from position `fromToken` on (reads by `_id` until a free position, or `limit` entries). */
