@@ -49,6 +49,16 @@ export interface TcpProxy {
   readonly stats: { connections: number; heldBytes: number };
   /** Rewrites the replies of the commands `rewriter` picks from now on; null stops rewriting. */
   rewriteReplies(rewriter: ReplyRewriter | null): void;
+  /**
+   * Holds back the replies of the commands `picker` picks from now on (a
+   * slow server, for one kind of command), until {@link releaseHeld}; null
+   * stops picking. The replies that follow on the same connection wait behind them.
+   */
+  holdReplies(picker: ((command: Record<string, unknown>) => boolean) | null): void;
+  /** Replies held by {@link holdReplies} so far and not released. */
+  readonly heldReplies: number;
+  /** Delivers the held replies (and stops holding). */
+  releaseHeld(): void;
   /** Closes the listener and every connection. */
   close(): Promise<void>;
 }
@@ -58,6 +68,8 @@ interface Link {
   upstream: net.Socket;
   toUpstream: Buffer[];
   toClient: Buffer[];
+  /** Replies held by `holdReplies`, with those that came after them on this connection. */
+  heldReplies: Buffer[];
 }
 
 /**
@@ -69,6 +81,8 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
   const links = new Set<Link>();
   let holding = false;
   let rewriter: ReplyRewriter | null = null;
+  let holdPicker: ((command: Record<string, unknown>) => boolean) | null = null;
+  let heldCount = 0;
   const stats = { connections: 0, heldBytes: 0 };
 
   const flush = (link: Link) => {
@@ -79,7 +93,7 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
   const server = net.createServer((client) => {
     stats.connections++;
     const upstream = net.connect({ host, port: opts.port });
-    const link: Link = { client, upstream, toUpstream: [], toClient: [] };
+    const link: Link = { client, upstream, toUpstream: [], toClient: [], heldReplies: [] };
     links.add(link);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
@@ -87,8 +101,14 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     const down = new MessageFramer();
     // Reply rewrites by the requestID of the command they answer.
     const pendingRewrites = new Map<number, (reply: Record<string, unknown>) => Record<string, unknown>>();
+    /** requestIDs of the commands whose replies are held. */
+    const pendingHolds = new Set<number>();
     client.on('data', (bytes: Buffer) => {
       for (const b of up.push(bytes)) {
+        if (holdPicker) {
+          const command = bodyOf(b);
+          if (command && holdPicker(command)) pendingHolds.add(header(b).requestId);
+        }
         if (rewriter) {
           const command = bodyOf(b);
           const rewrite = command ? rewriter(command) : undefined;
@@ -108,7 +128,11 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
           const reply = bodyOf(b);
           if (reply) b = withBody(b, rewrite(reply));
         }
-        if (holding) {
+        if (pendingHolds.delete(header(b).responseTo)) {
+          heldCount += 1;
+          link.heldReplies.push(b);
+        } else if (link.heldReplies.length > 0) link.heldReplies.push(b);
+        else if (holding) {
           link.toClient.push(b);
           stats.heldBytes += b.length;
         } else client.write(b);
@@ -163,6 +187,22 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     },
     rewriteReplies(r: ReplyRewriter | null) {
       rewriter = r;
+    },
+    holdReplies(picker) {
+      holdPicker = picker;
+    },
+    get heldReplies() {
+      return heldCount;
+    },
+    releaseHeld() {
+      holdPicker = null;
+      heldCount = 0;
+      for (const link of links) {
+        for (const b of link.heldReplies.splice(0)) {
+          if (holding) link.toClient.push(b);
+          else if (!link.client.destroyed) link.client.write(b);
+        }
+      }
     },
     stats,
     close: () =>

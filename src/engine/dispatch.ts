@@ -63,7 +63,7 @@ export class Dispatcher {
     private readonly catchUps: Set<string>,
     private readonly hooks: { isStopping(): boolean; wake(): void },
   ) {
-    this.shared = new SharedLimits(store, container, opts);
+    this.shared = new SharedLimits(store, container, opts, (runnerId) => this.noteRival(runnerId));
     this.affinity = new AffinityJudge(opts.runnerId, opts.affinityWaitMs, opts.clock);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, n);
     this.attempts = new LocalAttempts(store, container, handlers, opts, events, sync, catchUps, {
@@ -114,9 +114,9 @@ export class Dispatcher {
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
-    const runners = this.activeRivals();
-    this.shared.runners = runners;
-    const probe = this.sweep.place(view, runners);
+    const peers = this.activePeers();
+    this.shared.peers = peers;
+    const probe = this.sweep.place(view, peers.length);
     const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.attempts.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     this.affinity.beginStep();
@@ -192,11 +192,11 @@ export class Dispatcher {
     if (runnerId !== null && runnerId !== this.opts.runnerId) this.rivals.set(runnerId, performance.now());
   }
 
-  /** How many runners share the ready set as far as this one knows (itself included), seen within the last few polls. */
-  private activeRivals(): number {
+  /** The runners that share the ready set as far as this one knows (itself included), seen within the last few polls. */
+  private activePeers(): string[] {
     const since = performance.now() - 5 * this.opts.pollMs;
     for (const [id, at] of this.rivals) if (at < since) this.rivals.delete(id);
-    return 1 + this.rivals.size;
+    return [this.opts.runnerId, ...this.rivals.keys()];
   }
 
   /** Takes the task's shared slots (reserved as `slots`), claims it, and starts its attempt. */

@@ -1,9 +1,10 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
+import { EARLY_START_MIN_TASKS } from './early-start.js';
 import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import type { ContainerRecord, ContainerSnapshot, NewTask, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
 import type { FreshTasks } from './view.js';
 
 /** Declared tasks compared with their stored records between two yields to the event loop. */
@@ -21,6 +22,13 @@ export interface EnsuredContainer {
   fresh?: FreshTasks;
   /** Option, input, handler or failFast changes applied to the persisted container, one sentence each. */
   changes: string[];
+  /**
+   * Set when the runner may start tasks before its first full read landed:
+   * `snapshot` then holds the container document and no task, `full` is
+   * that read (begun at monotonic `readStartedAt`, ms), and `records` the
+   * container's task records (the definition's, known applied).
+   */
+  early?: { full: Promise<ContainerSnapshot | null>; readStartedAt: number; records: TaskRecord[] };
 }
 
 /**
@@ -52,6 +60,22 @@ export async function ensureContainer(
     definition: declared,
   });
   const fingerprint = await definitionFingerprint(definition);
+  if (!created && definition.tasks.length >= EARLY_START_MIN_TASKS) {
+    const head = await store.readContainerHead(name);
+    if (head && mayStartEarly(head, definition, fingerprint)) {
+      const readStartedAt = performance.now();
+      const full = store.loadSnapshot(name, {
+        outputs: false,
+        parallel: true,
+        declared: { fingerprint, records: () => declaredRecords(definition, head.record.createdAt) },
+      });
+      // Awaited by the runner; a failure is met there (this only keeps it from counting as unhandled meanwhile).
+      full.catch(() => undefined);
+      const container = { ...head.record, definition: declared };
+      const snapshot: ContainerSnapshot = { container, tasks: [], readAt: new Date(), revision: head.revision, hiddenStaged: [], applied: head.applied };
+      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records: declaredRecords(definition, head.record.createdAt) } };
+    }
+  }
   let snapshot = await store.loadSnapshot(name, {
     outputs: false,
     parallel: true,
@@ -104,11 +128,26 @@ export async function ensureContainer(
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
   if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition, fresh)) {
     // The next runner's start can trust the definition for the task records.
-    const applied = { fingerprint, revision: snapshot.revision ?? 0 };
+    const quiet = snapshot.tasks.every((t) => t.state.status !== 'running' && t.state.status !== 'failed');
+    const applied = { fingerprint, revision: snapshot.revision ?? 0, quiet };
     await store.recordApplied(name, applied);
     snapshot = { ...snapshot, applied };
   }
   return { resumed: !created, changes, snapshot, fresh };
+}
+
+/**
+ * A runner may start tasks before its first full read has landed (see
+ * `EarlyStart`; containers of at least `EARLY_START_MIN_TASKS`): the container holds exactly this definition's tasks
+ * (recorded applied, revision unchanged since), is neither cancelled nor
+ * being retried, and, when it fails fast, no task had failed for good
+ * (recorded quiet: none has since either, or the revision would have moved).
+ */
+function mayStartEarly(head: ContainerHead, definition: ContainerDefinition, fingerprint: string): boolean {
+  const applied = head.applied;
+  if (!applied || applied.fingerprint !== fingerprint || applied.revision !== head.revision) return false;
+  if (head.record.cancelRequestedAt !== null || head.record.retry) return false;
+  return applied.quiet || !definition.failFast;
 }
 
 /** The snapshot's container has `fingerprint` applied, and its revision has not moved since. */

@@ -14,6 +14,9 @@ const NEXT_STEP_MS = 5;
  */
 const SWEEP_MIN_MS = 2_000;
 
+/** Token indexes beyond this are never owned (see `ownedIndexes`): drawn at random. */
+const MAX_OWNED_INDEXES = 1024;
+
 const PREFIX = 'rate:';
 /** Scope of the tokens of one window of a group's rate limit. */
 const scopeOf = (group: string, window: number): string => `${PREFIX}${group}:${window}`;
@@ -65,7 +68,9 @@ export class RateWindows {
    * included): a runner keeps at most its share of a window's tokens in
    * flight, so runners do not all insert for the same ones.
    */
-  runners = 1;
+  private peers: string[] = [];
+  /** The token indexes this runner owns among its peers, by `max` (see {@link ownedIndexes}). */
+  private owned = new Map<number, number[]>();
   /** Monotonic time before which a group held back by its rate limit has nothing to try; null when none is. */
   private wake: number | null = null;
 
@@ -75,12 +80,25 @@ export class RateWindows {
     rateGroups: Record<string, RateLimit>,
     /** Wall clock used only when the server does not tell its time. */
     private readonly wallClock: { now(): number },
+    private readonly runnerId: string,
   ) {
     this.limits = new Map(Object.entries(rateGroups));
   }
 
   get enabled(): boolean {
     return this.limits.size > 0;
+  }
+
+  /** The ids of the runners sharing the container as far as this one knows (its own included). */
+  setPeers(ids: readonly string[]): void {
+    const sorted = [...new Set([...ids, this.runnerId])].sort();
+    if (sorted.join('\n') === this.peers.join('\n')) return;
+    this.peers = sorted;
+    this.owned.clear();
+  }
+
+  private get runners(): number {
+    return Math.max(1, this.peers.length);
   }
 
   /** Whether tasks of `group` are rate-limited. */
@@ -143,11 +161,17 @@ export class RateWindows {
     const pending = this.pendingOf(group, window);
     // Its share in flight already: the rest waits for what those learn (a taken token, a start), in the next step.
     if (pending.size >= Math.max(1, Math.ceil(limit.max / this.runners))) return this.wakeAt(NEXT_STEP_MS);
-    // A random free index: runners that know the same rarely pick the same one
+    // The indexes this runner owns first: runners that know each other take
+    // disjoint tokens at a window's start, when each knows nothing yet of
+    // what the others took.
+    let index = this.ownedIndexes(limit.max).find((i) => !w.taken.has(i)) ?? -1;
+    // Else a random free index: runners that know the same rarely pick the same one
     // (drawn, not listed: `max` may be large and few taken).
-    let index = Math.floor(Math.random() * limit.max);
-    for (let tries = 0; w.taken.has(index) && tries < 16; tries++) index = Math.floor(Math.random() * limit.max);
-    if (w.taken.has(index)) {
+    for (let tries = 0; index < 0 && tries < 16; tries++) {
+      const i = Math.floor(Math.random() * limit.max);
+      if (!w.taken.has(i)) index = i;
+    }
+    if (index < 0) {
       const free = Array.from({ length: limit.max }, (_, i) => i).filter((i) => !w.taken.has(i));
       index = free[Math.floor(Math.random() * free.length)]!;
     }
@@ -155,6 +179,22 @@ export class RateWindows {
     const id = { scope: scopeOf(group, window), index, expiresAt: new Date(end) };
     pending.add(tokenKey(id));
     return id;
+  }
+
+  /**
+   * The token indexes of a window of `max` this runner owns among its peers
+   * (their ids sorted): `rank, rank + runners, …`, disjoint and balanced when
+   * the runners know the same peers. Alone, a runner owns them all. None at
+   * or above {@link MAX_OWNED_INDEXES} (those are drawn at random).
+   */
+  private ownedIndexes(max: number): number[] {
+    let own = this.owned.get(max);
+    if (own) return own;
+    own = [];
+    const rank = Math.max(0, this.peers.indexOf(this.runnerId));
+    for (let i = rank; i < Math.min(max, MAX_OWNED_INDEXES); i += this.runners) own.push(i);
+    this.owned.set(max, own);
+    return own;
   }
 
   /** Gives back a reservation that was not inserted. */
@@ -245,6 +285,7 @@ interface RateWindow {
 }
 
 const tokenKey = (id: SlotId): string => `${id.scope}#${id.index}`;
+
 
 function parse(scope: string): { group: string; window: number } {
   const rest = scope.slice(PREFIX.length);

@@ -22,6 +22,7 @@ import { settlementEntry } from './entries.js';
 import { planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
+import { EarlyStart } from './early-start.js';
 import { ContainerView } from './view.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
 
@@ -72,6 +73,8 @@ export class Runner {
   private confirmed = false;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
+  /** Work started while the first full read is under way; null once it landed (or without one). */
+  private early: EarlyStart | null = null;
 
   private constructor(
     private readonly store: TaskStore,
@@ -121,7 +124,7 @@ export class Runner {
         clock: opts.clock,
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
-    const { resumed, changes, snapshot, fresh } = await ensureContainer(store, name, definition);
+    const { resumed, changes, snapshot, fresh, early } = await ensureContainer(store, name, definition);
     const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
     for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
@@ -133,6 +136,7 @@ export class Runner {
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
+    if (early) runner.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
     return runner;
   }
 
@@ -304,6 +308,16 @@ export class Runner {
       this.catchUps.delete(name);
       await this.sync.catchUp(name);
     }
+    if (this.early) await this.startEarly(this.early);
+    if (this.early) {
+      // Still early: only the container document is watched (a moved revision reads everything now).
+      if (performance.now() - this.lastTickAt < this.opts.pollMs) return;
+      const before = this.sync.view;
+      await this.sync.checkHead();
+      if (this.sync.view !== before) this.early = null;
+      this.lastTickAt = performance.now();
+      return;
+    }
     const now = performance.now();
     const due = now - this.lastTickAt >= this.opts.pollMs;
     if (!this.sync.stale && !due) return;
@@ -324,6 +338,36 @@ export class Runner {
     if (!this.stalled) this.idle.reset();
     this.lastTickAt = performance.now();
     this.judgeLeases(readStartedAt, this.lastTickAt);
+  }
+
+  /**
+   * Before the first full read has landed: takes in more tasks shown free
+   * (see {@link EarlyStart}). Once it has: takes it as the picture, reads
+   * again the logs of the tasks moved meanwhile (the read may predate their
+   * entries), and judges the leases it shows.
+   */
+  private async startEarly(early: EarlyStart): Promise<void> {
+    if (this.sync.stale) {
+      // Read everything again anyway (the revision moved): that read replaces this one.
+      this.early = null;
+      return;
+    }
+    if (!early.done) {
+      const busy = this.dispatch.local.size + this.dispatch.claiming.size;
+      const grown = await early.grow(this.sync.view, this.opts.concurrency - busy);
+      if (grown && !early.done) this.sync.view = grown;
+      if (!early.done) return;
+    }
+    this.early = null;
+    if (early.failure !== undefined) throw early.failure;
+    if (!early.landed) throw new NotFoundError('container', this.container, 'it was deleted while running');
+    const before = this.sync.view;
+    this.sync.adopt(early.landed, await ContainerView.build(early.landed));
+    this.sync.lastFullReadAt = early.readStartedAt;
+    const token = (view: ContainerView, name: string) => view.get(name)?.state.token ?? 0;
+    const moved = early.takenNames().filter((name) => token(before, name) > token(this.sync.view, name));
+    await Promise.all(moved.map((name) => this.sync.catchUp(name)));
+    this.judgeLeases(early.readStartedAt, performance.now());
   }
 
   /**

@@ -47,17 +47,19 @@ export class SharedLimits {
     private readonly store: TaskStore,
     private readonly container: string,
     private readonly opts: Pick<ResolvedRunnerOptions, 'globalConcurrency' | 'globalGroups' | 'rateGroups' | 'runnerId' | 'leaseMs' | 'heartbeatMs' | 'clock'>,
+    /** Called with the id of each runner seen holding a slot or token (the runner learns its peers from them). */
+    private readonly notePeer: (runnerId: string) => void = () => undefined,
   ) {
-    this.rates = new RateWindows(store, container, opts.rateGroups, opts.clock);
+    this.rates = new RateWindows(store, container, opts.rateGroups, opts.clock, opts.runnerId);
     this.scopes = [
       ...(opts.globalConcurrency !== null ? [{ scope: ALL, limit: opts.globalConcurrency }] : []),
       ...Object.entries(opts.globalGroups).map(([g, limit]) => ({ scope: groupScope(g), limit })),
     ];
   }
 
-  /** Runners sharing the container as far as this one knows (itself included). */
-  set runners(n: number) {
-    this.rates.runners = n;
+  /** Ids of the runners sharing the container as far as this one knows (itself included). */
+  set peers(ids: readonly string[]) {
+    this.rates.setPeers(ids);
   }
 
   /** Some limit is shared with other runners. */
@@ -91,6 +93,7 @@ export class SharedLimits {
       }
     }
     this.held = held;
+    for (const h of holdings) this.notePeer(h.runnerId);
     const live = new Set(holdings.map((h) => h.nonce));
     for (const nonce of this.watched.keys()) if (!live.has(nonce)) this.watched.delete(nonce);
     for (const { scope, limit } of this.scopes) {
@@ -156,6 +159,7 @@ export class SharedLimits {
         return got.held;
       }
       for (const h of got.taken) {
+        this.notePeer(h.runnerId);
         if (isRateToken(h)) {
           this.rates.noteTaken(h);
           continue;

@@ -199,6 +199,12 @@ export interface AppliedDefinition {
   /** See `definitionFingerprint` (hex SHA-256). */
   fingerprint: string;
   revision: number;
+  /**
+   * No task was running or failed for good in the read that recorded it. A
+   * failure for good moves the revision on before it is written, so while
+   * the revision stands still, none has happened since either.
+   */
+  quiet: boolean;
 }
 
 /** What {@link TaskStore.loadSnapshot} reads. */
@@ -325,13 +331,16 @@ export type SettleOutcome =
 
 /** The container document as stored (its status not derived), for incremental readers. */
 export interface ContainerHead {
-  record: ContainerRecord;
+  /** The container's stored fields but its declared graph (read `loadSnapshot` for that). */
+  record: Omit<ContainerRecord, 'definition'>;
   /**
    * Moves on with every change a runner cannot see through its own writes:
    * a cancel request, tasks added, edited or deleted, a reset or hand edit
    * of a task, changed options. A runner that sees it move reads everything again.
    */
   revision: number;
+  /** The definition recorded applied on the container (see {@link AppliedDefinition}); null or absent when none. */
+  applied?: AppliedDefinition | null;
 }
 
 /** A task to add to a container. */

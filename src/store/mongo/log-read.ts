@@ -2,7 +2,7 @@ import type { Transition } from '../transition.js';
 import type { ContainerHead } from '../types.js';
 import { toContainerRecord, type StoreContext } from './context.js';
 import { taskKey, transitionKey } from './keys.js';
-import type { TaskDoc, TransitionDoc } from './models.js';
+import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 
 /**
  * Reads of single positions of task logs, each by exact `_id` (the only
@@ -10,11 +10,18 @@ import type { TaskDoc, TransitionDoc } from './models.js';
  * needs instead of re-reading the whole container.
  */
 
-/** The container document as stored (status not derived), with its revision; null when gone or tombstoned. */
+/**
+ * The container document as stored (status not derived), with its revision,
+ * without its declared graph; null when gone or tombstoned. The graph is
+ * most of the document of a large container (about 140 bytes per task), and
+ * a runner reads the head every `pollMs`.
+ */
 export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
-  const doc = await ctx.readContainerDoc('readContainerHead', container);
+  const doc = await ctx.read('readContainerHead', () => ctx.q(ctx.m.containers.findById(container, { definition: 0 }).lean<ContainerDoc>()).exec());
   if (!doc || doc.deletedAt) return null;
-  return { record: toContainerRecord(doc), revision: doc.revision ?? 0 };
+  const { definition, ...record } = toContainerRecord(doc);
+  void definition;
+  return { record, revision: doc.revision ?? 0, applied: doc.applied ?? null };
 }
 
 /**

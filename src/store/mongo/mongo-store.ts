@@ -277,7 +277,7 @@ export class MongoStore implements TaskStore {
   async recordApplied(name: string, applied: AppliedDefinition): Promise<void> {
     // Idempotent, and no revision move: it says what the tasks were at `applied.revision`.
     await this.ctx.writeContainer('recordApplied', name, (o) =>
-      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision } } }, o).exec(),
+      this.m.containers.updateOne({ _id: name }, { $set: { applied: { fingerprint: applied.fingerprint, revision: applied.revision, quiet: applied.quiet } } }, o).exec(),
     );
   }
 

@@ -11,7 +11,6 @@
  * `#recordsWritten` (EPF.md: "Row count").
  */
 import { stat } from 'node:fs/promises';
-import mongoose from 'mongoose';
 import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
 import { InvalidOptionError } from '../../../errors.js';
 import { EpfHeaderError, MissingTrailerError, NoLiveTableError, RowCountMismatchError, TooManyRejectsError } from '../errors.js';
@@ -19,6 +18,7 @@ import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';
 import { decodeUtf8, readRecords, type RawRecord } from '../flatfile/records.js';
 import { buildGeneration, exportDateOf, idFilterIndexed, keyOf, upsertNewer, type IncrementalWrite } from './incremental.js';
+import { DUPLICATE_REASON, ReplayJudge } from './replay.js';
 import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, publishStaging, stagingCollectionName } from './switch.js';
 
 /** Progress saved after each committed batch; pass it back as `resume`. */
@@ -39,6 +39,8 @@ export interface ImportCheckpoint {
   write?: IncrementalWrite;
   /** Incremental rows not applied because the stored row has a newer `export_date` (upsert and delete-insert). */
   stale?: number;
+  /** Rows per batch when the checkpoint was saved; a resume keeps it, so replayed batches have the same rows (load/replay.ts). */
+  batchSize?: number;
 }
 
 /** What one table import did. */
@@ -126,7 +128,8 @@ const MAX_REJECT_RAW_CHARS = 1 << 20;
 export async function importTable(opts: ImportTableOptions): Promise<ImportResult> {
   const { db, file, table, source, mode, exportDate, signal } = opts;
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
-  const batchSize = opts.batchSize ?? 1000;
+  // A resume keeps the batches of the run it resumes (load/replay.ts judges the batch in flight at the stop as a whole).
+  const batchSize = opts.resume?.batchSize ?? opts.batchSize ?? 1000;
   const maxRejectFraction = opts.maxRejectFraction ?? 0.01;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new InvalidOptionError('batchSize', `must be an integer >= 1, got ${batchSize}`);
   if (!(maxRejectFraction >= 0 && maxRejectFraction <= 1)) throw new InvalidOptionError('maxRejectFraction', `must be between 0 and 1, got ${maxRejectFraction}`);
@@ -177,6 +180,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     ? { ...opts.resume }
     : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0, repaired: 0 };
   if (write) cp.write = write;
+  cp.batchSize = batchSize;
+  const replays = opts.resume ? new ReplayJudge(db, collection, rejects, source, opts.resume.imported) : undefined;
   const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
   const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
   const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
@@ -208,13 +213,14 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     let stale = 0;
     if (docs.length && (mode === 'full' || write === 'generation')) {
       const duplicates = await insertIgnoringDuplicates(collection, docs);
+      replays?.inserted(docs.length - duplicates.length);
       // A fresh import starts from an empty staging collection, so a duplicate key is a second row
-      // with that key in the export. After a resume it may also be a replayed row: the same bytes.
-      const replayed = opts.resume && duplicates.length ? await sameAsStored(collection, duplicates.map((i) => docs[i]!)) : undefined;
+      // with that key in the export. After a resume it may also be a replayed row (load/replay.ts).
+      const replayed = replays && duplicates.length ? await replays.judge(duplicates.map((i) => ({ doc: docs[i]!, rec: docRecords[i]! }))) : undefined;
       duplicates.forEach((i, k) => {
         if (replayed?.[k]) return; // written before the stop: counts as imported
         imported -= 1;
-        rejectDocs.push(rejectDoc(docRecords[i]!, `duplicate primary key in ${mode === 'full' ? 'a full export' : 'an incremental'} (the first row with this key was kept)`));
+        rejectDocs.push(rejectDoc(docRecords[i]!, `${DUPLICATE_REASON} in ${mode === 'full' ? 'a full export' : 'an incremental'} (the first row with this key was kept)`));
       });
     } else if (docs.length && write === 'delete-insert') {
       stale = await deleteThenInsert(collection, docs);
@@ -381,20 +387,6 @@ async function insertIgnoringDuplicates(collection: Collection, docs: Document[]
     if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
     return writeErrors.map((w) => w.index);
   }
-}
-
-/** For each doc, whether the stored document with its `_id` is identical (same BSON bytes). */
-async function sameAsStored(collection: Collection, docs: Document[]): Promise<boolean[]> {
-  const { BSON } = mongoose.mongo;
-  const bytes = (d: Document) => Buffer.from(BSON.serialize(d));
-  const key = (id: unknown) => bytes({ k: id }).toString('base64');
-  // promoteValues: false keeps int32/double/int64 distinct, so equal bytes mean equal values and types.
-  const stored = await collection.find({ _id: { $in: docs.map((d) => d._id) } }, { promoteLongs: false, promoteValues: false }).toArray();
-  const byId = new Map(stored.map((d) => [key(d._id), d]));
-  return docs.map((d) => {
-    const old = byId.get(key(d._id));
-    return old !== undefined && bytes(old).equals(bytes(d));
-  });
 }
 
 function ignoreNamespaceExists(err: unknown): void {
