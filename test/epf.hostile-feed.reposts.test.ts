@@ -6,35 +6,24 @@
  *   rows vanish (the ledger records each incremental with the full it was
  *   applied over);
  * - an older incremental re-posted after a newer one: rows the newer one
- *   changed keep the newer values, whole (`export_date` is compared on every path).
+ *   changed keep the newer values, whole (`export_date` is compared on every path);
+ * - under the v3 layout (one archive per group), a re-posted group full
+ *   replays the group's incrementals too.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
-import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { killChildrenAfterEach } from './support/child.js';
 import { databasePerFile, type TestDatabase } from './support/database.js';
+import { EPF_FIXTURES, runEpfJobOk } from './support/epf-job.js';
 import { expectTablesAsGenerated, plain, readTable } from './support/epf-tables.js';
 
 killChildrenAfterEach();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
-async function runJob(db: TestDatabase, feed: FixtureFeed, workDir: string, write: string): Promise<EpfSummary> {
-  const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
-    MONGODB_URI: db.uriWithDb,
-    EPF_BASE_URL: feed.baseUrl,
-    EPF_USERNAME: feed.username,
-    EPF_PASSWORD: feed.password,
-    EPF_WORK_DIR: workDir,
-    EPF_BATCH_SIZE: '50',
-    EPF_INCREMENTAL_WRITE: write,
-  });
-  const exit = await child.waitForExit(400_000);
-  expect(exit, `job failed:\n${child.lines.join('\n')}\n${child.stderr.slice(-4000)}`).toEqual({ code: 0, signal: null });
-  return JSON.parse(child.lines.at(-1) ?? '') as EpfSummary;
-}
+const runJob = (db: TestDatabase, feed: FixtureFeed, workDir: string, write: string) =>
+  runEpfJobOk({ db, feed, workDir }, { EPF_BATCH_SIZE: '50', EPF_INCREMENTAL_WRITE: write });
 
 describe.each(['auto', 'upsert', 'delete-insert'])('re-posted exports, incrementals written by %s', (write) => {
   const db = databasePerFile();
@@ -46,7 +35,7 @@ describe.each(['auto', 'upsert', 'delete-insert'])('re-posted exports, increment
     return f.path;
   };
   beforeAll(async () => {
-    feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5' });
+    feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5' });
   });
   afterAll(async () => {
     await feed?.stop();
@@ -94,4 +83,40 @@ describe.each(['auto', 'upsert', 'delete-insert'])('re-posted exports, increment
     }
     await expectTablesAsGenerated(db(), feed);
   }, 600_000);
+});
+
+describe('a re-posted full under the v3 layout (one archive per group)', () => {
+  const db = databasePerFile();
+  let feed: FixtureFeed;
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-reposts-v3-'));
+  beforeAll(async () => {
+    feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v3' });
+  });
+  afterAll(async () => {
+    await feed?.stop();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("the group's incrementals are applied again over it, none of their rows vanish", async () => {
+    const target = { db: db(), feed, workDir };
+    const v3 = { EPF_LAYOUT: 'v3', EPF_BATCH_SIZE: '50' };
+    const first = await runEpfJobOk(target, v3);
+    expect(first.status).toBe('succeeded');
+    await expectTablesAsGenerated(db(), feed);
+
+    const { full, incrementals } = feed.truth.dates;
+    const groupFull = feed.manifest.files.find((f) => f.kind === 'full' && f.date === full && f.path.endsWith(`/itunes${full}.tbz`));
+    expect(groupFull, 'the v3 itunes full archive').toBeDefined();
+    const fromIncrementals = [...feed.truth.documents('application')].filter((d) => (d.export_date as number) > Date.parse(`${full.slice(0, 4)}-${full.slice(4, 6)}-${full.slice(6)}`));
+    expect(fromIncrementals.length).toBeGreaterThan(0); // rows that would vanish if the incrementals were not applied again
+    await feed.repost(groupFull!.path);
+    const second = await runEpfJobOk(target, v3);
+    expect(second.status).toBe('succeeded');
+    // The re-posted group archive and each incremental archive of its group.
+    expect(second.files.ingested).toBe(1 + incrementals.length);
+    await expectTablesAsGenerated(db(), feed);
+
+    const third = await runEpfJobOk(target, v3);
+    expect(third.nothingNew).toBe(true);
+  }, 900_000);
 });
