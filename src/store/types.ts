@@ -228,10 +228,11 @@ export interface SnapshotOptions {
    * definition they come from: when the container's applied fingerprint is
    * this one and its revision has not moved since it was recorded, these
    * records are used and the task documents are not read (about half the
-   * work of a read of a large container); otherwise they are read as usual.
+   * work of a read of a large container), nor the declared graph of the
+   * container document (`graph` stands for it); otherwise they are read as usual.
    * Used by a runner's first read. Small containers read by `_id` read them anyway.
    */
-  declared?: { fingerprint: string; records: () => TaskRecord[] };
+  declared?: { fingerprint: string; graph: Array<{ name: string; dependsOn: string[] }>; records: () => TaskRecord[] };
 }
 
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */
@@ -609,7 +610,8 @@ export interface TaskStore {
   assertStorableInputs?(tasks: ReadonlyArray<{ name: string; input?: unknown }>): Promise<void>;
   /**
    * The container document with its revision (one read by `_id`); null once
-   * deleted or tombstoned. Its status is the stored hint, not derived.
+   * deleted or tombstoned. Its status is the stored hint, not derived; its
+   * declared graph is not read (a runner polls the head).
    */
   readContainerHead(container: string): Promise<ContainerHead | null>;
   /** One task's log entries from position `fromToken` on (reads by `_id` until a free position, or `limit` entries). */

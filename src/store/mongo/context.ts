@@ -128,16 +128,24 @@ export class StoreContext {
     await this.writeContainer('bumpRevision', container, (o) => this.m.containers.updateOne({ _id: container }, { $inc: { revision: 1 } }, o).exec());
   }
 
-  /** The raw container document (tombstoned or not), under the read deadline. */
-  readContainerDoc(operation: string, name: string): Promise<ContainerDoc | null> {
-    return this.read(operation, () => this.q(this.m.containers.findById(name).lean<ContainerDoc>()).exec());
+  /**
+   * The raw container document (tombstoned or not), under the read deadline;
+   * without its `definition` (null) unless `withDefinition`: the declared
+   * names of a large container weigh megabytes, and most reads need none.
+   */
+  readContainerDoc(operation: string, name: string, withDefinition = true): Promise<ContainerDoc | null> {
+    const projection = withDefinition ? {} : { definition: 0 };
+    return this.read(operation, async () => {
+      const doc = await this.q(this.m.containers.findById(name, projection).lean<ContainerDoc>()).exec();
+      return doc && !withDefinition ? { ...doc, definition: null } : doc;
+    });
   }
 
   /** The incarnation writes to this container go to; null when it does not exist. */
   async incarnation(container: string): Promise<string | null> {
     const pinned = this.pins.get(container);
     if (pinned !== undefined) return pinned;
-    const doc = await this.readContainerDoc('incarnation', container);
+    const doc = await this.readContainerDoc('incarnation', container, false);
     if (!doc || doc.deletedAt) return null;
     this.pins.set(container, doc.incarnation ?? '');
     return doc.incarnation ?? '';

@@ -250,7 +250,7 @@ export class MongoStore implements TaskStore {
    */
   async finishContainer(name: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<void> {
     const now = new Date();
-    const doc = await this.ctx.readContainerDoc('finishContainer', name);
+    const doc = await this.ctx.readContainerDoc('finishContainer', name, false);
     const set: Partial<ContainerDoc> = { status, finishedAt: now, updatedAt: now };
     const recorded = doc?.status === status && typeof doc.statusEntry === 'number';
     if (doc && !doc.deletedAt && !recorded) set.statusEntry = await appendToListing(this.ctx, name, doc.incarnation ?? '', now, status);

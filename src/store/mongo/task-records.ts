@@ -13,6 +13,9 @@ import type { TaskDoc, TransitionDoc } from './models.js';
 /** Documents per `insertMany` command of {@link addTasks}. */
 export const INSERT_CHUNK = 500;
 
+/** Dependencies under which a task without an input cannot reach the BSON limit (10,000 names of 200 characters: about 2 MB). */
+const SMALL_DEPENDENCIES = 10_000;
+
 /**
  * Adds tasks to a container, idempotently by name; returns the names this
  * call inserted (or restaged, see {@link restage}), in declaration order.
@@ -70,7 +73,11 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
   const picked = firstOccurrences(tasks);
   // Every input is judged before the first insert: a bad one writes nothing.
   for (const [n, i] of picked.entries()) {
-    await assertStorableTasks(ctx, [toDoc(i)]);
+    // A document is made only when it could pass the size limit: one
+    // without an input, with fewer than SMALL_DEPENDENCIES dependencies
+    // (names of at most 200 characters), weighs a few MB at most.
+    const t = tasks[i]!;
+    if ((t.input ?? null) !== null || t.dependsOn.length >= SMALL_DEPENDENCIES) await assertStorableTasks(ctx, [toDoc(i)]);
     if ((n + 1) % INSERT_CHUNK === 0) await yieldToLoop();
   }
   const added = new Set<string>();
