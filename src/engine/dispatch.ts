@@ -231,7 +231,8 @@ export class Dispatcher {
         // store read back to judge ours, else by reading the log), and move
         // on to other candidates at once rather than at the next poll, from
         // another place of the ready set.
-        await this.giveBack(held);
+        // A lone rate token stays held for this group's next claim in its window (nothing started under it).
+        if (!held || !this.shared.keepSpare(held, t.record.options.group)) await this.giveBack(held);
         held = null;
         if (!taken || !this.sync.view.apply(name, [taken])) await this.sync.catchUp(name);
         const now = this.sync.view.get(name);

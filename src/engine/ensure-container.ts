@@ -51,6 +51,26 @@ export async function ensureContainer(
   }
   // The definition's own (frozen) arrays, not copies: a large definition is not held twice.
   const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: t.dependsOn as string[] }));
+  let fingerprint = definition.tasks.length >= EARLY_START_MIN_TASKS ? await definitionFingerprint(definition) : null;
+  if (fingerprint !== null) {
+    // A container that holds exactly this definition needs neither checks of
+    // its inputs (stored already) nor the create call (it reads the whole
+    // container document, declared graph included): one read of its head.
+    const head = await store.readContainerHead(name);
+    if (head && mayStartEarly(head, definition, fingerprint)) {
+      const readStartedAt = performance.now();
+      const full = store.loadSnapshot(name, {
+        outputs: false,
+        parallel: true,
+        declared: { fingerprint, graph: declared, records: () => declaredRecords(definition, head.record.createdAt) },
+      });
+      // Awaited by the runner; a failure is met there (this only keeps it from counting as unhandled meanwhile).
+      full.catch(() => undefined);
+      const container = { ...head.record, definition: declared };
+      const snapshot: ContainerSnapshot = { container, tasks: [], readAt: new Date(), revision: head.revision, hiddenStaged: [], applied: head.applied };
+      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records: declaredRecords(definition, head.record.createdAt) } };
+    }
+  }
   // Inputs the server cannot store are refused before anything is written.
   await store.assertStorableInputs?.(definition.tasks);
   // The declared names are recorded with the container, before any task: a
@@ -60,27 +80,11 @@ export async function ensureContainer(
     failFast: definition.failFast,
     definition: declared,
   });
-  const fingerprint = await definitionFingerprint(definition);
-  if (!created && definition.tasks.length >= EARLY_START_MIN_TASKS) {
-    const head = await store.readContainerHead(name);
-    if (head && mayStartEarly(head, definition, fingerprint)) {
-      const readStartedAt = performance.now();
-      const full = store.loadSnapshot(name, {
-        outputs: false,
-        parallel: true,
-        declared: { fingerprint, records: () => declaredRecords(definition, head.record.createdAt) },
-      });
-      // Awaited by the runner; a failure is met there (this only keeps it from counting as unhandled meanwhile).
-      full.catch(() => undefined);
-      const container = { ...head.record, definition: declared };
-      const snapshot: ContainerSnapshot = { container, tasks: [], readAt: new Date(), revision: head.revision, hiddenStaged: [], applied: head.applied };
-      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records: declaredRecords(definition, head.record.createdAt) } };
-    }
-  }
+  fingerprint ??= await definitionFingerprint(definition);
   let snapshot = await store.loadSnapshot(name, {
     outputs: false,
     parallel: true,
-    declared: { fingerprint, records: () => declaredRecords(definition, record.createdAt) },
+    declared: { fingerprint, graph: declared, records: () => declaredRecords(definition, record.createdAt) },
   });
   // This very definition was applied and nothing changed the tasks since:
   // there is nothing to compare (the task documents may not even have been read).

@@ -8,9 +8,11 @@ const CLOCK_SAMPLES = 3;
 /** Delay (ms) before a runner that held tokens back for its share tries again (their claims are settled by then). */
 const NEXT_STEP_MS = 5;
 /**
- * Spent tokens are swept (by every runner, one delete each time) once per
- * this long or once per window if longer (ms): a group keeps at most about
- * `max × (SWEEP_MIN_MS / perMs + 2)` token documents.
+ * Spent tokens are swept (one delete each time) by each runner once per
+ * this long or once per window if longer (ms), times the runners it knows
+ * (so the container's runners together sweep about that often): a group
+ * keeps at most about `max × (runners × SWEEP_MIN_MS / perMs + 2)` token
+ * documents.
  */
 const SWEEP_MIN_MS = 2_000;
 
@@ -110,7 +112,7 @@ export class RateWindows {
   async refresh(): Promise<void> {
     if (!this.enabled) return;
     if (!this.clock || performance.now() - this.clock.mono >= RESYNC_MS) await this.syncClock();
-    const every = Math.max(SWEEP_MIN_MS, Math.min(...[...this.limits.values()].map((l) => l.perMs)));
+    const every = this.runners * Math.max(SWEEP_MIN_MS, Math.min(...[...this.limits.values()].map((l) => l.perMs)));
     if (performance.now() - this.lastSweepAt >= every) {
       this.lastSweepAt = performance.now();
       await this.store.sweepSlots(this.container, new Date(this.now() - this.clock!.errorMs));
@@ -205,7 +207,14 @@ export class RateWindows {
     if (w && w.window === window) w.taken.delete(id.index);
   }
 
-  /** Notes a token found taken by another runner (it stays counted). */
+  /** Whether an attempt could still start under this token now (its window is not over, margin included). */
+  usable(id: SlotId): boolean {
+    if (!this.clock || !id.expiresAt) return false;
+    const limit = this.limits.get(parse(id.scope).group);
+    return limit !== undefined && this.now() + this.clock.errorMs + rateGateMarginMs(limit.perMs) < id.expiresAt.getTime();
+  }
+
+  /** Notes a token found taken by another runner, or kept by this one (it stays counted). */
   noteTaken(id: SlotId): void {
     this.settle(id);
     const { group, window } = parse(id.scope);

@@ -6,6 +6,9 @@ import type { ResolvedRunnerOptions } from './runner-options.js';
 const BACKOFF_BASE_MS = 10;
 const BACKOFF_CAP_MS = 500;
 
+/** Key of a slot within its scope. */
+const keyOf = (id: SlotId): string => `${id.scope}#${id.index}`;
+
 /** Scope of `globalConcurrency`. */
 const ALL = 'all';
 const groupScope = (group: string): string => `group:${group}`;
@@ -42,6 +45,14 @@ export class SharedLimits {
   private readonly backoff = new Map<string, { until: number; misses: number }>();
   /** Rate limits of groups. */
   private readonly rates: RateWindows;
+  /**
+   * Rate tokens this runner holds whose claim was lost (nothing started
+   * under them), by group: the next claim of the group in the same window
+   * runs under one instead of deleting it and inserting another.
+   */
+  private readonly spares = new Map<string, HeldSlots[]>();
+  /** Spare tokens handed out by `reserve` and not yet used or given back (`scope#index` → the acquisition). */
+  private readonly lent = new Map<string, { group: string; held: HeldSlots }>();
 
   constructor(
     private readonly store: TaskStore,
@@ -109,6 +120,8 @@ export class SharedLimits {
    */
   reserve(group: string | null): SlotId[] | null {
     if (!this.enabled) return [];
+    const spare = this.takeSpare(group);
+    if (spare) return spare;
     const picked: SlotId[] = [];
     for (const { scope, limit } of this.scopes) {
       if (scope !== ALL && scope !== (group === null ? null : groupScope(group))) continue;
@@ -141,13 +154,26 @@ export class SharedLimits {
 
   /** Gives back reservations that were not used. */
   unreserve(ids: readonly SlotId[]): void {
-    for (const id of ids) if (isRateToken(id)) this.rates.unreserve(id);
+    for (const id of ids) {
+      const lent = this.lent.get(keyOf(id));
+      if (lent) {
+        // A spare not used after all: still held, still spare.
+        this.lent.delete(keyOf(id));
+        this.spares.set(lent.group, [...(this.spares.get(lent.group) ?? []), lent.held]);
+      } else if (isRateToken(id)) this.rates.unreserve(id);
+    }
     for (const id of ids) if (this.held.get(id.scope)?.get(id.index) === 'reserved') this.held.get(id.scope)!.delete(id.index);
   }
 
   /** Takes reserved slots for a task about to be claimed at `token` (one insert); null when one was taken meanwhile. */
   async acquire(ids: readonly SlotId[], task: string, token: number): Promise<HeldSlots | null> {
     if (ids.length === 0) return null;
+    const lent = ids.length === 1 ? this.lent.get(keyOf(ids[0]!)) : undefined;
+    if (lent) {
+      // A spare token: held already, nothing to insert.
+      this.lent.delete(keyOf(ids[0]!));
+      return lent.held;
+    }
     try {
       const got = await this.store.acquireSlots(this.container, ids, { task, token, runnerId: this.opts.runnerId });
       // Rate tokens stay counted as taken in their window, unless given back below.
@@ -196,6 +222,37 @@ export class SharedLimits {
   /** Monotonic ms until a group held back by its rate limit may start again, or null. */
   rateWakeInMs(): number | null {
     return this.rates.takeWake();
+  }
+
+  /**
+   * Keeps a lone rate token whose claim was lost (nothing started under it)
+   * for the group's next claim in the same window; false when `held` is not
+   * one (give it back then).
+   */
+  keepSpare(held: HeldSlots, group: string | null): boolean {
+    if (group === null || held.ids.length !== 1 || !isRateToken(held.ids[0]!) || this.scopesOf(group).length > 0) return false;
+    if (!this.rates.usable(held.ids[0]!)) return false;
+    this.rates.noteTaken(held.ids[0]!);
+    this.spares.set(group, [...(this.spares.get(group) ?? []), held]);
+    return true;
+  }
+
+  /** A spare token of the group's current window, lent to the caller (see {@link keepSpare}); older ones are dropped (swept with their window). */
+  private takeSpare(group: string | null): SlotId[] | null {
+    if (group === null) return null;
+    const spares = this.spares.get(group);
+    while (spares && spares.length > 0) {
+      const held = spares.shift()!;
+      if (!this.rates.usable(held.ids[0]!)) continue;
+      this.lent.set(keyOf(held.ids[0]!), { group, held });
+      return [...held.ids];
+    }
+    return null;
+  }
+
+  /** The `global` scopes a task of `group` takes a slot of. */
+  private scopesOf(group: string | null): string[] {
+    return this.scopes.map((s) => s.scope).filter((scope) => scope === ALL || (group !== null && scope === groupScope(group)));
   }
 
   /** Gives slots back (one delete, fenced by their acquisition's nonce); also rate tokens nothing started under. */

@@ -41,6 +41,17 @@ export interface SchedulerOptions {
    * @defaultValue 60000
    */
   recoverMs?: number;
+  /**
+   * Also run the slots that another scheduler runs, beside it: a container
+   * takes several runners safely, so each machine of a deployment helps with
+   * every running slot (the EPF job on several machines). At each tick, a slot
+   * found claimed and started elsewhere gets a runner here too; recovery
+   * passes attach one to every unfinished started slot, not only to those
+   * whose runners died. Without it, a slot claimed elsewhere runs here only
+   * after its scheduler stopped or died.
+   * @defaultValue false
+   */
+  join?: boolean;
   /** Ready stores instead of a connection (for tests of other backends). */
   stores?: { tasks: TaskStore; schedules: ScheduleStore };
 }
@@ -52,6 +63,7 @@ export interface ResolvedSchedulerOptions {
   runnerId: string;
   tickMs: number;
   recoverMs: number;
+  join: boolean;
 }
 
 /**
@@ -74,7 +86,8 @@ export function resolveSchedulerOptions(options: SchedulerOptions): ResolvedSche
   const tickMs = positiveMs('tickMs', options.tickMs ?? 1000);
   const recoverMs = positiveMs('recoverMs', options.recoverMs ?? 60_000);
   const runnerId = options.runnerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  return { schedules, clock, runnerId, tickMs, recoverMs };
+  if (options.join !== undefined && typeof options.join !== 'boolean') throw new InvalidOptionError('join', `must be a boolean, got ${String(options.join)}`);
+  return { schedules, clock, runnerId, tickMs, recoverMs, join: options.join ?? false };
 }
 
 function positiveMs(name: string, value: unknown): number {

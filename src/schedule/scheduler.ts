@@ -283,7 +283,11 @@ export class Scheduler {
       }
     }
     const claimed = await this.store.claimSlot({ schedule: s.name, slot, container, state, reason, claimedBy: this.runnerId, manual });
-    if (!claimed) return { ...base, action: 'taken', container };
+    if (!claimed) {
+      // Joining: the slot runs elsewhere; its container takes this scheduler's runner too.
+      if (this.o.join && (await this.store.getSlot(s.name, slot))?.state === 'started') this.launcher.launch(s, slot, definition, true);
+      return { ...base, action: 'taken', container };
+    }
     this.events.emit('slot:claimed', { ...base, container, state });
     if (state === 'skipped') {
       this.events.emit('slot:skipped', { ...base, container, reason: reason! });
@@ -344,7 +348,8 @@ export class Scheduler {
   /**
    * Attaches runners to unfinished started slots and learns the queued ones.
    * At start-up every unfinished slot gets one; on later passes (`orphansOnly`)
-   * only those whose container shows no live runner.
+   * only those whose container shows no live runner, unless this scheduler
+   * joins running slots (option `join`).
    */
   private async recover(orphansOnly: boolean): Promise<void> {
     for (const s of this.byName.values()) {
@@ -368,7 +373,7 @@ export class Scheduler {
         await this.store.finishSlot(s.name, r.slot, c.status);
         continue;
       }
-      if (orphansOnly && (await hasLiveRunner(this.tasks, r.container))) continue;
+      if (orphansOnly && !this.o.join && (await hasLiveRunner(this.tasks, r.container))) continue;
       try {
         this.launcher.launch(s, r.slot, await buildSlotContainer(s, r.slot), true);
       } catch (error) {

@@ -228,10 +228,11 @@ export interface SnapshotOptions {
    * definition they come from: when the container's applied fingerprint is
    * this one and its revision has not moved since it was recorded, these
    * records are used and the task documents are not read (about half the
-   * work of a read of a large container); otherwise they are read as usual.
+   * work of a read of a large container), nor the declared graph of the
+   * container document (`graph` stands for it); otherwise they are read as usual.
    * Used by a runner's first read. Small containers read by `_id` read them anyway.
    */
-  declared?: { fingerprint: string; records: () => TaskRecord[] };
+  declared?: { fingerprint: string; graph: Array<{ name: string; dependsOn: string[] }>; records: () => TaskRecord[] };
 }
 
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */

@@ -18,7 +18,7 @@ Database: --uri or MONGODB_URI, else the embedded server (data in ./.pts-data).
 
 Signals: SIGINT and SIGTERM stop gracefully (running steps are released for the next run; exit 0);
 a second SIGINT forces exit 130.
-Exit codes: 0 done (or stopped), 1 the run failed, 2 bad usage, 75 another run is in progress.
+Exit codes: 0 done (or stopped), 1 the run failed, 2 bad usage, 75 another run is in progress (see --join).
 See docs/epf.md.`;
 
 /** Registers `pts epf` (and `pts epf prune`). */
@@ -28,6 +28,7 @@ export function registerEpf(program: Command, ctx: CliContext): void {
     .description('ingest Apple\'s Enterprise Partner Feed (EPF) into MongoDB: one slot now, or --hourly')
     .option('--hourly', 'run the 0 * * * * schedule (UTC) until SIGINT/SIGTERM')
     .option('--now', 'with --hourly: run a slot at start (the current hour, or a manual slot when it was already claimed)')
+    .option('--join', 'work beside a run in progress elsewhere (another machine), instead of exiting 75; with --hourly, help every slot that another scheduler runs')
     .option('--json', 'print only the summary, as one JSON object, on stdout (everything else on stderr)')
     .option('--fresh', 'start over: forget what was ingested and every earlier run (asks first; --yes to skip)')
     .option('-y, --yes', 'answer yes to --fresh\'s question')

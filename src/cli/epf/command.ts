@@ -27,6 +27,7 @@ export async function runEpf(flags: EpfFlags, globals: GlobalOptions, io: CliIo)
   const startedAt = Date.now();
   const s = resolveEpfSettings(flags, io.env);
   if (s.fresh && s.mode === 'hourly') throw usageError('--fresh starts one run over; it cannot be combined with --hourly');
+  if (s.join && s.fresh) throw usageError('--fresh starts over; it cannot join a run in progress (--join)');
   if (s.now && s.mode !== 'hourly') throw usageError('--now runs the current hour of the --hourly schedule at start; without --hourly every run is now');
   if (s.fresh && !s.yes && !(await confirmFresh(io))) {
     io.stderr.write('pts: --fresh not confirmed; nothing was changed\n');
@@ -72,11 +73,11 @@ export async function runEpf(flags: EpfFlags, globals: GlobalOptions, io: CliIo)
       };
       const common = { connection: db.connection, out, json: s.json, signal: controller.signal, checkpointIntervalMs: s.checkpointIntervalMs };
       if (s.mode === 'hourly') {
-        await runHourly({ ...common, env: { ...env, reporter }, now: s.now });
+        await runHourly({ ...common, env: { ...env, reporter }, now: s.now, join: s.join });
         out.say('stopped: the hourly schedule ended gracefully; running steps were released', { event: 'epf:stopped' });
         return ExitCode.OK;
       }
-      return await runOnce({ ...common, env, reporter, startedAt });
+      return await runOnce({ ...common, env, reporter, startedAt, join: s.join });
     } finally {
       await feed.stop().catch(() => undefined);
     }

@@ -43,6 +43,8 @@ export async function runHourly(o: {
   checkpointIntervalMs?: number;
   /** Run the current hour's slot at start (Scheduler.trigger) instead of waiting for the next firing. */
   now?: boolean;
+  /** Help every slot that another scheduler runs (Scheduler option `join`). */
+  join?: boolean;
 }): Promise<void> {
   const reporter = o.env.reporter;
   const store = await MongoStore.create(o.connection);
@@ -52,7 +54,7 @@ export async function runHourly(o: {
     ...(o.checkpointIntervalMs !== undefined ? { checkpointIntervalMs: o.checkpointIntervalMs } : {}),
   };
   const schedule = epfSchedule(o.env, { cron: HOURLY_CRON, runner: runnerOptions });
-  const scheduler = await Scheduler.create({ connection: o.connection, schedules: [schedule] });
+  const scheduler = await Scheduler.create({ connection: o.connection, schedules: [schedule], join: o.join ?? false });
   const started = new Map<string, { at: number; presence: Promise<PresenceHeartbeat> }>();
   const sayNext = async () => {
     // The scheduler's own answer (shared clock, decided slots); the local cron only if it cannot say.

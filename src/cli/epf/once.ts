@@ -1,7 +1,9 @@
 /**
  * `pts epf` without --hourly: runs one slot now and exits. A run that a
  * crash interrupted (its process is gone) is resumed; a run in progress
- * elsewhere is left alone (exit 75, "try again later").
+ * elsewhere is left alone (exit 75, "try again later"), unless `--join` asks
+ * to work beside it: its steps then spread over both processes (a file's
+ * steps stay with the runner that holds its bytes, see the EPF job's affinity keys).
  */
 import type { Connection } from 'mongoose';
 import { MongoStore, Runner, type ContainerRecord } from '../../index.js';
@@ -50,19 +52,26 @@ export async function runOnce(o: {
   signal: AbortSignal;
   checkpointIntervalMs?: number;
   startedAt: number;
+  /** Work beside a run in progress elsewhere instead of exiting 75. */
+  join?: boolean;
 }): Promise<number> {
   const store = await MongoStore.create(o.connection);
   const runs = await unfinishedRuns(o.connection, store, o.env.prefix);
   const busy = runs.find((r) => r.live.length > 0);
-  if (busy) {
+  if (busy && o.join) {
+    o.out.say(`joining ${busy.container.name}, running in another process (${describeHolders(busy.live)})`, {
+      event: 'epf:joining',
+      container: busy.container.name,
+    });
+  } else if (busy) {
     o.out.log('warn', `${busy.container.name} is running in another process (${describeHolders(busy.live)}); not starting a second run`, {
       event: 'epf:busy',
       container: busy.container.name,
     });
     return ExitCode.BUSY;
   }
-  const interrupted = runs[0]?.container.name;
-  const name = interrupted ?? epfContainerName(new Date(), true);
+  const interrupted = busy ? undefined : runs[0]?.container.name;
+  const name = busy?.container.name ?? interrupted ?? epfContainerName(new Date(), true);
   if (interrupted) o.out.say(`resuming ${name}: its runner is gone (interrupted earlier)`, { event: 'epf:resuming', container: name });
   const runner = await Runner.create({
     connection: o.connection,
@@ -73,7 +82,7 @@ export async function runOnce(o: {
     stopTimeoutMs: 0,
     signal: o.signal,
   });
-  if (interrupted) {
+  if (interrupted || busy) {
     const snap = await store.loadSnapshot(name);
     const ended = snap?.tasks.filter((t) => ['succeeded', 'failed', 'skipped', 'cancelled'].includes(t.state.status)).length ?? 0;
     o.reporter.setTasks(ended, snap?.tasks.length ?? 0);

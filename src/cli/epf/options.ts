@@ -12,6 +12,7 @@ import { usageError } from '../errors.js';
 export interface EpfFlags {
   hourly?: boolean;
   now?: boolean;
+  join?: boolean;
   json?: boolean;
   fresh?: boolean;
   yes?: boolean;
@@ -40,6 +41,8 @@ export interface EpfSettings {
   mode: 'once' | 'hourly';
   /** `--hourly --now`: run the current hour's slot at start instead of waiting for the next one. */
   now: boolean;
+  /** `--join`: work beside a run (or, with --hourly, the slots) that another process runs. */
+  join: boolean;
   json: boolean;
   fresh: boolean;
   yes: boolean;
@@ -178,6 +181,7 @@ export function resolveEpfSettings(flags: EpfFlags, env: NodeJS.ProcessEnv, cwd 
   return {
     mode: flags.hourly ? 'hourly' : 'once',
     now: Boolean(flags.now),
+    join: Boolean(flags.join),
     json: Boolean(flags.json),
     fresh: Boolean(flags.fresh),
     yes: Boolean(flags.yes),

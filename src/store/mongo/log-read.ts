@@ -19,6 +19,8 @@ import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 export async function readContainerHead(ctx: StoreContext, container: string): Promise<ContainerHead | null> {
   const doc = await ctx.read('readContainerHead', () => ctx.q(ctx.m.containers.findById(container, { definition: 0 }).lean<ContainerDoc>()).exec());
   if (!doc || doc.deletedAt) return null;
+  // Where this store's writes go, unless it already wrote or read the container (what `ctx.incarnation` would read).
+  if (!ctx.pins.has(container)) ctx.pins.set(container, doc.incarnation ?? '');
   const { definition, ...record } = toContainerRecord(doc);
   void definition;
   return { record, revision: doc.revision ?? 0, applied: doc.applied ?? null };

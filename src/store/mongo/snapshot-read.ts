@@ -5,7 +5,7 @@ import type { Transition } from '../transition.js';
 import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions, type TaskRecord, type TaskSnapshot } from '../types.js';
 import { toContainerRecord, toTaskRecord, type StoreContext } from './context.js';
 import { readByKeys } from './keyed-read.js';
-import type { TaskDoc, TransitionDoc } from './models.js';
+import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 
 /**
  * Documents per reply of a snapshot's reads. Each reply is decoded and
@@ -33,8 +33,15 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   // made from them: a task is inserted before any transition of its own or
   // of the attempt that added it, so every task a transition read refers
   // to is seen by the task read that follows it.
-  const doc = await ctx.readContainerDoc('loadSnapshot', container);
+  let doc = options.declared ? await readWithoutGraph(ctx, container) : await ctx.readContainerDoc('loadSnapshot', container);
   if (!doc || doc.deletedAt) return null;
+  if (options.declared) {
+    // The caller's graph stands for the stored one only while the definition it comes from is the applied one.
+    const a = doc.applied;
+    if (a?.fingerprint === options.declared.fingerprint && a.revision === (doc.revision ?? 0)) doc = { ...doc, definition: options.declared.graph };
+    else doc = await ctx.readContainerDoc('loadSnapshot', container);
+    if (!doc || doc.deletedAt) return null;
+  }
   const record = toContainerRecord(doc);
   const inc = doc.incarnation ?? '';
   ctx.pins.set(container, inc);
@@ -125,4 +132,9 @@ function foldAll(log: readonly Transition[]): StreamingFold {
   for (const t of log) fold.add(t);
   fold.finish();
   return fold;
+}
+
+/** The container document without its declared graph (most of a large container's document). */
+function readWithoutGraph(ctx: StoreContext, container: string): Promise<ContainerDoc | null> {
+  return ctx.read('loadSnapshot', () => ctx.q(ctx.m.containers.findById(container, { definition: 0 }).lean<ContainerDoc>()).exec());
 }
