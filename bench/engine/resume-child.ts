@@ -27,7 +27,7 @@ export interface ResumeReport {
   createMs: number;
   /** From the call of `Runner.create` to the first `task:started`, ms. */
   firstStartMs: number;
-  /** Longest the event loop went without running a 10 ms timer, beyond the 10 ms, ms (from create to the first start + 1 s). */
+  /** Longest the event loop went without running a 10 ms timer, beyond the 10 ms, ms (from create to the first start + 1 s, and 1.5× the first find at least: the full read landed). */
   maxLoopGapMs: number;
   /** Most CPU time (all the process's threads) spent between two runs of that timer, ms: work done without a break. */
   maxLoopCpuMs: number;
@@ -84,8 +84,11 @@ if (job.role === 'prepare') {
   );
   const running = runner.run();
   await Promise.race([first, running]);
-  // The picture may still be folding after the first start: watch the loop a little longer.
-  await new Promise((r) => setTimeout(r, 1000));
+  // The whole container is still being read after the first start (a runner
+  // starts tasks shown free before its full read lands): watch the loop until
+  // that read has surely landed and been taken in too, at least 1 s, and 1.5×
+  // the find made before (the full read costs about one find).
+  await new Promise((r) => setTimeout(r, Math.max(1000, 1.5 * findMs[0]! - (performance.now() - t0))));
   clearInterval(ticker);
   await runner.stop();
   await running.catch(() => undefined);
