@@ -161,12 +161,7 @@ export class Dispatcher {
       held.push(picked[i]!.t);
     }
     for (const t of held) view.requeue(t);
-    // The step waits for its claims only when it must judge them (a probe of
-    // the sweep) or when each step reads the shared slots (steps are then
-    // worth gathering). Otherwise a slot handed over while these claims are
-    // in flight is claimed at once, not a round trip later (claimOne settles
-    // every error itself).
-    if (probe || this.shared.enabled) await Promise.all(claims);
+    await Promise.all(claims);
     const probed = probe ? picked[0] : undefined;
     if (probed && claims.length > 0) {
       const now = view.get(probed.t.record.name)?.state;
