@@ -11,33 +11,21 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveCollectionName } from '../src/ingest/epf/load/switch.js';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
-import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { killChildrenAfterEach } from './support/child.js';
 import { databasePerFile } from './support/database.js';
+import { EPF_FIXTURES, runEpfJob } from './support/epf-job.js';
 
 const db = databasePerFile();
 killChildrenAfterEach();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
-async function run(feed: FixtureFeed, baseUrl: string, workDir: string) {
-  const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
-    MONGODB_URI: db().uriWithDb,
-    EPF_BASE_URL: baseUrl,
-    EPF_USERNAME: feed.username,
-    EPF_PASSWORD: feed.password,
-    EPF_WORK_DIR: workDir,
-    EPF_BATCH_SIZE: '200',
-  });
-  const exit = await child.waitForExit(500_000);
-  return { exit, child, summary: (() => { try { return JSON.parse(child.lines.at(-1) ?? '') as EpfSummary; } catch { return undefined; } })() };
-}
+const run = (feed: FixtureFeed, baseUrl: string, workDir: string) => runEpfJob({ db: db(), feed, workDir, baseUrl }, {}, { timeoutMs: 500_000 });
 
 describe('npm run epf against a hostile feed', () => {
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-hostile-'));
   beforeAll(async () => {
     feed = await startFixtureFeed({
-      dir: FIXTURES,
+      dir: EPF_FIXTURES,
       layout: 'v5',
       faults: {
         md5Format: [

@@ -8,76 +8,27 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveCollectionName } from '../src/ingest/epf/load/switch.js';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
 import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild, type TsChild } from './support/child.js';
+import { killChildrenAfterEach, type TsChild } from './support/child.js';
 import { databasePerFile, type TestDatabase } from './support/database.js';
+import { EPF_FIXTURES, runEpfJobOk, startEpfJob } from './support/epf-job.js';
+import { expectTablesAsGenerated, plain, readTable } from './support/epf-tables.js';
 
 let db: () => TestDatabase;
 killChildrenAfterEach();
 
 const DOWNLOAD_CHECKPOINT_BYTES = 8 * 1024;
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
-function startJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}, json = false): TsChild {
-  return spawnTsChild('src/cli/main.ts', ['epf', ...(json ? ['--json'] : [])], {
-    MONGODB_URI: db().uriWithDb,
-    EPF_BASE_URL: feed.baseUrl,
-    EPF_USERNAME: feed.username,
-    EPF_PASSWORD: feed.password,
-    EPF_WORK_DIR: workDir,
-    EPF_BATCH_SIZE: '20',
-    EPF_CHECKPOINT_INTERVAL_MS: '20',
-    EPF_DOWNLOAD_CHECKPOINT_BYTES: String(DOWNLOAD_CHECKPOINT_BYTES),
-    ...env,
-  });
-}
+/** Small batches, frequent checkpoints and 8 KiB download checkpoints, so a kill lands mid-file. */
+const JOB_ENV = { EPF_BATCH_SIZE: '20', EPF_CHECKPOINT_INTERVAL_MS: '20', EPF_DOWNLOAD_CHECKPOINT_BYTES: String(DOWNLOAD_CHECKPOINT_BYTES) };
+const startJob = (feed: FixtureFeed, workDir: string, env: Record<string, string> = {}, json = false): TsChild =>
+  startEpfJob({ db: db(), feed, workDir }, { ...JOB_ENV, ...env }, { json });
 
 /** Runs the job to its end and returns the summary it printed as its last line. */
-async function runJob(feed: FixtureFeed, workDir: string): Promise<EpfSummary> {
-  const child = startJob(feed, workDir, {}, true);
-  const exit = await child.waitForExit(400_000).catch((error: Error) => {
-    throw new Error(`${error.message}; its last lines:\n${child.lines.slice(-40).join('\n')}\n${child.stderr.slice(-4000)}`);
-  });
-  const last = child.lines.at(-1) ?? '';
-  expect(exit, `job failed:\n${child.lines.join('\n')}\n${child.stderr}`).toEqual({ code: 0, signal: null });
-  // --json: stdout carries the summary object and nothing else.
-  expect(child.lines.filter((l) => l.trim() !== '')).toEqual([last]);
-  return JSON.parse(last) as EpfSummary;
-}
-
-function plain(v: unknown): unknown {
-  if (v instanceof mongoose.mongo.Decimal128) return v.toString();
-  if (v instanceof mongoose.mongo.Long) return v.toNumber();
-  if (v instanceof Date) return v.toISOString();
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-/** Reads a table the way a reader should: through the pointer to the live collection. */
-async function readTable(table: string): Promise<Map<string, Record<string, unknown>>> {
-  const conn = db().connection;
-  const name = await liveCollectionName(conn.db!, table);
-  const docs = name ? await conn.db!.collection(name).find({}, { promoteLongs: false }).toArray() : [];
-  return new Map(docs.map((d) => [JSON.stringify(plain(d._id)), plain(d) as Record<string, unknown>]));
-}
-
-async function expectTablesAsGenerated(feed: FixtureFeed, upToDate?: string): Promise<void> {
-  for (const t of feed.truth.tables) {
-    const actual = await readTable(t.table);
-    const expected = [...feed.truth.documents(t.table, upToDate)];
-    expect(actual.size, `rows of ${t.table}`).toBe(expected.length);
-    for (const e of expected) {
-      const want = plain(e) as Record<string, unknown>;
-      expect(actual.get(JSON.stringify(want._id)), `${t.table} ${JSON.stringify(want._id)}`).toEqual(want);
-    }
-  }
-}
+const runJob = (feed: FixtureFeed, workDir: string): Promise<EpfSummary> => runEpfJobOk({ db: db(), feed, workDir }, JOB_ENV);
 
 /** Body bytes the feed sent for archives (`.tbz`), by path. */
 function archiveBytesSent(log: ReturnType<FixtureFeed['accessLog']>): Map<string, number> {
@@ -95,7 +46,7 @@ describe('npm run epf against a faulty feed', () => {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
   beforeAll(async () => {
     feed = await startFixtureFeed({
-      dir: FIXTURES,
+      dir: EPF_FIXTURES,
       layout: 'v5',
       faults: {
         unavailable: { every: 9, retryAfterSeconds: 0 },
@@ -127,7 +78,7 @@ describe('npm run epf against a faulty feed', () => {
     expect(third.nothingNew).toBe(true);
     expect(third.bytesDownloaded).toBe(0);
 
-    await expectTablesAsGenerated(feed);
+    await expectTablesAsGenerated(db(), feed);
   }, 600_000);
 });
 
@@ -137,7 +88,7 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-work-'));
   const TRICKLE = 24 * 1024;
-  const options = { dir: FIXTURES, layout: 'v5' as const, scale: 2, seed: 7 };
+  const options = { dir: EPF_FIXTURES, layout: 'v5' as const, scale: 2, seed: 7 };
   beforeAll(async () => {
     feed = await startFixtureFeed({
       ...options,
@@ -183,7 +134,7 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
     expect(full.status).toBe('succeeded');
     expect([...seen].every((n) => n === 0 || n === fullCount), `counts seen: ${[...seen]}`).toBe(true);
     expect(seen.has(fullCount)).toBe(true);
-    await expectTablesAsGenerated(feed, fullDate);
+    await expectTablesAsGenerated(db(), feed, { upToDate: fullDate });
 
     // At most one re-fetched chunk per kill (plus what trickled between two checkpoint writes).
     const files = feed.manifest.files.filter((f) => f.kind === 'full');
@@ -195,11 +146,11 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
     expect(resumed.length).toBeGreaterThan(0);
 
     // 4. The incrementals: exactly their rows change.
-    const before = await readTable('application');
+    const before = await readTable(db(), 'application');
     feed.publishMd5();
     const incs = await runJob(feed, workDir);
     expect(incs.status).toBe('succeeded');
-    const after = await readTable('application');
+    const after = await readTable(db(), 'application');
     const touched = new Set<string>();
     for (const date of feed.truth.dates.incrementals) {
       for (const d of feed.truth.dropDocuments('application', date)) touched.add(JSON.stringify(plain(d._id)));
@@ -207,6 +158,6 @@ describe('npm run epf killed with SIGKILL mid-download and mid-import', () => {
     expect(touched.size).toBeGreaterThan(0);
     for (const [id, doc] of before) if (!touched.has(id)) expect(after.get(id)).toEqual(doc);
     for (const id of touched) expect(after.get(id)).not.toEqual(before.get(id));
-    await expectTablesAsGenerated(feed);
+    await expectTablesAsGenerated(db(), feed);
   }, 600_000);
 });

@@ -12,13 +12,12 @@ import { EpfFeed } from '../src/ingest/epf/feed/client.js';
 import { parseAutoindex } from '../src/ingest/epf/feed/listing.js';
 import { LISTING_STYLES, renderListing, type ListingStyle } from '../src/ingest/epf/fixture/listing-styles.js';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
-import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { killChildrenAfterEach } from './support/child.js';
 import { useTestDatabase } from './support/database.js';
+import { EPF_FIXTURES, runEpfJobOk } from './support/epf-job.js';
 import { expectTablesAsGenerated } from './support/epf-tables.js';
 
 killChildrenAfterEach();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
 /** What tells each style's pages apart (so a style that fell back to Apache's is noticed). */
 const MARKS: Record<ListingStyle, { page: RegExp; server: RegExp }> = {
@@ -35,7 +34,7 @@ async function rootPage(feed: FixtureFeed, url = feed.baseUrl): Promise<{ html: 
 
 describe.each(LISTING_STYLES)('a feed listed by %s', (style) => {
   it.each(['v5', 'v3'] as const)('%s layout: the client finds every archive with its .md5 and size', async (layout) => {
-    const feed = await startFixtureFeed({ dir: FIXTURES, layout, listingStyle: style });
+    const feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout, listingStyle: style });
     try {
       const { html, server } = await rootPage(feed);
       expect(html).toMatch(MARKS[style].page);
@@ -69,7 +68,7 @@ it('nginx cuts long names in the link text ("..>"); the client reads the whole n
 });
 
 it('IIS matches paths without regard to case: an EPF_BASE_URL spelled in another case than the links finds every file', async () => {
-  const feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5', listingStyle: 'iis' });
+  const feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5', listingStyle: 'iis' });
   try {
     const base = new URL(feed.baseUrl);
     const upper = `${base.origin}${base.pathname.toUpperCase()}`; // e.g. /FEEDS/EPF/V5/CURRENT/; the links say /feeds/epf/v5/current/
@@ -103,20 +102,10 @@ it('Apache and nginx paths are case-sensitive: a link in another case than the p
 describe.each(['nginx', 'iis'] as const)('the job against a feed listed by %s', (style) => {
   it('ingests every table exactly', async () => {
     const db = await useTestDatabase();
-    const feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5', listingStyle: style });
+    const feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5', listingStyle: style });
     const workDir = fs.mkdtempSync(path.join(os.tmpdir(), `pts-epf-${style}-`));
     try {
-      const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
-        MONGODB_URI: db.uriWithDb,
-        EPF_BASE_URL: feed.baseUrl,
-        EPF_USERNAME: feed.username,
-        EPF_PASSWORD: feed.password,
-        EPF_WORK_DIR: workDir,
-        EPF_BATCH_SIZE: '200',
-      });
-      const exit = await child.waitForExit(400_000);
-      expect(exit, child.stderr.slice(-4000)).toEqual({ code: 0, signal: null });
-      const summary = JSON.parse(child.lines.at(-1) ?? '') as EpfSummary;
+      const summary = await runEpfJobOk({ db, feed, workDir });
       expect(summary.files.ingested).toBe(feed.manifest.files.length);
       await expectTablesAsGenerated(db, feed);
     } finally {

@@ -4,24 +4,22 @@
  * and two slots meet on the same new files (ledger claims).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import mongoose from 'mongoose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Ledger } from '../src/index.js';
-import { liveCollectionName } from '../src/ingest/epf/load/switch.js';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
 import { killChildrenAfterEach, makeTempDir, readJsonl, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
 import { snapshotOf } from './support/engine.js';
+import { EPF_FIXTURES } from './support/epf-job.js';
+import { expectTablesAsGenerated } from './support/epf-tables.js';
 
 const db = databasePerFile();
 killChildrenAfterEach();
 
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 let feed: FixtureFeed;
 beforeAll(async () => {
-  feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5' });
+  feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5' });
 });
 afterAll(() => feed?.stop());
 
@@ -51,32 +49,6 @@ function startRunner(runner: string, container: string, dir: string, extra: Reco
   });
 }
 
-function plain(v: unknown): unknown {
-  if (v instanceof mongoose.mongo.Decimal128) return v.toString();
-  if (v instanceof mongoose.mongo.Long) return v.toNumber();
-  if (v instanceof Date) return v.toISOString();
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-/** Every table, read through its live pointer, field by field against the generator's truth. */
-async function expectTablesAsGenerated(): Promise<void> {
-  const conn = db().connection;
-  for (const t of feed.truth.tables) {
-    const name = await liveCollectionName(conn.db!, t.table);
-    const docs = name ? await conn.db!.collection(name).find({}, { promoteLongs: false }).toArray() : [];
-    const actual = new Map(docs.map((d) => [JSON.stringify(plain(d._id)), plain(d)]));
-    const expected = [...feed.truth.documents(t.table)];
-    expect(actual.size, `rows of ${t.table}`).toBe(expected.length);
-    for (const e of expected) {
-      const want = plain(e) as Record<string, unknown>;
-      expect(actual.get(JSON.stringify(want._id)), `${t.table} ${JSON.stringify(want._id)}`).toEqual(want);
-    }
-  }
-}
-
 /** The ledger's entries: one per file of the feed, none twice. */
 async function expectEachFileRecordedOnce(): Promise<Array<{ url: string; info: unknown }>> {
   const entries = await (await Ledger.create({ connection: db().connection, name: 'epf' })).list();
@@ -102,7 +74,7 @@ it('two runner processes with separate work folders ingest one slot; one is SIGK
   const effectsAtKill = readJsonl<Effect>(path.join(dir, 'effects.jsonl'));
   await b.waitForLine('done succeeded', 400_000);
 
-  await expectTablesAsGenerated();
+  await expectTablesAsGenerated(db(), feed);
   await expectEachFileRecordedOnce();
   const snapshot = await snapshotOf(db().connection, container);
   expect(snapshot.tasks.filter((t) => t.state.status !== 'succeeded').map((t) => t.record.name)).toEqual([]);
@@ -152,7 +124,7 @@ it('two slots on the same new files: each file is ingested by one slot; the othe
   const b = startRunner('B', 'epf-2026-12-06T12:00Z', dir);
   await Promise.all([a.waitForLine('done succeeded', 400_000), b.waitForLine('done succeeded', 400_000)]);
 
-  await expectTablesAsGenerated();
+  await expectTablesAsGenerated(db(), feed);
   const entries = await expectEachFileRecordedOnce();
   const effects = readJsonl<Effect>(path.join(dir, 'effects.jsonl'));
   const waits = effects.filter((e) => e.event === 'warn' && /slot epf-\S+ is ingesting it; this slot waits/.test(e.message!));

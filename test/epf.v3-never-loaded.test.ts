@@ -10,40 +10,21 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
 import { liveCollectionName, pointerCollectionName } from '../src/ingest/epf/load/switch.js';
-import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { killChildrenAfterEach } from './support/child.js';
 import { databasePerFile } from './support/database.js';
+import { EPF_FIXTURES, runEpfJob } from './support/epf-job.js';
 
 const db = databasePerFile();
 killChildrenAfterEach();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 
-async function run(feed: FixtureFeed, workDir: string) {
-  const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
-    MONGODB_URI: db().uriWithDb,
-    EPF_BASE_URL: feed.baseUrl,
-    EPF_USERNAME: feed.username,
-    EPF_PASSWORD: feed.password,
-    EPF_WORK_DIR: workDir,
-    EPF_LAYOUT: 'v3',
-    EPF_BATCH_SIZE: '200',
-  });
-  const exit = await child.waitForExit(500_000);
-  let summary: EpfSummary | undefined;
-  try {
-    summary = JSON.parse(child.lines.at(-1) ?? '') as EpfSummary;
-  } catch {
-    summary = undefined;
-  }
-  return { exit, child, summary };
-}
+const run = (feed: FixtureFeed, workDir: string) => runEpfJob({ db: db(), feed, workDir }, { EPF_LAYOUT: 'v3' }, { timeoutMs: 500_000 });
 
 describe('npm run epf on a v3 feed', () => {
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-v3-'));
   beforeAll(async () => {
     // The full exports alone first: the incrementals' .md5 files are not published yet.
-    feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v3', faults: { lateMd5: { match: '/incremental/' } } });
+    feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v3', faults: { lateMd5: { match: '/incremental/' } } });
   });
   afterAll(async () => {
     await feed?.stop();

@@ -9,28 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/server.js';
-import type { EpfSummary } from '../src/ingest/epf/summary.js';
-import { killChildrenAfterEach, spawnTsChild } from './support/child.js';
+import { killChildrenAfterEach } from './support/child.js';
 import { databasePerFile } from './support/database.js';
+import { EPF_FIXTURES, runEpfJob } from './support/epf-job.js';
 import { expectTablesAsGenerated } from './support/epf-tables.js';
 
 const db = databasePerFile();
 killChildrenAfterEach();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
-
-async function runJob(feed: FixtureFeed, workDir: string, env: Record<string, string> = {}) {
-  const child = spawnTsChild('src/cli/main.ts', ['epf', '--json'], {
-    MONGODB_URI: db().uriWithDb,
-    EPF_BASE_URL: feed.baseUrl,
-    EPF_USERNAME: feed.username,
-    EPF_PASSWORD: feed.password,
-    EPF_WORK_DIR: workDir,
-    EPF_BATCH_SIZE: '200',
-    ...env,
-  });
-  const exit = await child.waitForExit(400_000);
-  return { exit, child, summary: JSON.parse(child.lines.at(-1) ?? 'null') as EpfSummary | null };
-}
 
 /** Body bytes of GETs per archive path (`.tbz`), from `since` on in the access log. */
 function archiveBytes(feed: FixtureFeed, since: number): Map<string, number> {
@@ -45,7 +30,7 @@ describe('downloads kept in the work folder', () => {
   let feed: FixtureFeed;
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pts-epf-reuse-'));
   beforeAll(async () => {
-    feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5' });
+    feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5' });
   });
   afterAll(async () => {
     await feed?.stop();
@@ -58,7 +43,7 @@ describe('downloads kept in the work folder', () => {
     expect(feed.truth.dropRejects('application_detail', feed.truth.dates.full).length).toBeGreaterThan(0);
 
     // 1. No rejects allowed: application_detail's full fails at import, after every archive was downloaded.
-    const first = await runJob(feed, workDir, { EPF_MAX_REJECT_FRACTION: '0' });
+    const first = await runEpfJob({ db: db(), feed, workDir }, { EPF_MAX_REJECT_FRACTION: '0' });
     expect(first.exit.code, first.child.stderr.slice(-3000)).toBe(1);
     expect(first.summary?.files.failed).toBeGreaterThan(0);
     const firstBytes = archiveBytes(feed, 0);
@@ -74,7 +59,7 @@ describe('downloads kept in the work folder', () => {
     fs.writeFileSync(damagedCopy, bytes);
 
     const since = feed.accessLog().length;
-    const second = await runJob(feed, workDir);
+    const second = await runEpfJob({ db: db(), feed, workDir });
     expect(second.exit.code, second.child.stderr.slice(-3000)).toBe(0);
     const secondBytes = archiveBytes(feed, since);
     for (const f of intact) expect(secondBytes.get(f.path) ?? 0, `${f.path} fetched again`).toBe(0);

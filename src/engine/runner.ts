@@ -125,12 +125,12 @@ export class Runner {
       }));
     if (store instanceof MongoStore) warnIfDefaultDatabase(store.database);
     const { resumed, changes, snapshot, fresh, early } = await ensureContainer(store, name, definition);
-    const handlers = new Map<string, TaskHandler<any, unknown>>(Object.entries(options.handlers ?? {}));
-    for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
-    for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
     const otel = options.tracing === false ? null : await loadOpenTelemetry();
     const tracing = otel && new RunnerTracing(otel, store, name, snapshot?.container.incarnation ?? '', opts.runnerId);
-    if (tracing) for (const [key, fn] of handlers) handlers.set(key, tracing.wrap(fn));
+    const handlers = tracing ? new WrappedHandlers((fn) => tracing.wrap(fn)) : new Map<string, TaskHandler<any, unknown>>();
+    for (const [key, fn] of Object.entries(options.handlers ?? {})) handlers.set(key, fn);
+    for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
+    for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
     // Built in chunks: a large container's picture never holds the event loop for long.
     const view = await ContainerView.build(snapshot, fresh);
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
@@ -434,5 +434,21 @@ export class Runner {
         resolve();
       };
     });
+  }
+}
+
+/**
+ * Handlers by key, each wrapped (for tracing) when looked up rather than
+ * all up front: a large definition has one handler per task, and a wrapper
+ * each would be held for the whole run.
+ */
+class WrappedHandlers extends Map<string, TaskHandler<any, unknown>> {
+  constructor(private readonly wrap: (fn: TaskHandler<any, unknown>) => TaskHandler<any, unknown>) {
+    super();
+  }
+
+  override get(key: string): TaskHandler<any, unknown> | undefined {
+    const fn = super.get(key);
+    return fn && this.wrap(fn);
   }
 }
