@@ -33,6 +33,8 @@ export interface RunnersReport {
   byTarget: Record<string, number>;
   status: string;
   seconds: number;
+  /** CPU time of this process (user + system) during its run, in ms. */
+  cpuMs: number;
 }
 
 const job = JSON.parse(process.env.BENCH_RUNNERS_JOB!) as RunnersJob;
@@ -70,6 +72,7 @@ if (process.env.BENCH_DEBUG) {
 process.send!('ready');
 await new Promise<void>((resolve) => process.once('message', () => resolve()));
 const c0 = counter.snapshot();
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const stopTimer = setTimeout(() => void runner.stop(), job.budgetS * 1000);
 const result = await runner.run();
@@ -83,6 +86,7 @@ const report: RunnersReport = {
   byTarget: counter.since(c0).byTarget,
   status: result.status,
   seconds: (performance.now() - t0) / 1000,
+  cpuMs: ((c) => c.user + c.system)(process.cpuUsage(cpu0)) / 1000,
 };
 process.send!(report);
 await connection.close();

@@ -31,6 +31,8 @@ export interface RunnersRun {
   commands: number;
   /** Write commands (insert, update, delete) of every process. */
   writes: number;
+  /** CPU time of each runner process during its run, in ms. */
+  cpuMsPerRunner: number[];
   /** Claims lost to another runner, every process summed. */
   lostClaims: number;
   /** Handler time of every task (sum of their wall-clock spans), in ms. */
@@ -83,6 +85,7 @@ export async function runProcesses(ctx: Ctx, k: number, job: Omit<RunnersJob, 'u
       startedPerRunner: done.map((r) => r.started),
       commands: done.reduce((s, r) => s + r.commands, 0),
       writes: done.reduce((s, r) => s + (r.byName.insert ?? 0) + (r.byName.update ?? 0) + (r.byName.delete ?? 0), 0),
+      cpuMsPerRunner: done.map((r) => Math.round(r.cpuMs)),
       lostClaims: done.reduce((s, r) => s + r.lostClaims, 0),
       busyMs: done.reduce((s, r) => s + r.spans.reduce((b, [start, end]) => b + (end - start), 0), 0),
       maxRunning: maxOverlap(done.flatMap((r) => r.spans)),
@@ -221,6 +224,7 @@ export async function runnersCase(ctx: Ctx, results: Results): Promise<void> {
           `slots busy ${(utilisation * 100).toFixed(0)} %`,
           `started per runner ${run.startedPerRunner.join('/')}`,
           `claims lost ${run.lostClaims}`,
+          `runner CPU ${run.cpuMsPerRunner.map((ms) => (ms / 1000).toFixed(1)).join('/')} s`,
           `processes ended at ${run.exitSeconds.toFixed(2)} s`,
           load,
           run.finished ? undefined : 'did not finish',

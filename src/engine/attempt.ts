@@ -46,6 +46,8 @@ export interface AttemptInput {
   addTasks: (specs: DynamicTaskSpec[]) => Promise<{ added: string[] }>;
   /** The runner's event-loop watch: the lease is checked at the first turn after a delay. */
   loopWatch: LoopWatch;
+  /** Called once the handler has settled, before its outcome is written; `succeeded` when it returned a storable output. */
+  onHandlerSettled?: (succeeded: boolean) => void;
 }
 
 /** An outcome this attempt wrote durably, and the time written with it. */
@@ -163,6 +165,7 @@ export async function executeAttempt(a: AttemptInput): Promise<RecordedOutcome |
       if (timeout) clearTimeout(timeout);
       a.runnerSignal.removeEventListener('abort', forward);
     }
+    a.onHandlerSettled?.(outcome.ok);
 
     const leaseLost = async () => {
       events.emit('task:lease-lost', { ...ids, fencingToken: claim.token });

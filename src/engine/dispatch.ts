@@ -161,7 +161,12 @@ export class Dispatcher {
       held.push(picked[i]!.t);
     }
     for (const t of held) view.requeue(t);
-    await Promise.all(claims);
+    // The step waits for its claims only when it must judge them (a probe of
+    // the sweep) or when each step reads the shared slots (steps are then
+    // worth gathering). Otherwise a slot handed over while these claims are
+    // in flight is claimed at once, not a round trip later (claimOne settles
+    // every error itself).
+    if (probe || this.shared.enabled) await Promise.all(claims);
     const probed = probe ? picked[0] : undefined;
     if (probed && claims.length > 0) {
       const now = view.get(probed.t.record.name)?.state;
@@ -203,6 +208,8 @@ export class Dispatcher {
   private async claimOne(t: TaskSnapshot, handler: TaskHandler<any, unknown>, recovered: boolean, slots: SlotId[]): Promise<void> {
     const name = t.record.name;
     this.claiming.set(name, t.record.options.group);
+    // The slot of an attempt whose outcome is being written, if one waits: this claim is written behind that outcome.
+    let after = this.attempts.takeHandover();
     let held: HeldSlots | null = null;
     try {
       const slotsSentAt = performance.now();
@@ -225,7 +232,9 @@ export class Dispatcher {
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       };
       let taken: Transition | null = null;
-      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry));
+      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry), after);
+      // Granted: its slot is this attempt's now (the outcome it followed is stored).
+      if (claim) after = undefined;
       if (!claim) {
         // Another runner claimed it first: learn its claim (from the entry the
         // store read back to judge ours, else by reading the log), and move
@@ -279,6 +288,8 @@ export class Dispatcher {
       this.catchUps.add(name);
       this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
     } finally {
+      // Not granted: the slot taken over goes back to the attempt still writing its outcome, if it is.
+      if (after) this.attempts.returnHandover(after);
       // Not started: whatever happened to the claim, its slots go back (nothing runs under them).
       await this.giveBack(held);
       this.claiming.delete(name);

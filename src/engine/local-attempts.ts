@@ -1,7 +1,7 @@
 import { compileDynamicTasks } from '../definition/dynamic.js';
 import type { DynamicTaskSpec, TaskHandler } from '../definition/types.js';
 import { coerceError } from '../errors.js';
-import type { Claim, HeldSlots, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { Claim, ClaimOrder, HeldSlots, TaskSnapshot, TaskStore } from '../store/types.js';
 import { outcomeEntry } from '../store/transition.js';
 import { executeAttempt, toPersistedError } from './attempt.js';
 import type { RunnerEvents } from './events.js';
@@ -28,11 +28,14 @@ export class LocalAttempts {
   /** Attempts running here, by task name. */
   readonly local = new Map<string, LocalAttempt>();
   /**
-   * Tasks whose handler runs here now: what `concurrency` and the groups'
-   * per-runner limits count. An attempt whose handler has settled stays in
-   * {@link local} while its outcome is written, but its slot is free.
+   * Tasks whose handler runs here now, with the claims being made: what
+   * `concurrency` counts. An attempt whose handler has settled stays in
+   * {@link local} while its outcome is written, and its slot goes to the
+   * next claim only behind that outcome (see {@link takeHandover}).
    */
   readonly busy = new Set<string>();
+  /** Attempts whose handler has settled and whose outcome is being written, their slot not taken yet (oldest first). */
+  private readonly handovers: string[] = [];
   /** Names staged by each local attempt (`task#token`), until it ends. */
   private readonly staged = new Map<string, Set<string>>();
   /** Event-loop delays, watched while attempts run. */
@@ -62,11 +65,36 @@ export class LocalAttempts {
     );
   }
 
-  /** Handlers running here now in `group`. */
+  /**
+   * Attempts here in `group` until their outcome is recorded: a group's
+   * per-runner limit does not hand slots over (a claim of another group may
+   * take the slot, so the outcome is still counted where it belongs).
+   */
   busyIn(group: string): number {
     let n = 0;
-    for (const name of this.busy) if (this.local.get(name)?.group === group) n += 1;
+    for (const l of this.local.values()) if (l.group === group) n += 1;
     return n;
+  }
+
+  /**
+   * The slot of an attempt whose handler has settled, for a claim made now:
+   * the claim is written behind that attempt's outcome, so the database never
+   * shows both running (the slot was counted free when the handler settled,
+   * and every claim takes a handed-over slot while there is one). Undefined
+   * when none is waiting.
+   */
+  takeHandover(): ClaimOrder | undefined {
+    for (let name = this.handovers.shift(); name !== undefined; name = this.handovers.shift()) {
+      const l = this.local.get(name);
+      if (l) return { outcomeOf: l.claim, over: l.done };
+    }
+    return undefined;
+  }
+
+  /** Gives a slot taken with {@link takeHandover} back, for a claim that was not granted (its attempt may still be writing). */
+  returnHandover(order: ClaimOrder): void {
+    const name = order.outcomeOf.task;
+    if (this.local.get(name)?.claim === order.outcomeOf && !this.handovers.includes(name)) this.handovers.unshift(name);
   }
 
   /** Settles once every local attempt has ended. */
@@ -104,7 +132,19 @@ export class LocalAttempts {
     // database would show more running tasks than this runner may run
     // (test runner.order-and-concurrency).
     this.busy.add(name);
+    // Handed over only when this success can make nothing ready: a task it
+    // staged or a dependent may outrank what the next claim would take
+    // (priorities), and a failure may make the task itself ready again.
+    const handOver = (succeeded: boolean) => {
+      if (!succeeded || this.staged.has(`${name}#${claim.token}`)) return;
+      if (this.sync.view.dependentsOf(name).some((d) => this.sync.view.get(d)?.state.status === 'pending')) return;
+      if (!this.busy.delete(name)) return;
+      this.handovers.push(name);
+      this.hooks.wake();
+    };
     const settled = () => {
+      const i = this.handovers.indexOf(name);
+      if (i >= 0) this.handovers.splice(i, 1);
       if (this.busy.delete(name)) this.hooks.wake();
     };
     const attempt = () =>
@@ -127,6 +167,7 @@ export class LocalAttempts {
         clock: this.opts.clock,
         addTasks: (specs) => this.addDynamicTasks(name, claim.token, specs),
         loopWatch: this.loopWatch,
+        onHandlerSettled: handOver,
       });
     const done = attempt()
       .then(async (recorded) => {

@@ -57,6 +57,13 @@ export interface Transition {
    */
   nonce?: string;
   /**
+   * For a `claimed` entry written behind another attempt's outcome (a slot
+   * handover, see ClaimOrder): that outcome's `_id`. It was stored before or
+   * with this entry, so a reader that meets this claim and not that outcome
+   * read the other task's log too early, and reads it again.
+   */
+  behind?: string;
+  /**
    * For `skipped` and `cancelled` entries: the task (and its log position)
    * whose state decided it; a skip is undone once that task moves on.
    * Position -1: the task did not exist.

@@ -259,6 +259,20 @@ export interface TaskRecordsRead {
 }
 
 /** Proof of an exclusive claim on one attempt of a task. */
+/**
+ * A claim that takes over the slot of an attempt whose handler has settled
+ * while its outcome is still being written: the claim is written behind that
+ * outcome (in the same ordered insert, right after it) or, when that cannot
+ * be, once the outcome is recorded or `over` settles. The database thus never
+ * shows both as running at once, and the slot costs one round trip, not two.
+ */
+export interface ClaimOrder {
+  /** The attempt whose outcome must be stored first (written at `outcomeOf.token + 1`). */
+  outcomeOf: Claim;
+  /** Settles once that attempt is over: its outcome recorded, or given up on. */
+  over: Promise<unknown>;
+}
+
 export interface Claim {
   container: string;
   /** The container's incarnation the claim was made in; its writes go there, even after a re-create. */
@@ -582,6 +596,9 @@ export interface TaskStore {
    * Claims the attempt after `expectedToken`; null when another writer got
    * there first, and then `onTaken`, when given, is called with the entry
    * that holds the position (when the store read it back anyway; outputs left out).
+   * With `after`, the claim never becomes visible before the outcome of that
+   * attempt: it rides in the same write right behind the outcome, or waits
+   * until the outcome is recorded or the attempt is over (see {@link ClaimOrder}).
    */
   claimTask(
     container: string,
@@ -589,6 +606,7 @@ export interface TaskStore {
     expectedToken: number,
     claim: NewClaim,
     onTaken?: (entry: Transition) => void,
+    after?: ClaimOrder,
   ): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;

@@ -40,6 +40,16 @@ interface Pending {
   doc: TransitionDoc;
   resolve: (verdict: AppendVerdict) => void;
   reject: (error: unknown) => void;
+  /** Stored only after the entry with this `_id` (see {@link AppendBatcher.append}). */
+  after?: Predecessor;
+}
+
+/** The entry another one must follow, and when to stop waiting for it (see ClaimOrder in store/types.ts). */
+export interface Predecessor {
+  /** `_id` of the entry that must be stored first. */
+  id: string;
+  /** Settles once that entry's writer is over (its entry recorded, or given up on). */
+  over: Promise<unknown>;
 }
 
 interface EntryError {
@@ -67,17 +77,38 @@ interface EntryError {
  *   connection the server closed, the deadline), proves nothing for any
  *   entry: each entry is then written again on its own, with its own retries,
  *   so one bad entry never holds the others back or fails them.
+ *
+ * An entry appended with a predecessor (a claim taking over the slot of an
+ * attempt whose outcome is being written) is never stored before it: it goes
+ * in the same insert right behind it, and that insert is then ordered (the
+ * server stores its documents in order and stops at the first refused one,
+ * so the claim is stored only if the outcome was); otherwise it waits until
+ * the predecessor is stored, or its writer is over, and goes on as any entry.
  */
 export class AppendBatcher {
   private pending: Pending[] = [];
   private scheduled = false;
+  /** Entries waiting for a predecessor not appended yet, in flight, or refused, by the predecessor's `_id`. */
+  private readonly parked = new Map<string, Pending[]>();
 
   constructor(private readonly ctx: StoreContext) {}
 
-  /** Appends one entry; resolves with what its position holds. @throws AppendRefusedError, or a transient error once retries ran out */
-  append(doc: TransitionDoc): Promise<AppendVerdict> {
+  /**
+   * Appends one entry; resolves with what its position holds. With `after`,
+   * the entry is never stored before that predecessor (see the class comment).
+   * @throws AppendRefusedError, or a transient error once retries ran out
+   */
+  append(doc: TransitionDoc, after?: Predecessor): Promise<AppendVerdict> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ doc, resolve, reject });
+      const p: Pending = { doc, resolve, reject, ...(after ? { after } : {}) };
+      if (after && !this.pending.some((q) => q.doc._id === after.id)) this.park(p, after);
+      else this.pending.push(p);
+      // Entries that waited for this one go right behind it, in the same insert.
+      const waiting = this.parked.get(doc._id);
+      if (waiting) {
+        this.parked.delete(doc._id);
+        this.pending.push(...waiting);
+      }
       this.schedule();
     });
   }
@@ -93,30 +124,130 @@ export class AppendBatcher {
     });
   }
 
-  private async flush(batch: Pending[]): Promise<void> {
-    if (batch.length === 1) return settle(batch[0]!, this.alone(batch[0]!.doc));
+  /** Holds an entry until its predecessor is stored (or appended: then they go together) or its writer is over. */
+  private park(p: Pending, after: Predecessor): void {
+    const list = this.parked.get(after.id) ?? [];
+    list.push(p);
+    this.parked.set(after.id, list);
+    const free = () => this.unpark(after.id, p);
+    after.over.then(free, free);
+  }
+
+  /** Sends a parked entry on as any entry, without its predecessor (stored, or its writer over). */
+  private unpark(id: string, p: Pending): void {
+    const list = this.parked.get(id);
+    const i = list ? list.indexOf(p) : -1;
+    if (i < 0) return;
+    list!.splice(i, 1);
+    if (list!.length === 0) this.parked.delete(id);
+    delete p.after;
+    this.pending.push(p);
+    this.schedule();
+  }
+
+  /** Settles an entry; once it is known stored, the entries waiting for it go on. */
+  private resolve(p: Pending, verdict: AppendVerdict): void {
+    p.resolve(verdict);
+    if (!verdict.ours) return;
+    for (const q of [...(this.parked.get(p.doc._id) ?? [])]) this.unpark(p.doc._id, q);
+  }
+
+  private settle(p: Pending, verdict: Promise<AppendVerdict>): Promise<void> {
+    return verdict.then((v) => this.resolve(p, v), p.reject);
+  }
+
+  private async flush(all: Pending[]): Promise<void> {
+    // A predecessor sent in an earlier insert: wait for its verdict.
+    const ids = new Set(all.map((p) => p.doc._id));
+    const batch: Pending[] = [];
+    for (const p of all) {
+      if (p.after && !ids.has(p.after.id)) this.park(p, p.after);
+      else batch.push(p);
+    }
+    if (batch.length === 0) return;
+    if (batch.some((p) => p.after)) return this.flushOrdered(batch);
+    if (batch.length === 1) return this.settle(batch[0]!, this.alone(batch[0]!.doc));
     let refused: Map<number, EntryError>;
     try {
       refused = await withDeadline('append', this.ctx.o.operationTimeoutMs, this.insertBatch(batch.map((p) => p.doc)));
     } catch {
       // No verdict on any entry: each goes on alone (see the class comment).
-      await Promise.all(batch.map((p) => settle(p, this.alone(p.doc))));
+      await Promise.all(batch.map((p) => this.settle(p, this.alone(p.doc))));
       return;
     }
-    await Promise.all(
-      batch.map((p, i) => {
-        const error = refused.get(i);
-        if (!error) return p.resolve({ ours: true });
-        // Judged by a read-back; an entry still without a verdict goes on alone.
-        return settle(
-          p,
-          this.judge(p.doc, error).catch((e: unknown) => {
-            if (isTransientError(e)) return this.alone(p.doc);
-            throw e;
-          }),
-        );
+    await Promise.all(batch.map((p, i) => this.judged(p, refused.get(i))));
+  }
+
+  /** Settles an entry of an insert that replied: stored unless the reply named it, else judged by a read-back. */
+  private judged(p: Pending, error: EntryError | undefined): Promise<void> {
+    if (!error) return Promise.resolve(this.resolve(p, { ours: true }));
+    // Judged by a read-back; an entry still without a verdict goes on alone.
+    return this.settle(
+      p,
+      this.judge(p.doc, error).catch((e: unknown) => {
+        if (isTransientError(e)) return this.alone(p.doc);
+        throw e;
       }),
     );
+  }
+
+  /**
+   * A batch holding entries that must follow a predecessor in it: one
+   * ordered insert, the predecessors and their followers first (in the order
+   * appended, each predecessor before its followers), then the rest. The
+   * server stops at the first entry it refuses: the ones before it are
+   * stored, it is judged, the ones after it were not tried and are appended
+   * again (a follower of the refused entry waits for it, see {@link park}).
+   */
+  private async flushOrdered(batch: Pending[]): Promise<void> {
+    const awaited = new Set(batch.flatMap((p) => (p.after ? [p.after.id] : [])));
+    const first = batch.filter((p) => p.after || awaited.has(p.doc._id));
+    const sent = [...first, ...batch.filter((p) => !p.after && !awaited.has(p.doc._id))];
+    let stop: { index: number; error: EntryError } | null;
+    try {
+      stop = await withDeadline('append', this.ctx.o.operationTimeoutMs, this.insertOrdered(sent.map((p) => p.doc)));
+    } catch {
+      // No verdict on any entry: each goes on alone, a follower once its predecessor is stored (or its writer over).
+      await Promise.all(sent.map((p) => (p.after ? this.park(p, p.after) : this.settle(p, this.alone(p.doc)))));
+      return;
+    }
+    const end = stop ? stop.index : sent.length;
+    for (let i = 0; i < end; i++) this.resolve(sent[i]!, { ours: true });
+    if (!stop) return;
+    const stored = new Set(sent.slice(0, end).map((p) => p.doc._id));
+    const untried = sent.slice(end + 1);
+    for (const p of untried) if (p.after && stored.has(p.after.id)) delete p.after;
+    // Back at the head of the next insert, in their order.
+    this.pending.unshift(...untried);
+    if (untried.length > 0) this.schedule();
+    await this.judged(sent[end]!, stop.error);
+  }
+
+  /**
+   * One ordered insert, one try: resolves with the first entry the server
+   * refused (those before it are stored, those after it were not tried), or
+   * null when all are stored; throws when the reply is no such verdict.
+   */
+  private async insertOrdered(docs: TransitionDoc[]): Promise<{ index: number; error: EntryError } | null> {
+    try {
+      await this.ctx.inSession((s) =>
+        this.ctx.m.transitions.collection.insertMany(docs.map((d) => ({ ...d })) as never, { ordered: true, writeConcern: this.ctx.o.writeConcern, ...s }),
+      );
+      return null;
+    } catch (error) {
+      if (hasWriteConcernError(error)) throw error;
+      const writeErrors = writeErrorsOf(error);
+      const insertedCount = (error as { result?: { insertedCount?: unknown } }).result?.insertedCount;
+      const [w] = writeErrors;
+      const precise =
+        writeErrors.length === 1 &&
+        Number.isInteger(w!.index) &&
+        w!.index! >= 0 &&
+        w!.index! < docs.length &&
+        (typeof insertedCount !== 'number' || insertedCount === w!.index);
+      if (!precise) throw error;
+      return { index: w!.index!, error: w! };
+    }
   }
 
   /**
@@ -184,10 +315,6 @@ export class AppendBatcher {
     }
     throw new AppendRefusedError(error.code, String(error.errmsg ?? 'no message'), { cause: cause ?? error });
   }
-}
-
-function settle(p: Pending, verdict: Promise<AppendVerdict>): Promise<void> {
-  return verdict.then(p.resolve, p.reject);
 }
 
 function writeErrorsOf(error: unknown): Array<EntryError & { index?: number }> {

@@ -83,7 +83,28 @@ export async function readByKeys(
         result.log.push(...log);
       }),
     );
-    if (!options.recheck || pages.length === 0) return result;
+    if (!options.recheck || pages.length === 0) return rereadBehind(result, readLog);
     from = end;
   }
+}
+
+/**
+ * The reads of one container are not one instant: a claim written behind
+ * another task's outcome (`behind`) may be read after that insert while the
+ * other task's log was read before it, and the container would show both
+ * running. That outcome was stored before or with the claim, so the other
+ * task's log is read again (once; rare).
+ */
+async function rereadBehind(result: KeyedRead, readLog: (task: string) => Promise<TransitionDoc[]>): Promise<KeyedRead> {
+  const ids = new Set(result.log.map((d) => d._id));
+  const stale = new Set<string>();
+  for (const d of result.log) {
+    if (d.behind === undefined || ids.has(d.behind)) continue;
+    // A transition key is `[container, task, token(, incarnation)]` as JSON (keys.ts).
+    const task = (JSON.parse(d.behind) as unknown[])[1];
+    if (typeof task === 'string') stale.add(task);
+  }
+  if (stale.size === 0) return result;
+  const again = new Map(await Promise.all([...stale].map(async (task) => [task, await readLog(task)] as const)));
+  return { tasks: result.tasks, log: [...result.log.filter((d) => !again.has(d.task)), ...[...again.values()].flat()] };
 }

@@ -7,6 +7,7 @@ import type {
   AttemptPatch,
   AttemptTraceKey,
   Claim,
+  ClaimOrder,
   ContainerRecord,
   ContainerHead,
   ContainerPage,
@@ -374,8 +375,15 @@ export class MongoStore implements TaskStore {
     return traces.traceModel(this.m.containers.db, this.m.containers.collection.collectionName.replace(/_containers$/, ''));
   }
 
-  claimTask(container: string, task: string, expectedToken: number, claim: NewClaim, onTaken?: (entry: Transition) => void): Promise<Claim | null> {
-    return log.claimTask(this.ctx, container, task, expectedToken, claim, onTaken);
+  claimTask(
+    container: string,
+    task: string,
+    expectedToken: number,
+    claim: NewClaim,
+    onTaken?: (entry: Transition) => void,
+    after?: ClaimOrder,
+  ): Promise<Claim | null> {
+    return log.claimTask(this.ctx, container, task, expectedToken, claim, onTaken, after);
   }
 
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {

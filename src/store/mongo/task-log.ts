@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { LeaseLostError, UnstorableValueError } from '../../errors.js';
 import { claimedEntry, outcomeEntry, type Transition } from '../transition.js';
-import type { AttemptOutcome, AttemptPatch, Claim, NewClaim, SettleOutcome } from '../types.js';
-import { AppendRefusedError, type AppendVerdict } from './append-batch.js';
+import type { AttemptOutcome, AttemptPatch, Claim, ClaimOrder, NewClaim, SettleOutcome } from '../types.js';
+import { AppendRefusedError, type AppendVerdict, type Predecessor } from './append-batch.js';
 import type { StoreContext } from './context.js';
 import { transitionKey } from './keys.js';
 import type { TransitionDoc } from './models.js';
@@ -24,9 +24,15 @@ ctx: StoreContext,
   expectedToken: number,
   claim: NewClaim,
   onTaken?: (entry: Transition) => void,
+  after?: ClaimOrder,
 ): Promise<Claim | null> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return null;
+  // Behind the outcome of the attempt whose slot this claim takes (see ClaimOrder).
+  const prior = after?.outcomeOf;
+  const predecessor: Predecessor | undefined = prior
+    ? { id: transitionKey(prior.container, prior.task, prior.token + 1, prior.incarnation ?? inc), over: after!.over }
+    : undefined;
   const at = ctx.now();
   const token = expectedToken + 1;
   const leaseUntil = new Date(at.getTime() + claim.leaseMs);
@@ -41,7 +47,8 @@ ctx: StoreContext,
     ...(inc ? { incarnation: inc } : {}),
     // The server's time, as this writer measured its offset (see measureServerOffset).
     ...(ctx.serverOffsetMs !== null ? { leaseRenewedAt: new Date(at.getTime() + ctx.serverOffsetMs) } : {}),
-  });
+    ...(predecessor ? { behind: predecessor.id } : {}),
+  }, predecessor);
   if (verdict.ours) return granted;
   if (verdict.stored && onTaken) {
     const { _id, ...entry } = verdict.stored;
@@ -125,9 +132,9 @@ export async function settleTask(ctx: StoreContext, container: string, task: str
  * position is read back: our own nonce means an earlier try landed.
  * @throws AppendRefusedError when the server refused the entry itself
  */
-export async function append(ctx: StoreContext, entry: Transition): Promise<AppendVerdict> {
+export async function append(ctx: StoreContext, entry: Transition, after?: Predecessor): Promise<AppendVerdict> {
   const _id = transitionKey(entry.container, entry.task, entry.token, entry.incarnation);
-  return ctx.appends.append({ ...entry, _id } as TransitionDoc);
+  return ctx.appends.append({ ...entry, _id } as TransitionDoc, after);
 }
 
 /**
