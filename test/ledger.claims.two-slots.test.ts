@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { Ledger } from '../src/index.js';
-import { killChildrenAfterEach } from './support/child.js';
+import { killChildrenAfterEach, makeTempDir } from './support/child.js';
 import { databasePerFile } from './support/database.js';
 import { scheduleLab } from './support/schedule-procs.js';
 
@@ -26,12 +27,15 @@ const intervals = (effects: Array<{ event: string; container?: string; realMs: n
 };
 
 it('two slots on one new file: the second waits for the first, finds the file done, and says so; it is ingested once', async () => {
-  const { lab, a, b, clockA, clockB } = twoSlotsOnOneFile('feed', { LEDGER_WAIT: '1', INGEST_MS: '4000' });
+  // A ingests until the test lets it finish, so B always meets the file busy, however slow the machine.
+  const release = path.join(makeTempDir(), 'release');
+  const { lab, a, b, clockA, clockB } = twoSlotsOnOneFile('feed', { LEDGER_WAIT: '1', INGEST_UNTIL_FILE: release });
   await Promise.all([a.waitForLine('ready', 60_000), b.waitForLine('ready', 60_000)]);
   fs.writeFileSync(clockA, '2026-11-29T10:00:05Z');
   await a.waitForLine('ingest-start feed-2026-11-29T10:00:00Z', 60_000);
   fs.writeFileSync(clockB, '2026-11-29T11:00:05Z'); // B sees 10:00 taken, and claims 11:00 while 10:00 still ingests
   await b.waitForLine('busy feed-2026-11-29T11:00:00Z held-by feed-2026-11-29T10:00:00Z', 60_000);
+  fs.writeFileSync(release, '');
   await b.waitForLine('ingest-result feed-2026-11-29T11:00:00Z done', 60_000);
   await a.waitForLine('ingest-result feed-2026-11-29T10:00:00Z ran', 60_000);
   expect(intervals(lab.effects()).map((i) => i.container)).toEqual(['feed-2026-11-29T10:00:00Z']);
@@ -40,12 +44,14 @@ it('two slots on one new file: the second waits for the first, finds the file do
 }, 180_000);
 
 it('without waiting, the second slot skips the busy file at once and says who holds it', async () => {
-  const { a, b, clockA, clockB, lab } = twoSlotsOnOneFile('nowait', { INGEST_MS: '4000' });
+  const release = path.join(makeTempDir(), 'release');
+  const { a, b, clockA, clockB, lab } = twoSlotsOnOneFile('nowait', { INGEST_UNTIL_FILE: release });
   await Promise.all([a.waitForLine('ready', 60_000), b.waitForLine('ready', 60_000)]);
   fs.writeFileSync(clockA, '2026-11-29T10:00:05Z');
   await a.waitForLine('ingest-start nowait-2026-11-29T10:00:00Z', 60_000);
   fs.writeFileSync(clockB, '2026-11-29T11:00:05Z');
   await b.waitForLine('ingest-result nowait-2026-11-29T11:00:00Z busy', 60_000);
+  fs.writeFileSync(release, '');
   await a.waitForLine('ingest-result nowait-2026-11-29T10:00:00Z ran', 60_000);
   expect(lab.effects('busy').map((e) => e.holder)).toEqual(['nowait-2026-11-29T10:00:00Z']);
   expect(intervals(lab.effects())).toHaveLength(1);
