@@ -87,4 +87,30 @@ describe('resume that starts before the whole log is read', () => {
     const snap = (await store.loadSnapshot('early'))!;
     for (const task of finished) expect(snap.tasks.find((t) => t.record.name === task)!.state.output).toBe('before');
   });
+
+  it('does not start early in a fail-fast container where a task failed for good: nothing starts, the run fails', async () => {
+    const store = await MongoStore.create(db().connection);
+    await Runner.create({ store, container: earlyContainer(TASKS, async () => null, 'failed') });
+    const claim = (await store.claimTask('failed', 't5', 0, { runnerId: 'before', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+    await store.finishAttempt(claim, { kind: 'failed', error: { name: 'Error', message: 'for good', code: null, stack: null, attempt: 1, at: new Date() }, retryAt: null });
+
+    proxy.holdReplies(isFullLogRead);
+    const log = sideEffectLog<{ event: string; task: string }>(path.join(makeTempDir(), 'effects.jsonl'));
+    const uri = uriWithDb(`mongodb://127.0.0.1:${proxy.port}/`, db().dbName);
+    const child = spawnTsChild('test/fixtures/early-resume-child.ts', [], {
+      MONGODB_URI: `${uri}${uri.includes('?') ? '&' : '?'}directConnection=true`,
+      LOG: log.path,
+      TASKS: String(TASKS),
+      NAME: 'failed',
+    });
+    // The full read is under way and held; give an early start ample time to show itself.
+    const deadline = Date.now() + 60_000;
+    while (proxy.heldReplies === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(proxy.heldReplies).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(log.read()).toEqual([]);
+    proxy.releaseHeld();
+    await child.waitForLine('done failed', 120_000);
+    expect(log.read()).toEqual([]);
+  });
 });
