@@ -11,32 +11,21 @@ import { startFixtureFeed, type FixtureFeed } from '../src/ingest/epf/fixture/se
 import type { EpfSummary } from '../src/ingest/epf/summary.js';
 import { killChildrenAfterEach, spawnTsChild, type TsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
+import { EPF_FIXTURES, epfJobEnv } from './support/epf-job.js';
 
 killChildrenAfterEach();
 const db = databasePerFile();
-const FIXTURES = path.join(os.tmpdir(), 'pts-epf-fixtures');
 let feed: FixtureFeed;
 beforeAll(async () => {
   // The application table trickles, so the first run is still busy when the second one starts.
-  feed = await startFixtureFeed({ dir: FIXTURES, layout: 'v5', faults: { trickle: { bytesPerSecond: 16 * 1024, match: 'application.tbz' } } });
+  feed = await startFixtureFeed({ dir: EPF_FIXTURES, layout: 'v5', faults: { trickle: { bytesPerSecond: 16 * 1024, match: 'application.tbz' } } });
 });
 afterAll(() => feed?.stop());
 
 function pts(args: string[], workDir: string): TsChild {
-  return spawnTsChild(
-    'src/cli/main.ts',
-    args,
-    {
-      MONGODB_URI: db().uriWithDb,
-      EPF_BASE_URL: feed.baseUrl,
-      EPF_USERNAME: feed.username,
-      EPF_PASSWORD: feed.password,
-      EPF_WORK_DIR: workDir,
-      EPF_BATCH_SIZE: '50',
-      EPF_DOWNLOAD_CHECKPOINT_BYTES: '8192',
-    },
-    { label: `pts ${args.join(' ')}` },
-  );
+  return spawnTsChild('src/cli/main.ts', args, epfJobEnv({ db: db(), feed, workDir }, { EPF_BATCH_SIZE: '50', EPF_DOWNLOAD_CHECKPOINT_BYTES: '8192' }), {
+    label: `pts ${args.join(' ')}`,
+  });
 }
 
 it('a second run with --join works beside the run in progress, from its own work folder; both end with the summary', async () => {
