@@ -23,9 +23,6 @@ const hourly = defineSchedule({
 
 const scheduler = await Scheduler.create({ connection, schedules: [hourly] });
 scheduler.on('slot:completed', (e) => console.log(`${e.container}: ${e.status}`));
-await scheduler.start();
-console.log('scheduler started; SIGINT or SIGTERM to stop');
-
 let stopping = false;
 async function stop(signal) {
   if (stopping) return;
@@ -35,5 +32,8 @@ async function stop(signal) {
   await connection.close(); // nothing else keeps the process alive
   console.log('stopped');
 }
+// Listening before saying so: a signal sent on that line is then always a graceful stop.
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+await scheduler.start();
+console.log('scheduler started; SIGINT or SIGTERM to stop');
