@@ -137,6 +137,8 @@ export class Runner {
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
     if (early) runner.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
+    // Announced before its run: runners started together know of each other at their first claim.
+    await runner.dispatch.refreshRoster();
     return runner;
   }
 
@@ -167,7 +169,8 @@ export class Runner {
       const status = this.ended instanceof Error ? `with ${this.ended.name}` : this.ended.status;
       return Promise.reject(new RunnerFinishedError(this.container, status));
     }
-    this.runPromise ??= this.loop().then(
+    // However the run ends, its roster place is given back (see Roster).
+    this.runPromise ??= this.loop().finally(() => this.dispatch.leaveRoster()).then(
       (result) => {
         this.ended = result;
         this.unlistenSignal();
@@ -190,6 +193,8 @@ export class Runner {
     this.stopPromise ??= (async () => {
       this.stopping = true;
       this.unlistenSignal();
+      // Stopped before its run began: its roster place is given back here.
+      if (!this.runPromise) void this.dispatch.leaveRoster();
       this.wake();
       // Claims in flight either start nothing (they are released) or end up in `local`.
       while (this.dispatch.claiming.size > 0) await new Promise((r) => setTimeout(r, 5));
