@@ -8,6 +8,7 @@
  *   (watching its event loop and RSS all along, until its full read of the
  *   container is taken in), then the find again.
  */
+import { readFileSync } from 'node:fs';
 import mongoose from 'mongoose';
 import { Runner } from '../../src/index.js';
 import { shaped } from './containers.js';
@@ -32,6 +33,8 @@ export interface ResumeReport {
   maxLoopGapMs: number;
   /** Most CPU time (all the process's threads) spent between two runs of that timer, ms: work done without a break. */
   maxLoopCpuMs: number;
+  /** Most CPU time of the main thread alone (the event loop's; garbage collection done on it included) between two runs of that timer, ms; NaN where the system does not tell (Linux only). */
+  maxLoopMainCpuMs: number;
   rssMB: number;
   /** From the call of `Runner.create` until the runner took its full read in as its picture, ms (NaN: not within the wait). */
   fullReadMs: number;
@@ -47,12 +50,26 @@ export interface ResumeReport {
 const fullReadIn = (runner: Runner): boolean => (runner as unknown as { early: unknown }).early === null;
 
 const job = JSON.parse(process.env.BENCH_RESUME_JOB!) as ResumeJob;
+
+/**
+ * CPU time of this process's main thread, ms (Linux: the first field of
+ * /proc/<pid>/task/<pid>/schedstat, in ns; see proc(5)); NaN elsewhere.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Large containers: a longer deadline per read (a shared machine's server may take over 10 s to answer one reply). */
+const deadline = job.tasks >= 50_000 ? { operationTimeoutMs: 60_000 } : {};
 const connection = await mongoose.createConnection(job.uri).asPromise();
 const { definition } = shaped('bench', 'flat', job.tasks);
 const pollMs = job.pollMs === null ? {} : { pollMs: job.pollMs };
 
 if (job.role === 'prepare') {
-  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs, ...deadline });
   let done = 0;
   runner.on('task:succeeded', () => {
     if (++done === Math.floor(job.tasks / 2)) process.send!('half');
@@ -78,6 +95,8 @@ if (job.role === 'prepare') {
   let maxLoopCpuMs = 0;
   let last = performance.now();
   let lastCpu = process.cpuUsage();
+  let maxLoopMainCpuMs = 0;
+  let lastMain = mainThreadCpuMs();
   let runner: Runner | undefined;
   let fullReadMs = NaN;
   const ticker = setInterval(() => {
@@ -89,13 +108,16 @@ if (job.role === 'prepare') {
     maxLoopCpuMs = Math.max(maxLoopCpuMs, (cpu.user + cpu.system) / 1000);
     last = now;
     lastCpu = process.cpuUsage();
+    const main = mainThreadCpuMs();
+    maxLoopMainCpuMs = Math.max(maxLoopMainCpuMs, main - lastMain);
+    lastMain = main;
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
     peakHeapUsed = Math.max(peakHeapUsed, m.heapUsed);
     if (runner && Number.isNaN(fullReadMs) && fullReadIn(runner)) fullReadMs = now - t0;
   }, 10);
   const t0 = performance.now();
-  runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs, ...deadline });
   const createMs = performance.now() - t0;
   let firstStartMs = NaN;
   const first = new Promise<void>((resolve) =>
@@ -127,6 +149,7 @@ if (job.role === 'prepare') {
     firstStartMs,
     maxLoopGapMs,
     maxLoopCpuMs,
+    maxLoopMainCpuMs,
     rssMB: process.memoryUsage().rss / 2 ** 20,
     fullReadMs,
     baselineRss,

@@ -86,9 +86,10 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
     const findMs = mean(report.findMs);
     const worstCpu = Math.max(...reports.map((r) => r.maxLoopCpuMs));
     const worstGap = Math.max(...reports.map((r) => r.maxLoopGapMs));
+    const worstMain = Math.max(...reports.map((r) => r.maxLoopMainCpuMs));
     for (const r of reports) {
       console.error(
-        `  resume ${label(n)}: first start ${r.firstStartMs.toFixed(0)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${r.fullReadMs.toFixed(0)} ms, block ${r.maxLoopCpuMs.toFixed(0)} ms CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
+        `  resume ${label(n)}: first start ${r.firstStartMs.toFixed(0)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${r.fullReadMs.toFixed(0)} ms, block ${r.maxLoopMainCpuMs.toFixed(0)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
       );
     }
     results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), resumes: reports, ratios: ratios.map((r) => round(r)), ratio: round(ratio) });
@@ -112,11 +113,11 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
     results.add({
       case: `resume flat-${label(n)} event loop`,
       tasks: n,
-      ratio: `longest block ${worstGap.toFixed(0)} ms wall, ${worstCpu.toFixed(0)} ms CPU`,
-      ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0) },
+      ratio: `longest block ${worstMain.toFixed(0)} ms main-thread CPU (${worstCpu.toFixed(0)} ms process CPU, ${worstGap.toFixed(0)} ms wall)`,
+      ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0), maxLoopMainCpuMs: round(worstMain, 0) },
       goal: `≤ ${LOOP_BLOCK_GOAL_MS} ms`,
-      met: worstCpu <= LOOP_BLOCK_GOAL_MS,
-      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine) and the CPU used between two of its runs (judged), from create until 1 s after the first start and after the full read was taken in (${report.fullReadMs.toFixed(0)} ms after create)`,
+      met: (Number.isNaN(worstMain) ? worstCpu : worstMain) <= LOOP_BLOCK_GOAL_MS,
+      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine), the CPU the main thread used between two of its runs (judged: work the event loop did without a break, garbage collection on it included; the process figure adds the collector's and the driver's helper threads, which run beside the loop), from create until 1 s after the first start and after the full read was taken in (${report.fullReadMs.toFixed(0)} ms after create)`,
     });
     const overMB = Math.max(...reports.map((r) => (r.peakRss - r.baselineRss) / 2 ** 20));
     const heapMB = Math.max(...reports.map((r) => r.peakHeapUsed / 2 ** 20));
