@@ -72,6 +72,8 @@ export class Runner {
   private readonly idle: IdleBackoff;
   /** The picture said "finished" and everything was read again to confirm it. */
   private confirmed = false;
+  /** The poll's read of the tasks running elsewhere, while in flight (see {@link watchElsewhere}). */
+  private watching: Promise<void> | null = null;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
   /** Work started while the first full read is under way; null once it landed (or without one). */
@@ -251,6 +253,7 @@ export class Runner {
       }
     }
     await this.dispatch.settled();
+    await this.watching;
     return { container: this.container, status: 'stopped', durationMs: Date.now() - startedAt };
   }
 
@@ -293,6 +296,7 @@ export class Runner {
       // Finished as far as this runner can tell: confirm it on everything as stored.
       if (!this.confirmed) {
         this.confirmed = true;
+        await this.watching;
         if (!(await this.sync.confirm())) return null;
       }
       const status = view.outcome();
@@ -333,6 +337,8 @@ export class Runner {
     const due = now - this.lastTickAt >= this.opts.pollMs;
     if (!this.sync.stale && !due) return;
     const readStartedAt = now;
+    // A full read or a new poll waits for the last poll's read of the tasks running elsewhere.
+    await this.watching;
     if (this.sync.stale) await this.sync.reload();
     else if (this.stalled && now >= this.idle.reloadAt) {
       // Nothing to do here while others work: their moves are only seen by
@@ -344,11 +350,40 @@ export class Runner {
       const revision = this.sync.revision;
       await this.sync.checkHead();
       if (this.sync.revision !== revision) this.idle.reset();
-      if (!this.stalled) await this.sync.watch(this.runningElsewhere());
+      if (!this.stalled) {
+        this.idle.reset();
+        this.lastTickAt = performance.now();
+        this.watching = this.watchElsewhere(readStartedAt);
+        return;
+      }
     }
     if (!this.stalled) this.idle.reset();
     this.lastTickAt = performance.now();
     this.judgeLeases(readStartedAt, this.lastTickAt);
+  }
+
+  /**
+   * Reads again the logs of the tasks running elsewhere (a few reads by
+   * `_id` each), then judges their leases, beside the step's claims rather
+   * than before them: with many tasks running on other runners, those reads
+   * took longer than a short task, and every slot freed meanwhile waited for
+   * them. Leases are judged only once the reads are in, from when they began.
+   */
+  private async watchElsewhere(readStartedAt: number): Promise<void> {
+    const view = this.sync.view;
+    try {
+      await this.sync.watch(this.runningElsewhere());
+      // A full read replaced the picture meanwhile: it is newer, and is judged on its own.
+      if (this.sync.view === view) this.judgeLeases(readStartedAt, performance.now());
+      this.wake();
+    } catch (error) {
+      // As an error of a step: holders get a whole lease again, and everything is read again.
+      this.leases.forget();
+      this.sync.stale = true;
+      this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
+    } finally {
+      this.watching = null;
+    }
   }
 
   /**

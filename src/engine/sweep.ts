@@ -7,7 +7,8 @@ import type { ContainerView } from './view.js';
  * place: after a lost claim (its sweep ran into another runner's tasks), in
  * a picture read anew, or at the end of its run (what follows is known
  * taken, or the sweep wraps around), it starts again at a random place in
- * the middle half of the longest run of candidates it knows free. Work is
+ * the middle half of the longest run of candidates it knows free (a runner
+ * placed by the roster that lost nothing carries on where it was). Work is
  * split by halving, as in work-stealing schedulers: the runner that owns a
  * run keeps its first half, the newcomer takes the second.
  *
@@ -63,10 +64,15 @@ export class Sweep {
     if (view !== this.placedIn) {
       const first = this.placedIn === null;
       this.placedIn = view;
-      this.jump = true;
       probe = false;
       // (Alone as far as it knows, place 0 keeps declaration order: the others' starts are noted for when they show up.)
       if (first && roster.place >= 0) return this.placeByRoster(view, roster, runners > 1 || roster.place > 0);
+      // Placed by the roster and nothing lost since: carry on through its share in the new picture.
+      if (this.shares && !this.jump && runners > 1) {
+        view.startAt(this.lastPicked >= 0 ? this.lastPicked + 1 : this.shares.own);
+        return false;
+      }
+      this.jump = true;
     }
     // Runners that joined the roster after this one placed its first sweep: where theirs started.
     if (this.shares && this.shares.places !== roster.places.join()) this.noteStarts(roster);
