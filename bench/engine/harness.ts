@@ -15,7 +15,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Passed to runners when set; otherwise the engine's default is used. */
   pollMs: number | null;
-  resumeSize: number;
+  /** Sizes of the resume case's container, one case each. */
+  resumeSizes: number[];
   memorySize: number;
   slotTasks: number;
   diamonds: number;
