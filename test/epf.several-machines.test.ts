@@ -82,12 +82,15 @@ it('two runner processes with separate work folders ingest one slot; one is SIGK
   const publishes = effects.filter((e) => e.event === 'succeeded' && e.task!.startsWith('publish:')).map((e) => e.task);
   expect(new Set(publishes).size).toBe(publishes.length);
 
-  // Until the kill, every file's steps ran on the runner that downloaded it, and both runners downloaded.
+  // Until the kill, every file's steps ran on the runner that downloaded it, unless the other runner took the
+  // file's key over (an affinity takeover: the holder showed nothing running for affinityWaitMs) or recovered a
+  // step whose lease lapsed (both happen on a busy machine and are logged), and both runners downloaded.
   const runnersOf = new Map<string, Set<string>>();
   for (const e of effectsAtKill.filter((x) => x.event === 'started' && x.task!.includes(':'))) {
     runnersOf.set(fileOf(e.task!), (runnersOf.get(fileOf(e.task!)) ?? new Set()).add(e.runner));
   }
-  for (const [file, runners] of runnersOf) expect([...runners], file).toHaveLength(1);
+  const takenOver = new Set(effectsAtKill.filter((e) => e.event === 'takeover' || (e.event === 'started' && e.recovered)).map((e) => fileOf(e.task!)));
+  for (const [file, runners] of runnersOf) if (!takenOver.has(file)) expect([...runners], file).toHaveLength(1);
   expect(new Set(effectsAtKill.filter((e) => e.event === 'started' && e.task!.startsWith('download:')).map((e) => e.runner))).toEqual(new Set(['A', 'B']));
 
   // The import A ran was taken over by B, which had none of A's bytes: it fetched and extracted the file again, then resumed.

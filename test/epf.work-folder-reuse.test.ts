@@ -1,7 +1,8 @@
 /**
  * A complete download left in the work folder by a run whose import failed is
  * verified (size and MD5) and reused by the next run, not fetched again; a
- * copy that fails the check is fetched again (issue 14, Deliver 3). Bytes are
+ * copy that fails the check is fetched again (issue 14, Deliver 3). The failed
+ * run releases its file claims, so the next one starts on them at once. Bytes are
  * counted by the feed's access log, the job runs as a real process.
  */
 import fs from 'node:fs';
@@ -61,6 +62,8 @@ describe('downloads kept in the work folder', () => {
     const since = feed.accessLog().length;
     const second = await runEpfJob({ db: db(), feed, workDir });
     expect(second.exit.code, second.child.stderr.slice(-3000)).toBe(0);
+    // The failed run let its file claims go: the next run waited for no slot (before, it waited out the 5-minute claim lease).
+    expect(second.child.stderr).not.toMatch(/is ingesting it; this slot waits/);
     const secondBytes = archiveBytes(feed, since);
     for (const f of intact) expect(secondBytes.get(f.path) ?? 0, `${f.path} fetched again`).toBe(0);
     expect(secondBytes.get(damaged!.path), `${damaged!.path} (damaged copy)`).toBe(damaged!.size);

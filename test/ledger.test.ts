@@ -128,4 +128,20 @@ describe('ledger', () => {
       await connection.close();
     }
   }, 300_000);
+  it("releaseClaimsOf lets a holder's claims go at once, and only its own", async () => {
+    const ledger = await open('release');
+    const [x, y, z] = ['x', 'y', 'z'].map((n) => file(`itunes20261201/${n}.tbz`, 10, 'c4ca4238a0b923820dcc509a6f75849b'));
+    const claim = (item: typeof x, holder: string) => ledger.claim(item!, { holder, leaseMs: 600_000 });
+    expect((await claim(x, 'slot-a')).status).toBe('claimed');
+    expect((await claim(y, 'slot-a')).status).toBe('claimed');
+    expect((await claim(z, 'slot-c')).status).toBe('claimed');
+    expect(await claim(x, 'slot-b')).toEqual({ status: 'busy', holder: 'slot-a' });
+    expect(await ledger.releaseClaimsOf('slot-a')).toBe(2);
+    expect(await ledger.releaseClaimsOf('slot-a')).toBe(0); // idempotent
+    // Within the 10-minute lease, another holder takes what slot-a held; slot-c still holds its own.
+    expect((await claim(x, 'slot-b')).status).toBe('claimed');
+    expect((await claim(y, 'slot-b')).status).toBe('claimed');
+    expect(await claim(z, 'slot-b')).toEqual({ status: 'busy', holder: 'slot-c' });
+    expect(() => ledger.releaseClaimsOf('')).toThrow(ValidationError);
+  });
 });

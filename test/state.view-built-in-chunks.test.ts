@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ContainerView } from '../src/engine/view.js';
 import { DEFAULT_TASK_OPTIONS } from '../src/definition/options.js';
 import { initialTaskState } from '../src/store/fold.js';
+import { TimeSlice } from '../src/time-slice.js';
 import type { ContainerSnapshot, TaskSnapshot } from '../src/store/types.js';
 
 /**
@@ -63,5 +64,17 @@ describe('a large picture built in chunks', () => {
       .tasks.filter((t, i) => i % 3 !== 0 && (i + 5_000 >= 12_000 || (i + 5_000) % 3 === 0))
       .map((t) => t.record.name);
     expect(offered).toEqual(expected);
+  });
+
+  it('is the same when the event loop is let through every few tasks (slices of no time at all)', async () => {
+    const slice = new TimeSlice(0);
+    const sliced = await ContainerView.build(snapshot(), undefined, slice);
+    // Every 32nd task, over three passes: slice boundaries fall everywhere.
+    expect(slice.yields).toBeGreaterThan(500);
+    const atOnce = new ContainerView(snapshot());
+    expect(sliced.activeNames()).toEqual(atOnce.activeNames());
+    expect(sliced.dirtyNames().sort()).toEqual(atOnce.dirtyNames().sort());
+    expect(sliced.dependentsOf('t5000')).toEqual(['t0']);
+    expect(candidates(sliced)).toEqual(candidates(atOnce));
   });
 });

@@ -22,6 +22,7 @@ import { settlementEntry } from './entries.js';
 import { planStep, settlementOutcome, type StepPlan } from './plan.js';
 import { IdleBackoff } from './idle-backoff.js';
 import { ViewSync } from './view-sync.js';
+import { TimeSlice } from '../time-slice.js';
 import { EarlyStart } from './early-start.js';
 import { ContainerView } from './view.js';
 import { resolveRunnerOptions, type ResolvedRunnerOptions, type RunnerOptions } from './runner-options.js';
@@ -130,9 +131,14 @@ export class Runner {
     const handlers = tracing ? new WrappedHandlers((fn) => tracing.wrap(fn)) : new Map<string, TaskHandler<any, unknown>>();
     for (const [key, fn] of Object.entries(options.handlers ?? {})) handlers.set(key, fn);
     for (const [key, fn] of Object.entries(definition?.handlers ?? {})) handlers.set(key, fn);
-    for (const t of definition?.tasks ?? []) if (t.handler) handlers.set(t.handlerName, t.handler);
+    // One per task: sliced, as a 100k-task definition takes tens of ms.
+    const slice = new TimeSlice();
+    for (const t of definition?.tasks ?? []) {
+      if (t.handler) handlers.set(t.handlerName, t.handler);
+      if (slice.due()) await slice.yield();
+    }
     // Built in chunks: a large container's picture never holds the event loop for long.
-    const view = await ContainerView.build(snapshot, fresh);
+    const view = await ContainerView.build(snapshot, fresh, slice);
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;

@@ -86,6 +86,11 @@ export class TaskTable {
 
   /** Resolves dependencies to indexes and builds the dependents; call once, after the last {@link add}. */
   link(): void {
+    for (const _ of this.linking()) void _;
+  }
+
+  /** {@link link}, yielding after each task resolved (where a caller may let the event loop through). */
+  *linking(): Generator<void> {
     const pending = this.pendingDeps!;
     this.pendingDeps = null;
     this.handlerIds = null;
@@ -115,6 +120,7 @@ export class TaskTable {
         deps[k++] = -(m + 1);
       }
       pending[i] = NO_NAMES; // let the records' arrays go as soon as they are read
+      yield;
     }
     this.depStart[n] = k;
     this.deps = deps;

@@ -1,15 +1,13 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { foldTransitions, initialTaskState } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
 import type { ContainerRecord, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskState, TaskStatus } from '../store/types.js';
 import { OUTPUT_NOT_READ } from '../store/types.js';
+import { TimeSlice } from '../time-slice.js';
 import { TaskTable, type TableRecord } from './task-table.js';
 
 /** The state every task that never moved shares (frozen: states are replaced, never changed). */
 const UNTOUCHED: TaskState = Object.freeze(initialTaskState());
 
-/** Tasks taken in between two yields to the event loop while a view is built (a few ms of work). */
-const BUILD_CHUNK = 5000;
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
 const CODE = new Map(STATUSES.map((s, i) => [s, i]));
@@ -102,23 +100,23 @@ export class ContainerView {
     this.declared = snapshot.container.definition !== null && snapshot.container.definition !== undefined;
     this.hiddenStaged = snapshot.hiddenStaged ?? [];
     this.table = new TaskTable(snapshot.container.name, 0);
-    for (const pause of this.fill(snapshot, fresh)) void pause;
+    for (const pause of this.fill(snapshot, fresh, () => false)) void pause;
   }
 
   /**
-   * The view of a snapshot (and of `fresh` tasks after it), built in chunks
-   * of {@link BUILD_CHUNK} tasks with the event loop let through between
-   * them: a large container's view is built without blocking heartbeats and
-   * timers for long. Takes the snapshot's tasks over: the caller should let it go.
+   * The view of a snapshot (and of `fresh` tasks after it), built in slices
+   * of a few ms (see {@link TimeSlice}) with the event loop let through
+   * between them: a large container's view is built without blocking
+   * heartbeats and timers for long (`slice`: a shorter one in tests). Takes the snapshot's tasks over: the caller should let it go.
    */
-  static async build(snapshot: ContainerSnapshot, fresh?: FreshTasks): Promise<ContainerView> {
+  static async build(snapshot: ContainerSnapshot, fresh?: FreshTasks, slice: TimeSlice = new TimeSlice()): Promise<ContainerView> {
     const view = new ContainerView({ ...snapshot, tasks: [] });
-    for (const pause of view.fill(snapshot, fresh)) if (pause) await yieldToLoop();
+    for (const pause of view.fill(snapshot, fresh, () => slice.due())) if (pause) await slice.yield();
     return view;
   }
 
-  /** Takes in the tasks and indexes them; yields true where a caller may let the event loop through. */
-  private *fill(snapshot: ContainerSnapshot, fresh: FreshTasks | undefined): Generator<boolean> {
+  /** Takes in the tasks and indexes them; yields true where `due` said the caller should let the event loop through. */
+  private *fill(snapshot: ContainerSnapshot, fresh: FreshTasks | undefined, due: () => boolean): Generator<boolean> {
     const tasks = snapshot.tasks;
     const n = tasks.length + (fresh?.tasks.length ?? 0);
     const table = (this.table = new TaskTable(snapshot.container.name, n));
@@ -140,14 +138,13 @@ export class ContainerView {
     for (let k = 0; k < tasks.length; k++) {
       const i = table.add(tasks[k]!.record);
       if (i === table.size - 1) this.store(i, tasks[k]!.state);
-      if ((k + 1) % BUILD_CHUNK === 0) yield true;
+      if (due()) yield true;
     }
     for (let k = 0; k < (fresh?.tasks.length ?? 0); k++) {
       table.add(fresh!.tasks[k]!, k, fresh!.createdAt);
-      if ((k + 1) % BUILD_CHUNK === 0) yield true;
+      if (due()) yield true;
     }
-    table.link();
-    yield true;
+    for (const _ of table.linking()) if (due()) yield true;
     const size = table.size;
     for (let i = 0; i < size; i++) {
       const code = this.status[i]!;
@@ -165,7 +162,7 @@ export class ContainerView {
         this.marks[i]! |= IN_HEAP;
         this.heap[this.heapSize++] = i;
       }
-      if ((i + 1) % BUILD_CHUNK === 0) yield true;
+      if (due()) yield true;
     }
     this.filling = false;
     for (const i of [...this.outputs.keys()]) if (this.openDependents[i] === 0) this.outputs.delete(i);

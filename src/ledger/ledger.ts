@@ -153,6 +153,18 @@ export class Ledger {
   }
 
   /**
+   * Releases every claim `holder` still holds in this ledger, so other
+   * claimers need not wait out their leases: call it when the holder's work
+   * ended without recording its items (a run that failed for good). Returns
+   * how many claims it released. One scan of this ledger's claims.
+   * @throws {@link InvalidOptionError} when `holder` is not a non-empty string, or the store keeps no claims
+   */
+  releaseClaimsOf(holder: string): Promise<number> {
+    if (typeof holder !== 'string' || holder.length === 0) throw new InvalidOptionError('holder', 'must be a non-empty string');
+    return this.claimStore().releaseClaimsOf(this.name, holder);
+  }
+
+  /**
    * Claims an item before working on it: `claimed` (work, renew the claim
    * within `leaseMs`, record, release), `done` (recorded already, maybe while
    * waiting), or `busy` (another live claimer holds it; only without `wait`).

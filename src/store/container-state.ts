@@ -1,5 +1,6 @@
 import type { ContainerRecord, ContainerStatus, TaskSnapshot } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
+import type { TimeSlice } from '../time-slice.js';
 
 /** A container's status as derived from its tasks, and when it finished. */
 export interface DerivedContainerState {
@@ -21,18 +22,63 @@ export interface DerivedContainerState {
  *   every task succeeded, else `failed`.
  */
 export function deriveContainerState(container: ContainerRecord, tasks: readonly TaskSnapshot[]): DerivedContainerState {
-  const present = new Set(tasks.map((t) => t.record.name));
-  const complete = container.definition ? container.definition.every((d) => present.has(d.name)) : tasks.length > 0;
-  const allSucceeded = complete && tasks.every((t) => t.state.status === 'succeeded');
-  let status: ContainerStatus;
-  if (container.cancelRequestedAt) status = allSucceeded ? 'succeeded' : 'cancelled';
-  else if (!complete || !tasks.every((t) => TERMINAL_STATUSES.has(t.state.status))) status = 'running';
-  else status = allSucceeded ? 'succeeded' : 'failed';
-  if (status === 'running') return { status, finishedAt: null, complete };
-  let finishedAt = status === 'cancelled' ? container.cancelRequestedAt : null;
+  const tally = new Tally();
+  for (const t of tasks) tally.add(t);
+  return tally.derive(container);
+}
+
+/**
+ * {@link deriveContainerState}, with the event loop let through whenever
+ * `slice` has used its time: for a large container's tasks (100k take tens
+ * of ms).
+ */
+export async function deriveContainerStateSliced(container: ContainerRecord, tasks: readonly TaskSnapshot[], slice: TimeSlice): Promise<DerivedContainerState> {
+  const tally = new Tally();
   for (const t of tasks) {
-    const end = t.state.endedAt;
-    if (end && (finishedAt === null || end.getTime() > finishedAt.getTime())) finishedAt = end;
+    tally.add(t);
+    if (slice.due()) await slice.yield();
   }
-  return { status, finishedAt: finishedAt ?? container.finishedAt ?? container.updatedAt, complete };
+  if (container.definition) {
+    for (const d of container.definition) {
+      if (!tally.present.has(d.name)) return tally.derive(container, false);
+      if (slice.due()) await slice.yield();
+    }
+  }
+  return tally.derive(container, true);
+}
+
+/** What {@link deriveContainerState} needs of the tasks, taken in one by one. */
+class Tally {
+  readonly present = new Set<string>();
+  count = 0;
+  allSucceeded = true;
+  allTerminal = true;
+  latestEnd: Date | null = null;
+
+  add(t: TaskSnapshot): void {
+    this.present.add(t.record.name);
+    this.count += 1;
+    const status = t.state.status;
+    if (status !== 'succeeded') this.allSucceeded = false;
+    if (!TERMINAL_STATUSES.has(status)) this.allTerminal = false;
+    const end = t.state.endedAt;
+    if (end && (this.latestEnd === null || end.getTime() > this.latestEnd.getTime())) this.latestEnd = end;
+  }
+
+  /** `declaredPresent`: every declared name is present, when already checked. */
+  derive(container: ContainerRecord, declaredPresent?: boolean): DerivedContainerState {
+    const complete = container.definition
+      ? (declaredPresent ?? container.definition.every((d) => this.present.has(d.name)))
+      : this.count > 0;
+    const allSucceeded = complete && this.allSucceeded;
+    let status: ContainerStatus;
+    if (container.cancelRequestedAt) status = allSucceeded ? 'succeeded' : 'cancelled';
+    else if (!complete || !this.allTerminal) status = 'running';
+    else status = allSucceeded ? 'succeeded' : 'failed';
+    if (status === 'running') return { status, finishedAt: null, complete };
+    let finishedAt = status === 'cancelled' ? container.cancelRequestedAt : null;
+    const end = this.latestEnd;
+    if (end && (finishedAt === null || end.getTime() > finishedAt.getTime())) finishedAt = end;
+    return { status, finishedAt: finishedAt ?? container.finishedAt ?? container.updatedAt, complete };
+  }
 }

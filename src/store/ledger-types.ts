@@ -80,4 +80,6 @@ export interface LedgerClaimStore {
    * say, so no live claim can be lost. Returns how many claim documents went.
    */
   deleteClaimsOfRecorded(ledger: string): Promise<number>;
+  /** Marks every unreleased claim of `holder` in `ledger` released (idempotent); returns how many it released. */
+  releaseClaimsOf(ledger: string, holder: string): Promise<number>;
 }

@@ -7,6 +7,7 @@ import type { Connection } from 'mongoose';
 import { MongoStore, Scheduler, type Runner } from '../../index.js';
 import type { EpfEnv } from '../../ingest/epf/env.js';
 import { EPF_RUNNER_LIMITS } from '../../ingest/epf/job.js';
+import { releaseSlotClaims } from '../../ingest/epf/file-claim.js';
 import { announcePresence, type PresenceHeartbeat } from '../../ingest/epf/run-presence.js';
 import { epfSchedule } from '../../ingest/epf/schedule.js';
 import { summarize } from '../../ingest/epf/summary.js';
@@ -90,6 +91,8 @@ export async function runHourly(o: {
     started.delete(e.container);
     void slot?.presence.then((p) => p.stop()).catch(() => undefined);
     const elapsed = Date.now() - (slot?.at ?? Date.now());
+    // A failed or cancelled slot lets its files go at once: the next slot need not wait out their claims.
+    if (e.status === 'failed' || e.status === 'cancelled') void releaseSlotClaims(o.env, e.container).catch((error: Error) => o.out.log('error', `! releasing the file claims of ${e.container}: ${error.message}`, { event: 'epf:error' }));
     void summarize(store, e.container, e.status, reporter.takeBytesReceived(), elapsed, o.connection, o.env.prefix).then(
       (s) => {
         report(s, o.out, o.json);

@@ -9,6 +9,7 @@ import type { Connection } from 'mongoose';
 import { MongoStore, Runner, type ContainerRecord } from '../../index.js';
 import type { EpfEnv } from '../../ingest/epf/env.js';
 import { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from '../../ingest/epf/job.js';
+import { releaseSlotClaims } from '../../ingest/epf/file-claim.js';
 import { announcePresence, presenceOf, type RunPresence } from '../../ingest/epf/run-presence.js';
 import { summarize, type EpfSummary } from '../../ingest/epf/summary.js';
 import { ExitCode } from '../errors.js';
@@ -107,6 +108,8 @@ export async function runOnce(o: {
       });
       return ExitCode.OK;
     }
+    // Failed or cancelled: the files it claimed go at once, so the next run need not wait out their claims.
+    if (result.status !== 'succeeded') await releaseSlotClaims(o.env, name).catch((error: Error) => o.out.log('warn', `could not release the file claims of ${name}: ${error.message}`, { event: 'epf:error' }));
     const summary = await summarize(store, name, result.status, o.reporter.bytesReceived, Date.now() - o.startedAt, o.connection, o.env.prefix);
     report(summary, o.out, o.json);
     return result.status === 'succeeded' ? ExitCode.OK : ExitCode.ERROR;

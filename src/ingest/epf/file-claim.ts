@@ -17,6 +17,16 @@ export const DEFAULT_CLAIM_LEASE_MS = 300_000;
 /** What {@link withFileClaim} did. */
 export type FileClaimResult<T> = { status: 'ran'; value: T } | { status: 'done'; by: string };
 
+/**
+ * Releases the file claims the slot `container` still holds: call it when the
+ * slot's run ended failed or cancelled, so the next run (the next hour, a
+ * `pts epf` started by hand) takes its files at once instead of waiting out
+ * their leases ({@link DEFAULT_CLAIM_LEASE_MS}). Returns how many it released.
+ */
+export function releaseSlotClaims(env: EpfEnv, container: string): Promise<number> {
+  return env.ledger.releaseClaimsOf(container);
+}
+
 /** The ledger item a file is claimed as: the one publish records (URL path, size, MD5 read at discovery, an incremental's basis). */
 export const claimItemOf = (file: PlannedFile) => ledgerItem({ url: file.url, size: file.size, md5: file.md5, ...(file.basis ? { basis: file.basis } : {}) });
 
@@ -42,8 +52,9 @@ export function claimHeartbeatOf(env: EpfEnv): ClaimHeartbeat {
  * it, while the file's next step waits (see ./claim-heartbeat.ts). With
  * `release` (publish, after recording the file) the claim is released when
  * `work` succeeds. A step that fails stops renewing it (its retry claims it
- * again; a file that failed for good keeps it until its lease ends); a step
- * aborted by a graceful stop of its runner releases it.
+ * again; a file that failed for good keeps it until the slot ends, when
+ * {@link releaseSlotClaims} lets it go); a step aborted by a graceful stop
+ * of its runner releases it.
  * @throws whatever `work` throws; {@link LedgerClaimLostError} when another slot took the claim over while `work` ran
  */
 export async function withFileClaim<T>(

@@ -13,6 +13,7 @@
  * The command `pts epf` (src/cli/epf) wires these together.
  */
 export { epfContainer, epfContainerName, EPF_RUNNER_LIMITS } from './job.js';
+export { releaseSlotClaims, DEFAULT_CLAIM_LEASE_MS } from './file-claim.js';
 export { epfSchedule, EPF_SCHEDULE_NAME, type EpfScheduleOptions } from './schedule.js';
 export { silentReporter, type EpfEnv, type EpfReporter, type FilePhase } from './env.js';
 export { summarize, type EpfSummary } from './summary.js';

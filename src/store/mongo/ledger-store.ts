@@ -217,6 +217,15 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     return serverTime(this.claims.db.db);
   }
 
+  async releaseClaimsOf(ledger: string, holder: string): Promise<number> {
+    // One scan of this ledger's claims (small), then one fenced write per claim by exact `_id`.
+    const docs = await retryRead(this.o, 'releaseClaimsOf', () =>
+      this.claims.find({ ledger, holder, released: false }, { _id: 0, key: 1, generation: 1 }).lean<Array<Pick<ClaimDoc, 'key' | 'generation'>>>().exec(),
+    );
+    for (const d of docs) await this.releaseClaim(d.key, d.generation, holder);
+    return docs.length;
+  }
+
   async deleteClaimsOfRecorded(ledger: string): Promise<number> {
     // Maintenance: one scan of the claims of this ledger (small: one document per claimed item and takeover).
     const docs = await retryRead(this.o, 'deleteClaimsOfRecorded', () =>

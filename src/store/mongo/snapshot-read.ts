@@ -1,5 +1,5 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { deriveContainerState } from '../container-state.js';
+import { TimeSlice } from '../../time-slice.js';
+import { deriveContainerStateSliced } from '../container-state.js';
 import { StreamingFold } from '../log-fold.js';
 import type { Transition } from '../transition.js';
 import { OUTPUT_NOT_READ, type ContainerSnapshot, type SnapshotOptions, type TaskRecord, type TaskSnapshot } from '../types.js';
@@ -8,22 +8,22 @@ import { readByKeys } from './keyed-read.js';
 import type { ContainerDoc, TaskDoc, TransitionDoc } from './models.js';
 
 /**
- * Documents per reply of a snapshot's reads. Each reply is decoded and
- * folded in one go, so it is kept small enough that this never holds the
- * event loop for long (a few ms per thousand documents), and the documents
- * are folded as they come: a read holds one state per task, not the whole log.
+ * Documents per reply of a snapshot's reads. The driver decodes a reply's
+ * documents one at a time as they are taken, and they are folded as they
+ * come (a read holds one state per task, not the whole log); a reply this
+ * size is about 100–300 KB, so the server is asked again before long.
  */
 const BATCH = 1000;
 
-/** Tasks assembled between two yields to the event loop. */
-const ASSEMBLY_CHUNK = 5000;
-
-/** Calls `each` on every document of a cursor, yielding to the event loop after every {@link BATCH}. */
-async function forEachDoc<T>(cursor: AsyncIterable<T>, each: (doc: T) => void): Promise<void> {
-  let n = 0;
+/**
+ * Calls `each` on every document of a cursor, letting the event loop through
+ * whenever a slice of work has used its time (see {@link TimeSlice}): a read
+ * of 100k documents never holds the loop longer than a slice plus one document.
+ */
+async function forEachDoc<T>(cursor: AsyncIterable<T>, slice: TimeSlice, each: (doc: T) => void): Promise<void> {
   for await (const doc of cursor) {
     each(doc);
-    if (++n % BATCH === 0) await yieldToLoop();
+    if (slice.due()) await slice.yield();
   }
 }
 export async function loadSnapshot(ctx: StoreContext, container: string, options: SnapshotOptions = {}): Promise<ContainerSnapshot | null> {
@@ -57,7 +57,7 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
       async () => {
         const fold = new StreamingFold();
         const query = ctx.q(ctx.m.transitions.find({ container }, withOutputs ? {} : { output: 0 }).batchSize(BATCH).lean<TransitionDoc[]>(), 6);
-        await forEachDoc(query.cursor() as AsyncIterable<TransitionDoc>, (d) => {
+        await forEachDoc(query.cursor() as AsyncIterable<TransitionDoc>, new TimeSlice(), (d) => {
           if (mine(d)) fold.add(d);
         });
         fold.finish();
@@ -71,7 +71,7 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
       async () => {
         const records: TaskRecord[] = [];
         const query = ctx.q(ctx.m.tasks.find({ container }).batchSize(BATCH).lean<TaskDoc[]>(), 6);
-        await forEachDoc(query.cursor() as AsyncIterable<TaskDoc>, (d) => {
+        await forEachDoc(query.cursor() as AsyncIterable<TaskDoc>, new TimeSlice(), (d) => {
           if (mine(d)) records.push(toTaskRecord(d));
         });
         return records;
@@ -110,14 +110,15 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   const hiddenStaged = tasks.filter((t) => !visible(t)).map((t) => ({ addedBy: t.addedBy!, stagedBy: t.stagedBy! }));
   const records = hiddenStaged.length === 0 ? tasks : tasks.filter(visible);
   records.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  const slice = new TimeSlice();
   const snapshots: TaskSnapshot[] = new Array(records.length);
   for (let i = 0; i < records.length; i++) {
     const state = fold.stateOf(records[i]!.name);
     if (!withOutputs && state.status === 'succeeded') state.output = OUTPUT_NOT_READ;
     snapshots[i] = { record: records[i]!, state };
-    if ((i + 1) % ASSEMBLY_CHUNK === 0) await yieldToLoop();
+    if (slice.due()) await slice.yield();
   }
-  const derived = deriveContainerState(record, snapshots);
+  const derived = await deriveContainerStateSliced(record, snapshots, slice);
   return {
     container: { ...record, status: derived.status, finishedAt: derived.finishedAt },
     tasks: snapshots,
