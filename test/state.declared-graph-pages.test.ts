@@ -8,29 +8,16 @@
  * Issue 13, Deliver 3. On the real test server, with real child processes.
  */
 import { BSON } from 'mongodb';
-import mongoose from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DefinitionConflictError, defineContainer, MongoStore, NonRetryableError, Runner, type ContainerBuilder } from '../src/index.js';
 import { spawnTsChild } from './support/child.js';
+import { commandCounting } from './support/command-count.js';
 import { databasePerFile } from './support/database.js';
 import { padded, paddedFlatContainer } from './fixtures/graph-containers.js';
 
 const db = databasePerFile();
 const fast = { pollMs: 50, checkpointIntervalMs: 0 } as const;
-let connection: mongoose.Connection;
-/** Commands sent, by `name collection`, while counting. */
-let counted: Map<string, number> | null = null;
-
-beforeAll(async () => {
-  connection = await mongoose.createConnection(db().uriWithDb, { monitorCommands: true }).asPromise();
-  connection.getClient().on('commandStarted', (e) => {
-    if (!counted) return;
-    const target = e.command[e.commandName];
-    const key = `${e.commandName} ${typeof target === 'string' ? target : ''}`.trim();
-    counted.set(key, (counted.get(key) ?? 0) + 1);
-  });
-});
-afterAll(() => connection?.close());
+const commands = commandCounting(db);
 
 const ROOTS = 300;
 const DEPENDENTS = 300;
@@ -66,7 +53,7 @@ describe('the declared graph in pages', () => {
     // What one container document would have had to hold.
     expect(BSON.calculateObjectSize({ definition: graph })).toBeGreaterThan(16 * 1024 * 1024);
 
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(commands.connection());
     // Created, then left before anything ran (a runner that stopped at once).
     await Runner.create({ store, container: wideContainer(runs), ...fast });
     const created = (await store.loadSnapshot('wide'))!;
@@ -76,11 +63,8 @@ describe('the declared graph in pages', () => {
     expect((await db().connection.collection('pts_graph').countDocuments({ container: 'wide' })) > 1).toBe(true);
 
     // A start with the same graph does not read the graph's pages (its fingerprint is stored).
-    counted = new Map();
-    const runner = await Runner.create({ store, container: wideContainer(runs), ...fast });
-    const reads = counted.get('find pts_graph') ?? 0;
-    counted = null;
-    expect(reads).toBe(0);
+    const { result: runner, commands: sent } = await commands.count(() => Runner.create({ store, container: wideContainer(runs), ...fast }));
+    expect(sent.get('find pts_graph') ?? 0).toBe(0);
     expect((await runner.run()).status).toBe('failed');
     expect(runs).toHaveLength(ROOTS);
     expect(new Set(runs).size).toBe(ROOTS);
@@ -110,7 +94,7 @@ describe('the declared graph in pages', () => {
     const raw = db().connection;
     expect(await raw.collection('pts_graph').countDocuments({ container: name })).toBe(2);
     expect(await raw.collection('pts_containers').countDocuments({ _id: name as never })).toBe(0);
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(commands.connection());
     expect(await store.loadSnapshot(name)).toBeNull();
 
     // Cut again right after the container document: it declares every task and reads as running.
@@ -139,7 +123,7 @@ describe('the declared graph in pages', () => {
   }, 300_000);
 
   it('a container written with its graph inside its document (before pages) loads, resumes and is compared', async () => {
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(commands.connection());
     const runs: string[] = [];
     const define = (extra?: string) => {
       let def = defineContainer('before-pages')

@@ -133,7 +133,11 @@ export class StoreContext {
   /**
    * The raw container document (tombstoned or not), under the read deadline;
    * without its `definition` (null) unless `withDefinition`: the declared
-   * names of a large container weigh megabytes, and most reads need none.
+   * graph of a large container weighs megabytes, and most reads need none.
+   * With it, a graph kept in pages (see graph-pages.ts) is read into
+   * `definition`; one kept in the document (containers made before pages) is
+   * read with it.
+   * @throws TaskStatusError `PTS_GRAPH_MISSING` when a page of a live container's graph is missing (damage, never a smaller graph)
    */
   async readContainerDoc(operation: string, name: string, withDefinition = true): Promise<ContainerDoc | null> {
     const projection = withDefinition ? {} : { definition: 0 };

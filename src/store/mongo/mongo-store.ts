@@ -206,7 +206,7 @@ export class MongoStore implements TaskStore {
    * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
    */
   async deleteContainer(name: string): Promise<boolean> {
-    const before = await this.ctx.readContainerDoc('deleteContainer', name);
+    const before = await this.ctx.readContainerDoc('deleteContainer', name, false);
     this.ctx.pins.delete(name);
     if (!before) return false;
     const inc = before.incarnation ?? '';
@@ -224,7 +224,7 @@ export class MongoStore implements TaskStore {
       return this.m.containers.updateOne({ _id: name, deletedAt: null, incarnation: ofIncarnation(inc) }, { $set: { deletedAt } }, o).exec();
     });
     if (res.matchedCount === 0) {
-      const raw = await this.ctx.readContainerDoc('deleteContainer', name);
+      const raw = await this.ctx.readContainerDoc('deleteContainer', name, false);
       const ours = tries > 1 && raw?.deletedAt?.getTime() === deletedAt.getTime();
       if (!ours) {
         // Deleted by another call meanwhile (help its purge), or deleted and created again: not ours to delete.
