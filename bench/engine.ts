@@ -9,10 +9,12 @@
  *   chain400      a 400-task chain against a 400-task flat container
  *   throughput    no-op tasks/s on flat 1k against the same durable writes
  *                 (claim + outcome insert per task) through the driver alone
- *   resume        a container half done when its runner was SIGKILLed: a new
- *                 process's Runner.create until the first task:started,
- *                 against a plain find of its task documents; the longest
- *                 event-loop block meanwhile
+ *   resume        a container half done when its runner was SIGKILLed (10k
+ *                 and 100k tasks; --resume-size): a new process's
+ *                 Runner.create until the first task:started, against a
+ *                 plain find of its task documents; the longest event-loop
+ *                 block and the peak RSS over the process's baseline until
+ *                 its full read is taken in
  *   memory        peak RSS of a runner process per 100k tasks
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
@@ -68,7 +70,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(`npm run bench -- [--quick] [--sizes 1000,10000,100000] [--only ${CASES.join(',')}]
-  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--out <file>]`);
+  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--out <file>]`);
   process.exit(0);
 }
 const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
@@ -82,7 +84,7 @@ const opts: BenchOptions = {
   budgetS: values.budget === undefined ? null : Number(values.budget),
   concurrency: 16,
   pollMs: values['poll-ms'] === undefined ? null : Number(values['poll-ms']),
-  resumeSize: num(values['resume-size'], quick ? 2000 : 10_000),
+  resumeSizes: values['resume-size'] ? values['resume-size'].split(',').map(Number) : quick ? [2000] : [10_000, 100_000],
   memorySize: num(values['memory-size'], quick ? 10_000 : 100_000),
   createSizes: values['create-sizes'] ? values['create-sizes'].split(',').map(Number) : quick ? [10_000, 100_000] : [100_000, 1_000_000],
   slotTasks: quick ? 200 : 1000,
@@ -110,7 +112,7 @@ try {
     chainVsFlatRow(chain, flat, results);
   }
   if (wanted('throughput')) await throughputCase(ctx, results);
-  if (wanted('resume')) await resumeCase(ctx, results);
+  if (wanted('resume')) for (const n of opts.resumeSizes) await resumeCase(ctx, n, results);
   if (wanted('join')) await joinCase(ctx, results);
   if (wanted('slots')) await slotsCase(ctx, results);
   if (wanted('memory')) await memoryCase(ctx, results);

@@ -99,7 +99,7 @@ it('a scheduler killed mid-slot is resumed by the next one: the same container f
   const slots = await (await MongoScheduleStore.create(db().connection)).listSlots('resume');
   expect(slots.map((s) => [s.container, s.state, s.claimedBy])).toEqual([[container, 'succeeded', 'A']]);
   expect((await getContainerStatus(container, { connection: db().connection })).status).toBe('succeeded');
-});
+}, 240_000);
 
 it('a scheduler that keeps running takes over the slot of one that died mid-slot, without a restart', async () => {
   const dir = makeTempDir();
@@ -140,4 +140,4 @@ it('a scheduler that keeps running takes over the slot of one that died mid-slot
   expect(effects.filter((e) => e.proc === survivorName && e.event === 'chunk').at(-1)?.chunk).toBe(12);
   expect(effects.filter((e) => e.event === 'task' && e.task === 'import')).toHaveLength(1);
   expect((await getContainerStatus(container, { connection: db().connection })).status).toBe('succeeded');
-});
+}, 240_000);

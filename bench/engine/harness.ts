@@ -16,7 +16,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Passed to runners when set; otherwise the engine's default is used. */
   pollMs: number | null;
-  resumeSize: number;
+  /** Sizes of the resume case's container, one case each. */
+  resumeSizes: number[];
   memorySize: number;
   /** Sizes of the create case, smallest first. */
   createSizes: number[];

@@ -60,16 +60,18 @@ export async function ensureContainer(
     const head = await store.readContainerHead(name);
     if (head && mayStartEarly(head, definition, fingerprint)) {
       const readStartedAt = performance.now();
+      // One array for the early start and the full read: a large container's records are not made twice.
+      const records = declaredRecords(definition, head.record.createdAt);
       const full = store.loadSnapshot(name, {
         outputs: false,
         parallel: true,
-        declared: { fingerprint, graph: declared, records: () => declaredRecords(definition, head.record.createdAt) },
+        declared: { fingerprint, graph: declared, records: () => records },
       });
       // Awaited by the runner; a failure is met there (this only keeps it from counting as unhandled meanwhile).
       full.catch(() => undefined);
       const container = { ...head.record, definition: declared };
       const snapshot: ContainerSnapshot = { container, tasks: [], readAt: new Date(), revision: head.revision, hiddenStaged: [], applied: head.applied };
-      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records: declaredRecords(definition, head.record.createdAt) } };
+      return { resumed: true, changes: [], snapshot, early: { full, readStartedAt, records } };
     }
   }
   // Inputs the server cannot store are refused before anything is written.
