@@ -9,10 +9,12 @@
  *   chain400      a 400-task chain against a 400-task flat container
  *   throughput    no-op tasks/s on flat 1k against the same durable writes
  *                 (claim + outcome insert per task) through the driver alone
- *   resume        a container half done when its runner was SIGKILLed: a new
- *                 process's Runner.create until the first task:started,
- *                 against a plain find of its task documents; the longest
- *                 event-loop block meanwhile
+ *   resume        a container half done when its runner was SIGKILLed (10k
+ *                 and 100k tasks; --resume-size): a new process's
+ *                 Runner.create until the first task:started, against a
+ *                 plain find of its task documents; the longest event-loop
+ *                 block and the peak RSS over the process's baseline until
+ *                 its full read is taken in
  *   memory        peak RSS of a runner process per 100k tasks
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
@@ -26,6 +28,9 @@
  *                 `@opentelemetry/api`, no SDK) against `tracing: false`
  *   history       status read and a new 5-task run beside 300 and 10,000 old
  *                 containers (1,000 with --quick), against an empty database
+ *   create        Runner.create of a flat container of 100k and 1M tasks
+ *                 (--create-sizes; 10k and 100k with --quick): time, peak RSS
+ *                 and heap over the baseline, growth from the smallest size
  *
  * Each case has a wall-time budget (`--budget <s>` overrides; defaults 60 s
  * up to 1k tasks, 120 s up to 10k, 300 s above): an engine too slow to
@@ -44,9 +49,10 @@ import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
 import { globalLimitCase, rateLimitCase, runnersCase } from './engine/runners.js';
 import { tracingCase } from './engine/tracing.js';
+import { createCase } from './engine/create.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing', 'create'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -57,13 +63,14 @@ const { values } = parseArgs({
     'poll-ms': { type: 'string' },
     'resume-size': { type: 'string' },
     'memory-size': { type: 'string' },
+    'create-sizes': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(`npm run bench -- [--quick] [--sizes 1000,10000,100000] [--only ${CASES.join(',')}]
-  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n>] [--memory-size <n>] [--out <file>]`);
+  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--out <file>]`);
   process.exit(0);
 }
 const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
@@ -77,8 +84,9 @@ const opts: BenchOptions = {
   budgetS: values.budget === undefined ? null : Number(values.budget),
   concurrency: 16,
   pollMs: values['poll-ms'] === undefined ? null : Number(values['poll-ms']),
-  resumeSize: num(values['resume-size'], quick ? 2000 : 10_000),
+  resumeSizes: values['resume-size'] ? values['resume-size'].split(',').map(Number) : quick ? [2000] : [10_000, 100_000],
   memorySize: num(values['memory-size'], quick ? 10_000 : 100_000),
+  createSizes: values['create-sizes'] ? values['create-sizes'].split(',').map(Number) : quick ? [10_000, 100_000] : [100_000, 1_000_000],
   slotTasks: quick ? 200 : 1000,
   diamonds: 50,
 };
@@ -104,7 +112,7 @@ try {
     chainVsFlatRow(chain, flat, results);
   }
   if (wanted('throughput')) await throughputCase(ctx, results);
-  if (wanted('resume')) await resumeCase(ctx, results);
+  if (wanted('resume')) for (const n of opts.resumeSizes) await resumeCase(ctx, n, results);
   if (wanted('join')) await joinCase(ctx, results);
   if (wanted('slots')) await slotsCase(ctx, results);
   if (wanted('memory')) await memoryCase(ctx, results);
@@ -113,6 +121,7 @@ try {
   if (wanted('rate-limit')) await rateLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
   if (wanted('tracing')) await tracingCase(ctx, results);
+  if (wanted('create')) await createCase(ctx, results);
 } finally {
   const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   writeJson(

@@ -5,8 +5,10 @@
  *   SIGKILLed by its parent (its claims in flight stay behind, as after a crash);
  * - `resume`: a new process on the same container: times a plain find of the
  *   task documents, then `Runner.create` until the first `task:started`
- *   (watching its event loop all along), then the find again.
+ *   (watching its event loop and RSS all along, until its full read of the
+ *   container is taken in), then the find again.
  */
+import { readFileSync } from 'node:fs';
 import mongoose from 'mongoose';
 import { Runner } from '../../src/index.js';
 import { shaped } from './containers.js';
@@ -27,20 +29,47 @@ export interface ResumeReport {
   createMs: number;
   /** From the call of `Runner.create` to the first `task:started`, ms. */
   firstStartMs: number;
-  /** Longest the event loop went without running a 10 ms timer, beyond the 10 ms, ms (from create to the first start + 1 s, and 1.5× the first find at least: the full read landed). */
+  /** Longest the event loop went without running a 10 ms timer, beyond the 10 ms, ms (from create until 1 s after the first start and after the full read was taken in). */
   maxLoopGapMs: number;
   /** Most CPU time (all the process's threads) spent between two runs of that timer, ms: work done without a break. */
   maxLoopCpuMs: number;
+  /** Most CPU time of the main thread alone (the event loop's; garbage collection done on it included) between two runs of that timer, ms; NaN where the system does not tell (Linux only). */
+  maxLoopMainCpuMs: number;
   rssMB: number;
+  /** From the call of `Runner.create` until the runner took its full read in as its picture, ms (NaN: not within the wait). */
+  fullReadMs: number;
+  /** RSS after connecting and building the definition (garbage collected), before `Runner.create`, bytes. */
+  baselineRss: number;
+  /** Highest RSS sampled (every 10 ms) from `Runner.create` until the end of the watch, bytes. */
+  peakRss: number;
+  /** Highest heap used sampled likewise, bytes. */
+  peakHeapUsed: number;
 }
 
+/** The runner has taken its first full read in (its early start, if any, is over): read from a private field, for this bench only. */
+const fullReadIn = (runner: Runner): boolean => (runner as unknown as { early: unknown }).early === null;
+
 const job = JSON.parse(process.env.BENCH_RESUME_JOB!) as ResumeJob;
+
+/**
+ * CPU time of this process's main thread, ms (Linux: the first field of
+ * /proc/<pid>/task/<pid>/schedstat, in ns; see proc(5)); NaN elsewhere.
+ */
+function mainThreadCpuMs(): number {
+  try {
+    return Number(readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return Number.NaN;
+  }
+}
+/** Large containers: a longer deadline per read (a shared machine's server may take over 10 s to answer one reply). */
+const deadline = job.tasks >= 50_000 ? { operationTimeoutMs: 60_000 } : {};
 const connection = await mongoose.createConnection(job.uri).asPromise();
 const { definition } = shaped('bench', 'flat', job.tasks);
 const pollMs = job.pollMs === null ? {} : { pollMs: job.pollMs };
 
 if (job.role === 'prepare') {
-  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs, ...deadline });
   let done = 0;
   runner.on('task:succeeded', () => {
     if (++done === Math.floor(job.tasks / 2)) process.send!('half');
@@ -58,10 +87,18 @@ if (job.role === 'prepare') {
   // One find before the resume and one after it: on a shared machine the
   // server's speed drifts, and the resume is compared with both.
   await find();
+  (globalThis as { gc?: () => void }).gc?.();
+  const baselineRss = process.memoryUsage().rss;
+  let peakRss = baselineRss;
+  let peakHeapUsed = process.memoryUsage().heapUsed;
   let maxLoopGapMs = 0;
   let maxLoopCpuMs = 0;
   let last = performance.now();
   let lastCpu = process.cpuUsage();
+  let maxLoopMainCpuMs = 0;
+  let lastMain = mainThreadCpuMs();
+  let runner: Runner | undefined;
+  let fullReadMs = NaN;
   const ticker = setInterval(() => {
     const now = performance.now();
     const cpu = process.cpuUsage(lastCpu);
@@ -71,9 +108,16 @@ if (job.role === 'prepare') {
     maxLoopCpuMs = Math.max(maxLoopCpuMs, (cpu.user + cpu.system) / 1000);
     last = now;
     lastCpu = process.cpuUsage();
+    const main = mainThreadCpuMs();
+    maxLoopMainCpuMs = Math.max(maxLoopMainCpuMs, main - lastMain);
+    lastMain = main;
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeapUsed = Math.max(peakHeapUsed, m.heapUsed);
+    if (runner && Number.isNaN(fullReadMs) && fullReadIn(runner)) fullReadMs = now - t0;
   }, 10);
   const t0 = performance.now();
-  const runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs });
+  runner = await Runner.create({ connection, container: definition, concurrency: job.concurrency, ...pollMs, ...deadline });
   const createMs = performance.now() - t0;
   let firstStartMs = NaN;
   const first = new Promise<void>((resolve) =>
@@ -86,14 +130,32 @@ if (job.role === 'prepare') {
   await Promise.race([first, running]);
   // The whole container is still being read after the first start (a runner
   // starts tasks shown free before its full read lands): watch the loop until
-  // that read has surely landed and been taken in too, at least 1 s, and 1.5×
-  // the find made before (the full read costs about one find).
-  await new Promise((r) => setTimeout(r, Math.max(1000, 1.5 * findMs[0]! - (performance.now() - t0))));
+  // that read has been taken in too, and 1 s more (at most 10 finds: the case
+  // then reports it not taken in).
+  const firstAt = performance.now();
+  while (performance.now() - firstAt < 1000 || (Number.isNaN(fullReadMs) && performance.now() - t0 < 10 * findMs[0]!)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const tookIn = performance.now();
+  while (performance.now() - tookIn < 1000) await new Promise((r) => setTimeout(r, 100));
   clearInterval(ticker);
   await runner.stop();
   await running.catch(() => undefined);
   await find();
-  const report: ResumeReport = { findMs, tasksFound, createMs, firstStartMs, maxLoopGapMs, maxLoopCpuMs, rssMB: process.memoryUsage().rss / 2 ** 20 };
+  const report: ResumeReport = {
+    findMs,
+    tasksFound,
+    createMs,
+    firstStartMs,
+    maxLoopGapMs,
+    maxLoopCpuMs,
+    maxLoopMainCpuMs,
+    rssMB: process.memoryUsage().rss / 2 ** 20,
+    fullReadMs,
+    baselineRss,
+    peakRss,
+    peakHeapUsed,
+  };
   process.send!(report);
 }
 await connection.close();

@@ -5,13 +5,14 @@
  * until the first `task:started`, against a plain find of the task
  * documents (the floor: every resume must at least learn its tasks), made
  * right before and after it in the same process, and the longest event-loop
- * block while it resumes. Three resuming processes, one after the other; the
- * median ratio is reported.
+ * block and the peak RSS over the process's baseline while it resumes, until
+ * its full read is taken in. Three resuming processes one after the other
+ * (two at 50k tasks and more); the median ratio is reported.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { openDb, type Ctx } from './harness.js';
+import { openDb, reportOf, type Ctx } from './harness.js';
 import { round } from './monitor.js';
 import type { ResumeJob, ResumeReport } from './resume-child.js';
 import { label, median, overBy, type Results } from './report.js';
@@ -23,8 +24,10 @@ export const FIRST_START_GOAL_MS = 1000;
 /** Goal: no event-loop block longer than this while resuming, ms. */
 export const LOOP_BLOCK_GOAL_MS = 50;
 
-/** New processes that resume, one after the other. */
-const RESUMES = 3;
+/** New processes that resume, one after the other (fewer for a large container: each waits for its full read). */
+const resumesFor = (n: number): number => (n >= 50_000 ? 2 : 3);
+/** Goal: a runner's RSS over its baseline while it resumes, per 100k tasks (the issue's bound for a running runner). */
+export const RSS_GOAL_MB_PER_100K = 100;
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -33,7 +36,7 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 function spawnRole(job: ResumeJob): ChildProcess {
   return fork(fileURLToPath(new URL('./resume-child.ts', import.meta.url)), [], {
     env: { ...process.env, BENCH_RESUME_JOB: JSON.stringify(job) },
-    execArgv: ['--import', TSX],
+    execArgv: ['--import', TSX, '--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -58,16 +61,10 @@ async function prepareHalfDone(job: ResumeJob): Promise<number> {
 
 async function resumeOnce(job: ResumeJob): Promise<ResumeReport> {
   const child = spawnRole(job);
-  return new Promise<ResumeReport>((resolve, reject) => {
-    let got: ResumeReport | undefined;
-    child.on('message', (m) => (got = m as ResumeReport));
-    child.on('error', reject);
-    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`resuming runner exited ${code} without a report`))));
-  });
+  return reportOf<ResumeReport>(child, 'resuming runner');
 }
 
-export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
-  const n = ctx.opts.resumeSize;
+export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise<void> {
   const db = await openDb(ctx, `resume-${label(n)}`);
   try {
     const job: ResumeJob = { role: 'prepare', uri: db.uri, tasks: n, concurrency: Math.max(ctx.opts.concurrency, 256), pollMs: ctx.opts.pollMs };
@@ -77,13 +74,19 @@ export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
     // Three new processes one after the other, each compared with the finds
     // it made right before and after itself; the median of the three is reported.
     const reports: ResumeReport[] = [];
-    for (let i = 0; i < RESUMES; i++) reports.push(await resumeOnce({ ...job, role: 'resume', concurrency: ctx.opts.concurrency }));
+    for (let i = 0; i < resumesFor(n); i++) reports.push(await resumeOnce({ ...job, role: 'resume', concurrency: ctx.opts.concurrency }));
     const ratios = reports.map((r) => r.firstStartMs / mean(r.findMs));
     const ratio = median(ratios);
     const report = reports[ratios.indexOf(ratio)] ?? reports[0]!;
     const findMs = mean(report.findMs);
     const worstCpu = Math.max(...reports.map((r) => r.maxLoopCpuMs));
     const worstGap = Math.max(...reports.map((r) => r.maxLoopGapMs));
+    const worstMain = Math.max(...reports.map((r) => r.maxLoopMainCpuMs));
+    for (const r of reports) {
+      console.error(
+        `  resume ${label(n)}: first start ${r.firstStartMs.toFixed(0)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${r.fullReadMs.toFixed(0)} ms, block ${r.maxLoopMainCpuMs.toFixed(0)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
+      );
+    }
     results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), resumes: reports, ratios: ratios.map((r) => round(r)), ratio: round(ratio) });
     results.add({
       case: `resume flat-${label(n)} after SIGKILL`,
@@ -93,16 +96,35 @@ export async function resumeCase(ctx: Ctx, results: Results): Promise<void> {
       ratios: { resumeOverFind: round(ratio), firstStartMs: round(report.firstStartMs, 0) },
       goal: `≤ ${RESUME_GOAL}×, ≤ ${FIRST_START_GOAL_MS} ms`,
       met: ratio <= RESUME_GOAL && report.firstStartMs <= FIRST_START_GOAL_MS,
-      note: [overBy(ratio, RESUME_GOAL), `create ${report.createMs.toFixed(0)} ms`, `${done} of ${n} done before`].filter(Boolean).join('; '),
+      note: [
+        overBy(ratio, RESUME_GOAL),
+        `create ${report.createMs.toFixed(0)} ms`,
+        Number.isNaN(report.fullReadMs) ? 'full read not taken in within 10 finds' : `full read taken in ${report.fullReadMs.toFixed(0)} ms = ${(report.fullReadMs / findMs).toFixed(2)}× find`,
+        `${done} of ${n} done before`,
+      ]
+        .filter(Boolean)
+        .join('; '),
     });
     results.add({
       case: `resume flat-${label(n)} event loop`,
       tasks: n,
-      ratio: `longest block ${worstGap.toFixed(0)} ms wall, ${worstCpu.toFixed(0)} ms CPU`,
-      ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0) },
+      ratio: `longest block ${worstMain.toFixed(0)} ms main-thread CPU (${worstCpu.toFixed(0)} ms process CPU, ${worstGap.toFixed(0)} ms wall)`,
+      ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0), maxLoopMainCpuMs: round(worstMain, 0) },
       goal: `≤ ${LOOP_BLOCK_GOAL_MS} ms`,
-      met: worstCpu <= LOOP_BLOCK_GOAL_MS,
-      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine) and the CPU used between two of its runs (judged), from create to the first start + 1 s and until 1.5× a find (the full read taken in)`,
+      met: (Number.isNaN(worstMain) ? worstCpu : worstMain) <= LOOP_BLOCK_GOAL_MS,
+      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine), the CPU the main thread used between two of its runs (judged: work the event loop did without a break, garbage collection on it included; the process figure adds the collector's and the driver's helper threads, which run beside the loop), from create until 1 s after the first start and after the full read was taken in (${report.fullReadMs.toFixed(0)} ms after create)`,
+    });
+    const overMB = Math.max(...reports.map((r) => (r.peakRss - r.baselineRss) / 2 ** 20));
+    const heapMB = Math.max(...reports.map((r) => r.peakHeapUsed / 2 ** 20));
+    const rssGoalMB = (RSS_GOAL_MB_PER_100K * Math.max(n, 100_000)) / 100_000;
+    results.add({
+      case: `resume flat-${label(n)} memory`,
+      tasks: n,
+      ratio: `peak RSS ${overMB.toFixed(0)} MB over baseline (heap peak ${heapMB.toFixed(0)} MB)`,
+      ratios: { rssOverBaselineMB: round(overMB, 0), peakHeapMB: round(heapMB, 0) },
+      goal: `≤ ${rssGoalMB} MB`,
+      met: overMB <= rssGoalMB,
+      note: `sampled every 10 ms from create until the full read was taken in + 1 s; the baseline is after connecting and building the definition (worst of ${reports.length})`,
     });
   } finally {
     await db.close();

@@ -18,7 +18,9 @@ export const graphileWorker: Peer = {
   },
   async prepare(url, queue, concurrency) {
     const pgPool = new pg.Pool({ connectionString: url, max: concurrency + 2 });
+    // graphile-worker asks for error handlers on the pool and on each client.
     pgPool.on('error', (e) => console.error(`graphile-worker pool: ${e.message}`));
+    pgPool.on('connect', (client) => client.on('error', (e) => console.error(`graphile-worker client: ${e.message}`)));
     await pgPool.query('select 1');
     let runner: Runner | null = null;
     return {

@@ -14,8 +14,10 @@
  * Shapes, every worker a separate process: 1,000 × 50 ms at concurrency 16
  * on one worker; 128 × 500 ms at concurrency 8 on one and on two workers.
  * Wall time is from the `go` to the end of the last handler. Floors: single
- * writes/s at concurrency 16, measured before and after the runs (the mean
- * normalises). Writes bench/peers/results.json. Not part of `npm test`.
+ * writes/s at concurrency 16, measured before the first shape, between
+ * shapes and after the last; a shape's figures are normalised by the mean of
+ * the floors measured just before and just after it (on a shared machine the
+ * floor itself moves). Writes bench/peers/results.json. Not part of `npm test`.
  */
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -113,7 +115,7 @@ try {
       console.log(`floor ${when}: ${store} ${Math.round(perSecond)} writes/s at concurrency ${FLOOR_CONCURRENCY} (load ${load()})`);
     }
   };
-  await measureFloors('before');
+  await measureFloors('before the first shape');
 
   const ctx: Ctx = {
     serverUri: mongo.uri,
@@ -122,7 +124,8 @@ try {
   };
   const systems: SystemId[] = SYSTEMS.filter((s) => (s === 'engine' ? !only || only.has(s) : peers.has(s)));
   // Shape by shape, every system in turn, so that a change of load hits them all alike.
-  for (const shape of SHAPES) {
+  for (const [round, shape] of SHAPES.entries()) {
+    if (round > 0) await measureFloors(`before shape ${round + 1}`);
     for (const system of systems) {
       const loadBefore = loadavg()[0]!;
       let run: ShapeRun;
@@ -136,21 +139,20 @@ try {
         store = peer.store;
         run = await runPeer(system, peer, urls[store]!, shape, budgetS);
       }
-      const m: Measured = { system, store, shape, ...run, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` };
+      const m: Measured = { system, store, shape, round, ...run, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` };
       measured.push(m);
       console.log(`${system} ${shape.tasks}×${shape.taskMs} ms c${shape.concurrency} ×${shape.workers}: ${run.seconds.toFixed(2)} s${run.finished ? '' : ' (did not finish)'}, per worker ${run.startedPerWorker.join('/')}, load ${m.load}`);
     }
   }
-  await measureFloors('after');
+  await measureFloors('after the last shape');
 } finally {
   await stopAll();
 }
 
-const meanFloor = Object.fromEntries(Object.entries(floors).map(([k, v]) => [k, v.length ? v.reduce((a, b) => a + b, 0) / v.length : NaN])) as Record<Store, number>;
-const rows = rowsOf(measured, meanFloor);
+const rows = rowsOf(measured, floors);
 const loadAtEnd = load();
-console.log(`\n${table(rows, floors, meanFloor)}\n\nload average (1, 5, 15 min): start ${loadAtStart}, end ${loadAtEnd}`);
+console.log(`\n${table(rows, floors)}\n\nload average (1, 5, 15 min): start ${loadAtStart}, end ${loadAtEnd}`);
 const out = fileURLToPath(new URL('./results.json', import.meta.url));
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, versions, loadAtStart, loadAtEnd, floors, meanFloor, rows }, null, 2)}\n`);
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, versions, loadAtStart, loadAtEnd, floors, rows }, null, 2)}\n`);
 console.log(`written to ${out}`);
 process.exit(0);
