@@ -28,6 +28,9 @@
  *                 `@opentelemetry/api`, no SDK) against `tracing: false`
  *   history       status read and a new 5-task run beside 300 and 10,000 old
  *                 containers (1,000 with --quick), against an empty database
+ *   create        Runner.create of a flat container of 100k and 1M tasks
+ *                 (--create-sizes; 10k and 100k with --quick): time, peak RSS
+ *                 and heap over the baseline, growth from the smallest size
  *
  * Each case has a wall-time budget (`--budget <s>` overrides; defaults 60 s
  * up to 1k tasks, 120 s up to 10k, 300 s above): an engine too slow to
@@ -46,9 +49,10 @@ import { historyCase } from './engine/history.js';
 import { memoryCase } from './engine/memory.js';
 import { globalLimitCase, rateLimitCase, runnersCase } from './engine/runners.js';
 import { tracingCase } from './engine/tracing.js';
+import { createCase } from './engine/create.js';
 import { Results, table, writeJson } from './engine/report.js';
 
-const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing'] as const;
+const CASES = ['flat', 'chain', 'chain400', 'throughput', 'resume', 'memory', 'join', 'slots', 'history', 'runners', 'global-limit', 'rate-limit', 'tracing', 'create'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -59,13 +63,14 @@ const { values } = parseArgs({
     'poll-ms': { type: 'string' },
     'resume-size': { type: 'string' },
     'memory-size': { type: 'string' },
+    'create-sizes': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(`npm run bench -- [--quick] [--sizes 1000,10000,100000] [--only ${CASES.join(',')}]
-  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--out <file>]`);
+  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--out <file>]`);
   process.exit(0);
 }
 const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
@@ -81,6 +86,7 @@ const opts: BenchOptions = {
   pollMs: values['poll-ms'] === undefined ? null : Number(values['poll-ms']),
   resumeSizes: values['resume-size'] ? values['resume-size'].split(',').map(Number) : quick ? [2000] : [10_000, 100_000],
   memorySize: num(values['memory-size'], quick ? 10_000 : 100_000),
+  createSizes: values['create-sizes'] ? values['create-sizes'].split(',').map(Number) : quick ? [10_000, 100_000] : [100_000, 1_000_000],
   slotTasks: quick ? 200 : 1000,
   diamonds: 50,
 };
@@ -115,6 +121,7 @@ try {
   if (wanted('rate-limit')) await rateLimitCase(ctx, results);
   if (wanted('history')) await historyCase(ctx, results);
   if (wanted('tracing')) await tracingCase(ctx, results);
+  if (wanted('create')) await createCase(ctx, results);
 } finally {
   const out = values.out ?? fileURLToPath(new URL('./results.json', import.meta.url));
   writeJson(

@@ -6,35 +6,14 @@
  * deleted, moves the revision on, and the next start reads and compares
  * everything again. Counted with the driver's command monitoring on a real server.
  */
-import mongoose from 'mongoose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DefinitionConflictError, defineContainer, MongoStore, Runner, type RunnerEventMap } from '../src/index.js';
+import { commandCounting } from './support/command-count.js';
 import { databasePerFile } from './support/database.js';
 
 const db = databasePerFile();
-let connection: mongoose.Connection;
-/** Commands sent, by `name collection`, while counting. */
-let counted: Map<string, number> | null = null;
-
-beforeAll(async () => {
-  connection = await mongoose.createConnection(db().uriWithDb, { monitorCommands: true }).asPromise();
-  connection.getClient().on('commandStarted', (e) => {
-    if (!counted) return;
-    const target = e.command[e.commandName];
-    const key = `${e.commandName} ${typeof target === 'string' ? target : ''}`.trim();
-    counted.set(key, (counted.get(key) ?? 0) + 1);
-  });
-});
-afterAll(() => connection?.close());
-
-async function count<T>(body: () => Promise<T>): Promise<{ result: T; commands: Map<string, number> }> {
-  counted = new Map();
-  try {
-    return { result: await body(), commands: counted };
-  } finally {
-    counted = null;
-  }
-}
+const counting = commandCounting(db);
+const count = counting.count;
 
 /** More tasks than a read by `_id` takes (64): the container is read by filter. */
 const TASKS = 100;
@@ -53,7 +32,7 @@ function flat(name: string, ran: string[], input = 'a', timeoutMs = 60_000) {
 
 describe('resume with the definition applied', () => {
   it('a start with the definition applied unchanged reads the log alone, and runs every task once from the records it declares', async () => {
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(counting.connection());
     const ran: string[] = [];
     await Runner.create({ store, container: flat('unchanged', ran) });
     const { result: runner, commands } = await count(() => Runner.create({ store, container: flat('unchanged', ran), ...fast }));
@@ -66,7 +45,7 @@ describe('resume with the definition applied', () => {
   });
 
   it('a task record changed since the definition was applied makes the next start read and compare everything', async () => {
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(counting.connection());
     const ran: string[] = [];
     await Runner.create({ store, container: flat('edited', ran) });
     // Changed behind the definition's back (as the 0.0.1 API's updateTask does).
@@ -89,7 +68,7 @@ describe('resume with the definition applied', () => {
   });
 
   it('a changed definition is compared task by task: a change to a running task still raises DefinitionConflictError', async () => {
-    const store = await MongoStore.create(connection);
+    const store = await MongoStore.create(counting.connection());
     await Runner.create({ store, container: flat('conflict', []) });
     await store.claimTask('conflict', 't3', 0, { runnerId: 'elsewhere', attempt: 1, leaseMs: 60_000, checkpoint: null });
     const error = await Runner.create({ store, container: flat('conflict', [], 'a', 30_000), ...fast }).catch((e: unknown) => e);

@@ -38,8 +38,8 @@ function holdDeleteMany(model: Record<string, unknown>) {
 }
 
 describe('delete and re-create under a slow purge', () => {
-  for (const late of ['tasks', 'transitions'] as const) {
-    it(`a purge whose ${late === 'tasks' ? 'task' : 'log'} step comes late leaves the new container whole`, async () => {
+  for (const late of ['tasks', 'transitions', 'graph'] as const) {
+    it(`a purge whose ${{ tasks: 'task', transitions: 'log', graph: 'declared graph' }[late]} step comes late leaves the new container whole`, async () => {
       const name = `phoenix-${late}`;
       const runs: string[] = [];
       const define = (inc: string) =>
@@ -98,5 +98,6 @@ describe('delete and re-create under a slow purge', () => {
     expect(await raw.collection('pts_containers').countDocuments({ _id: 'half-deleted' as never })).toBe(0);
     expect(await raw.collection('pts_tasks').countDocuments({ container: 'half-deleted' })).toBe(0);
     expect(await raw.collection('pts_transitions').countDocuments({ container: 'half-deleted' })).toBe(0);
+    expect(await raw.collection('pts_graph').countDocuments({ container: 'half-deleted' })).toBe(0);
   });
 });

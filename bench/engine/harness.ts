@@ -2,6 +2,7 @@
  * What every case shares: one server, a fresh database per case on a
  * monitored connection, and running a runner under a wall-time budget.
  */
+import type { ChildProcess } from 'node:child_process';
 import mongoose, { type Connection } from 'mongoose';
 import type { Runner } from '../../src/index.js';
 import { CommandCounter } from './monitor.js';
@@ -18,6 +19,8 @@ export interface BenchOptions {
   /** Sizes of the resume case's container, one case each. */
   resumeSizes: number[];
   memorySize: number;
+  /** Sizes of the create case, smallest first. */
+  createSizes: number[];
   slotTasks: number;
   diamonds: number;
 }
@@ -121,4 +124,14 @@ export async function runWithBudget(runner: Runner, total: number, budgetS: numb
 
 export function secondsSince(t0: number): number {
   return (performance.now() - t0) / 1000;
+}
+
+/** The last message a forked child sent before it exited (its report); rejects when it exited without one. */
+export function reportOf<T>(child: ChildProcess, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let got: T | undefined;
+    child.on('message', (m) => (got = m as T));
+    child.on('error', reject);
+    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`${what} exited ${code} without a report`))));
+  });
 }

@@ -5,7 +5,7 @@
 import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { budgetFor, uriFor, type Ctx } from './harness.js';
+import { budgetFor, reportOf, uriFor, type Ctx } from './harness.js';
 import type { MemoryJob, MemoryReport } from './memory-child.js';
 import { round } from './monitor.js';
 import { label, overBy, type Results } from './report.js';
@@ -29,12 +29,7 @@ export async function memoryCase(ctx: Ctx, results: Results): Promise<void> {
     execArgv: ['--import', TSX, '--expose-gc'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const report = await new Promise<MemoryReport>((resolve, reject) => {
-    let got: MemoryReport | undefined;
-    child.on('message', (m) => (got = m as MemoryReport));
-    child.on('error', reject);
-    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`memory child exited ${code} without a report`))));
-  });
+  const report = await reportOf<MemoryReport>(child, 'memory child');
   const mb = (report.peakRss - report.baselineRss) / 2 ** 20;
   const per100k = (mb * 100_000) / n;
   results.raw(`memory-${label(n)}`, {

@@ -12,7 +12,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { openDb, type Ctx } from './harness.js';
+import { openDb, reportOf, type Ctx } from './harness.js';
 import { round } from './monitor.js';
 import type { ResumeJob, ResumeReport } from './resume-child.js';
 import { label, median, overBy, type Results } from './report.js';
@@ -61,12 +61,7 @@ async function prepareHalfDone(job: ResumeJob): Promise<number> {
 
 async function resumeOnce(job: ResumeJob): Promise<ResumeReport> {
   const child = spawnRole(job);
-  return new Promise<ResumeReport>((resolve, reject) => {
-    let got: ResumeReport | undefined;
-    child.on('message', (m) => (got = m as ResumeReport));
-    child.on('error', reject);
-    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`resuming runner exited ${code} without a report`))));
-  });
+  return reportOf<ResumeReport>(child, 'resuming runner');
 }
 
 export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise<void> {

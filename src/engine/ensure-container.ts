@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { diffDefinitions } from '../definition/compare.js';
 import { EARLY_START_MIN_TASKS } from './early-start.js';
-import { declaredRecords, definitionFingerprint, stableJson } from '../definition/fingerprint.js';
+import { declaredRecords, definitionFingerprint, graphFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
 import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
@@ -49,8 +49,9 @@ export async function ensureContainer(
     if (!snapshot) throw new NotFoundError('container', name);
     return { resumed: true, changes: [], snapshot };
   }
-  // The definition's own (frozen) arrays, not copies: a large definition is not held twice.
-  const declared = definition.tasks.map((t) => ({ name: t.name, dependsOn: t.dependsOn as string[] }));
+  // The definition's own (frozen) tasks stand for its graph (names and
+  // dependencies), not copies: a large definition is not held twice.
+  const declared = definition.tasks;
   let fingerprint = definition.tasks.length >= EARLY_START_MIN_TASKS ? await definitionFingerprint(definition) : null;
   if (fingerprint !== null) {
     // A container that holds exactly this definition needs neither checks of
@@ -83,10 +84,12 @@ export async function ensureContainer(
     definition: declared,
   });
   fingerprint ??= await definitionFingerprint(definition);
+  // A stored graph with this fingerprint is this one: it is not read back.
+  const graph = await graphFingerprint(declared);
   let snapshot = await store.loadSnapshot(name, {
     outputs: false,
     parallel: true,
-    declared: { fingerprint, graph: declared, records: () => declaredRecords(definition, record.createdAt) },
+    declared: { fingerprint, graph: declared, graphFingerprint: graph, records: () => declaredRecords(definition, record.createdAt) },
   });
   // This very definition was applied and nothing changed the tasks since:
   // there is nothing to compare (the task documents may not even have been read).
@@ -97,12 +100,16 @@ export async function ensureContainer(
     // A container made through the 0.0.1 API has no declared graph: compare
     // the declared tasks it already holds instead.
     let differences: string[];
-    if (record.definition) {
-      differences = diffDefinitions(record.definition, declared);
+    const persisted = snapshot?.container.definition ?? null;
+    if (persisted === declared) {
+      // The stored graph has this graph's fingerprint (see SnapshotOptions.declared).
+      differences = [];
+    } else if (persisted) {
+      differences = diffDefinitions(persisted, declared);
     } else {
       const shared = declared.filter((d) => existing.has(d.name));
-      const persisted = shared.map((d) => ({ name: d.name, dependsOn: existing.get(d.name)!.record.dependsOn }));
-      differences = diffDefinitions(persisted, shared);
+      const stored = shared.map((d) => ({ name: d.name, dependsOn: existing.get(d.name)!.record.dependsOn }));
+      differences = diffDefinitions(stored, shared);
     }
     if (differences.length > 0) throw new DefinitionConflictError(name, differences);
     changes = await applyOptionChanges(store, record, definition, existing);

@@ -30,8 +30,12 @@ export interface ContainerRecord {
    */
   status: ContainerStatus;
   failFast: boolean;
-  /** Tasks declared in code (name and dependencies), or null when created through the 0.0.1 API. */
-  definition: Array<{ name: string; dependsOn: string[] }> | null;
+  /**
+   * Tasks declared in code (name and dependencies, in declaration order), or
+   * null when created through the 0.0.1 API, or when the read that made this
+   * record left the declared graph out (see `TaskStore.createContainer`).
+   */
+  definition: ReadonlyArray<{ readonly name: string; readonly dependsOn: readonly string[] }> | null;
   createdAt: Date;
   updatedAt: Date;
   finishedAt: Date | null;
@@ -232,7 +236,13 @@ export interface SnapshotOptions {
    * container document (`graph` stands for it); otherwise they are read as usual.
    * Used by a runner's first read. Small containers read by `_id` read them anyway.
    */
-  declared?: { fingerprint: string; graph: Array<{ name: string; dependsOn: string[] }>; records: () => TaskRecord[] };
+  declared?: {
+    fingerprint: string;
+    graph: ContainerRecord['definition'] & object;
+    /** `graphFingerprint` of `graph`: it stands for a stored graph with this fingerprint, applied or not, so the graph's pages are not read. */
+    graphFingerprint?: string;
+    records: () => TaskRecord[];
+  };
 }
 
 /** `state.output` of a succeeded task whose output was not read (see {@link SnapshotOptions.outputs}). */
@@ -475,7 +485,10 @@ export interface TaskStore {
   /**
    * Creates the container unless it exists; racing callers create exactly one.
    * For an existing container, `record.status` is the stored hint, not derived
-   * (its tasks are not read): read {@link loadSnapshot} for the status.
+   * (its tasks are not read): read {@link loadSnapshot} for the status; its
+   * `definition` is null (the declared graph is not read either). A created
+   * container's declared graph is stored before the container is, so a
+   * container never reads as declaring fewer tasks than it was created with.
    */
   createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }>;
   getContainer(name: string): Promise<ContainerRecord | null>;

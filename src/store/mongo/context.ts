@@ -2,7 +2,9 @@ import type { ClientSession } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
 import type { ValueRules } from '../../definition/storable.js';
+import { TaskStatusError } from '../../errors.js';
 import { AppendBatcher } from './append-batch.js';
+import { readGraph } from './graph-pages.js';
 import { SlotBatcher } from './slot-batch.js';
 import type { CausalSession } from './causal-session.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
@@ -131,14 +133,27 @@ export class StoreContext {
   /**
    * The raw container document (tombstoned or not), under the read deadline;
    * without its `definition` (null) unless `withDefinition`: the declared
-   * names of a large container weigh megabytes, and most reads need none.
+   * graph of a large container weighs megabytes, and most reads need none.
+   * With it, a graph kept in pages (see graph-pages.ts) is read into
+   * `definition`; one kept in the document (containers made before pages) is
+   * read with it.
+   * @throws TaskStatusError `PTS_GRAPH_MISSING` when a page of a live container's graph is missing (damage, never a smaller graph)
    */
-  readContainerDoc(operation: string, name: string, withDefinition = true): Promise<ContainerDoc | null> {
+  async readContainerDoc(operation: string, name: string, withDefinition = true): Promise<ContainerDoc | null> {
     const projection = withDefinition ? {} : { definition: 0 };
-    return this.read(operation, async () => {
-      const doc = await this.q(this.m.containers.findById(name, projection).lean<ContainerDoc>()).exec();
-      return doc && !withDefinition ? { ...doc, definition: null } : doc;
-    });
+    for (let round = 1; ; round++) {
+      const doc = await this.read(operation, () => this.q(this.m.containers.findById(name, projection).lean<ContainerDoc>()).exec());
+      if (!doc || !withDefinition) return doc && { ...doc, definition: null };
+      // Containers made before graph pages existed hold their graph in `definition`.
+      if (!doc.graph || doc.deletedAt) return doc;
+      const definition = await readGraph(this, name, doc.incarnation ?? '', doc.graph);
+      if (definition) return { ...doc, definition };
+      // A page is gone: the container was deleted (and purged) since it was
+      // read, and the next read shows what replaced it. Pages are written
+      // before the document and deleted after its tombstone, so a page
+      // missing under a live document is damage, reported, never a smaller graph.
+      if (round >= 3) throw new TaskStatusError('PTS_GRAPH_MISSING', `Container "${name}": a page of its declared graph is missing from the database`);
+    }
   }
 
   /** The incarnation writes to this container go to; null when it does not exist. */

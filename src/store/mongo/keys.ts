@@ -18,6 +18,9 @@ export const transitionKey = (container: string, task: string, token: number, in
 /** `_id` of page `seq` of a container incarnation's task directory (see `DirectoryDoc`). */
 export const directoryKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, seq]);
 
+/** `_id` of page `seq` of a container incarnation's declared graph (see `GraphPageDoc`). */
+export const graphPageKey = (container: string, incarnation: string, seq: number): string => JSON.stringify([container, incarnation, 'graph', seq]);
+
 /** `_id` of entry `seq` of the container listing (see `ListingDoc`). */
 export const listingKey = (seq: number): string => JSON.stringify(['listing', seq]);
 

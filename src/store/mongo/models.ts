@@ -21,7 +21,34 @@ export type ContainerDoc = Omit<ContainerRecord, 'name' | 'incarnation' | 'retry
   statusEntry?: number;
   /** The definition known applied at a revision (see `AppliedDefinition`); absent when none was recorded. */
   applied?: AppliedDefinition | null;
+  /**
+   * The declared graph's pages (see graph-pages.ts), written before this
+   * document; `definition` is then null. Absent on containers made before
+   * pages existed (their graph is in `definition`) and on 0.0.1 containers.
+   */
+  graph?: ContainerGraph | null;
 };
+
+/** Where a container's declared graph is stored: `pages` pages holding `tasks` tasks, with the graph's `GraphHash` fingerprint. */
+export interface ContainerGraph {
+  pages: number;
+  tasks: number;
+  fingerprint: string;
+}
+
+/**
+ * A page of a container's declared graph: `_id` is `graphPageKey(container,
+ * incarnation, seq)`, pages 0 … `ContainerGraph.pages - 1`, written once
+ * before the container document, deleted by the purge of the incarnation.
+ */
+export interface GraphPageDoc {
+  _id: string;
+  container: string;
+  incarnation: string;
+  seq: number;
+  /** In declaration order (objects, not `[name, dependsOn]` pairs: FerretDB v1 refuses nested arrays). */
+  tasks: Array<{ name: string; dependsOn: string[] }>;
+}
 
 /** A task document: `_id` is `taskKey(container, name)`. */
 export interface TaskDoc {
@@ -81,6 +108,7 @@ const containerSchema = new Schema<ContainerDoc>(
     listing: Number,
     statusEntry: Number,
     applied: { type: Mixed, default: null },
+    graph: { type: Mixed, default: null },
   },
   common,
 );
@@ -156,6 +184,19 @@ const directorySchema = new Schema<DirectoryDoc>(
   common,
 );
 directorySchema.index({ container: 1 });
+
+const graphPageSchema = new Schema<GraphPageDoc>(
+  {
+    _id: { type: String, required: true },
+    container: { type: String, required: true },
+    incarnation: { type: String, required: true },
+    seq: { type: Number, required: true },
+    tasks: { type: Mixed, default: [] },
+  },
+  common,
+);
+// The purge deletes an incarnation's pages by filter (reads are by `_id`).
+graphPageSchema.index({ container: 1 });
 
 /**
  * An entry of the container listing: `_id` is `listingKey(seq)`, numbered 0,
@@ -261,6 +302,7 @@ export interface StoreModels {
   tasks: Model<TaskDoc>;
   transitions: Model<TransitionDoc>;
   directory: Model<DirectoryDoc>;
+  graph: Model<GraphPageDoc>;
   slots: Model<SlotDoc>;
   listing: Model<ListingDoc>;
   gates: Model<GateDoc>;
@@ -281,6 +323,7 @@ export function bindModels(connection: Connection, prefix: string): StoreModels 
     tasks: get('tasks', taskSchema),
     transitions: get('transitions', transitionSchema),
     directory: get('directory', directorySchema),
+    graph: get('graph', graphPageSchema),
     slots: get('slots', slotSchema),
     listing: get('listing', listingSchema),
     gates: bindGateModel(connection, prefix),

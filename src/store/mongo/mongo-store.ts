@@ -34,6 +34,7 @@ import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js
 import { withDeadline } from '../retry.js';
 import { listContainerPage } from './container-list.js';
 import { appendToListing } from './listing.js';
+import { dropGraph, writeGraph } from './graph-pages.js';
 import { CausalSession } from './causal-session.js';
 import { StoreContext, toContainerRecord } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
@@ -78,7 +79,7 @@ export class MongoStore implements TaskStore {
     const models = bindModels(connection, prefix);
     await waitForServer(connection, options.serverSelectionTimeoutMs ?? DEFAULT_SERVER_SELECTION_TIMEOUT_MS);
     if (options.ensureIndexes ?? true) {
-      await Promise.all([models.containers, models.tasks, models.transitions, models.directory, models.slots, models.listing].map((m) => ensureIndexes(m)));
+      await Promise.all([models.containers, models.tasks, models.transitions, models.directory, models.graph, models.slots, models.listing].map((m) => ensureIndexes(m)));
       await Promise.all([dropIndex(models.tasks, LEGACY_INDEXES.tasks), dropIndex(models.transitions, LEGACY_INDEXES.transitions)]);
     }
     const ctx = new StoreContext(models, resolved);
@@ -108,8 +109,10 @@ export class MongoStore implements TaskStore {
    */
   async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
     for (let round = 1; ; round++) {
-      // Read first: resuming an existing container (the common call) writes nothing.
-      const existing = await this.ctx.readContainerDoc('createContainer', input.name);
+      // Read first: resuming an existing container (the common call) writes
+      // nothing. Its declared graph is not read (megabytes for a large
+      // container): a caller that compares graphs reads it with `loadSnapshot`.
+      const existing = await this.ctx.readContainerDoc('createContainer', input.name, false);
       if (existing && !existing.deletedAt) {
         this.ctx.pins.set(input.name, existing.incarnation ?? '');
         return { record: toContainerRecord(existing), created: false };
@@ -121,6 +124,10 @@ export class MongoStore implements TaskStore {
       }
       const now = new Date();
       const incarnation = randomBytes(8).toString('hex');
+      // The declared graph's pages before the document that points at them
+      // (see graph-pages.ts): a cut in between leaves pages no container
+      // names, and the next create writes its own under a new incarnation.
+      const graph = input.definition ? await writeGraph(this.ctx, input.name, incarnation, input.definition) : null;
       // The listing entry first: every container document has one (a cut in
       // between leaves a dead entry, which the list skips).
       const listing = await appendToListing(this.ctx, input.name, incarnation, now);
@@ -128,7 +135,8 @@ export class MongoStore implements TaskStore {
         _id: input.name,
         status: 'running',
         failFast: input.failFast,
-        definition: input.definition,
+        definition: null,
+        graph,
         createdAt: now,
         updatedAt: now,
         finishedAt: null,
@@ -142,15 +150,17 @@ export class MongoStore implements TaskStore {
         await this.ctx.writeContainer('createContainer', input.name, (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));
         this.ctx.pins.set(input.name, doc.incarnation!);
         this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
-        return { record: toContainerRecord(doc), created: true };
+        return { record: { ...toContainerRecord(doc), definition: input.definition }, created: true };
       } catch (error) {
         if (!isDuplicateKeyError(error)) throw error;
-        const raw = await this.ctx.readContainerDoc('createContainer', input.name);
+        const raw = await this.ctx.readContainerDoc('createContainer', input.name, false);
         if (raw && !raw.deletedAt && raw.incarnation === doc.incarnation) {
           // Our own insert, whose reply was lost: the retry met it.
           this.ctx.pins.set(input.name, doc.incarnation!);
-          return { record: toContainerRecord(raw), created: true };
+          return { record: { ...toContainerRecord(raw), definition: input.definition }, created: true };
         }
+        // Another create won: the pages written for ours are no one's.
+        if (graph) await dropGraph(this.ctx, input.name, incarnation, graph);
         // A delete that died half-way left a tombstone: finish its purge, then create.
         if (raw?.deletedAt && round < 3) {
           await this.purge(input.name, raw.incarnation ?? '');
@@ -196,7 +206,7 @@ export class MongoStore implements TaskStore {
    * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
    */
   async deleteContainer(name: string): Promise<boolean> {
-    const before = await this.ctx.readContainerDoc('deleteContainer', name);
+    const before = await this.ctx.readContainerDoc('deleteContainer', name, false);
     this.ctx.pins.delete(name);
     if (!before) return false;
     const inc = before.incarnation ?? '';
@@ -214,7 +224,7 @@ export class MongoStore implements TaskStore {
       return this.m.containers.updateOne({ _id: name, deletedAt: null, incarnation: ofIncarnation(inc) }, { $set: { deletedAt } }, o).exec();
     });
     if (res.matchedCount === 0) {
-      const raw = await this.ctx.readContainerDoc('deleteContainer', name);
+      const raw = await this.ctx.readContainerDoc('deleteContainer', name, false);
       const ours = tries > 1 && raw?.deletedAt?.getTime() === deletedAt.getTime();
       if (!ours) {
         // Deleted by another call meanwhile (help its purge), or deleted and created again: not ours to delete.
@@ -238,6 +248,7 @@ export class MongoStore implements TaskStore {
     await this.ctx.write('purge', (o) => this.m.transitions.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
+    await this.ctx.write('purge', (o) => this.m.graph.deleteMany(mine, o).exec());
     await this.ctx.write('purge', (o) => this.m.slots.deleteMany({ container: name, incarnation: inc }, o).exec());
     await this.ctx.writeContainer('purge', name, (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
   }

@@ -37,9 +37,12 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   if (!doc || doc.deletedAt) return null;
   if (options.declared) {
     // The caller's graph stands for the stored one only while the definition it comes from is the applied one.
+    // So does it where the stored graph (in pages) has the caller's graph's fingerprint.
     const a = doc.applied;
-    if (a?.fingerprint === options.declared.fingerprint && a.revision === (doc.revision ?? 0)) doc = { ...doc, definition: options.declared.graph };
-    else doc = await ctx.readContainerDoc('loadSnapshot', container);
+    const sameGraph = options.declared.graphFingerprint !== undefined && doc.graph?.fingerprint === options.declared.graphFingerprint;
+    if (sameGraph || (a?.fingerprint === options.declared.fingerprint && a.revision === (doc.revision ?? 0))) {
+      doc = { ...doc, definition: options.declared.graph };
+    } else doc = await ctx.readContainerDoc('loadSnapshot', container);
     if (!doc || doc.deletedAt) return null;
   }
   const record = toContainerRecord(doc);

@@ -80,28 +80,30 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
     if ((t.input ?? null) !== null || t.dependsOn.length >= SMALL_DEPENDENCIES) await assertStorableTasks(ctx, [toDoc(i)]);
     if ((n + 1) % INSERT_CHUNK === 0) await yieldToLoop();
   }
-  const added = new Set<string>();
+  // Per picked task, 1 once this call inserted or restaged it (a byte a task, not a set of names).
+  const added = new Uint8Array(picked.length);
   for (let start = 0; start < picked.length; start += INSERT_CHUNK) {
     const chunk = Array.from(picked.subarray(start, start + INSERT_CHUNK), toDoc);
     // Listed before they exist: a directory never misses a task (see directory.ts).
     await addToDirectory(ctx, container, inc, chunk.map((d) => d.name));
     const { taken, verify } = await insertChunk(ctx, chunk);
-    const contested: TaskDoc[] = [];
+    const contested: number[] = [];
     for (const [j, doc] of chunk.entries()) {
-      if (!taken.has(j)) added.add(doc.name);
-      else if (verify || isStaged(doc)) contested.push(doc); // else a first try's duplicate key: someone else's
+      if (!taken.has(j)) added[start + j] = 1;
+      else if (verify || isStaged(doc)) contested.push(j); // else a first try's duplicate key: someone else's
     }
     if (contested.length === 0) continue;
-    const stored = await readTasks(ctx, contested.map((d) => d._id));
-    for (const doc of contested) {
+    const stored = await readTasks(ctx, contested.map((j) => chunk[j]!._id));
+    for (const j of contested) {
+      const doc = chunk[j]!;
       const existing = stored.get(doc._id);
       // Nothing stored under the name: the server refused this document itself.
-      if (!existing) throw refusal(taken.get(chunk.indexOf(doc)), doc.name);
-      if (await restageOver(ctx, container, inc, doc, existing)) added.add(doc.name);
+      if (!existing) throw refusal(taken.get(j), doc.name);
+      if (await restageOver(ctx, container, inc, doc, existing)) added[start + j] = 1;
     }
   }
   const names: string[] = [];
-  for (const i of picked) if (added.has(tasks[i]!.name)) names.push(tasks[i]!.name);
+  for (const [n, i] of picked.entries()) if (added[n]) names.push(tasks[i]!.name);
   return names;
 }
 
