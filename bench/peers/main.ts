@@ -23,14 +23,14 @@ import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startMongoServer, type MongoServer } from '../../tools/mongo-server.js';
+import { startMongoServer } from '../../tools/mongo-server.js';
 import type { Ctx } from '../engine/harness.js';
 import { runProcesses } from '../engine/runners.js';
 import { mongoFloor, postgresFloor, redisFloor } from './floor.js';
 import { loadPeer, PEER_IDS, type PeerId } from './peers.js';
 import type { Peer } from './peer.js';
 import { runPeer, type Shape, type ShapeRun } from './run-peer.js';
-import { startPostgres, startRedis, type RunningServer } from './servers.js';
+import { startPostgres, startRedis } from './servers.js';
 import { rowsOf, table, type Measured, type Store } from './report.js';
 
 const SYSTEMS = ['engine', ...PEER_IDS] as const;
@@ -63,7 +63,8 @@ const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 const loadAtStart = load();
 console.log(`load average (1, 5, 15 min) at start: ${loadAtStart}; node ${process.version}`);
 
-const servers: Array<MongoServer | RunningServer> = [];
+const servers: Array<{ stop(): Promise<void> }> = [];
+const track = (stop: () => Promise<void>) => void servers.push({ stop });
 let stopping: Promise<void> | null = null;
 const stopAll = () =>
   (stopping ??= (async () => {
@@ -88,17 +89,15 @@ try {
   urls.ferretdb = mongo.uri;
   versions.ferretdb = mongo.kind;
   if (peers.has('bullmq')) {
-    const redis = await startRedis();
+    const redis = await startRedis(track);
     if (redis) {
-      servers.push(redis);
       urls.redis = redis.url;
       versions.redis = redis.version;
     } else peers.delete('bullmq');
   }
   if (peers.has('pg-boss') || peers.has('graphile-worker')) {
-    const postgres = await startPostgres();
+    const postgres = await startPostgres(track);
     if (postgres) {
-      servers.push(postgres);
       urls.postgres = postgres.url;
       versions.postgres = postgres.version;
     } else for (const id of ['pg-boss', 'graphile-worker'] as const) peers.delete(id);
@@ -117,11 +116,8 @@ try {
   };
   await measureFloors('before the first shape');
 
-  const ctx: Ctx = {
-    serverUri: mongo.uri,
-    serverKind: mongo.kind,
-    opts: { sizes: [], quick: false, only: null, budgetS, concurrency: 16, pollMs: null, resumeSize: 0, memorySize: 0, slotTasks: 0, diamonds: 0 },
-  };
+  // runProcesses reads only the server's URI from its context; the engine bench's other options do not apply here.
+  const ctx = { serverUri: mongo.uri, serverKind: mongo.kind, opts: { budgetS, concurrency: 16, pollMs: null } } as Ctx;
   const systems: SystemId[] = SYSTEMS.filter((s) => (s === 'engine' ? !only || only.has(s) : peers.has(s)));
   // Shape by shape, every system in turn, so that a change of load hits them all alike.
   for (const [round, shape] of SHAPES.entries()) {

@@ -51,23 +51,35 @@ export async function runPeer(id: PeerId, peer: Peer, url: string, shape: Shape,
       ),
     );
     let allDone!: () => void;
+    let allFailed!: () => void;
+    let budgetTimer: NodeJS.Timeout | undefined;
     const finished = new Promise<boolean>((resolve) => {
       allDone = () => resolve(true);
-      setTimeout(() => resolve(false), budgetS * 1000).unref();
+      allFailed = () => resolve(false);
+      budgetTimer = setTimeout(() => {
+        console.error(`  ${id}: budget of ${budgetS} s exceeded at ${done}/${shape.tasks} tasks`);
+        resolve(false);
+      }, budgetS * 1000);
     });
-    children.forEach((child, w) =>
+    children.forEach((child, w) => {
+      child.once('exit', (code) => {
+        if (done < shape.tasks) {
+          console.error(`  ${id}: a worker exited (${code}) at ${done}/${shape.tasks} tasks`);
+          allFailed();
+        }
+      });
       child.on('message', (m) => {
         const span = (m as { span?: [number, number] }).span;
         if (!span) return;
         started[w]!++;
         lastEnd = Math.max(lastEnd, span[1]);
         if (++done === shape.tasks) allDone();
-      }),
-    );
+      });
+    });
     const goAt = Date.now();
     for (const child of children) child.send('go');
     const ok = await finished;
-    if (!ok) console.error(`  ${id}: budget of ${budgetS} s exceeded at ${done}/${shape.tasks} tasks`);
+    clearTimeout(budgetTimer);
     return { seconds: ((ok ? lastEnd : Date.now()) - goAt) / 1000, finished: ok, startedPerWorker: started };
   } finally {
     await Promise.all(children.map((child) => stopChild(child)));

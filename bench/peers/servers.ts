@@ -4,14 +4,20 @@
  * temporary folder on a free loopback port (run as the `postgres` system
  * user when this process is root, because PostgreSQL refuses to run as root).
  * Each start returns null, with the reason printed, when its binaries are
- * not installed; each `stop()` is idempotent and removes its folder.
+ * not installed; each `stop()` is idempotent and removes its folder. Each
+ * start hands its `stop` to `track` before it starts anything, so that a
+ * Ctrl-C during start-up still stops what was started.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, chownSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { getFreePort } from '../../tools/mongo-server.js';
+
+/** Receives a server's `stop` as soon as there is something to stop. */
+export type Track = (stop: () => Promise<void>) => void;
 
 export interface RunningServer {
   /** `redis://127.0.0.1:<port>` or `postgres://postgres@127.0.0.1:<port>/postgres`. */
@@ -37,7 +43,7 @@ export function findBinary(name: string, extraDirs: string[] = []): string | nul
 }
 
 /** `redis-server --port <free> --bind 127.0.0.1 --save "" --appendonly no`. */
-export async function startRedis(): Promise<RunningServer | null> {
+export async function startRedis(track: Track): Promise<RunningServer | null> {
   const bin = findBinary('redis-server');
   if (!bin) {
     console.error('redis-server is not installed (Debian: apt-get install redis-server): skipping BullMQ');
@@ -48,6 +54,8 @@ export async function startRedis(): Promise<RunningServer | null> {
   const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const stop = () => stopChild(child);
+  track(stop);
   const url = `redis://127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   const started = Date.now();
@@ -68,7 +76,7 @@ export async function startRedis(): Promise<RunningServer | null> {
       await sleep(100);
     }
   }
-  return { url, version, stop: () => stopChild(child) };
+  return { url, version, stop };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -87,7 +95,7 @@ const PG_DIRS = ['/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/u
  * `pg_ctl start -w` on a free loopback port; default durability settings
  * (fsync on, synchronous_commit on), as a user would run it.
  */
-export async function startPostgres(): Promise<RunningServer | null> {
+export async function startPostgres(track: Track): Promise<RunningServer | null> {
   const initdb = findBinary('initdb', PG_DIRS);
   const pgCtl = findBinary('pg_ctl', PG_DIRS);
   if (!initdb || !pgCtl) {
@@ -106,9 +114,10 @@ export async function startPostgres(): Promise<RunningServer | null> {
     }
     asUser = ['runuser', '-u', 'postgres', '--'];
   }
+  // Asynchronous, so that a Ctrl-C during initdb is handled at once.
   const run = (args: string[]) => {
     const [cmd, ...rest] = [...asUser, ...args];
-    return execFileSync(cmd!, rest, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return promisify(execFile)(cmd!, rest, { encoding: 'utf8' });
   };
   const version = execFileSync(initdb.replace(/initdb$/, 'postgres'), ['--version'], { encoding: 'utf8' }).trim();
   const dir = mkdtempSync(join(tmpdir(), 'pts-peers-pg-'));
@@ -120,17 +129,18 @@ export async function startPostgres(): Promise<RunningServer | null> {
     if (running) {
       running = false;
       try {
-        run([pgCtl, '-D', data, '-m', 'immediate', '-w', 'stop']);
+        await run([pgCtl, '-D', data, '-m', 'immediate', '-w', 'stop']);
       } catch (e) {
         console.error(`pg_ctl stop failed: ${(e as Error).message}`);
       }
     }
     rmSync(dir, { recursive: true, force: true });
   };
+  track(stop);
   try {
-    run([initdb, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
+    await run([initdb, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
     running = true;
-    run([pgCtl, '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start']);
+    await run([pgCtl, '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, 'start']);
   } catch (e) {
     await stop();
     const err = e as { stderr?: string; message: string };

@@ -29,4 +29,6 @@ process.on('message', (m) => {
     void worker.stop().finally(() => process.exit(0));
   }
 });
+// The bench process is gone (Ctrl-C, crash): nothing left to report to.
+process.once('disconnect', () => process.exit(0));
 process.send!('ready');

@@ -372,7 +372,7 @@ export class Runner {
     this.sync.lastFullReadAt = early.readStartedAt;
     const token = (view: ContainerView, name: string) => view.get(name)?.state.token ?? 0;
     const moved = early.takenNames().filter((name) => token(before, name) > token(this.sync.view, name));
-    await Promise.all(moved.map((name) => this.sync.catchUp(name)));
+    await this.sync.catchUpAll(moved);
     this.judgeLeases(early.readStartedAt, performance.now());
   }
 

@@ -1,9 +1,19 @@
+import pLimit from 'p-limit';
 import { NotFoundError } from '../errors.js';
 import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
 import { OUTPUT_NOT_READ } from '../store/types.js';
 import { completeRetry } from './container-commands.js';
 import { refreshClaim } from './entries.js';
 import { ContainerView } from './view.js';
+
+/**
+ * Point reads a burst (one per task) keeps in flight at once: starting a read
+ * costs the event loop a fraction of a ms (building, serialising and sending
+ * the command, then decoding its reply), so hundreds started in one turn
+ * (the claims a SIGKILLed runner left, seen running elsewhere at every poll)
+ * held the loop for 50–200 ms; this many keep a reply coming at every turn.
+ */
+const READS_IN_FLIGHT = 16;
 
 /**
  * Keeps a runner's {@link ContainerView} in step with the database, reading
@@ -120,31 +130,39 @@ export class ViewSync {
     });
   }
 
-  /** Re-reads the claims of the given running tasks, and what followed them. */
+  /** {@link catchUp} of each task, {@link READS_IN_FLIGHT} at a time. */
+  async catchUpAll(tasks: readonly string[]): Promise<void> {
+    const limit = pLimit(READS_IN_FLIGHT);
+    await Promise.all(tasks.map((name) => limit(() => this.catchUp(name))));
+  }
+
+  /** Re-reads the claims of the given running tasks, and what followed them ({@link READS_IN_FLIGHT} tasks at a time). */
   async watch(tasks: readonly string[]): Promise<void> {
-    await Promise.all(
-      tasks.map(async (name) => {
-        const before = this.view.get(name);
-        if (!before) return;
-        const [claim, ...after] = await this.store.readLog(this.container, name, before.state.token);
-        const current = this.view.get(name);
-        if (!current || current.state.token !== before.state.token) return; // moved meanwhile by this runner
-        if (!claim) {
-          // Its position is gone (the task was deleted or renamed): read everything again.
-          this.stale = true;
-          return;
-        }
-        const refreshed = refreshClaim(current.state, claim);
-        if (
-          refreshed.heartbeats !== current.state.heartbeats ||
-          refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() ||
-          refreshed.progress !== current.state.progress
-        ) {
-          this.view.setState(name, refreshed);
-        }
-        if (!this.view.apply(name, after)) this.stale = true;
-      }),
-    );
+    const limit = pLimit(READS_IN_FLIGHT);
+    await Promise.all(tasks.map((name) => limit(() => this.watchOne(name))));
+  }
+
+  /** Re-reads the claim of one task running elsewhere, and what followed it. */
+  private async watchOne(name: string): Promise<void> {
+    const before = this.view.get(name);
+    if (!before) return;
+    const [claim, ...after] = await this.store.readLog(this.container, name, before.state.token);
+    const current = this.view.get(name);
+    if (!current || current.state.token !== before.state.token) return; // moved meanwhile by this runner
+    if (!claim) {
+      // Its position is gone (the task was deleted or renamed): read everything again.
+      this.stale = true;
+      return;
+    }
+    const refreshed = refreshClaim(current.state, claim);
+    if (
+      refreshed.heartbeats !== current.state.heartbeats ||
+      refreshed.leaseUntil?.getTime() !== current.state.leaseUntil?.getTime() ||
+      refreshed.progress !== current.state.progress
+    ) {
+      this.view.setState(name, refreshed);
+    }
+    if (!this.view.apply(name, after)) this.stale = true;
   }
 
   /**
