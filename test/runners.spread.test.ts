@@ -39,23 +39,8 @@ it('two runners with a long pollMs both run a share of the tasks, each task once
 }, 240_000);
 
 it('four runners sweep apart: few of their claims find the position taken, and each task runs once', async () => {
-  const dir = makeTempDir();
-  const log = sideEffectLog<{ runner: string; event: string; task: string }>(path.join(dir, 'effects.jsonl'));
-  const goFile = path.join(dir, 'go');
   const tasks = 160;
-  const env = {
-    MONGODB_URI: db().uriWithDb, LOG: log.path, GO_FILE: goFile, TASKS: String(tasks), TASK_MS: '50',
-    CONTAINER: 'sweeps', OPTIONS: JSON.stringify({ concurrency: 4 }),
-  };
-  const runners = ['A', 'B', 'C', 'D'].map((r) => spawnTsChild('test/fixtures/shared-runner-child.ts', [], { ...env, RUNNER: r }));
-  await Promise.all(runners.map((r) => r.waitForLine('ready', 60_000)));
-  fs.writeFileSync(goFile, 'go');
-  const lost = await Promise.all(runners.map(async (r) => Number((await r.waitForLine(/^lost \d+$/, 120_000)).split(' ')[1])));
-  await Promise.all(runners.map((r) => r.waitForLine(/^done /, 60_000)));
-
-  const starts = log.read().filter((e) => e.event === 'start');
-  expect(new Set(starts.map((s) => s.task)).size).toBe(tasks);
-  expect(starts).toHaveLength(tasks);
+  const { lost } = await runTogether(['A', 'B', 'C', 'D'], { TASKS: String(tasks), TASK_MS: '50', CONTAINER: 'sweeps', OPTIONS: JSON.stringify({ concurrency: 4 }) });
   // Racing over the head of the ready set (each picking at random among the
   // first 4 x runners x free slots), runners lost about one claim per task they ran.
   // Sweeping apart, they lose claims where sweeps meet, and at the end, when
@@ -63,3 +48,50 @@ it('four runners sweep apart: few of their claims find the position taken, and e
   const total = lost.reduce((a, b) => a + b, 0);
   expect(total, `claims lost per runner: ${lost.join("/")}`).toBeLessThanOrEqual(tasks / 2);
 }, 240_000);
+
+it('four runners started together claim apart from their first step: each starts in its own quarter of the tasks', async () => {
+  const tasks = 64;
+  const concurrency = 2;
+  const names = ['A', 'B', 'C', 'D'];
+  // A quarter is 8 rounds of 500 ms: a runner would have to start 4 s late
+  // for another to sweep into its quarter before it claims there.
+  const { lost, starts } = await runTogether(names, { TASKS: String(tasks), TASK_MS: '500', CONTAINER: 'apart', OPTIONS: JSON.stringify({ concurrency }) });
+  // Racing from the head of the ready set (each knowing of the others only
+  // from the claims it lost to them), all four started in the first quarter
+  // or at random places. Announced on the roster before their run, each
+  // starts at its own place: 0, 1/2, 1/4, 3/4 of the tasks.
+  const quarterOf = (task: string) => Math.floor(Number(task.slice(1)) / (tasks / 4));
+  const firstQuarters = names.map((r) => {
+    const first = starts.filter((s) => s.runner === r).slice(0, concurrency);
+    const quarters = new Set(first.map((s) => quarterOf(s.task)));
+    expect(quarters.size, `${r} started ${first.map((s) => s.task).join(', ')}`).toBe(1);
+    return [...quarters][0]!;
+  });
+  expect(new Set(firstQuarters).size, `first quarters ${firstQuarters.join('/')}`).toBe(4);
+  // Claims are lost where shares meet and at the end, not one per task (seen: 6 to 15 of 64; 31 before the roster).
+  const total = lost.reduce((a, b) => a + b, 0);
+  expect(total, `claims lost per runner: ${lost.join('/')}`).toBeLessThanOrEqual(tasks / 2);
+}, 240_000);
+
+/**
+ * Starts one runner process per name on a shared container (`env`: the
+ * fixture's TASKS, TASK_MS, CONTAINER, OPTIONS), lets them run it from one
+ * `go`, and checks that every task started exactly once; returns the claims
+ * each lost and every start.
+ */
+async function runTogether(names: string[], env: Record<string, string>): Promise<{ lost: number[]; starts: Array<{ runner: string; task: string }> }> {
+  const dir = makeTempDir();
+  const log = sideEffectLog<{ runner: string; event: string; task: string }>(path.join(dir, 'effects.jsonl'));
+  const goFile = path.join(dir, 'go');
+  const all = { ...env, MONGODB_URI: db().uriWithDb, LOG: log.path, GO_FILE: goFile };
+  const runners = names.map((r) => spawnTsChild('test/fixtures/shared-runner-child.ts', [], { ...all, RUNNER: r }));
+  await Promise.all(runners.map((r) => r.waitForLine('ready', 60_000)));
+  fs.writeFileSync(goFile, 'go');
+  const lost = await Promise.all(runners.map(async (r) => Number((await r.waitForLine(/^lost \d+$/, 120_000)).split(' ')[1])));
+  await Promise.all(runners.map((r) => r.waitForLine(/^done /, 60_000)));
+  const starts = log.read().filter((e) => e.event === 'start');
+  const tasks = Number(env.TASKS);
+  expect(new Set(starts.map((s) => s.task)).size).toBe(tasks);
+  expect(starts).toHaveLength(tasks);
+  return { lost, starts };
+}

@@ -7,6 +7,7 @@ import type { LeaseJudgement } from './lease-judgement.js';
 import type { ResolvedRunnerOptions } from './runner-options.js';
 import type { ViewSync } from './view-sync.js';
 import { Sweep } from './sweep.js';
+import { Roster } from './roster.js';
 import { fenceMarginMs } from './lease-fence.js';
 import { SharedLimits } from './shared-limits.js';
 import { AffinityJudge } from './affinity.js';
@@ -42,6 +43,10 @@ export class Dispatcher {
   private lostClaims = 0;
   /** Where this runner's sweep over the ready set starts. */
   private readonly sweep = new Sweep();
+  /** The runners of the container as they announce themselves (this runner's place steers its first sweep). */
+  private readonly roster: Roster;
+  /** The roster's renewal in flight, if any. */
+  private rosterRefresh: Promise<void> | null = null;
   /** Other runners seen holding tasks of this container (runnerId → monotonic time last seen). */
   private readonly rivals = new Map<string, number>();
   /** Limits shared with the other runners of the container (slot documents). */
@@ -64,6 +69,7 @@ export class Dispatcher {
     private readonly hooks: { isStopping(): boolean; wake(): void },
   ) {
     this.shared = new SharedLimits(store, container, opts, (runnerId) => this.noteRival(runnerId));
+    this.roster = new Roster(store, container, opts);
     this.affinity = new AffinityJudge(opts.runnerId, opts.affinityWaitMs, opts.clock);
     for (const [group, n] of Object.entries(opts.groups)) this.groupLimits.set(group, n);
     this.attempts = new LocalAttempts(store, container, handlers, opts, events, sync, catchUps, {
@@ -114,15 +120,22 @@ export class Dispatcher {
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
+    // In the background: a renewal never delays a claim (what it reads counts from the next step).
+    if (free()) this.rosterRefresh ??= this.refreshRoster().finally(() => (this.rosterRefresh = null));
     const peers = this.activePeers();
     this.shared.peers = peers;
-    const probe = this.sweep.place(view, peers.length);
+    const probe = this.sweep.place(view, peers.length, this.roster);
     const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.attempts.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
     this.affinity.beginStep();
     while (picked.length < window) {
       const t = view.nextCandidate();
       if (!t) break;
+      // Where another runner's first sweep started: the next step probes it first.
+      if (picked.length > 0 && this.sweep.stopsBefore(t.record.order)) {
+        held.push(t);
+        break;
+      }
       const { notBefore } = t.state;
       if (notBefore && notBefore.getTime() > readAt.getTime()) {
         wakeAt = earliest(wakeAt, notBefore);
@@ -192,11 +205,33 @@ export class Dispatcher {
     if (runnerId !== null && runnerId !== this.opts.runnerId) this.rivals.set(runnerId, performance.now());
   }
 
-  /** The runners that share the ready set as far as this one knows (itself included), seen within the last few polls. */
+  /**
+   * The runners that share the ready set as far as this one knows (itself
+   * included): those on the roster, and those seen within the last few polls.
+   */
   private activePeers(): string[] {
     const since = performance.now() - 5 * this.opts.pollMs;
     for (const [id, at] of this.rivals) if (at < since) this.rivals.delete(id);
-    return [this.opts.runnerId, ...this.rivals.keys()];
+    return [...new Set([this.opts.runnerId, ...this.roster.runnerIds, ...this.rivals.keys()])];
+  }
+
+  /** Joins the roster, or renews this runner's place when due; a failure is reported and costs only spreading. */
+  async refreshRoster(): Promise<void> {
+    try {
+      await this.roster.refresh();
+    } catch (error) {
+      this.events.emit('runner:error', { error: coerceError(error), context: 'runner roster' });
+    }
+  }
+
+  /** Gives this runner's roster place back (at the end of its run); a failure is reported (the place expires within a lease). */
+  async leaveRoster(): Promise<void> {
+    try {
+      await this.rosterRefresh;
+      await this.roster.leave();
+    } catch (error) {
+      this.events.emit('runner:error', { error: coerceError(error), context: 'runner roster' });
+    }
   }
 
   /** Takes the task's shared slots (reserved as `slots`), claims it, and starts its attempt. */

@@ -72,6 +72,8 @@ export class Runner {
   private readonly idle: IdleBackoff;
   /** The picture said "finished" and everything was read again to confirm it. */
   private confirmed = false;
+  /** The poll's read of the tasks running elsewhere, while in flight (see {@link watchElsewhere}). */
+  private watching: Promise<void> | null = null;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
   /** Work started while the first full read is under way; null once it landed (or without one). */
@@ -143,6 +145,8 @@ export class Runner {
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
     if (early) runner.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
+    // Announced before its run: runners started together know of each other at their first claim.
+    await runner.dispatch.refreshRoster();
     return runner;
   }
 
@@ -173,7 +177,8 @@ export class Runner {
       const status = this.ended instanceof Error ? `with ${this.ended.name}` : this.ended.status;
       return Promise.reject(new RunnerFinishedError(this.container, status));
     }
-    this.runPromise ??= this.loop().then(
+    // However the run ends, its roster place is given back (see Roster).
+    this.runPromise ??= this.loop().finally(() => this.dispatch.leaveRoster()).then(
       (result) => {
         this.ended = result;
         this.unlistenSignal();
@@ -196,6 +201,8 @@ export class Runner {
     this.stopPromise ??= (async () => {
       this.stopping = true;
       this.unlistenSignal();
+      // Stopped before its run began: its roster place is given back here.
+      if (!this.runPromise) void this.dispatch.leaveRoster();
       this.wake();
       // Claims in flight either start nothing (they are released) or end up in `local`.
       while (this.dispatch.claiming.size > 0) await new Promise((r) => setTimeout(r, 5));
@@ -246,6 +253,7 @@ export class Runner {
       }
     }
     await this.dispatch.settled();
+    await this.watching;
     return { container: this.container, status: 'stopped', durationMs: Date.now() - startedAt };
   }
 
@@ -288,6 +296,7 @@ export class Runner {
       // Finished as far as this runner can tell: confirm it on everything as stored.
       if (!this.confirmed) {
         this.confirmed = true;
+        await this.watching;
         if (!(await this.sync.confirm())) return null;
       }
       const status = view.outcome();
@@ -328,6 +337,8 @@ export class Runner {
     const due = now - this.lastTickAt >= this.opts.pollMs;
     if (!this.sync.stale && !due) return;
     const readStartedAt = now;
+    // A full read or a new poll waits for the last poll's read of the tasks running elsewhere.
+    await this.watching;
     if (this.sync.stale) await this.sync.reload();
     else if (this.stalled && now >= this.idle.reloadAt) {
       // Nothing to do here while others work: their moves are only seen by
@@ -339,11 +350,40 @@ export class Runner {
       const revision = this.sync.revision;
       await this.sync.checkHead();
       if (this.sync.revision !== revision) this.idle.reset();
-      if (!this.stalled) await this.sync.watch(this.runningElsewhere());
+      if (!this.stalled) {
+        this.idle.reset();
+        this.lastTickAt = performance.now();
+        this.watching = this.watchElsewhere(readStartedAt);
+        return;
+      }
     }
     if (!this.stalled) this.idle.reset();
     this.lastTickAt = performance.now();
     this.judgeLeases(readStartedAt, this.lastTickAt);
+  }
+
+  /**
+   * Reads again the logs of the tasks running elsewhere (a few reads by
+   * `_id` each), then judges their leases, beside the step's claims rather
+   * than before them: with many tasks running on other runners, those reads
+   * took longer than a short task, and every slot freed meanwhile waited for
+   * them. Leases are judged only once the reads are in, from when they began.
+   */
+  private async watchElsewhere(readStartedAt: number): Promise<void> {
+    const view = this.sync.view;
+    try {
+      await this.sync.watch(this.runningElsewhere());
+      // A full read replaced the picture meanwhile: it is newer, and is judged on its own.
+      if (this.sync.view === view) this.judgeLeases(readStartedAt, performance.now());
+      this.wake();
+    } catch (error) {
+      // As an error of a step: holders get a whole lease again, and everything is read again.
+      this.leases.forget();
+      this.sync.stale = true;
+      this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
+    } finally {
+      this.watching = null;
+    }
   }
 
   /**

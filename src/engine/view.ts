@@ -331,12 +331,24 @@ export class ContainerView {
   }
 
   /**
-   * The middle half of the longest run of candidates with consecutive orders
-   * (nothing known taken or blocked between them), as `[from, to)` orders;
-   * null when there is no candidate. Where a runner that shares the
-   * container may start its sweep furthest from the others' (see {@link startAt}).
+   * The middle half of the longest run of candidates (see {@link longestRun}),
+   * as `[from, to)` orders; null when there is no candidate. Where a runner
+   * that shares the container may start its sweep furthest from the others'
+   * (see {@link startAt}).
    */
   widestGap(): { from: number; to: number } | null {
+    const run = this.longestRun();
+    if (!run) return null;
+    const quarter = Math.floor((run.to - run.from) / 4);
+    return { from: run.from + quarter, to: run.to - quarter };
+  }
+
+  /**
+   * The longest run of candidates with consecutive orders (nothing known
+   * taken or blocked between them), as `[from, to)` orders; null when there
+   * is no candidate.
+   */
+  longestRun(): { from: number; to: number } | null {
     const orders: number[] = [];
     for (let k = 0; k < this.heapSize; k++) {
       const i = this.heap[k]!;
@@ -352,8 +364,7 @@ export class ContainerView {
       if (length > best.length) best = { start: orders[start]!, length };
       start = i;
     }
-    const quarter = Math.floor(best.length / 4);
-    return { from: best.start + quarter, to: best.start + best.length - quarter };
+    return { from: best.start, to: best.start + best.length };
   }
 
   /** Puts a task popped by {@link nextCandidate} back (it could not start now). */

@@ -602,6 +602,12 @@ export interface TaskStore {
   releaseSlots(held: HeldSlots): Promise<void>;
   /** Deletes a slot held by a holder judged gone, only if that same acquisition still holds it; false when it did not. */
   evictSlot(container: string, holding: SlotHolding): Promise<boolean>;
+  /**
+   * Moves the `expiresAt` of the slots one acquisition holds (one update by
+   * exact `_id`s); false when it holds none of them any more. Optional: a
+   * store without it has no runner roster (see the engine's Roster).
+   */
+  renewSlots?(held: HeldSlots, expiresAt: Date): Promise<boolean>;
   /** Deletes the slots of a container whose `expiresAt` is before `before` (one delete); returns how many. */
   sweepSlots(container: string, before: Date): Promise<number>;
 

@@ -368,6 +368,10 @@ export class MongoStore implements TaskStore {
     return slots.evictSlot(this.ctx, container, holding);
   }
 
+  renewSlots(held: HeldSlots, expiresAt: Date): Promise<boolean> {
+    return slots.renewSlots(this.ctx, held, expiresAt);
+  }
+
   sweepSlots(container: string, before: Date): Promise<number> {
     return slots.sweepSlots(this.ctx, container, before);
   }

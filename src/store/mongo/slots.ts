@@ -39,6 +39,7 @@ export async function readSlots(ctx: StoreContext, container: string, ids: reado
       token: d.token,
       runnerId: d.runnerId,
       nonce: d.nonce,
+      ...(d.expiresAt ? { expiresAt: d.expiresAt } : {}),
       ...(d._id === slotKey(container, inc, d, d.nonce) ? {} : { legacy: true as const }),
     }));
 }
@@ -81,6 +82,20 @@ export async function evictSlot(ctx: StoreContext, container: string, holding: S
   const legacy = JSON.stringify(['slot', container, inc, holding.scope, holding.index]);
   const old = await ctx.write('evictSlot', (o) => ctx.m.slots.deleteOne({ _id: legacy, nonce: holding.nonce }, o).exec());
   return old.deletedCount > 0;
+}
+
+/**
+ * Moves the `expiresAt` of slots held by one acquisition (one update by exact
+ * `_id`s, so it never touches another acquisition's slot); false when none of
+ * them is held any more (released, evicted or swept).
+ */
+export async function renewSlots(ctx: StoreContext, held: HeldSlots, expiresAt: Date): Promise<boolean> {
+  const inc = (await ctx.incarnation(held.container)) ?? '';
+  const keys = held.ids.map((id) => slotKey(held.container, inc, id, held.nonce));
+  // One key is an exact `_id`, which FerretDB v1 serves without a scan.
+  const filter = keys.length === 1 ? { _id: keys[0]! } : { _id: { $in: keys } };
+  const res = await ctx.write('renewSlots', (o) => ctx.m.slots.updateMany(filter, { $set: { expiresAt } }, o).exec());
+  return res.matchedCount > 0;
 }
 
 /**
