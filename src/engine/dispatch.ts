@@ -122,8 +122,11 @@ export class Dispatcher {
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
     // In the background: a renewal never delays a claim (what it reads counts from the next step).
     if (free()) this.rosterRefresh ??= this.refreshRoster().finally(() => (this.rosterRefresh = null));
-    const peers = this.activePeers();
-    this.shared.peers = peers;
+    const seen = this.activePeers();
+    // Rate tokens are split among the runners seen at work (a runner on the
+    // roster that claims nothing under the limit would leave its share unused).
+    this.shared.peers = seen;
+    const peers = [...new Set([...seen, ...this.roster.runnerIds])];
     const probe = this.sweep.place(view, peers.length, this.roster);
     const window = this.hooks.isStopping() ? 0 : probe ? 1 : this.opts.concurrency - this.attempts.busy.size - this.claiming.size;
     const picked: Array<{ t: TaskSnapshot; handler: TaskHandler<any, unknown>; slots: SlotId[] }> = [];
@@ -205,14 +208,11 @@ export class Dispatcher {
     if (runnerId !== null && runnerId !== this.opts.runnerId) this.rivals.set(runnerId, performance.now());
   }
 
-  /**
-   * The runners that share the ready set as far as this one knows (itself
-   * included): those on the roster, and those seen within the last few polls.
-   */
+  /** The runners seen at work on the container within the last few polls (this one included). */
   private activePeers(): string[] {
     const since = performance.now() - 5 * this.opts.pollMs;
     for (const [id, at] of this.rivals) if (at < since) this.rivals.delete(id);
-    return [...new Set([this.opts.runnerId, ...this.roster.runnerIds, ...this.rivals.keys()])];
+    return [this.opts.runnerId, ...this.rivals.keys()];
   }
 
   /** Joins the roster, or renews this runner's place when due; a failure is reported and costs only spreading. */
