@@ -30,6 +30,9 @@ const resumesFor = (n: number): number => (n >= 50_000 ? 2 : 3);
 export const RSS_GOAL_MB_PER_100K = 100;
 
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** A figure sent by a child: NaN comes through IPC (JSON) as null. */
+const figure = (x: number | null): number => (x === null ? Number.NaN : x);
+const ms = (x: number | null): string => (Number.isNaN(figure(x)) ? 'n/a' : figure(x).toFixed(0));
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
@@ -75,16 +78,16 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
     // it made right before and after itself; the median of the three is reported.
     const reports: ResumeReport[] = [];
     for (let i = 0; i < resumesFor(n); i++) reports.push(await resumeOnce({ ...job, role: 'resume', concurrency: ctx.opts.concurrency }));
-    const ratios = reports.map((r) => r.firstStartMs / mean(r.findMs));
+    const ratios = reports.map((r) => figure(r.firstStartMs) / mean(r.findMs));
     const ratio = median(ratios);
     const report = reports[ratios.indexOf(ratio)] ?? reports[0]!;
     const findMs = mean(report.findMs);
     const worstCpu = Math.max(...reports.map((r) => r.maxLoopCpuMs));
     const worstGap = Math.max(...reports.map((r) => r.maxLoopGapMs));
-    const worstMain = Math.max(...reports.map((r) => r.maxLoopMainCpuMs));
+    const worstMain = Math.max(...reports.map((r) => figure(r.maxLoopMainCpuMs)));
     for (const r of reports) {
       console.error(
-        `  resume ${label(n)}: first start ${r.firstStartMs.toFixed(0)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${r.fullReadMs.toFixed(0)} ms, block ${r.maxLoopMainCpuMs.toFixed(0)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
+        `  resume ${label(n)}: first start ${ms(r.firstStartMs)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${ms(r.fullReadMs)} ms, block ${ms(r.maxLoopMainCpuMs)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
       );
     }
     results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), resumes: reports, ratios: ratios.map((r) => round(r)), ratio: round(ratio) });
@@ -92,14 +95,14 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
       case: `resume flat-${label(n)} after SIGKILL`,
       tasks: n,
       seconds: round(report.firstStartMs / 1000, 3),
-      ratio: `first start ${report.firstStartMs.toFixed(0)} vs find ${findMs.toFixed(0)} ms = ${ratio.toFixed(2)}× (median of ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+      ratio: `first start ${ms(report.firstStartMs)} vs find ${findMs.toFixed(0)} ms = ${ratio.toFixed(2)}× (median of ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
       ratios: { resumeOverFind: round(ratio), firstStartMs: round(report.firstStartMs, 0) },
       goal: `≤ ${RESUME_GOAL}×, ≤ ${FIRST_START_GOAL_MS} ms`,
       met: ratio <= RESUME_GOAL && report.firstStartMs <= FIRST_START_GOAL_MS,
       note: [
         overBy(ratio, RESUME_GOAL),
         `create ${report.createMs.toFixed(0)} ms`,
-        Number.isNaN(report.fullReadMs) ? 'full read not taken in within 10 finds' : `full read taken in ${report.fullReadMs.toFixed(0)} ms = ${(report.fullReadMs / findMs).toFixed(2)}× find`,
+        Number.isNaN(figure(report.fullReadMs)) ? 'full read not taken in within 10 finds' : `full read taken in ${ms(report.fullReadMs)} ms = ${(report.fullReadMs / findMs).toFixed(2)}× find`,
         `${done} of ${n} done before`,
       ]
         .filter(Boolean)
@@ -112,7 +115,7 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
       ratios: { maxLoopBlockMs: round(worstGap, 0), maxLoopCpuMs: round(worstCpu, 0), maxLoopMainCpuMs: round(worstMain, 0) },
       goal: `≤ ${LOOP_BLOCK_GOAL_MS} ms`,
       met: (Number.isNaN(worstMain) ? worstCpu : worstMain) <= LOOP_BLOCK_GOAL_MS,
-      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine), the CPU the main thread used between two of its runs (judged: work the event loop did without a break, garbage collection on it included; the process figure adds the collector's and the driver's helper threads, which run beside the loop), from create until 1 s after the first start and after the full read was taken in (${report.fullReadMs.toFixed(0)} ms after create)`,
+      note: `a 10 ms timer's lateness (wall: includes waiting for a core on a busy machine), the CPU the main thread used between two of its runs (judged: work the event loop did without a break, garbage collection on it included; the process figure adds the collector's and the driver's helper threads, which run beside the loop), from create until 1 s after the first start and after the full read was taken in (${ms(report.fullReadMs)} ms after create)`,
     });
     const overMB = Math.max(...reports.map((r) => (r.peakRss - r.baselineRss) / 2 ** 20));
     const heapMB = Math.max(...reports.map((r) => r.peakHeapUsed / 2 ** 20));
