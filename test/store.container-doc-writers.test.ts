@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
-import { MongoScheduleStore, MongoStore } from '../src/index.js';
+import { DEFAULT_TASK_OPTIONS, MongoScheduleStore, MongoStore } from '../src/index.js';
 import { killChildrenAfterEach, makeTempDir, spawnTsChild } from './support/child.js';
 import { databasePerFile } from './support/database.js';
 
@@ -79,16 +79,43 @@ it('schedulers and a trigger writing one schedule head at once never undo each o
   expect(head.trigger?.requestedAt.toISOString()).toBe('2026-01-01T00:00:40.000Z');
 });
 
-it('every write of a container document in the store goes through its update gate (writeContainer)', () => {
+// The same kind of fault on task documents: two 0.0.1 processes editing one
+// task at once (`updateTask`) each wrote back a stale copy of the other's fields.
+it('processes updating one task record at once never undo each other’s fields', async () => {
+  const store = await MongoStore.create(db().connection);
+  await store.createContainer({ name: 'shared-task', failFast: false, definition: null });
+  await store.addTasks('shared-task', [
+    { name: 't', dependsOn: [], handler: 't', input: null, options: DEFAULT_TASK_OPTIONS, dynamic: false, addedBy: null },
+  ]);
+  const dir = makeTempDir();
+  const go = path.join(dir, 'go');
+  const rounds = 40;
+  const env = { MONGODB_URI: db().uriWithDb, CONTAINER: 'shared-task', TASK: 't', ROUNDS: String(rounds), GO_FILE: go };
+  const writers = ['input', 'handler', 'dependsOn'].map((field) =>
+    spawnTsChild('test/fixtures/task-record-writer.ts', [], { ...env, FIELD: field }, { label: `writer-${field}` }),
+  );
+  await Promise.all(writers.map((w) => w.waitForLine('ready', 60_000)));
+  fs.writeFileSync(go, '');
+  await Promise.all(writers.map((w) => w.waitForLine('done', 180_000)));
+  // No writer ever found its own field undone right after writing it, and every field holds its last round.
+  expect(writers.flatMap((w) => w.lines.filter((l) => l.startsWith('regressed')))).toEqual([]);
+  const doc = await db().connection.collection('pts_tasks').findOne({ container: 'shared-task', name: 't' });
+  expect([doc?.input, doc?.handler, doc?.dependsOn]).toEqual([{ round: rounds }, `h${rounds}`, [`d${rounds}`]]);
+}, 240_000);
+
+it('every write of a container document in the store goes through its update gate (writeContainer), every update of a task document through its own', () => {
   // A write added without the gate would bring the lost updates above back on FerretDB v1.
   const dir = path.join(__dirname, '../src/store/mongo');
   const ungated: string[] = [];
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const lines = fs.readFileSync(path.join(dir, file), 'utf8').split('\n');
     lines.forEach((line, i) => {
-      if (!/\.containers\.(updateOne|updateMany|replaceOne|deleteOne|deleteMany|create|insertMany|bulkWrite|findOneAndUpdate)\(/.test(line)) return;
+      const container = /\.containers\.(updateOne|updateMany|replaceOne|deleteOne|deleteMany|create|insertMany|bulkWrite|findOneAndUpdate)\(/.test(line);
+      // Task documents: inserts and deletes are atomic per document; updates are a read then a write on FerretDB v1.
+      const task = /\.tasks\.(updateOne|updateMany|replaceOne|findOneAndUpdate|bulkWrite)\(/.test(line);
+      if (!container && !task) return;
       const before = lines.slice(Math.max(0, i - 3), i + 1).join('\n');
-      if (!before.includes('writeContainer(')) ungated.push(`${file}:${i + 1}: ${line.trim()}`);
+      if (!before.includes(container ? 'writeContainer(' : 'writeGated(')) ungated.push(`${file}:${i + 1}: ${line.trim()}`);
     });
   }
   expect(ungated).toEqual([]);

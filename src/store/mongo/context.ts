@@ -91,7 +91,15 @@ export class StoreContext {
    * processes read-modify-write it at once (see {@link UpdateGate}).
    */
   writeContainer<T>(operation: string, name: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
-    return this.gate.hold(`containers:${name}`, (check) =>
+    return this.writeGated(operation, `containers:${name}`, fn);
+  }
+
+  /**
+   * Like {@link write}, for an update of the one document that `gateKey`
+   * names (`<collection>:<_id>`), under that document's update gate.
+   */
+  writeGated<T>(operation: string, gateKey: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
+    return this.gate.hold(gateKey, (check) =>
       this.write(operation, (o) => {
         check();
         return fn(o);

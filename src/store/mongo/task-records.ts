@@ -231,7 +231,8 @@ async function restageOver(ctx: StoreContext, container: string, inc: string, do
   const outcomeId = transitionKey(container, doc.addedBy!, old + 1, inc);
   const outcome = await ctx.read('restage', () => ctx.q(ctx.m.transitions.findById(outcomeId).lean<TransitionDoc>()).exec());
   if (outcome?.kind === 'succeeded') return false; // it is part of the container
-  const res = await ctx.write('restage', (o) =>
+  // A compare-and-set on `stagedBy`: under the document's gate, as the server may not make it atomic.
+  const res = await ctx.writeGated('restage', `tasks:${doc._id}`, (o) =>
     ctx.m.tasks.replaceOne({ _id: doc._id, stagedBy: old }, { ...doc, order: existing.order }, o).exec(),
   );
   if (res.modifiedCount > 0) return true;
@@ -249,7 +250,9 @@ export async function updateTaskRecord(ctx: StoreContext, container: string, nam
   const inc = await ctx.incarnation(container);
   if (inc === null) return false;
   if (newName !== undefined && newName !== name) return renameTask(ctx, container, inc, name, newName, rest);
-  const res = await ctx.write('updateTaskRecord', (o) => ctx.m.tasks.updateOne({ _id: taskKey(container, name, inc) }, { $set: rest }, o).exec());
+  const _id = taskKey(container, name, inc);
+  // Under the task document's gate: 0.0.1 processes editing one task at once must not undo each other's fields.
+  const res = await ctx.writeGated('updateTaskRecord', `tasks:${_id}`, (o) => ctx.m.tasks.updateOne({ _id }, { $set: rest }, o).exec());
   return res.matchedCount > 0;
 }
 
