@@ -276,6 +276,19 @@ export interface TaskRecordsRead {
  * be, once the outcome is recorded or `over` settles. The database thus never
  * shows both as running at once, and the slot costs one round trip, not two.
  */
+/** What {@link TaskStore.claimTask} is asked: the position to take and the claim to write there. */
+export interface ClaimRequest {
+  container: string;
+  task: string;
+  /** The token the caller last saw for this task; the claim takes position `expectedToken + 1`. */
+  expectedToken: number;
+  claim: NewClaim;
+  /** Called with the entry that holds the position when the claim lost it and the store read it back (outputs left out). */
+  onTaken?: (entry: Transition) => void;
+  /** The outcome this claim must never become visible before (a slot handed over). */
+  after?: ClaimOrder;
+}
+
 export interface ClaimOrder {
   /** The attempt whose outcome must be stored first (written at `outcomeOf.token + 1`). */
   outcomeOf: Claim;
@@ -619,14 +632,7 @@ export interface TaskStore {
    * attempt: it rides in the same write right behind the outcome, or waits
    * until the outcome is recorded or the attempt is over (see {@link ClaimOrder}).
    */
-  claimTask(
-    container: string,
-    task: string,
-    expectedToken: number,
-    claim: NewClaim,
-    onTaken?: (entry: Transition) => void,
-    after?: ClaimOrder,
-  ): Promise<Claim | null>;
+  claimTask(request: ClaimRequest): Promise<Claim | null>;
   /** Updates a running attempt in place; throws {@link LeaseLostError} once it was taken over. */
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void>;
   /**
