@@ -58,7 +58,7 @@ describe('causal session', () => {
     const opTime = new Timestamp({ t: 4_000_000_000, i: 7 });
     proxy.rewriteReplies((command) => (command.insert === 'pts_transitions' ? (reply) => ({ ...reply, operationTime: opTime }) : undefined));
     try {
-      const claims = await Promise.all(['a', 'b'].map((t) => store.claimTask('causal', t, 0, { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null })));
+      const claims = await Promise.all(['a', 'b'].map((t) => store.claimTask({ container: 'causal', task: t, expectedToken: 0, claim: { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null } })));
       expect(claims.map((c) => c?.token)).toEqual([1, 1]);
       started.length = 0;
       maxInFlight = 0;

@@ -7,13 +7,12 @@ import type {
   AttemptPatch,
   AttemptTraceKey,
   Claim,
-  ClaimOrder,
+  ClaimRequest,
   ContainerRecord,
   ContainerHead,
   ContainerPage,
   ContainerPageQuery,
   ContainerSnapshot,
-  NewClaim,
   NewContainer,
   NewTask,
   RetryIntent,
@@ -390,15 +389,8 @@ export class MongoStore implements TaskStore {
     return traces.traceModel(this.m.containers.db, this.m.containers.collection.collectionName.replace(/_containers$/, ''));
   }
 
-  claimTask(
-    container: string,
-    task: string,
-    expectedToken: number,
-    claim: NewClaim,
-    onTaken?: (entry: Transition) => void,
-    after?: ClaimOrder,
-  ): Promise<Claim | null> {
-    return log.claimTask(this.ctx, container, task, expectedToken, claim, onTaken, after);
+  claimTask(request: ClaimRequest): Promise<Claim | null> {
+    return log.claimTask(this.ctx, request);
   }
 
   updateAttempt(claim: Claim, patch: AttemptPatch): Promise<void> {
