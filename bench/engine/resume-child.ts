@@ -57,7 +57,7 @@ export interface ResumeReport {
 const BLOCK_MS = 50;
 
 /** The runner has taken its first full read in (its early start, if any, is over): read from a private field, for this bench only. */
-const fullReadIn = (runner: Runner): boolean => (runner as unknown as { early: unknown }).early === null;
+const fullReadIn = (runner: Runner): boolean => (runner as unknown as { poll: { early: unknown } }).poll.early === null;
 
 const job = JSON.parse(process.env.BENCH_RESUME_JOB!) as ResumeJob;
 
