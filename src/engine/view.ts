@@ -28,7 +28,8 @@ type SucceededExtras = Pick<TaskState, 'failures' | 'recoveries' | 'lapses' | 'r
 
 /** Tasks added to a picture after those of its snapshot: just inserted by its builder, so pending and untouched. */
 export interface FreshTasks {
-  tasks: ReadonlyArray<Omit<TableRecord, 'order' | 'createdAt'>>;
+  /** Read by index (an array, or records made when asked: a large create holds no list of them). */
+  tasks: { readonly length: number; at(index: number): Omit<TableRecord, 'order' | 'createdAt'> | undefined };
   createdAt: Date;
 }
 
@@ -141,7 +142,7 @@ export class ContainerView {
       if (due()) yield true;
     }
     for (let k = 0; k < (fresh?.tasks.length ?? 0); k++) {
-      table.add(fresh!.tasks[k]!, k, fresh!.createdAt);
+      table.add(fresh!.tasks.at(k)!, k, fresh!.createdAt);
       if (due()) yield true;
     }
     for (const _ of table.linking()) if (due()) yield true;
