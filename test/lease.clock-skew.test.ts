@@ -55,7 +55,7 @@ it.each([
   await Runner.create({ connection: db().connection, container: container() });
   // A runner on a machine with a wrong clock claimed the task and died.
   const skewed = await MongoStore.create(db().connection, { clock: { now: () => Date.now() + skewMs } });
-  await skewed.claimTask(name, 'a', 0, { runnerId: 'dead', attempt: 1, leaseMs: 1000, heartbeatMs: 250, checkpoint: null });
+  await skewed.claimTask({ container: name, task: 'a', expectedToken: 0, claim: { runnerId: 'dead', attempt: 1, leaseMs: 1000, heartbeatMs: 250, checkpoint: null } });
 
   const t0 = performance.now();
   const runner = await Runner.create({ connection: db().connection, container: container(), pollMs: 50 });

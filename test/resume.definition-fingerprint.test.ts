@@ -70,7 +70,7 @@ describe('resume with the definition applied', () => {
   it('a changed definition is compared task by task: a change to a running task still raises DefinitionConflictError', async () => {
     const store = await MongoStore.create(counting.connection());
     await Runner.create({ store, container: flat('conflict', []) });
-    await store.claimTask('conflict', 't3', 0, { runnerId: 'elsewhere', attempt: 1, leaseMs: 60_000, checkpoint: null });
+    await store.claimTask({ container: 'conflict', task: 't3', expectedToken: 0, claim: { runnerId: 'elsewhere', attempt: 1, leaseMs: 60_000, checkpoint: null } });
     const error = await Runner.create({ store, container: flat('conflict', [], 'a', 30_000), ...fast }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DefinitionConflictError);
     expect((error as DefinitionConflictError).differences.join('\n')).toMatch(/task "t3": options .* \(it is running/);

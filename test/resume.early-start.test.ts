@@ -44,11 +44,11 @@ describe('resume that starts before the whole log is read', () => {
     for (let i = 0; i < TASKS; i++) {
       const task = `t${i}`;
       if (i % 3 === 0) {
-        const claim = (await store.claimTask('early', task, 0, { runnerId: 'before', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+        const claim = (await store.claimTask({ container: 'early', task, expectedToken: 0, claim: { runnerId: 'before', attempt: 1, leaseMs: 60_000, checkpoint: null } }))!;
         await store.finishAttempt(claim, { kind: 'succeeded', output: 'before' });
         finished.add(task);
       } else if (i % 3 === 1 && i < 60) {
-        await store.claimTask('early', task, 0, { runnerId: 'elsewhere', attempt: 1, leaseMs: 600_000, heartbeatMs: 60_000, checkpoint: null });
+        await store.claimTask({ container: 'early', task, expectedToken: 0, claim: { runnerId: 'elsewhere', attempt: 1, leaseMs: 600_000, heartbeatMs: 60_000, checkpoint: null } });
         held.add(task);
       }
     }
@@ -91,7 +91,7 @@ describe('resume that starts before the whole log is read', () => {
   it('does not start early in a fail-fast container where a task failed for good: nothing starts, the run fails', async () => {
     const store = await MongoStore.create(db().connection);
     await Runner.create({ store, container: earlyContainer(TASKS, async () => null, 'failed') });
-    const claim = (await store.claimTask('failed', 't5', 0, { runnerId: 'before', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+    const claim = (await store.claimTask({ container: 'failed', task: 't5', expectedToken: 0, claim: { runnerId: 'before', attempt: 1, leaseMs: 60_000, checkpoint: null } }))!;
     await store.finishAttempt(claim, { kind: 'failed', error: { name: 'Error', message: 'for good', code: null, stack: null, attempt: 1, at: new Date() }, retryAt: null });
 
     proxy.holdReplies(isFullLogRead);

@@ -229,7 +229,7 @@ describe('runner: failures', () => {
     await Runner.create({ connection: db().connection, container: container() });
     let token = 0;
     for (let i = 1; i <= 3; i++) {
-      const claim = await store.claimTask('crashy', 'oom', token, { runnerId: `dead-${i}`, attempt: i, leaseMs: 1, checkpoint: null });
+      const claim = await store.claimTask({ container: 'crashy', task: 'oom', expectedToken: token, claim: { runnerId: `dead-${i}`, attempt: i, leaseMs: 1, checkpoint: null } });
       token = claim!.token;
     }
     await sleep(5);

@@ -135,7 +135,7 @@ describe('store: a refused entry beside landed ones', () => {
     await store.addTasks(name, [
       { name: 't', dependsOn: [], handler: 't', input: null, options: DEFAULT_TASK_OPTIONS, dynamic: false, addedBy: null },
     ]);
-    const claim = (await store.claimTask(name, 't', 0, { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+    const claim = (await store.claimTask({ container: name, task: 't', expectedToken: 0, claim: { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null } }))!;
     const err = await store.finishAttempt(claim, { kind: 'succeeded', output: { a: [[1]] } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnstorableValueError);
     expect((err as Error).message).toMatch(/output\.a\[0\]/);
@@ -156,7 +156,7 @@ describe('store: entries of one insert judged one by one (no edge check in the w
     // Same turn: one insert. An edit (no value check on this path) with a nested array, and a claim.
     const [edit, claim] = await Promise.allSettled([
       store.settleTask(name, 'a', 0, { kind: 'edited', set: { output: { m: [[1, 2]] } } as never }),
-      store.claimTask(name, 'b', 0, claimOf('me')),
+      store.claimTask({ container: name, task: 'b', expectedToken: 0, claim: claimOf('me') }),
     ]);
     expect(edit.status).toBe('rejected');
     expect(String((edit as PromiseRejectedResult).reason)).toMatch(/refused.*nested arrays/);
@@ -178,7 +178,7 @@ describe('store: entries of one insert judged one by one (no edge check in the w
     await store.addTasks(name, [task('a'), task('b')]);
     const [edit, claim] = await Promise.allSettled([
       store.settleTask(name, 'a', 0, { kind: 'edited', set: { output: { ratio: Number.NaN } } as never }),
-      store.claimTask(name, 'b', 0, claimOf('me')),
+      store.claimTask({ container: name, task: 'b', expectedToken: 0, claim: claimOf('me') }),
     ]);
     expect(edit.status).toBe('rejected');
     expect(claim.status).toBe('fulfilled');

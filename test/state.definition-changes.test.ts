@@ -36,7 +36,7 @@ describe('definition changes between runs', () => {
     const store = await MongoStore.create(db().connection);
     const define = (timeoutMs: number) => defineContainer('changed-running').task('t', { timeoutMs }, async () => 't');
     await Runner.create({ store, container: define(1_000), ...fast });
-    await store.claimTask('changed-running', 't', 0, { runnerId: 'elsewhere', attempt: 1, leaseMs: 60_000, checkpoint: null });
+    await store.claimTask({ container: 'changed-running', task: 't', expectedToken: 0, claim: { runnerId: 'elsewhere', attempt: 1, leaseMs: 60_000, checkpoint: null } });
     const error = await Runner.create({ store, container: define(2_000), ...fast }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DefinitionConflictError);
     expect((error as DefinitionConflictError).differences[0]).toMatch(/task "t": options .* \(it is running/);

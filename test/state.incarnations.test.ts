@@ -18,7 +18,7 @@ describe('a container deleted and created again is a new incarnation', () => {
         .task('produce', async () => value)
         .task('consume', { dependsOn: ['produce'] }, async (ctx) => ctx.deps.produce);
     await Runner.create({ store: oldProcess, container: define('old'), ...fast });
-    const claim = (await oldProcess.claimTask('reborn', 'produce', 0, { runnerId: 'old', attempt: 1, leaseMs: 60_000, checkpoint: null }))!;
+    const claim = (await oldProcess.claimTask({ container: 'reborn', task: 'produce', expectedToken: 0, claim: { runnerId: 'old', attempt: 1, leaseMs: 60_000, checkpoint: null } }))!;
     expect(claim).not.toBeNull();
 
     expect(await newProcess.deleteContainer('reborn')).toBe(true);

@@ -42,7 +42,7 @@ describe('skips follow their causes', () => {
       .task('b', { dependsOn: ['a'] }, async () => 'b');
     await Runner.create({ store, container, ...fast });
     // "a" failed once (recorded as a runner would).
-    const claim = (await store.claimTask('stale-skip', 'a', 0, { runnerId: 'r', attempt: 1, leaseMs: 10_000, checkpoint: null }))!;
+    const claim = (await store.claimTask({ container: 'stale-skip', task: 'a', expectedToken: 0, claim: { runnerId: 'r', attempt: 1, leaseMs: 10_000, checkpoint: null } }))!;
     const error = { name: 'Error', message: 'a failed', code: null, stack: null, attempt: 1, at: new Date() };
     await store.finishAttempt(claim, { kind: 'failed', error, retryAt: null });
     expect(await retryTasks(store, 'stale-skip', 'a')).toEqual(['a']);

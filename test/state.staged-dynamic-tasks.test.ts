@@ -40,7 +40,7 @@ describe('tasks added at run time are staged under the attempt that adds them', 
       });
     await Runner.create({ store, container, ...fast });
     // An attempt of a runner that froze: it claimed "discover" and staged a task, then lost its lease.
-    const claim = (await store.claimTask('staged-fenced', 'discover', 0, { runnerId: 'frozen', attempt: 1, leaseMs: 100, checkpoint: null }))!;
+    const claim = (await store.claimTask({ container: 'staged-fenced', task: 'discover', expectedToken: 0, claim: { runnerId: 'frozen', attempt: 1, leaseMs: 100, checkpoint: null } }))!;
     await store.addTasks('staged-fenced', [
       { name: 'ghost', dependsOn: [], handler: 'child', input: null, options: resolveTaskOptions('ghost'), dynamic: true, addedBy: 'discover', stagedBy: claim.token },
     ]);

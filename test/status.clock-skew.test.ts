@@ -103,7 +103,7 @@ it('a long-lived reader judges leases without a server stamp by observation, on 
   const behindNow = () => Date.now() - 60_000;
   const behind = await MongoStore.create(db().connection, { clock: { now: behindNow } });
   for (const task of ['alive', 'dead']) {
-    await behind.claimTask(name, task, 0, { runnerId: `runner-${task}`, attempt: 1, leaseMs: 5000, heartbeatMs: 200, checkpoint: null });
+    await behind.claimTask({ container: name, task, expectedToken: 0, claim: { runnerId: `runner-${task}`, attempt: 1, leaseMs: 5000, heartbeatMs: 200, checkpoint: null } });
   }
   const transitions = db().connection.collection('pts_transitions');
   await transitions.updateMany({ container: name }, { $unset: { leaseRenewedAt: '' } });

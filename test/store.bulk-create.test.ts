@@ -106,12 +106,12 @@ describe('bulk task creation', () => {
     await store.addTasks('staged', [task('discover', { options: { ...DEFAULT_TASK_OPTIONS, retries: 5 } })]);
     const staged = (n: string, token: number) => task(n, { dynamic: true, addedBy: 'discover', stagedBy: token, input: token });
     const claimOf = { runnerId: 'r', attempt: 1, leaseMs: 60_000, checkpoint: null };
-    const first = (await store.claimTask('staged', 'discover', 0, claimOf))!;
+    const first = (await store.claimTask({ container: 'staged', task: 'discover', expectedToken: 0, claim: claimOf }))!;
     expect(await store.addTasks('staged', [staged('ghost', first.token)])).toEqual(['ghost']);
     expect(await store.addTasks('staged', [staged('ghost', first.token)])).toEqual([]); // same attempt: no-op
     const error = { name: 'Error', message: 'boom', code: null, stack: null, attempt: 1, at: new Date() };
     await store.finishAttempt(first, { kind: 'failed', error, retryAt: null });
-    const second = (await store.claimTask('staged', 'discover', first.token + 1, { ...claimOf, attempt: 2 }))!;
+    const second = (await store.claimTask({ container: 'staged', task: 'discover', expectedToken: first.token + 1, claim: { ...claimOf, attempt: 2 } }))!;
     const ghostBefore = (await taskDocs(db().connection, 'staged')).find((d) => d.name === 'ghost')!;
     // Restaged (the failed attempt's ghost is replaced, keeping its order) alongside a new name in the same bulk.
     expect(await store.addTasks('staged', [staged('ghost', second.token), staged('fresh', second.token)])).toEqual(['ghost', 'fresh']);

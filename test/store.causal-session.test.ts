@@ -32,7 +32,7 @@ describe('causal session', () => {
     await store.addTasks('causal', [task('a'), task('b')]);
     const opTime = new Timestamp({ t: 4_000_000_000, i: 7 });
     await proxy.withOperationTime((command) => command.insert === 'pts_transitions', opTime, async () => {
-      const claims = await Promise.all(['a', 'b'].map((t) => store.claimTask('causal', t, 0, { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null })));
+      const claims = await Promise.all(['a', 'b'].map((t) => store.claimTask({ container: 'causal', task: t, expectedToken: 0, claim: { runnerId: 'me', attempt: 1, leaseMs: 60_000, checkpoint: null } })));
       expect(claims.map((c) => c?.token)).toEqual([1, 1]);
       proxy.reset();
       await Promise.all([store.readLog('causal', 'a', 0), store.readLog('causal', 'b', 0), store.loadSnapshot('causal'), store.loadSnapshot('causal')]);

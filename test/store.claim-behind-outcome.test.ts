@@ -53,11 +53,11 @@ describe('a claim behind an outcome (slot handover)', () => {
   it('waits for the outcome, then goes in its insert right behind it (one ordered insert for both)', async () => {
     const store = await MongoStore.create(db().connection);
     await containerWith(store, 'behind', ['a', 'b']);
-    const a = (await store.claimTask('behind', 'a', 0, claimOf('me')))!;
+    const a = (await store.claimTask({ container: 'behind', task: 'a', expectedToken: 0, claim: claimOf('me') }))!;
     const over = deferred();
     const watch = watchInserts(store);
     try {
-      const b = store.claimTask('behind', 'b', 0, claimOf('me'), undefined, { outcomeOf: a, over: over.promise });
+      const b = store.claimTask({ container: 'behind', task: 'b', expectedToken: 0, claim: claimOf('me'), after: { outcomeOf: a, over: over.promise } });
       await settleSoon();
       // Nothing written yet: a still runs, and b's claim waits behind a's outcome.
       expect(watch.calls).toEqual([]);
@@ -81,15 +81,15 @@ describe('a claim behind an outcome (slot handover)', () => {
   it('an outcome whose position another runner took: the claim behind it is not tried, and goes once the attempt is over', async () => {
     const store = await MongoStore.create(db().connection);
     await containerWith(store, 'taken', ['a', 'b']);
-    const stale = (await store.claimTask('taken', 'a', 0, claimOf('old', 1)))!;
+    const stale = (await store.claimTask({ container: 'taken', task: 'a', expectedToken: 0, claim: claimOf('old', 1) }))!;
     // Another runner took a over (its lease lapsed): a is running, under the other runner.
-    expect(await store.claimTask('taken', 'a', 1, claimOf('new'))).not.toBeNull();
+    expect(await store.claimTask({ container: 'taken', task: 'a', expectedToken: 1, claim: claimOf('new') })).not.toBeNull();
     const over = deferred();
     const watch = watchInserts(store);
     let b: ReturnType<MongoStore['claimTask']>;
     try {
       const outcome = store.finishAttempt(stale, { kind: 'succeeded', output: 'late' });
-      b = store.claimTask('taken', 'b', 0, claimOf('old'), undefined, { outcomeOf: stale, over: over.promise });
+      b = store.claimTask({ container: 'taken', task: 'b', expectedToken: 0, claim: claimOf('old'), after: { outcomeOf: stale, over: over.promise } });
       await expect(outcome).rejects.toBeInstanceOf(LeaseLostError);
       await settleSoon();
       // The ordered insert stopped at the taken position: b was not written behind it.
@@ -107,14 +107,14 @@ describe('a claim behind an outcome (slot handover)', () => {
   it('an insert with no reply: the outcome goes on alone, and the claim behind it only once the outcome is stored', async () => {
     const store = await MongoStore.create(db().connection);
     await containerWith(store, 'no-reply', ['a', 'b']);
-    const a = (await store.claimTask('no-reply', 'a', 0, claimOf('me')))!;
+    const a = (await store.claimTask({ container: 'no-reply', task: 'a', expectedToken: 0, claim: claimOf('me') }))!;
     const over = deferred();
     const { MongoNetworkError } = (await import('mongoose')).default.mongo;
     // The first insert (a's outcome and b's claim) never reaches the server.
     const watch = watchInserts(store, (real, call) => (call === 1 ? Promise.reject(new MongoNetworkError('read ECONNRESET (injected)')) : real()));
     try {
       const outcome = store.finishAttempt(a, { kind: 'succeeded', output: 1 });
-      const b = store.claimTask('no-reply', 'b', 0, claimOf('me'), undefined, { outcomeOf: a, over: over.promise });
+      const b = store.claimTask({ container: 'no-reply', task: 'b', expectedToken: 0, claim: claimOf('me'), after: { outcomeOf: a, over: over.promise } });
       expect(await outcome).toBe('succeeded');
       expect(await b).not.toBeNull();
       const outcomeId = watch.calls[0]!.ids[0]!;

@@ -54,7 +54,7 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
         const token = (await a.loadSnapshot('claims'))!.tasks[0]!.state.token;
         const claims = await Promise.all(
           Array.from({ length: 12 }, (_, i) =>
-            (i % 2 ? a : b).claimTask('claims', 't', token, { runnerId: `r${i}`, attempt: round + 1, leaseMs: 60_000, checkpoint: null }),
+            (i % 2 ? a : b).claimTask({ container: 'claims', task: 't', expectedToken: token, claim: { runnerId: `r${i}`, attempt: round + 1, leaseMs: 60_000, checkpoint: null } }),
           ),
         );
         const winners = claims.filter((c) => c !== null);
@@ -66,15 +66,15 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
     it('a lost claim hands back the claim that holds its position (the winner learnt without another read)', async () => {
       await a.createContainer({ name: 'learn', failFast: true, definition: null });
       await a.addTasks('learn', [task('t')]);
-      const won = (await a.claimTask('learn', 't', 0, { runnerId: 'first', attempt: 1, leaseMs: 60_000, checkpoint: { at: 3 } }))!;
+      const won = (await a.claimTask({ container: 'learn', task: 't', expectedToken: 0, claim: { runnerId: 'first', attempt: 1, leaseMs: 60_000, checkpoint: { at: 3 } } }))!;
       const seen: unknown[] = [];
-      const lost = await b.claimTask('learn', 't', 0, { runnerId: 'second', attempt: 1, leaseMs: 60_000, checkpoint: null }, (entry) => seen.push(entry));
+      const lost = await b.claimTask({ container: 'learn', task: 't', expectedToken: 0, claim: { runnerId: 'second', attempt: 1, leaseMs: 60_000, checkpoint: null }, onTaken: (entry) => seen.push(entry) });
       expect(lost).toBeNull();
       expect(seen).toHaveLength(1);
       expect(seen[0]).toMatchObject({ kind: 'claimed', task: 't', token: won.token, runnerId: 'first', attempt: 1, checkpoint: { at: 3 } });
       // A claim that wins hands back nothing.
       await a.finishAttempt(won, { kind: 'released' });
-      const again = await b.claimTask('learn', 't', won.token + 1, { runnerId: 'second', attempt: 2, leaseMs: 60_000, checkpoint: null }, (entry) => seen.push(entry));
+      const again = await b.claimTask({ container: 'learn', task: 't', expectedToken: won.token + 1, claim: { runnerId: 'second', attempt: 2, leaseMs: 60_000, checkpoint: null }, onTaken: (entry) => seen.push(entry) });
       expect(again).not.toBeNull();
       expect(seen).toHaveLength(1);
     });
@@ -82,15 +82,15 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
     it('an attempt taken over can no longer write: progress, checkpoint and outcome are fenced', async () => {
       await a.createContainer({ name: 'fence', failFast: true, definition: null });
       await a.addTasks('fence', [task('t')]);
-      const old = (await a.claimTask('fence', 't', 0, { runnerId: 'old', attempt: 1, leaseMs: 1, checkpoint: null }))!;
+      const old = (await a.claimTask({ container: 'fence', task: 't', expectedToken: 0, claim: { runnerId: 'old', attempt: 1, leaseMs: 1, checkpoint: null } }))!;
       await a.updateAttempt(old, { checkpoint: { offset: 5 }, progress: 0.5 });
       // The lease expired; another runner takes over at the next position.
-      const fresh = (await b.claimTask('fence', 't', old.token, {
+      const fresh = (await b.claimTask({ container: 'fence', task: 't', expectedToken: old.token, claim: {
         runnerId: 'new',
         attempt: 2,
         leaseMs: 60_000,
         checkpoint: { offset: 5 },
-      }))!;
+      } }))!;
       expect(fresh).not.toBeNull();
       await expect(a.updateAttempt(old, { checkpoint: { offset: 999 } })).rejects.toBeInstanceOf(LeaseLostError);
       await expect(a.finishAttempt(old, { kind: 'succeeded', output: 'stale' })).rejects.toBeInstanceOf(LeaseLostError);
@@ -112,7 +112,7 @@ function storeContract(label: string, open: () => Promise<{ a: TaskStore; b: Tas
     it('deleting a container removes its tasks and history', async () => {
       await a.createContainer({ name: 'gone', failFast: true, definition: null });
       await a.addTasks('gone', [task('t')]);
-      await a.claimTask('gone', 't', 0, { runnerId: 'r', attempt: 1, leaseMs: 1000, checkpoint: null });
+      await a.claimTask({ container: 'gone', task: 't', expectedToken: 0, claim: { runnerId: 'r', attempt: 1, leaseMs: 1000, checkpoint: null } });
       expect(await a.deleteContainer('gone')).toBe(true);
       expect(await a.deleteContainer('gone')).toBe(false);
       expect(await b.loadSnapshot('gone')).toBeNull();

@@ -31,7 +31,7 @@ describe('point lookups by _id', () => {
     await store.addTasks('indexed', [
       { name: 'a', dependsOn: [], handler: 'a', input: null, options: DEFAULT_TASK_OPTIONS, dynamic: false, addedBy: null },
     ]);
-    await store.claimTask('indexed', 'a', 0, { runnerId: 'r', attempt: 1, leaseMs: 60_000, checkpoint: null });
+    await store.claimTask({ container: 'indexed', task: 'a', expectedToken: 0, claim: { runnerId: 'r', attempt: 1, leaseMs: 60_000, checkpoint: null } });
     const lookups: Array<[string, string]> = [
       ['pts_containers', 'indexed'],
       ['pts_tasks', taskKey('indexed', 'a', record.incarnation)],

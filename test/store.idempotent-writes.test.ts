@@ -53,7 +53,7 @@ describe('idempotent appends', () => {
         if (call === 1) throw networkError(); // landed, but the reply is lost
         return r;
       },
-      () => store.claimTask('lost-claim-reply', 't', 0, claimOf('me')),
+      () => store.claimTask({ container: 'lost-claim-reply', task: 't', expectedToken: 0, claim: claimOf('me') }),
     );
     expect(calls).toBe(2);
     expect(claim).not.toBeNull();
@@ -68,7 +68,7 @@ describe('idempotent appends', () => {
   it('an outcome whose reply was lost is a success, not a lost lease, also when repeated by the caller', async () => {
     const store = await MongoStore.create(db().connection);
     await containerWithTask(store, 'lost-outcome-reply');
-    const claim = (await store.claimTask('lost-outcome-reply', 't', 0, claimOf('me')))!;
+    const claim = (await store.claimTask({ container: 'lost-outcome-reply', task: 't', expectedToken: 0, claim: claimOf('me') }))!;
     await withFaultyCreate(
       store,
       async (real, call) => {
@@ -87,9 +87,9 @@ describe('idempotent appends', () => {
   it('another writer at the position is still a lost lease / a lost claim', async () => {
     const a = await MongoStore.create(db().connection);
     await containerWithTask(a, 'foreign');
-    const mine = (await a.claimTask('foreign', 't', 0, { ...claimOf('old'), leaseMs: 1 }))!;
-    expect(await a.claimTask('foreign', 't', 0, claimOf('late'))).toBeNull();
-    const theirs = (await a.claimTask('foreign', 't', 1, claimOf('new')))!;
+    const mine = (await a.claimTask({ container: 'foreign', task: 't', expectedToken: 0, claim: { ...claimOf('old'), leaseMs: 1 } }))!;
+    expect(await a.claimTask({ container: 'foreign', task: 't', expectedToken: 0, claim: claimOf('late') })).toBeNull();
+    const theirs = (await a.claimTask({ container: 'foreign', task: 't', expectedToken: 1, claim: claimOf('new') }))!;
     await expect(a.finishAttempt(mine, { kind: 'succeeded', output: 'stale' })).rejects.toBeInstanceOf(LeaseLostError);
     await expect(a.updateAttempt(mine, { progress: 0.5 })).rejects.toBeInstanceOf(LeaseLostError);
     await a.finishAttempt(theirs, { kind: 'succeeded', output: 'fresh' });
@@ -105,7 +105,7 @@ describe('idempotent appends', () => {
     const { result: claim } = await withFaultyCreate(
       store,
       async (real, call) => (call === 1 ? new Promise(() => undefined) : real()), // the first write never answers
-      () => store.claimTask('no-reply', 't', 0, claimOf('me')),
+      () => store.claimTask({ container: 'no-reply', task: 't', expectedToken: 0, claim: claimOf('me') }),
     );
     const elapsed = performance.now() - started;
     expect(claim?.token).toBe(1);
@@ -133,11 +133,11 @@ describe('idempotent appends', () => {
     const oldProcess = await MongoStore.create(db().connection);
     const newProcess = await MongoStore.create(db().connection);
     await containerWithTask(oldProcess, 'reborn-retry');
-    const stale = (await oldProcess.claimTask('reborn-retry', 't', 0, claimOf('old')))!;
+    const stale = (await oldProcess.claimTask({ container: 'reborn-retry', task: 't', expectedToken: 0, claim: claimOf('old') }))!;
     expect(await newProcess.deleteContainer('reborn-retry')).toBe(true);
     await containerWithTask(newProcess, 'reborn-retry');
     // The new run holds the same log position (1) as the stale claim, with another nonce.
-    const fresh = (await newProcess.claimTask('reborn-retry', 't', 0, claimOf('new')))!;
+    const fresh = (await newProcess.claimTask({ container: 'reborn-retry', task: 't', expectedToken: 0, claim: claimOf('new') }))!;
     expect(fresh.incarnation).not.toBe(stale.incarnation);
 
     // The stale heartbeat and outcome (its first reply lost, then repeated) go to the old keys.
@@ -164,13 +164,13 @@ describe('idempotent appends', () => {
   it('a taken position reported with another code than 11000 (FerretDB v2: 16908292) is a lost claim, not an error', async () => {
     const a = await MongoStore.create(db().connection);
     await containerWithTask(a, 'v2-dup');
-    const mine = (await a.claimTask('v2-dup', 't', 0, claimOf('first')))!;
+    const mine = (await a.claimTask({ container: 'v2-dup', task: 't', expectedToken: 0, claim: claimOf('first') }))!;
     const rewrite = async (real: () => Promise<unknown>) =>
       real().catch((error: { writeErrors?: Array<{ code?: number }> }) => {
         for (const w of error.writeErrors ?? []) if (w.code === 11000) Object.defineProperty(w, 'code', { value: 16908292 });
         throw error;
       });
-    const { result } = await withFaultyCreate(a, rewrite, () => a.claimTask('v2-dup', 't', 0, claimOf('second')));
+    const { result } = await withFaultyCreate(a, rewrite, () => a.claimTask({ container: 'v2-dup', task: 't', expectedToken: 0, claim: claimOf('second') }));
     expect(result).toBeNull();
     // Our own outcome, repeated after its reply was lost, is still ours under that code.
     await withFaultyCreate(a, async (real, call) => {

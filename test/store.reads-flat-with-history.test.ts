@@ -45,9 +45,9 @@ const claim = { runnerId: 'r', attempt: 1, leaseMs: 60_000, checkpoint: null };
 async function smallContainer(store: MongoStore, name: string, n: number): Promise<void> {
   await store.createContainer({ name, failFast: false, definition: null });
   await store.addTasks(name, Array.from({ length: n }, (_, i) => task(`t${i}`)));
-  const c = await store.claimTask(name, 't0', 0, claim);
+  const c = await store.claimTask({ container: name, task: 't0', expectedToken: 0, claim });
   await store.finishAttempt(c!, { kind: 'succeeded', output: { ok: 1 } });
-  await store.claimTask(name, 't1', 0, claim);
+  await store.claimTask({ container: name, task: 't1', expectedToken: 0, claim });
 }
 
 async function findsOf(read: () => Promise<unknown>): Promise<Array<{ name: string; filter: unknown }>> {
@@ -86,14 +86,14 @@ describe('reading a small container by key', () => {
   it('sees what a read by filter sees: staged tasks, renames, deletes, a container created again', async () => {
     await byKey.createContainer({ name: 'mixed', failFast: false, definition: null });
     await byKey.addTasks('mixed', [task('a'), task('b'), task('c')]);
-    const a = await byKey.claimTask('mixed', 'a', 0, claim);
+    const a = await byKey.claimTask({ container: 'mixed', task: 'a', expectedToken: 0, claim });
     // Staged by a's attempt: part of the container only once a succeeded.
     await byKey.addTasks('mixed', [task('a1', { addedBy: 'a', stagedBy: 1, dynamic: true })]);
     expect((await byKey.loadSnapshot('mixed'))!.tasks.map((t) => t.record.name)).not.toContain('a1');
     await byKey.finishAttempt(a!, { kind: 'succeeded', output: [1, 2] });
     await byKey.updateTaskRecord('mixed', 'b', { name: 'b2' });
     await byKey.deleteTask('mixed', 'c');
-    const b = await byKey.claimTask('mixed', 'b2', 0, claim);
+    const b = await byKey.claimTask({ container: 'mixed', task: 'b2', expectedToken: 0, claim });
     await byKey.finishAttempt(b!, { kind: 'failed', error: { message: 'no' }, retryAt: new Date() } as never);
     for (const outputs of [true, false]) {
       const keyed = await byKey.loadSnapshot('mixed', { outputs });

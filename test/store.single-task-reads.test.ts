@@ -47,14 +47,14 @@ describe('single-task reads of the store', () => {
     const c = 'narrow';
     await store.createContainer({ name: c, failFast: false, definition: null });
     await store.addTasks(c, [task('a'), task('b', ['a']), task('c', ['a', 'b']), task('discover'), task('finder')]);
-    const a = (await store.claimTask(c, 'a', 0, claimOf('r1')))!;
+    const a = (await store.claimTask({ container: c, task: 'a', expectedToken: 0, claim: claimOf('r1') }))!;
     await store.updateAttempt(a, { progress: 0.5, statusText: 'half', checkpoint: { page: 2 } });
     await store.finishAttempt(a, { kind: 'succeeded', output: 'A' });
     await store.settleTask(c, 'b', 0, { kind: 'edited', set: { statusText: 'by hand', progress: 0.25 } });
     // A task staged by an attempt that succeeds is there; one staged by an attempt that fails is not.
-    const discover = (await store.claimTask(c, 'discover', 0, claimOf('r1')))!;
+    const discover = (await store.claimTask({ container: c, task: 'discover', expectedToken: 0, claim: claimOf('r1') }))!;
     await store.addTasks(c, [task('kid-ok', ['a'], { dynamic: true, addedBy: 'discover', stagedBy: discover.token })]);
-    const finder = (await store.claimTask(c, 'finder', 0, claimOf('r2')))!;
+    const finder = (await store.claimTask({ container: c, task: 'finder', expectedToken: 0, claim: claimOf('r2') }))!;
     await store.addTasks(c, [task('kid-lost', ['a'], { dynamic: true, addedBy: 'finder', stagedBy: finder.token })]);
     const names = ['a', 'b', 'c', 'discover', 'finder', 'kid-ok', 'kid-lost', 'missing'];
     // Before the outcomes: neither staged task is there.

@@ -59,7 +59,7 @@ describe('writeConcernError in a reply', () => {
       // Same turn: one insert for both; its reply, and the first retry of each, carry the error.
       const claims = await Promise.all(
         ['a', 'b'].map((t) =>
-          store.claimTask('wce-batch', t, 0, claimOf('me')).then((c) => {
+          store.claimTask({ container: 'wce-batch', task: t, expectedToken: 0, claim: claimOf('me') }).then((c) => {
             grantedAfter.push(hits.injected);
             return c;
           }),
@@ -83,7 +83,7 @@ describe('writeConcernError in a reply', () => {
     const hits = injectIntoLogInserts(Number.POSITIVE_INFINITY);
     let error: unknown;
     try {
-      error = await store.claimTask('wce-always', 'a', 0, claimOf('me')).then(
+      error = await store.claimTask({ container: 'wce-always', task: 'a', expectedToken: 0, claim: claimOf('me') }).then(
         (c) => new Error(`granted: ${JSON.stringify(c)}`),
         (e: unknown) => e,
       );

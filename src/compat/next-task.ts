@@ -19,11 +19,11 @@ export async function claimNextTask(
   const { ready } = planStep(snapshot, snapshot.container.failFast);
   for (const { snapshot: { record, state } } of ready) {
     if (only !== undefined && record.name !== only) continue;
-    const won = await store.claimTask(snapshot.container.name, record.name, state.token, {
-      runnerId: claim.runnerId,
-      attempt: state.attempt + 1,
-      leaseMs: claim.leaseMs,
-      checkpoint: state.checkpoint,
+    const won = await store.claimTask({
+      container: snapshot.container.name,
+      task: record.name,
+      expectedToken: state.token,
+      claim: { runnerId: claim.runnerId, attempt: state.attempt + 1, leaseMs: claim.leaseMs, checkpoint: state.checkpoint },
     });
     if (won) return record.name;
   }

@@ -262,7 +262,7 @@ export class Dispatcher {
         progress: t.state.checkpoint === undefined || t.state.checkpoint === null ? 0 : t.state.checkpointProgress,
       };
       let taken: Transition | null = null;
-      const claim = await this.store.claimTask(this.container, name, t.state.token, asked, (entry) => (taken = entry), after);
+      const claim = await this.store.claimTask({ container: this.container, task: name, expectedToken: t.state.token, claim: asked, onTaken: (entry) => (taken = entry), after });
       // Granted: its slot is this attempt's now (the outcome it followed is stored).
       if (claim) after = undefined;
       if (!claim) {

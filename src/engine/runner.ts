@@ -13,14 +13,14 @@ import { warnIfDefaultDatabase } from '../store/mongo/database-name.js';
 import { defaultConnection } from '../store/mongo/models.js';
 import { loadOpenTelemetry, RunnerTracing } from '../observe/tracing.js';
 import { MongoStore } from '../store/mongo/mongo-store.js';
-import type { ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { ContainerSnapshot, ContainerStatus, TaskStore } from '../store/types.js';
 import { ensureContainer } from './ensure-container.js';
 import { RunnerEvents, type RunnerEventMap, type RunnerEventName } from './events.js';
 import { Dispatcher, earliest } from './dispatch.js';
 import { LeaseJudgement } from './lease-judgement.js';
 import { settlementEntry } from './entries.js';
 import { planStep, settlementOutcome, type StepPlan } from './plan.js';
-import { IdleBackoff } from './idle-backoff.js';
+import { Poll } from './poll.js';
 import { ViewSync } from './view-sync.js';
 import { TimeSlice } from '../time-slice.js';
 import { EarlyStart } from './early-start.js';
@@ -64,20 +64,12 @@ export class Runner {
   private readonly catchUps = new Set<string>();
   /** A local attempt ended (or the stop began) while no step was waiting. */
   private wakePending = false;
-  /** Monotonic time of the last read of the container (or of tasks running elsewhere). */
-  private lastTickAt = 0;
-  /** Nothing ran or was claimed here at the end of the last step: others' moves are only seen by reading everything. */
-  private stalled = false;
-  /** When an idle runner reads everything again. */
-  private readonly idle: IdleBackoff;
+  /** The reads between steps, and the judgement of others' leases. */
+  private readonly poll: Poll;
   /** The picture said "finished" and everything was read again to confirm it. */
   private confirmed = false;
-  /** The poll's read of the tasks running elsewhere, while in flight (see {@link watchElsewhere}). */
-  private watching: Promise<void> | null = null;
   /** Changes the definition made to the persisted container, announced when the run starts. */
   private definitionChanges: string[] = [];
-  /** Work started while the first full read is under way; null once it landed (or without one). */
-  private early: EarlyStart | null = null;
 
   private constructor(
     private readonly store: TaskStore,
@@ -93,11 +85,11 @@ export class Runner {
     this.sync = new ViewSync(store, container, initial.container.incarnation ?? '');
     this.sync.adopt(initial, view);
     this.leases = new LeaseJudgement(opts.leaseMs, opts.runnerId, this.events);
-    this.idle = new IdleBackoff(opts.pollMs);
     this.dispatch = new Dispatcher(store, container, handlers, opts, this.events, this.sync, this.leases, this.catchUps, {
       isStopping: () => this.stopping,
       wake: () => this.wake(),
     });
+    this.poll = new Poll(container, opts, this.events, this.sync, this.leases, this.dispatch, this.catchUps, () => this.wake());
     const onAbort = () => void this.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     // A shared signal must not collect one listener per finished runner.
@@ -144,7 +136,7 @@ export class Runner {
     const runner = new Runner(store, name, handlers, opts, resumed, snapshot, view, options.signal);
     if (tracing) runner.on('container:completed', (e) => tracing.endRun(e.status));
     runner.definitionChanges = changes;
-    if (early) runner.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
+    if (early) runner.poll.early = new EarlyStart(store, name, snapshot.container, early.records, early.full, early.readStartedAt, () => runner.wake());
     // Announced before its run: runners started together know of each other at their first claim.
     await runner.dispatch.refreshRoster();
     return runner;
@@ -228,9 +220,7 @@ export class Runner {
     if (this.definitionChanges.length > 0) {
       this.events.emit('container:definition-changed', { container: this.container, runnerId: this.runnerId, changes: this.definitionChanges });
     }
-    // The first step plans from what Runner.create read; leases seen in it are judged from now on.
-    this.judgeLeases(performance.now(), performance.now());
-    this.lastTickAt = performance.now();
+    this.poll.begin();
     while (!this.stopping) {
       try {
         const result = await this.step(startedAt);
@@ -253,7 +243,7 @@ export class Runner {
       }
     }
     await this.dispatch.settled();
-    await this.watching;
+    await this.poll.watched();
     return { container: this.container, status: 'stopped', durationMs: Date.now() - startedAt };
   }
 
@@ -265,7 +255,7 @@ export class Runner {
    * container has finished.
    */
   private async step(startedAt: number): Promise<RunResult | null> {
-    await this.refresh();
+    await this.poll.refresh();
     const view = this.sync.view;
     const readAt = new Date(this.opts.clock.now());
     const halt = view.container.cancelRequestedAt !== null || (view.container.failFast && view.hasFailed);
@@ -296,7 +286,7 @@ export class Runner {
       // Finished as far as this runner can tell: confirm it on everything as stored.
       if (!this.confirmed) {
         this.confirmed = true;
-        await this.watching;
+        await this.poll.watched();
         if (!(await this.sync.confirm())) return null;
       }
       const status = view.outcome();
@@ -312,128 +302,9 @@ export class Runner {
     // Idle with nothing to wait for and nothing seen running elsewhere: what
     // others do is only seen by reading everything (at the next poll). Idle
     // while waiting for a retry delay or watching others' tasks is not stalled.
-    this.stalled = this.dispatch.idle && wakeAt === null && this.runningElsewhere().length === 0;
+    this.poll.stalled = this.dispatch.idle && wakeAt === null && this.poll.runningElsewhere().length === 0;
     await this.sleep(wakeAt);
     return null;
-  }
-
-  /** Reads what may have changed: everything when the picture is stale, else every `pollMs` the container and the tasks running elsewhere. */
-  private async refresh(): Promise<void> {
-    for (const name of this.catchUps) {
-      this.catchUps.delete(name);
-      await this.sync.catchUp(name);
-    }
-    if (this.early) await this.startEarly(this.early);
-    if (this.early) {
-      // Still early: only the container document is watched (a moved revision reads everything now).
-      if (performance.now() - this.lastTickAt < this.opts.pollMs) return;
-      const before = this.sync.view;
-      await this.sync.checkHead();
-      if (this.sync.view !== before) this.early = null;
-      this.lastTickAt = performance.now();
-      return;
-    }
-    const now = performance.now();
-    const due = now - this.lastTickAt >= this.opts.pollMs;
-    if (!this.sync.stale && !due) return;
-    const readStartedAt = now;
-    // A full read or a new poll waits for the last poll's read of the tasks running elsewhere.
-    await this.watching;
-    if (this.sync.stale) await this.sync.reload();
-    else if (this.stalled && now >= this.idle.reloadAt) {
-      // Nothing to do here while others work: their moves are only seen by
-      // reading everything, which an idle runner does less and less often
-      // while the revision stands still (see IdleBackoff).
-      await this.sync.reload();
-      this.idle.reloaded(performance.now());
-    } else {
-      const revision = this.sync.revision;
-      await this.sync.checkHead();
-      if (this.sync.revision !== revision) this.idle.reset();
-      if (!this.stalled) {
-        this.idle.reset();
-        this.lastTickAt = performance.now();
-        this.watching = this.watchElsewhere(readStartedAt);
-        return;
-      }
-    }
-    if (!this.stalled) this.idle.reset();
-    this.lastTickAt = performance.now();
-    this.judgeLeases(readStartedAt, this.lastTickAt);
-  }
-
-  /**
-   * Reads again the logs of the tasks running elsewhere (a few reads by
-   * `_id` each), then judges their leases, beside the step's claims rather
-   * than before them: with many tasks running on other runners, those reads
-   * took longer than a short task, and every slot freed meanwhile waited for
-   * them. Leases are judged only once the reads are in, from when they began.
-   */
-  private async watchElsewhere(readStartedAt: number): Promise<void> {
-    const view = this.sync.view;
-    try {
-      await this.sync.watch(this.runningElsewhere());
-      // A full read replaced the picture meanwhile: it is newer, and is judged on its own.
-      if (this.sync.view === view) this.judgeLeases(readStartedAt, performance.now());
-      this.wake();
-    } catch (error) {
-      // As an error of a step: holders get a whole lease again, and everything is read again.
-      this.leases.forget();
-      this.sync.stale = true;
-      this.events.emit('runner:error', { error: coerceError(error), context: 'scheduling' });
-    } finally {
-      this.watching = null;
-    }
-  }
-
-  /**
-   * Before the first full read has landed: takes in more tasks shown free
-   * (see {@link EarlyStart}). Once it has: takes it as the picture, reads
-   * again the logs of the tasks moved meanwhile (the read may predate their
-   * entries), and judges the leases it shows.
-   */
-  private async startEarly(early: EarlyStart): Promise<void> {
-    if (this.sync.stale) {
-      // Read everything again anyway (the revision moved): that read replaces this one.
-      this.early = null;
-      return;
-    }
-    if (!early.done) {
-      const busy = this.dispatch.local.size + this.dispatch.claiming.size;
-      const grown = await early.grow(this.sync.view, this.opts.concurrency - busy);
-      if (grown && !early.done) this.sync.view = grown;
-      if (!early.done) return;
-    }
-    this.early = null;
-    if (early.failure !== undefined) throw early.failure;
-    if (!early.landed) throw new NotFoundError('container', this.container, 'it was deleted while running');
-    const before = this.sync.view;
-    this.sync.adopt(early.landed, await ContainerView.build(early.landed));
-    this.sync.lastFullReadAt = early.readStartedAt;
-    const token = (view: ContainerView, name: string) => view.get(name)?.state.token ?? 0;
-    const moved = early.takenNames().filter((name) => token(before, name) > token(this.sync.view, name));
-    await this.sync.catchUpAll(moved);
-    this.judgeLeases(early.readStartedAt, performance.now());
-  }
-
-  /**
-   * Judges the leases of tasks running elsewhere on this runner's own clock,
-   * from a read made between the given monotonic times.
-   */
-  private judgeLeases(readStartedAt: number, readEndedAt: number): void {
-    const view = this.sync.view;
-    const running = this.runningElsewhere().map((n) => view.get(n)!);
-    for (const t of running) this.dispatch.noteRival(t.state.runnerId);
-    this.leases.judge(view, running, readStartedAt, readEndedAt, new Date(this.opts.clock.now()));
-  }
-
-  /** Tasks running in the picture that this runner does not run. */
-  private runningElsewhere(): string[] {
-    const names: string[] = [];
-    for (const name of this.sync.view.runningNames()) {
-      if (!this.dispatch.local.has(name) && !this.dispatch.claiming.has(name)) names.push(name);
-    }
-    return names;
   }
 
   private async settle(plan: StepPlan): Promise<void> {
@@ -468,7 +339,7 @@ export class Runner {
       this.wakePending = false;
       return Promise.resolve();
     }
-    const untilTick = this.opts.pollMs - (performance.now() - this.lastTickAt);
+    const untilTick = this.poll.untilDueMs();
     const ms = Math.max(0, Math.min(untilTick, until ? until.getTime() - this.opts.clock.now() + 5 : Infinity));
     return new Promise((resolve) => {
       const timer = setTimeout(() => {

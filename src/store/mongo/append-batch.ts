@@ -2,6 +2,7 @@ import { isTransientError, withDeadline } from '../retry.js';
 import type { StoreContext } from './context.js';
 import { DUPLICATE_KEY_CODES } from './keys.js';
 import type { TransitionDoc } from './models.js';
+import { TurnBatch } from './turn-batch.js';
 
 /** Most entries sent in one insert command. */
 const MAX_BATCH = 500;
@@ -86,8 +87,7 @@ interface EntryError {
  * the predecessor is stored, or its writer is over, and goes on as any entry.
  */
 export class AppendBatcher {
-  private pending: Pending[] = [];
-  private scheduled = false;
+  private readonly pending = new TurnBatch<Pending>((batch) => void this.flush(batch), MAX_BATCH);
   /** Entries waiting for a predecessor not appended yet, in flight, or refused, by the predecessor's `_id`. */
   private readonly parked = new Map<string, Pending[]>();
 
@@ -101,26 +101,14 @@ export class AppendBatcher {
   append(doc: TransitionDoc, after?: Predecessor): Promise<AppendVerdict> {
     return new Promise((resolve, reject) => {
       const p: Pending = { doc, resolve, reject, ...(after ? { after } : {}) };
-      if (after && !this.pending.some((q) => q.doc._id === after.id)) this.park(p, after);
-      else this.pending.push(p);
+      if (after && !this.pending.has((q) => q.doc._id === after.id)) this.park(p, after);
+      else this.pending.add(p);
       // Entries that waited for this one go right behind it, in the same insert.
       const waiting = this.parked.get(doc._id);
       if (waiting) {
         this.parked.delete(doc._id);
-        this.pending.push(...waiting);
+        this.pending.add(...waiting);
       }
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      const batch = this.pending.splice(0, MAX_BATCH);
-      if (this.pending.length > 0) this.schedule();
-      void this.flush(batch);
     });
   }
 
@@ -141,8 +129,7 @@ export class AppendBatcher {
     list!.splice(i, 1);
     if (list!.length === 0) this.parked.delete(id);
     delete p.after;
-    this.pending.push(p);
-    this.schedule();
+    this.pending.add(p);
   }
 
   /** Settles an entry; once it is known stored, the entries waiting for it go on. */
@@ -218,8 +205,7 @@ export class AppendBatcher {
     const untried = sent.slice(end + 1);
     for (const p of untried) if (p.after && stored.has(p.after.id)) delete p.after;
     // Back at the head of the next insert, in their order.
-    this.pending.unshift(...untried);
-    if (untried.length > 0) this.schedule();
+    this.pending.addFront(...untried);
     await this.judged(sent[end]!, stop.error);
   }
 

@@ -2,6 +2,7 @@ import { withDeadline } from '../retry.js';
 import { hasWriteConcernError } from './append-batch.js';
 import type { StoreContext } from './context.js';
 import type { SlotDoc } from './models.js';
+import { TurnBatch } from './turn-batch.js';
 
 /** Most slot documents (or keys) sent in one command. */
 const MAX_BATCH = 500;
@@ -41,38 +42,22 @@ interface PendingDelete {
  * meant; a failed batch is sent again release by release.
  */
 export class SlotBatcher {
-  private inserts: PendingInsert[] = [];
-  private deletes: PendingDelete[] = [];
-  private scheduled = false;
+  private readonly inserts = new TurnBatch<PendingInsert>((batch) => void this.flushInserts(batch), MAX_BATCH, (p) => p.docs.length);
+  private readonly deletes = new TurnBatch<PendingDelete>((batch) => void this.flushDeletes(batch), MAX_BATCH, (p) => p.keys.length);
 
   constructor(private readonly ctx: StoreContext) {}
 
   /** Inserts the documents of one acquisition; resolves with the indexes (into `docs`) refused as taken. */
   insert(docs: SlotDoc[]): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      this.inserts.push({ docs, resolve, reject });
-      this.schedule();
+      this.inserts.add({ docs, resolve, reject });
     });
   }
 
   /** Deletes slot documents by exact `_id`. */
   delete(keys: string[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.deletes.push({ keys, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      const inserts = takeUpTo(this.inserts, (p) => p.docs.length);
-      const deletes = takeUpTo(this.deletes, (p) => p.keys.length);
-      if (this.inserts.length > 0 || this.deletes.length > 0) this.schedule();
-      if (inserts.length > 0) void this.flushInserts(inserts);
-      if (deletes.length > 0) void this.flushDeletes(deletes);
+      this.deletes.add({ keys, resolve, reject });
     });
   }
 
@@ -160,14 +145,6 @@ export class SlotBatcher {
       );
     }
   }
-}
-
-/** Takes pending items off the front of `queue` up to {@link MAX_BATCH} documents (at least one item). */
-function takeUpTo<T>(queue: T[], size: (item: T) => number): T[] {
-  let n = 0;
-  let total = 0;
-  while (n < queue.length && (n === 0 || total + size(queue[n]!) <= MAX_BATCH)) total += size(queue[n++]!);
-  return queue.splice(0, n);
 }
 
 function settle(p: PendingInsert, verdict: Promise<number[]>): Promise<void> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import { LeaseLostError, UnstorableValueError } from '../../errors.js';
 import { claimedEntry, outcomeEntry, type Transition } from '../transition.js';
-import type { AttemptOutcome, AttemptPatch, Claim, ClaimOrder, NewClaim, SettleOutcome } from '../types.js';
+import type { AttemptOutcome, AttemptPatch, Claim, ClaimRequest, SettleOutcome } from '../types.js';
 import { AppendRefusedError, type AppendVerdict, type Predecessor } from './append-batch.js';
 import type { StoreContext } from './context.js';
 import { transitionKey } from './keys.js';
@@ -17,15 +17,8 @@ import { STAMP_RENEWAL } from './server-clock.js';
 
 const newNonce = (): string => randomBytes(8).toString('hex');
 
-export async function claimTask(
-ctx: StoreContext,
-  container: string,
-  task: string,
-  expectedToken: number,
-  claim: NewClaim,
-  onTaken?: (entry: Transition) => void,
-  after?: ClaimOrder,
-): Promise<Claim | null> {
+export async function claimTask(ctx: StoreContext, request: ClaimRequest): Promise<Claim | null> {
+  const { container, task, expectedToken, claim, onTaken, after } = request;
   const inc = await ctx.incarnation(container);
   if (inc === null) return null;
   // Behind the outcome of the attempt whose slot this claim takes (see ClaimOrder).
