@@ -33,8 +33,14 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   // made from them: a task is inserted before any transition of its own or
   // of the attempt that added it, so every task a transition read refers
   // to is seen by the task read that follows it.
-  let doc = options.declared ? await readWithoutGraph(ctx, container) : await ctx.readContainerDoc('loadSnapshot', container);
+  const known = options.knownGraph;
+  let doc = options.declared || known ? await readWithoutGraph(ctx, container) : await ctx.readContainerDoc('loadSnapshot', container);
   if (!doc || doc.deletedAt) return null;
+  if (known && !options.declared) {
+    // The graph of an incarnation never changes once written: the caller's stands for it.
+    doc = (doc.incarnation ?? '') === known.incarnation ? { ...doc, definition: known.definition } : await ctx.readContainerDoc('loadSnapshot', container);
+    if (!doc || doc.deletedAt) return null;
+  }
   if (options.declared) {
     // The caller's graph stands for the stored one only while the definition it comes from is the applied one.
     // So does it where the stored graph (in pages) has the caller's graph's fingerprint.
