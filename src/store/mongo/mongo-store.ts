@@ -87,11 +87,7 @@ export class MongoStore implements TaskStore {
     }
     const reads = options.containerReads ?? 'auto';
     ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
-    const causal = options.causalConsistency ?? 'auto';
-    if (causal !== 'auto' && causal !== 'always' && causal !== 'never') {
-      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "causalConsistency": ${JSON.stringify(causal)} (use 'auto', 'always' or 'never')`);
-    }
-    if (causal !== 'never') ctx.causal = await CausalSession.detect(connection, causal === 'always');
+    ctx.causal = await CausalSession.open(connection, options.causalConsistency);
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
