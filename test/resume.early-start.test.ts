@@ -12,7 +12,7 @@ import { startTcpProxy, type TcpProxy } from '../tools/tcp-proxy.js';
 import { MongoStore, Runner } from '../src/index.js';
 import { killChildrenAfterEach, makeTempDir, sideEffectLog, spawnTsChild } from './support/child.js';
 import { databasePerFile, uriWithDb } from './support/database.js';
-import { earlyContainer } from './fixtures/early-resume-container.js';
+import { earlyContainer, pairsContainer } from './fixtures/early-resume-container.js';
 
 const db = databasePerFile();
 killChildrenAfterEach();
@@ -86,6 +86,97 @@ describe('resume that starts before the whole log is read', () => {
     }
     const snap = (await store.loadSnapshot('early'))!;
     for (const task of finished) expect(snap.tasks.find((t) => t.record.name === task)!.state.output).toBe('before');
+  });
+
+  it('starts tasks whose dependencies the log shows succeeded while the full read is held back, never one whose dependency has not succeeded, nor one finished or held', async () => {
+    const PAIRS = 72;
+    const store = await MongoStore.create(db().connection);
+    await Runner.create({ store, container: pairsContainer(PAIRS, async () => null) });
+    const at = (name: string, runnerId: string, leaseMs: number) =>
+      store.claimTask({ container: 'pairs', task: name, expectedToken: 0, claim: { runnerId, attempt: 1, leaseMs, heartbeatMs: 60_000, checkpoint: null } });
+    const succeed = async (name: string) => void (await store.finishAttempt((await at(name, 'before', 60_000))!, { kind: 'succeeded', output: 'before' }));
+    // What the unread log holds, by i % 6: 0 `a` succeeded (so `b` may start
+    // early), 1 both succeeded, 2 `a` succeeded and `b` held by a live runner
+    // elsewhere, 3 `a` held, 4 `a` failed and waiting an hour for its retry,
+    // 5 nothing (`a` runs here, then `b`).
+    const never = new Set<string>();
+    const early = new Set<string>();
+    const free = new Set<string>();
+    for (let i = 0; i < PAIRS; i++) {
+      const [a, b] = [`a${i}`, `b${i}`];
+      switch (i % 6) {
+        case 0:
+          await succeed(a);
+          early.add(b);
+          free.add(b);
+          break;
+        case 1:
+          await succeed(a);
+          await succeed(b);
+          never.add(a).add(b);
+          break;
+        case 2:
+          await succeed(a);
+          await at(b, 'elsewhere', 600_000);
+          never.add(a).add(b);
+          break;
+        case 3:
+          await at(a, 'elsewhere', 600_000);
+          never.add(a).add(b);
+          break;
+        case 4: {
+          const claim = (await at(a, 'before', 60_000))!;
+          const error = { name: 'Error', message: 'once', code: null, stack: null, attempt: 1, at: new Date() };
+          await store.finishAttempt(claim, { kind: 'failed', error, retryAt: new Date(Date.now() + 3_600_000) });
+          never.add(a).add(b);
+          break;
+        }
+        default:
+          free.add(a).add(b);
+      }
+    }
+
+    proxy.holdReplies(isFullLogRead);
+    const log = sideEffectLog<{ event: string; task: string; deps: Record<string, unknown> }>(path.join(makeTempDir(), 'effects.jsonl'));
+    const uri = uriWithDb(`mongodb://127.0.0.1:${proxy.port}/`, db().dbName);
+    const child = spawnTsChild('test/fixtures/early-resume-child.ts', [], {
+      MONGODB_URI: `${uri}${uri.includes('?') ? '&' : '?'}directConnection=true`,
+      LOG: log.path,
+      TASKS: String(2 * PAIRS),
+      NAME: 'pairs',
+      SHAPE: 'pairs',
+    });
+    // Tasks with a dependency start while the whole log is still unread.
+    for (let n = 0; n < 6; n++) await child.waitForLine(/^started b/, 60_000);
+    expect(proxy.heldReplies, 'the full read was held back all along').toBeGreaterThan(0);
+    const judge = (starts: Array<{ task: string; deps: Record<string, unknown> }>) => {
+      for (const [k, e] of starts.entries()) {
+        expect(never.has(e.task), `${e.task} had finished, was held, or has a dependency that had not succeeded`).toBe(false);
+        if (!e.task.startsWith('b')) continue;
+        const a = `a${e.task.slice(1)}`;
+        // The dependency's output: the one in the log before, or the one it made here, before this start.
+        if (early.has(e.task)) expect(e.deps).toEqual({ [a]: 'before' });
+        else {
+          expect(e.deps).toEqual({ [a]: a });
+          expect(starts.slice(0, k).some((s) => s.task === a), `${a} ran before ${e.task}`).toBe(true);
+        }
+      }
+    };
+    const before = log.read().filter((e) => e.event === 'start');
+    expect(before.filter((e) => e.task.startsWith('b')).length).toBeGreaterThanOrEqual(6);
+    judge(before);
+
+    // The full read lands: the runner goes on from the whole picture.
+    proxy.releaseHeld();
+    const deadline = Date.now() + 120_000;
+    while (new Set(log.read().map((e) => e.task)).size < free.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    // The held tasks' leases (and a retry an hour away) keep the run from ending: stop the process.
+    await child.kill('SIGKILL');
+    const starts = log.read().filter((e) => e.event === 'start');
+    judge(starts);
+    for (const task of free) expect(starts.filter((e) => e.task === task), `${task} starts`).toHaveLength(1);
+    const snap = (await store.loadSnapshot('pairs'))!;
+    for (const t of snap.tasks) if (never.has(t.record.name) && t.state.status === 'succeeded') expect(t.state.output).toBe('before');
   });
 
   it('does not start early in a fail-fast container where a task failed for good: nothing starts, the run fails', async () => {

@@ -122,6 +122,66 @@ describe('the declared graph in pages', () => {
     expect(done.tasks.every((t) => t.state.status === 'succeeded')).toBe(true);
   }, 300_000);
 
+  it('a runner reads its declared graph once: its full reads after the first read no graph page, nor the graph inside a document made before pages', async () => {
+    const store = await MongoStore.create(commands.connection());
+    const raw = db().connection;
+    // Replies to finds of container documents that carried a declared graph, and full reads of the log (by filter, not `_id`).
+    let graphsInReplies = 0;
+    let fullReads = 0;
+    let watching = false;
+    commands.connection().getClient().on('commandSucceeded', (e) => {
+      if (!watching || e.commandName !== 'find') return;
+      const docs = ((e.reply as { cursor?: { firstBatch?: Array<Record<string, unknown>> } }).cursor?.firstBatch ?? []) as Array<Record<string, unknown>>;
+      for (const d of docs) if (Array.isArray(d.definition)) graphsInReplies += 1;
+    });
+    commands.connection().getClient().on('commandStarted', (e) => {
+      const filter = (e.command.filter ?? {}) as Record<string, unknown>;
+      if (watching && e.commandName === 'find' && e.command.find === 'pts_transitions' && !('_id' in filter)) fullReads += 1;
+    });
+    for (const layout of ['pages', 'document'] as const) {
+      const name = `reread-${layout}`;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const runs: string[] = [];
+      // More tasks than a read by `_id` takes (64): a full read is a find by filter.
+      const define = () => {
+        let def = defineContainer(name) as ContainerBuilder<any>;
+        for (let i = 0; i < 100; i++) {
+          def = def.task(`t${i}`, async ({ task }) => {
+            runs.push(task);
+            if (task === 't0') await gate;
+          });
+        }
+        return def;
+      };
+      await Runner.create({ store, container: define(), ...fast });
+      if (layout === 'document') {
+        // What an earlier version wrote: the graph inside the container document, no pages.
+        const graph = define().build().tasks.map((t) => ({ name: t.name, dependsOn: [...t.dependsOn] }));
+        await raw.collection('pts_graph').deleteMany({ container: name });
+        await raw.collection('pts_containers').updateOne({ _id: name as never }, { $set: { definition: graph, applied: null }, $unset: { graph: '' } });
+      }
+      const runner = await Runner.create({ store, container: define(), ...fast, concurrency: 1 });
+      const { result, commands: sent } = await commands.count(async () => {
+        [graphsInReplies, fullReads, watching] = [0, 0, true];
+        const running = runner.run();
+        while (runs.length === 0) await new Promise((r) => setTimeout(r, 10));
+        // A record change moves the revision on: the runner reads everything again.
+        expect(await store.updateTaskRecord(name, 't99', { input: 'changed' })).toBe(true);
+        const deadline = Date.now() + 60_000;
+        while (fullReads === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        release();
+        return running;
+      });
+      watching = false;
+      expect(result.status).toBe('succeeded');
+      expect(fullReads, `${layout}: full reads after the first`).toBeGreaterThan(0);
+      expect(sent.get('find pts_graph') ?? 0, `${layout}: graph pages read`).toBe(0);
+      expect(graphsInReplies, `${layout}: container documents read with their graph`).toBe(0);
+      expect(new Set(runs).size).toBe(100);
+    }
+  }, 120_000);
+
   it('a container written with its graph inside its document (before pages) loads, resumes and is compared', async () => {
     const store = await MongoStore.create(commands.connection());
     const runs: string[] = [];

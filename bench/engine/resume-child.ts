@@ -44,10 +44,20 @@ export interface ResumeReport {
   peakRss: number;
   /** Highest heap used sampled likewise, bytes. */
   peakHeapUsed: number;
+  /**
+   * The ticks after which the main thread had used more than the goal's CPU
+   * since the previous one: when (monotonic µs, the clock of `node
+   * --cpu-prof` profiles: look them up there), main-thread CPU and wall time
+   * since the previous tick, ms.
+   */
+  blocks: Array<{ atUs: number; mainCpuMs: number; wallMs: number }>;
 }
 
+/** Turns over this much main-thread CPU are listed in `ResumeReport.blocks`, ms (the issue's goal). */
+const BLOCK_MS = 50;
+
 /** The runner has taken its first full read in (its early start, if any, is over): read from a private field, for this bench only. */
-const fullReadIn = (runner: Runner): boolean => (runner as unknown as { early: unknown }).early === null;
+const fullReadIn = (runner: Runner): boolean => (runner as unknown as { poll: { early: unknown } }).poll.early === null;
 
 const job = JSON.parse(process.env.BENCH_RESUME_JOB!) as ResumeJob;
 
@@ -96,13 +106,15 @@ if (job.role === 'prepare') {
   let last = performance.now();
   let lastCpu = process.cpuUsage();
   let maxLoopMainCpuMs = 0;
+  const blocks: ResumeReport['blocks'] = [];
   let lastMain = mainThreadCpuMs();
   let runner: Runner | undefined;
   let fullReadMs = NaN;
   const ticker = setInterval(() => {
     const now = performance.now();
     const cpu = process.cpuUsage(lastCpu);
-    maxLoopGapMs = Math.max(maxLoopGapMs, now - last - 10);
+    const gap = now - last;
+    maxLoopGapMs = Math.max(maxLoopGapMs, gap - 10);
     // CPU the process used between two ticks: on a busy machine a late tick
     // may only mean the process waited for a core; this is work done without a break.
     maxLoopCpuMs = Math.max(maxLoopCpuMs, (cpu.user + cpu.system) / 1000);
@@ -110,6 +122,7 @@ if (job.role === 'prepare') {
     lastCpu = process.cpuUsage();
     const main = mainThreadCpuMs();
     maxLoopMainCpuMs = Math.max(maxLoopMainCpuMs, main - lastMain);
+    if (main - lastMain > BLOCK_MS && blocks.length < 100) blocks.push({ atUs: Number(process.hrtime.bigint() / 1000n), mainCpuMs: main - lastMain, wallMs: gap });
     lastMain = main;
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
@@ -155,6 +168,7 @@ if (job.role === 'prepare') {
     baselineRss,
     peakRss,
     peakHeapUsed,
+    blocks,
   };
   process.send!(report);
 }

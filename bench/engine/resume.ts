@@ -39,7 +39,8 @@ const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 function spawnRole(job: ResumeJob): ChildProcess {
   return fork(fileURLToPath(new URL('./resume-child.ts', import.meta.url)), [], {
     env: { ...process.env, BENCH_RESUME_JOB: JSON.stringify(job) },
-    execArgv: ['--import', TSX, '--expose-gc'],
+    // BENCH_CPU_PROF=<dir>: the resuming processes write a CPU profile there (node --cpu-prof).
+    execArgv: ['--import', TSX, '--expose-gc', ...(process.env.BENCH_CPU_PROF && job.role === 'resume' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
 }
@@ -87,7 +88,7 @@ export async function resumeCase(ctx: Ctx, n: number, results: Results): Promise
     const worstMain = Math.max(...reports.map((r) => figure(r.maxLoopMainCpuMs)));
     for (const r of reports) {
       console.error(
-        `  resume ${label(n)}: first start ${ms(r.firstStartMs)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${ms(r.fullReadMs)} ms, block ${ms(r.maxLoopMainCpuMs)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB`,
+        `  resume ${label(n)}: first start ${ms(r.firstStartMs)} ms, find ${mean(r.findMs).toFixed(0)} ms, full read in ${ms(r.fullReadMs)} ms, block ${ms(r.maxLoopMainCpuMs)} ms main-thread CPU / ${r.maxLoopCpuMs.toFixed(0)} ms process CPU / ${r.maxLoopGapMs.toFixed(0)} ms wall, RSS +${((r.peakRss - r.baselineRss) / 2 ** 20).toFixed(0)} MB${r.blocks.length > 0 ? `; turns over ${LOOP_BLOCK_GOAL_MS} ms: ${r.blocks.map((b) => `${b.mainCpuMs.toFixed(0)} ms at ${b.atUs} µs`).join(', ')}` : ''}`,
       );
     }
     results.raw(`resume-${label(n)}`, { tasks: n, doneBefore: done, preparationSeconds: round(prepSeconds), resumes: reports, ratios: ratios.map((r) => round(r)), ratio: round(ratio) });

@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { NotFoundError } from '../errors.js';
-import type { ContainerSnapshot, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { ContainerSnapshot, SnapshotOptions, TaskSnapshot, TaskStore } from '../store/types.js';
 import { OUTPUT_NOT_READ } from '../store/types.js';
 import { completeRetry } from './container-commands.js';
 import { refreshClaim } from './entries.js';
@@ -33,6 +33,8 @@ export class ViewSync {
   stale = false;
   /** Monotonic time (ms) when the latest full read of the container began; -Infinity before the first. */
   lastFullReadAt = Number.NEGATIVE_INFINITY;
+  /** The declared graph of the incarnation run, once a read gave it (null: none known, e.g. a 0.0.1 container). */
+  private knownGraph: SnapshotOptions['knownGraph'] | null = null;
 
   constructor(
     private readonly store: TaskStore,
@@ -47,6 +49,8 @@ export class ViewSync {
    */
   adopt(snapshot: ContainerSnapshot, view?: ContainerView): void {
     this.checkIncarnation(snapshot.container.incarnation);
+    const definition = snapshot.container.definition;
+    if (definition) this.knownGraph = { incarnation: this.incarnation, definition };
     this.view = view ?? new ContainerView(snapshot);
     this.revision = snapshot.revision ?? 0;
     // A retry still recorded on the container is finished by the next read.
@@ -56,7 +60,9 @@ export class ViewSync {
   /** Reads the whole container again (without outputs: those are read for the tasks about to start). */
   async reload(): Promise<void> {
     const startedAt = performance.now();
-    const load = () => this.store.loadSnapshot(this.container, { outputs: false, parallel: true });
+    // The declared graph is not read again: it never changes within an incarnation (see SnapshotOptions.knownGraph).
+    const knownGraph = this.knownGraph ?? undefined;
+    const load = () => this.store.loadSnapshot(this.container, { outputs: false, parallel: true, ...(knownGraph ? { knownGraph } : {}) });
     let snapshot = await load();
     // A retry recorded on the container and not ended (its process may have
     // died between two of its writes) is finished here, then read again.

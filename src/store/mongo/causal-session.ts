@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Connection, mongo } from 'mongoose';
+import { TaskStatusError } from '../../errors.js';
 
 type ClientSession = mongo.ClientSession;
 type Timestamp = mongo.Timestamp;
@@ -31,6 +32,19 @@ export class CausalSession {
   private readonly current = new AsyncLocalStorage<ClientSession>();
 
   private constructor(private readonly connection: Connection) {}
+
+  /**
+   * The causal session a store gets for its `causalConsistency` option:
+   * `'auto'` (the default) detects it (see {@link detect}), `'always'` forces
+   * it, `'never'` gives none (null).
+   * @throws TaskStatusError `PTS_INVALID_OPTION` for another value, naming the option
+   */
+  static async open(connection: Connection, option: unknown = 'auto'): Promise<CausalSession | null> {
+    if (option !== 'auto' && option !== 'always' && option !== 'never') {
+      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "causalConsistency": ${JSON.stringify(option)} (use 'auto', 'always' or 'never')`);
+    }
+    return option === 'never' ? null : CausalSession.detect(connection, option === 'always');
+  }
 
   /**
    * The store's causal session when the server behind `connection` supports

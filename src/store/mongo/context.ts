@@ -1,4 +1,3 @@
-import type { ClientSession } from 'mongoose';
 import type { ResolvedTaskOptions } from '../../definition/options.js';
 import type { ContainerRecord, TaskRecord } from '../types.js';
 import type { ValueRules } from '../../definition/storable.js';
@@ -6,24 +5,18 @@ import { TaskStatusError } from '../../errors.js';
 import { AppendBatcher } from './append-batch.js';
 import { readGraph } from './graph-pages.js';
 import { SlotBatcher } from './slot-batch.js';
-import type { CausalSession } from './causal-session.js';
 import type { ContainerDoc, StoreModels, TaskDoc } from './models.js';
-import { retryRead, retryWrite, saveOptions, type ResolvedStoreOptions, type StoreWriteConcern } from './store-options.js';
-import { UpdateGate } from './update-gate.js';
+import { StoreOperations, type WriteOptions } from './operations.js';
+import type { ResolvedStoreOptions } from './store-options.js';
 import { assertServerStorable, serverValueRules } from './value-rules.js';
 
-/** Options of one try of a write: pass them on to the driver or mongoose. */
-export interface WriteOptions {
-  writeConcern: StoreWriteConcern;
-  /** The causal session of this try (absent where the server has no use for one). */
-  session?: ClientSession;
-}
+export type { WriteOptions } from './operations.js';
 
 /**
  * What every part of the MongoDB store shares: the models, the resolved
  * options, and the incarnation each container was last seen with.
  */
-export class StoreContext {
+export class StoreContext extends StoreOperations {
   /**
    * The incarnation of each container as this store last read or created it.
    * Writes go to it: a runner whose container was deleted and created again
@@ -42,20 +35,16 @@ export class StoreContext {
   keyedReads = false;
   /** How far the server's clock is ahead of `o.clock` (ms), measured at creation; null when unknown. */
   serverOffsetMs: number | null = null;
-  /** The store's causally consistent session; null where the server has no use for one (see {@link CausalSession}). */
-  causal: CausalSession | null = null;
   /** Log appends, sent in groups (see {@link AppendBatcher}). */
   readonly appends = new AppendBatcher(this);
-  /** Serialises writes of one container document where the server's updates are not atomic (off elsewhere; see {@link UpdateGate}). */
-  gate: UpdateGate;
   /** Slot inserts and deletes, sent in groups (see {@link SlotBatcher}). */
   readonly slotWrites = new SlotBatcher(this);
 
   constructor(
     readonly m: StoreModels,
-    readonly o: ResolvedStoreOptions,
+    o: ResolvedStoreOptions,
   ) {
-    this.gate = new UpdateGate(null, o);
+    super(o);
   }
 
   /** The kinds of values this store's server refuses (measured once per client, when first needed). */
@@ -77,56 +66,12 @@ export class StoreContext {
   }
 
   /**
-   * Runs an idempotent write under the operation deadline, retrying transient
-   * errors. `o` carries the write concern and the causal session: pass it on
-   * as the operation's options.
-   */
-  write<T>(operation: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
-    return retryWrite(this.o, operation, (o) => this.inSession((s) => fn({ ...o, ...s })));
-  }
-
-  /**
    * Like {@link write}, for a write of the container document `name`: under
    * its update gate, so that on servers whose updates are not atomic no two
    * processes read-modify-write it at once (see {@link UpdateGate}).
    */
   writeContainer<T>(operation: string, name: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
     return this.writeGated(operation, `containers:${name}`, fn);
-  }
-
-  /**
-   * Like {@link write}, for an update of the one document that `gateKey`
-   * names (`<collection>:<_id>`), under that document's update gate.
-   */
-  writeGated<T>(operation: string, gateKey: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
-    return this.gate.hold(gateKey, (check) =>
-      this.write(operation, (o) => {
-        check();
-        return fn(o);
-      }),
-    );
-  }
-
-  /** Runs one try of an operation in the store's causal session (see {@link CausalSession}); `s` is `{}` without one. */
-  inSession<T>(fn: (s: { session?: ClientSession }) => Promise<T>): Promise<T> {
-    return this.causal ? this.causal.run((session) => fn({ session })) : fn({});
-  }
-
-  /** Runs a read under the operation deadline (`scale` times it), retrying transient errors. */
-  read<T>(operation: string, fn: () => Promise<T>, scale = 1): Promise<T> {
-    return retryRead(this.o, operation, () => this.inSession(() => fn()), scale);
-  }
-
-  /** Read concern, preference and server-side time limit of a query. */
-  q<Q extends { read(p: string): Q; readConcern(l: string): Q; maxTimeMS(ms: number): Q; session(s: ClientSession | null): Q }>(query: Q, scale = 1): Q {
-    const q = query.read(this.o.readPreference).readConcern(this.o.readConcern).maxTimeMS(this.o.operationTimeoutMs * scale);
-    const session = this.causal?.active;
-    return session ? q.session(session) : q;
-  }
-
-  /** Save options carrying the store's write concern and causal session (for `Model.create`). */
-  saveOptions(o: WriteOptions): Record<string, unknown> {
-    return { ...saveOptions(o.writeConcern), ...(o.session ? { session: o.session } : {}) };
   }
 
   /**

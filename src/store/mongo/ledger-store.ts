@@ -5,7 +5,9 @@ import type { LedgerClaimRecord, LedgerClaimStore, LedgerEntry, LedgerStore } fr
 import { serverTime } from './server-clock.js';
 import { isDuplicateKeyError } from './keys.js';
 import { isFerretDb } from './server-kind.js';
-import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
+import { CausalSession } from './causal-session.js';
+import { StoreOperations } from './operations.js';
+import { resolveStoreOptions, type OperationOptions } from './store-options.js';
 
 type LedgerDoc = Omit<LedgerEntry, 'id'> & { _id: string };
 
@@ -58,7 +60,7 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
   private constructor(
     private readonly m: Model<LedgerDoc>,
     private readonly claims: Model<ClaimDoc>,
-    private readonly o: ResolvedStoreOptions,
+    private readonly ops: StoreOperations,
     /** FerretDB v1: no index serves `$in`, only an exact `_id`. */
     private readonly ferret: boolean,
   ) {}
@@ -68,7 +70,7 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
    * operation runs under `operationTimeoutMs` (default 10000 ms) with
    * transient errors retried for `writeRetryMs` (default 10000 ms), and then
    * throws OperationTimeoutError; writes use `writeConcern` (default majority).
-   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer option
+   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer or `causalConsistency` option
    */
   static async create(connection: Connection, options: { collectionPrefix?: string } & OperationOptions = {}): Promise<MongoLedgerStore> {
     const prefix = options.collectionPrefix ?? 'pts';
@@ -89,7 +91,9 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
         if ((error as { code?: number }).code !== 48) throw error; // 48: exists
       }
     }
-    return new MongoLedgerStore(model, claims, resolved, await isFerretDb(connection));
+    const ops = new StoreOperations(resolved);
+    ops.causal = await CausalSession.open(connection, options.causalConsistency);
+    return new MongoLedgerStore(model, claims, ops, await isFerretDb(connection));
   }
 
   /**
@@ -101,15 +105,15 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     const { id, ...rest } = entry;
     let tries = 0;
     try {
-      await retryWrite(this.o, 'insertEntry', (o) => {
+      await this.ops.write('insertEntry', (o) => {
         tries++;
-        return this.m.create([{ _id: id, ...rest }], saveOptions(o.writeConcern));
+        return this.m.create([{ _id: id, ...rest }], this.ops.saveOptions(o));
       });
       return true;
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
       if (tries === 1) return false;
-      const stored = await retryRead(this.o, 'insertEntry', () => this.m.findById(id).lean<LedgerDoc>().exec());
+      const stored = await this.ops.read('insertEntry', () => this.ops.q(this.m.findById(id)).lean<LedgerDoc>().exec());
       return (
         stored !== null &&
         stored.recordedAt.getTime() === entry.recordedAt.getTime() &&
@@ -141,33 +145,36 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     const found: LedgerDoc[] = [];
     if (this.ferret && unique.length > POINT_READS_MAX) {
       const wanted = new Set(unique);
-      const cursor = this.m.collection.find({}, { projection: { _id: 1, ...projection }, batchSize: 5000, maxTimeMS: this.o.operationTimeoutMs * 6 });
-      for await (const doc of cursor) if (wanted.has(doc._id as unknown as string)) found.push(doc as unknown as LedgerDoc);
-      return found;
+      // One read of the whole collection, in the causal session like every other read.
+      return this.ops.inSession(async (s) => {
+        const options = { projection: { _id: 1, ...projection }, batchSize: 5000, maxTimeMS: this.ops.o.operationTimeoutMs * 6, ...s };
+        for await (const doc of this.m.collection.find({}, options)) if (wanted.has(doc._id as unknown as string)) found.push(doc as unknown as LedgerDoc);
+        return found;
+      });
     }
     if (this.ferret) {
       const limit = pLimit(PARALLEL_READS);
       const docs = await Promise.all(
-        unique.map((id) => limit(() => retryRead(this.o, 'findEntries', () => this.m.findById(id, projection).lean<LedgerDoc>().exec()))),
+        unique.map((id) => limit(() => this.ops.read('findEntries', () => this.ops.q(this.m.findById(id, projection)).lean<LedgerDoc>().exec()))),
       );
       return docs.filter((d): d is LedgerDoc => d !== null);
     }
     for (let i = 0; i < unique.length; i += IN_CHUNK) {
       const chunk = unique.slice(i, i + IN_CHUNK);
-      found.push(...(await retryRead(this.o, 'findEntries', () => this.m.find({ _id: { $in: chunk } }, projection).lean<LedgerDoc[]>().exec())));
+      found.push(...(await this.ops.read('findEntries', () => this.ops.q(this.m.find({ _id: { $in: chunk } }, projection)).lean<LedgerDoc[]>().exec())));
     }
     return found;
   }
 
   async listEntries(ledger: string): Promise<LedgerEntry[]> {
-    const docs = await retryRead(this.o, 'listEntries', () => this.m.find({ ledger }).lean<LedgerDoc[]>().exec(), 6);
+    const docs = await this.ops.read('listEntries', () => this.ops.q(this.m.find({ ledger }), 6).lean<LedgerDoc[]>().exec(), 6);
     return docs.map(toEntry).sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime() || a.id.localeCompare(b.id));
   }
 
   async deleteEntries(ledger: string, recordedBefore?: Date): Promise<number> {
     const filter = recordedBefore ? { ledger, recordedAt: { $lt: recordedBefore } } : { ledger };
     // Idempotent: a retry after a lost reply deletes what is left.
-    const result = await retryWrite(this.o, 'deleteEntries', () => this.m.deleteMany(filter).exec());
+    const result = await this.ops.write('deleteEntries', (o) => this.m.deleteMany(filter, o).exec());
     return result.deletedCount;
   }
 
@@ -179,9 +186,9 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
     const _id = claimId(claim.key, claim.generation);
     let tries = 0;
     try {
-      await retryWrite(this.o, 'insertClaim', (o) => {
+      await this.ops.write('insertClaim', (o) => {
         tries++;
-        return this.claims.create([{ _id, ...claim, renewedAt: new Date(), released: false }], saveOptions(o.writeConcern));
+        return this.claims.create([{ _id, ...claim, renewedAt: new Date(), released: false }], this.ops.saveOptions(o));
       });
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
@@ -194,21 +201,21 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
   }
 
   async getClaim(key: string, generation: number): Promise<LedgerClaimRecord | null> {
-    const doc = await retryRead(this.o, 'getClaim', () => this.claims.findById(claimId(key, generation)).lean<ClaimDoc>().exec());
+    const doc = await this.ops.read('getClaim', () => this.ops.q(this.claims.findById(claimId(key, generation))).lean<ClaimDoc>().exec());
     if (!doc) return null;
     const { _id, ...rest } = doc;
     return rest;
   }
 
   async renewClaim(key: string, generation: number, holder: string): Promise<boolean> {
-    const r = await retryWrite(this.o, 'renewClaim', (o) =>
+    const r = await this.ops.write('renewClaim', (o) =>
       this.claims.updateOne({ _id: claimId(key, generation), holder, released: false }, { $currentDate: { renewedAt: true } }, o).exec(),
     );
     return r.matchedCount > 0;
   }
 
   async releaseClaim(key: string, generation: number, holder: string): Promise<void> {
-    await retryWrite(this.o, 'releaseClaim', (o) =>
+    await this.ops.write('releaseClaim', (o) =>
       this.claims.updateOne({ _id: claimId(key, generation), holder }, { $set: { released: true } }, o).exec(),
     );
   }
@@ -219,8 +226,8 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
 
   async releaseClaimsOf(ledger: string, holder: string): Promise<number> {
     // One scan of this ledger's claims (small), then one fenced write per claim by exact `_id`.
-    const docs = await retryRead(this.o, 'releaseClaimsOf', () =>
-      this.claims.find({ ledger, holder, released: false }, { _id: 0, key: 1, generation: 1 }).lean<Array<Pick<ClaimDoc, 'key' | 'generation'>>>().exec(),
+    const docs = await this.ops.read('releaseClaimsOf', () =>
+      this.ops.q(this.claims.find({ ledger, holder, released: false }, { _id: 0, key: 1, generation: 1 })).lean<Array<Pick<ClaimDoc, 'key' | 'generation'>>>().exec(),
     );
     for (const d of docs) await this.releaseClaim(d.key, d.generation, holder);
     return docs.length;
@@ -228,8 +235,8 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
 
   async deleteClaimsOfRecorded(ledger: string): Promise<number> {
     // Maintenance: one scan of the claims of this ledger (small: one document per claimed item and takeover).
-    const docs = await retryRead(this.o, 'deleteClaimsOfRecorded', () =>
-      this.claims.find({ ledger }, { _id: 1, key: 1 }).lean<Array<Pick<ClaimDoc, '_id' | 'key'>>>().exec(),
+    const docs = await this.ops.read('deleteClaimsOfRecorded', () =>
+      this.ops.q(this.claims.find({ ledger }, { _id: 1, key: 1 })).lean<Array<Pick<ClaimDoc, '_id' | 'key'>>>().exec(),
     );
     if (docs.length === 0) return 0;
     const recorded = new Set((await this.findEntries([...new Set(docs.map((d) => d.key))])).map((e) => e.id));
@@ -239,7 +246,7 @@ export class MongoLedgerStore implements LedgerStore, LedgerClaimStore {
       // One delete statement per exact `_id`: FerretDB v1 serves only an exact `_id` by index, and scans for a `$in`.
       const ops = ids.slice(at, at + DELETE_BATCH).map((_id) => ({ deleteOne: { filter: { _id } } }));
       // Idempotent: a retry after a lost reply deletes what is left.
-      const r = await retryWrite(this.o, 'deleteClaimsOfRecorded', (o) => this.claims.bulkWrite(ops, { ordered: false, ...o }));
+      const r = await this.ops.write('deleteClaimsOfRecorded', (o) => this.claims.bulkWrite(ops, { ordered: false, ...o }));
       deleted += r.deletedCount;
     }
     return deleted;

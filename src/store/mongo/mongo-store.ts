@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { TaskStatusError } from '../../errors.js';
 import type {
@@ -15,6 +14,7 @@ import type {
   ContainerSnapshot,
   NewContainer,
   NewTask,
+  NewTasks,
   RetryIntent,
   SettleOutcome,
   SnapshotOptions,
@@ -33,11 +33,9 @@ import { DEFAULT_SERVER_SELECTION_TIMEOUT_MS, waitForServer } from './connect.js
 import { withDeadline } from '../retry.js';
 import { listContainerPage } from './container-list.js';
 import { appendToListing } from './listing.js';
-import { dropGraph, writeGraph } from './graph-pages.js';
 import { CausalSession } from './causal-session.js';
-import { StoreContext, toContainerRecord } from './context.js';
+import { StoreContext } from './context.js';
 import { connectionDatabase, type ConnectionDatabase } from './database-name.js';
-import { isDuplicateKeyError, ofIncarnation } from './keys.js';
 import { bindModels, LEGACY_INDEXES, type ContainerDoc, type StoreModels } from './models.js';
 import { measureServerOffset, serverTime } from './server-clock.js';
 import { isFerretDb, updatesAreAtomic } from './server-kind.js';
@@ -47,6 +45,7 @@ import * as reads from './log-read.js';
 import * as single from './task-read.js';
 import * as records from './task-records.js';
 import * as log from './task-log.js';
+import * as lifecycle from './container-lifecycle.js';
 import * as traces from './trace-store.js';
 import * as slots from './slots.js';
 import { resolveStoreOptions, type MongoStoreOptions } from './store-options.js';
@@ -88,90 +87,14 @@ export class MongoStore implements TaskStore {
     }
     const reads = options.containerReads ?? 'auto';
     ctx.keyedReads = reads === 'by-key' || (reads === 'auto' && (await isFerretDb(connection)));
-    const causal = options.causalConsistency ?? 'auto';
-    if (causal !== 'auto' && causal !== 'always' && causal !== 'never') {
-      throw new TaskStatusError('PTS_INVALID_OPTION', `Invalid option "causalConsistency": ${JSON.stringify(causal)} (use 'auto', 'always' or 'never')`);
-    }
-    if (causal !== 'never') ctx.causal = await CausalSession.detect(connection, causal === 'always');
+    ctx.causal = await CausalSession.open(connection, options.causalConsistency);
     ctx.serverOffsetMs = await measureServerOffset(models.containers.db.db, resolved.clock).catch(() => null);
     return new MongoStore(ctx);
   }
 
-  /**
-   * Creates the container, or returns the one that exists (`created: false`).
-   * The insert runs under the operation deadline with transient errors
-   * retried; a retry after a lost reply recognises its own container by the
-   * random incarnation it generated (`created: true`). A tombstone left by a
-   * delete that died half-way is purged first. A new container's entry in
-   * the container listing is appended before its document (see listing.ts).
-   * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
-   */
-  async createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
-    for (let round = 1; ; round++) {
-      // Read first: resuming an existing container (the common call) writes
-      // nothing. Its declared graph is not read (megabytes for a large
-      // container): a caller that compares graphs reads it with `loadSnapshot`.
-      const existing = await this.ctx.readContainerDoc('createContainer', input.name, false);
-      if (existing && !existing.deletedAt) {
-        this.ctx.pins.set(input.name, existing.incarnation ?? '');
-        return { record: toContainerRecord(existing), created: false };
-      }
-      // A delete that died half-way left a tombstone: finish its purge, then create.
-      if (existing && round < 3) {
-        await this.purge(input.name, existing.incarnation ?? '');
-        continue;
-      }
-      const now = new Date();
-      const incarnation = randomBytes(8).toString('hex');
-      // The declared graph's pages before the document that points at them
-      // (see graph-pages.ts): a cut in between leaves pages no container
-      // names, and the next create writes its own under a new incarnation.
-      const graph = input.definition ? await writeGraph(this.ctx, input.name, incarnation, input.definition) : null;
-      // The listing entry first: every container document has one (a cut in
-      // between leaves a dead entry, which the list skips).
-      const listing = await appendToListing(this.ctx, input.name, incarnation, now);
-      const doc: ContainerDoc = {
-        _id: input.name,
-        status: 'running',
-        failFast: input.failFast,
-        definition: null,
-        graph,
-        createdAt: now,
-        updatedAt: now,
-        finishedAt: null,
-        cancelRequestedAt: null,
-        incarnation,
-        deletedAt: null,
-        directory: true,
-        listing,
-      };
-      try {
-        await this.ctx.writeContainer('createContainer', input.name, (o) => this.m.containers.create([doc], this.ctx.saveOptions(o)));
-        this.ctx.pins.set(input.name, doc.incarnation!);
-        this.ctx.directoryEnds.set(JSON.stringify([input.name, doc.incarnation]), 0);
-        return { record: { ...toContainerRecord(doc), definition: input.definition }, created: true };
-      } catch (error) {
-        if (!isDuplicateKeyError(error)) throw error;
-        const raw = await this.ctx.readContainerDoc('createContainer', input.name, false);
-        if (raw && !raw.deletedAt && raw.incarnation === doc.incarnation) {
-          // Our own insert, whose reply was lost: the retry met it.
-          this.ctx.pins.set(input.name, doc.incarnation!);
-          return { record: { ...toContainerRecord(raw), definition: input.definition }, created: true };
-        }
-        // Another create won: the pages written for ours are no one's.
-        if (graph) await dropGraph(this.ctx, input.name, incarnation, graph);
-        // A delete that died half-way left a tombstone: finish its purge, then create.
-        if (raw?.deletedAt && round < 3) {
-          await this.purge(input.name, raw.incarnation ?? '');
-          continue;
-        }
-        // An existing container: its stored fields, without reading its tasks
-        // (the status is the stored hint; read loadSnapshot for the derived one).
-        if (!raw || raw.deletedAt) throw error;
-        this.ctx.pins.set(input.name, raw.incarnation ?? '');
-        return { record: toContainerRecord(raw), created: false };
-      }
-    }
+  /** Creates the container, or returns the one that exists (see {@link createContainer} in container-lifecycle.ts). */
+  createContainer(input: NewContainer): Promise<{ record: ContainerRecord; created: boolean }> {
+    return lifecycle.createContainer(this.ctx, input);
   }
 
   /** The container with its status derived from its tasks (see {@link deriveContainerState}), or null. */
@@ -195,61 +118,9 @@ export class MongoStore implements TaskStore {
     return listContainerPage(this.ctx, query);
   }
 
-  /**
-   * Tombstones the container, then purges what is stored under its
-   * incarnation; false when it did not exist. Each step runs under the
-   * operation deadline with transient errors retried. A retry after a lost
-   * reply that finds a tombstone with its own `deletedAt` goes on as the
-   * deleter. A tombstone left by a delete that died half-way is purged here
-   * too (the call still returns false: the container was already gone).
-   * @throws OperationTimeoutError when the server gave no reply in time and retries ran out
-   */
-  async deleteContainer(name: string): Promise<boolean> {
-    const before = await this.ctx.readContainerDoc('deleteContainer', name, false);
-    this.ctx.pins.delete(name);
-    if (!before) return false;
-    const inc = before.incarnation ?? '';
-    if (before.deletedAt) {
-      await this.purge(name, inc);
-      return false;
-    }
-    // The tombstone first: from here on the container reads as gone, and a
-    // create under the same name makes a new incarnation. It names the
-    // incarnation read, so a container created again meanwhile is never tombstoned.
-    const deletedAt = new Date();
-    let tries = 0;
-    const res = await this.ctx.writeContainer('deleteContainer', name, (o) => {
-      tries++;
-      return this.m.containers.updateOne({ _id: name, deletedAt: null, incarnation: ofIncarnation(inc) }, { $set: { deletedAt } }, o).exec();
-    });
-    if (res.matchedCount === 0) {
-      const raw = await this.ctx.readContainerDoc('deleteContainer', name, false);
-      const ours = tries > 1 && raw?.deletedAt?.getTime() === deletedAt.getTime();
-      if (!ours) {
-        // Deleted by another call meanwhile (help its purge), or deleted and created again: not ours to delete.
-        if (raw?.deletedAt) await this.purge(name, raw.incarnation ?? '');
-        return false;
-      }
-    }
-    await this.purge(name, inc);
-    return true;
-  }
-
-  /**
-   * Removes a tombstoned container with everything stored under its
-   * incarnation `inc`; each step idempotent. Documents of any other
-   * incarnation are left alone: a purge that is slow, or held up, never
-   * reaches a container created again under the same name meanwhile.
-   */
-  private async purge(name: string, inc: string): Promise<void> {
-    const mine = { container: name, incarnation: ofIncarnation(inc) };
-    // Children first: a crash half-way leaves a tombstone that a delete or create finishes.
-    await this.ctx.write('purge', (o) => this.m.transitions.deleteMany(mine, o).exec());
-    await this.ctx.write('purge', (o) => this.m.tasks.deleteMany(mine, o).exec());
-    await this.ctx.write('purge', (o) => this.m.directory.deleteMany(mine, o).exec());
-    await this.ctx.write('purge', (o) => this.m.graph.deleteMany(mine, o).exec());
-    await this.ctx.write('purge', (o) => this.m.slots.deleteMany({ container: name, incarnation: inc }, o).exec());
-    await this.ctx.writeContainer('purge', name, (o) => this.m.containers.deleteOne({ _id: name, deletedAt: { $ne: null }, incarnation: ofIncarnation(inc) }, o).exec());
+  /** Tombstones the container, then purges its incarnation; false when it did not exist (see container-lifecycle.ts). */
+  deleteContainer(name: string): Promise<boolean> {
+    return lifecycle.deleteContainer(this.ctx, name);
   }
 
   /**
@@ -309,7 +180,7 @@ export class MongoStore implements TaskStore {
   // Changes runners cannot see through their own writes move the container's
   // revision on, after they are written (see ContainerHead.revision).
 
-  async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+  async addTasks(container: string, tasks: NewTasks): Promise<string[]> {
     const added = await records.addTasks(this.ctx, container, tasks);
     if (added.length > 0) await this.ctx.bump(container);
     return added;

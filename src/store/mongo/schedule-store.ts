@@ -14,9 +14,11 @@ import {
 } from '../schedule-types.js';
 import { isDuplicateKeyError } from './keys.js';
 import { bindGateModel } from './models.js';
+import { CausalSession } from './causal-session.js';
+import { StoreOperations, type WriteOptions } from './operations.js';
 import { updatesAreAtomic } from './server-kind.js';
 import { UpdateGate } from './update-gate.js';
-import { resolveStoreOptions, retryRead, retryWrite, saveOptions, type OperationOptions, type ResolvedStoreOptions } from './store-options.js';
+import { resolveStoreOptions, type OperationOptions } from './store-options.js';
 
 interface HeadDoc {
   _id: string;
@@ -101,8 +103,7 @@ export class MongoScheduleStore implements ScheduleStore {
     private readonly heads: Model<HeadDoc>,
     private readonly slots: Model<SlotDoc>,
     private readonly owners: Model<ContainerOwnerDoc>,
-    private readonly o: ResolvedStoreOptions,
-    private readonly gate: UpdateGate,
+    private readonly ops: StoreOperations,
   ) {}
 
   /**
@@ -111,18 +112,13 @@ export class MongoScheduleStore implements ScheduleStore {
    * servers whose updates are not atomic (FerretDB v1) one would overwrite
    * the other's fields, e.g. a trigger request lost under a cursor advance.
    */
-  private update<T>(operation: string, key: string, fn: (o: { writeConcern: ResolvedStoreOptions['writeConcern'] }) => Promise<T>): Promise<T> {
-    return this.gate.hold(key, (check) =>
-      retryWrite(this.o, operation, (o) => {
-        check();
-        return fn(o);
-      }),
-    );
+  private update<T>(operation: string, key: string, fn: (o: WriteOptions) => Promise<T>): Promise<T> {
+    return this.ops.writeGated(operation, key, fn);
   }
 
   /**
    * Binds the store to a connection and creates its collections and indexes if missing.
-   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer option
+   * @throws InvalidOptionError for a bad `collectionPrefix`; TaskStatusError `PTS_INVALID_OPTION` for a bad timer or `causalConsistency` option
    */
   static async create(connection: Connection, options: MongoScheduleStoreOptions = {}): Promise<MongoScheduleStore> {
     const prefix = options.collectionPrefix ?? 'pts';
@@ -141,14 +137,15 @@ export class MongoScheduleStore implements ScheduleStore {
     await ensureCollection(heads);
     await ensureCollection(slots);
     await ensureCollection(owners);
-    let gate = new UpdateGate(null, resolved);
+    const ops = new StoreOperations(resolved);
     if (!(await updatesAreAtomic(connection))) {
       const gates = bindGateModel(connection, prefix);
       await ensureCollection(gates);
       await gates.createIndexes();
-      gate = new UpdateGate(gates, resolved);
+      ops.gate = new UpdateGate(gates, resolved);
     }
-    return new MongoScheduleStore(heads, slots, owners, resolved, gate);
+    ops.causal = await CausalSession.open(connection, options.causalConsistency);
+    return new MongoScheduleStore(heads, slots, owners, ops);
   }
 
   /**
@@ -168,7 +165,7 @@ export class MongoScheduleStore implements ScheduleStore {
     const now = new Date();
     const doc: HeadDoc = { _id: schedule, cursor: initialCursor, description: description ?? null, trigger: null, handoverAt: null, createdAt: now, updatedAt: now };
     try {
-      await retryWrite(this.o, 'openHead', (o) => this.heads.create([doc], saveOptions(o.writeConcern)));
+      await this.ops.write('openHead', (o) => this.heads.create([doc], this.ops.saveOptions(o)));
       return toHead(doc);
     } catch (error) {
       // Created meanwhile, by another scheduler or by our own try whose reply was lost.
@@ -181,12 +178,12 @@ export class MongoScheduleStore implements ScheduleStore {
 
   /** Every schedule's head, by name (one scan of the small heads collection; for inspection). */
   async listHeads(): Promise<ScheduleHead[]> {
-    const docs = await retryRead(this.o, 'listHeads', () => this.heads.find({}).sort({ _id: 1 }).lean<HeadDoc[]>().exec());
+    const docs = await this.ops.read('listHeads', () => this.ops.q(this.heads.find({}).sort({ _id: 1 })).lean<HeadDoc[]>().exec());
     return docs.map(toHead);
   }
 
   private findHead(schedule: string): Promise<HeadDoc | null> {
-    return retryRead(this.o, 'openHead', () => this.heads.findById(schedule).lean<HeadDoc>().exec());
+    return this.ops.read('openHead', () => this.ops.q(this.heads.findById(schedule)).lean<HeadDoc>().exec());
   }
 
   async getHead(schedule: string): Promise<ScheduleHead | null> {
@@ -218,14 +215,14 @@ export class MongoScheduleStore implements ScheduleStore {
   async claimContainer(container: string, slotId: string): Promise<{ owner: string; inserted: boolean }> {
     let tries = 0;
     try {
-      await retryWrite(this.o, 'claimContainer', (o) => {
+      await this.ops.write('claimContainer', (o) => {
         tries++;
-        return this.owners.create([{ _id: container, slotId, claimedAt: new Date() }], saveOptions(o.writeConcern));
+        return this.owners.create([{ _id: container, slotId, claimedAt: new Date() }], this.ops.saveOptions(o));
       });
       return { owner: slotId, inserted: true };
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
-      const stored = await retryRead(this.o, 'claimContainer', () => this.owners.findById(container).lean<ContainerOwnerDoc>().exec());
+      const stored = await this.ops.read('claimContainer', () => this.ops.q(this.owners.findById(container)).lean<ContainerOwnerDoc>().exec());
       if (!stored) throw error;
       // A retry after a lost reply meets our own insert: it counts as inserted by us.
       return { owner: stored.slotId, inserted: tries > 1 && stored.slotId === slotId };
@@ -257,38 +254,38 @@ export class MongoScheduleStore implements ScheduleStore {
     };
     let tries = 0;
     try {
-      await retryWrite(this.o, 'claimSlot', (o) => {
+      await this.ops.write('claimSlot', (o) => {
         tries++;
-        return this.slots.create([doc], saveOptions(o.writeConcern));
+        return this.slots.create([doc], this.ops.saveOptions(o));
       });
       return true;
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
       if (tries === 1) return false;
-      const stored = await retryRead(this.o, 'claimSlot', () => this.slots.findById(doc._id).lean<SlotDoc>().exec());
+      const stored = await this.ops.read('claimSlot', () => this.ops.q(this.slots.findById(doc._id)).lean<SlotDoc>().exec());
       return stored?.claimedBy === doc.claimedBy && stored.claimedAt.getTime() === now.getTime();
     }
   }
 
   async getSlot(schedule: string, slot: Date): Promise<SlotRecord | null> {
-    const doc = await retryRead(this.o, 'getSlot', () => this.slots.findById(slotKey(schedule, slot)).lean<SlotDoc>().exec());
+    const doc = await this.ops.read('getSlot', () => this.ops.q(this.slots.findById(slotKey(schedule, slot))).lean<SlotDoc>().exec());
     return doc ? toSlot(doc) : null;
   }
 
   async listOpenSlots(schedule: string): Promise<SlotRecord[]> {
     const filter = { schedule, state: { $in: [...OPEN_SLOT_STATES] } };
-    const docs = await retryRead(this.o, 'listOpenSlots', () => this.slots.find(filter).lean<SlotDoc[]>().exec(), 6);
+    const docs = await this.ops.read('listOpenSlots', () => this.ops.q(this.slots.find(filter), 6).lean<SlotDoc[]>().exec(), 6);
     return docs.map(toSlot).sort(bySlot);
   }
 
   async listSlots(schedule: string): Promise<SlotRecord[]> {
-    const docs = await retryRead(this.o, 'listSlots', () => this.slots.find({ schedule }).lean<SlotDoc[]>().exec(), 6);
+    const docs = await this.ops.read('listSlots', () => this.ops.q(this.slots.find({ schedule }), 6).lean<SlotDoc[]>().exec(), 6);
     return docs.map(toSlot).sort(bySlot);
   }
 
   async deleteEndedSlots(schedule: string, before: Date): Promise<number> {
     const filter = { schedule, slot: { $lt: before }, state: { $nin: [...OPEN_SLOT_STATES] } };
-    const result = await retryWrite(this.o, 'deleteEndedSlots', () => this.slots.deleteMany(filter).exec());
+    const result = await this.ops.write('deleteEndedSlots', (o) => this.slots.deleteMany(filter, o).exec());
     return result.deletedCount;
   }
 
@@ -296,7 +293,7 @@ export class MongoScheduleStore implements ScheduleStore {
     let released = 0;
     // Exact `_id` deletes: served by the index on every server.
     for (const _id of containers) {
-      released += (await retryWrite(this.o, 'releaseContainers', (o) => this.owners.deleteOne({ _id }, o).exec())).deletedCount;
+      released += (await this.ops.write('releaseContainers', (o) => this.owners.deleteOne({ _id }, o).exec())).deletedCount;
     }
     return released;
   }

@@ -33,8 +33,14 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   // made from them: a task is inserted before any transition of its own or
   // of the attempt that added it, so every task a transition read refers
   // to is seen by the task read that follows it.
-  let doc = options.declared ? await readWithoutGraph(ctx, container) : await ctx.readContainerDoc('loadSnapshot', container);
+  const known = options.knownGraph;
+  let doc = options.declared || known ? await readWithoutGraph(ctx, container) : await ctx.readContainerDoc('loadSnapshot', container);
   if (!doc || doc.deletedAt) return null;
+  if (known && !options.declared) {
+    // The graph of an incarnation never changes once written: the caller's stands for it.
+    doc = (doc.incarnation ?? '') === known.incarnation ? { ...doc, definition: known.definition } : await ctx.readContainerDoc('loadSnapshot', container);
+    if (!doc || doc.deletedAt) return null;
+  }
   if (options.declared) {
     // The caller's graph stands for the stored one only while the definition it comes from is the applied one.
     // So does it where the stored graph (in pages) has the caller's graph's fingerprint.
@@ -109,7 +115,8 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   };
   const hiddenStaged = tasks.filter((t) => !visible(t)).map((t) => ({ addedBy: t.addedBy!, stagedBy: t.stagedBy! }));
   const records = hiddenStaged.length === 0 ? tasks : tasks.filter(visible);
-  records.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  // Declared records come in order already: a sort of 100k with a comparator took 120 ms in one call.
+  if (!inOrder(records)) records.sort(byOrder);
   const slice = new TimeSlice();
   const snapshots: TaskSnapshot[] = new Array(records.length);
   for (let i = 0; i < records.length; i++) {
@@ -128,6 +135,14 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
     applied,
     fromDeclared: declared !== null && !keyed,
   };
+}
+
+const byOrder = (a: TaskRecord, b: TaskRecord): number => a.order - b.order || a.name.localeCompare(b.name);
+
+/** The records are sorted by {@link byOrder} (one pass). */
+function inOrder(records: readonly TaskRecord[]): boolean {
+  for (let i = 1; i < records.length; i++) if (byOrder(records[i - 1]!, records[i]!) > 0) return false;
+  return true;
 }
 
 /** A fold of entries already in memory (a keyed read's). */

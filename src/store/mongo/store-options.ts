@@ -114,9 +114,9 @@ export function resolveStoreOptions(options: MongoStoreOptions): ResolvedStoreOp
 
 /**
  * The options of a store's operations alone (deadline, retries, write
- * concern), for the schedule and ledger stores.
+ * concern, causal session), for the schedule and ledger stores.
  */
-export type OperationOptions = Pick<MongoStoreOptions, 'operationTimeoutMs' | 'writeRetryMs' | 'writeConcern'>;
+export type OperationOptions = Pick<MongoStoreOptions, 'operationTimeoutMs' | 'writeRetryMs' | 'writeConcern' | 'causalConsistency'>;
 
 /**
  * Runs an idempotent write under the operation deadline (`operationTimeoutMs`
