@@ -144,16 +144,23 @@ export class EarlyStart {
     }
     // The full read may have landed meanwhile: the runner takes that instead.
     if (added === 0 || this.done) return null;
-    // The records as declared (inputs included), with the states the picture holds.
-    const tasks: TaskSnapshot[] = this.taken.map((record) => ({ record: { ...record }, state: view.get(record.name)?.state ?? initialTaskState() }));
+    // The records as declared (inputs included), with the states the picture
+    // holds; thousands after a while on a large container: in slices.
+    const slice = new TimeSlice();
+    const tasks: TaskSnapshot[] = [];
+    for (const record of this.taken) {
+      tasks.push({ record: { ...record }, state: view.get(record.name)?.state ?? initialTaskState() });
+      if (slice.due()) await slice.yield();
+    }
     const inPicture = new Set(this.taken.map((r) => r.name));
     for (const [name, state] of this.succeeded) {
       if (inPicture.has(name)) continue;
       const record = this.graph!.byName.get(name)!;
       tasks.push({ record: { ...record }, state: view.get(name)?.state ?? state });
     }
-    tasks.sort((a, b) => a.record.order - b.record.order);
-    return new ContainerView({ container: this.record, tasks, readAt: new Date(), hiddenStaged: [] });
+    if (this.done) return null;
+    // Every task once, each a declared one.
+    return ContainerView.buildPartial({ container: this.record, tasks, readAt: new Date(), hiddenStaged: [] }, slice);
   }
 
   /** Names of the tasks taken in so far, and of the dependencies read succeeded (all may have moved since the full read began). */

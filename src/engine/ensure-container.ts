@@ -4,7 +4,7 @@ import { EARLY_START_MIN_TASKS } from './early-start.js';
 import { declaredRecords, definitionFingerprint, graphFingerprint, stableJson } from '../definition/fingerprint.js';
 import type { ContainerDefinition } from '../definition/types.js';
 import { DefinitionConflictError, NotFoundError } from '../errors.js';
-import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
+import type { ContainerHead, ContainerRecord, ContainerSnapshot, NewTask, NewTasks, TaskRecord, TaskSnapshot, TaskStore } from '../store/types.js';
 import type { FreshTasks } from './view.js';
 
 /** Declared tasks compared with their stored records between two yields to the event loop. */
@@ -114,16 +114,11 @@ export async function ensureContainer(
     if (differences.length > 0) throw new DefinitionConflictError(name, differences);
     changes = await applyOptionChanges(store, record, definition, existing);
   }
-  const missing = definition.tasks.filter((t) => !existing.has(t.name));
-  const newTasks: NewTask[] = missing.map((t) => ({
-    name: t.name,
-    dependsOn: t.dependsOn as string[],
-    handler: t.handlerName,
-    input: t.input,
-    options: t.options,
-    dynamic: false,
-    addedBy: null,
-  }));
+  // The declared tasks not stored yet: every one when this call created the container (no copy of the list).
+  const missing = existing.size === 0 ? definition.tasks : definition.tasks.filter((t) => !existing.has(t.name));
+  // Their records are made when read, one at a time, never held as a list:
+  // a million-task create holds only the definition it was given.
+  const newTasks: NewTasks = { length: missing.length, at: (i) => (i < missing.length ? newTaskOf(missing.at(i)!) : undefined), distinct: true };
   const added = newTasks.length > 0 ? await store.addTasks(name, newTasks) : [];
   let fresh: FreshTasks | undefined;
   // The stored records were compared equal to the definition's (or made from it by this call).
@@ -140,6 +135,21 @@ export async function ensureContainer(
     snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
   }
   if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
+  if (!created && !fresh && !isApplied(snapshot, fingerprint)) {
+    // A runner creating the container at the same moment may have inserted
+    // its tasks and not yet moved the revision on for them: this picture
+    // would be read again in full at the first poll, in the middle of the
+    // run (in 7 of 7 bench runs of four runners started together, one read
+    // everything at its first poll, delaying its next claims 100-300 ms).
+    // One read by `_id` checks it now, before the run.
+    const head = await store.readContainerHead(name);
+    if (head && head.revision !== snapshot.revision) {
+      // Changed since it was compared: not recorded applied from this picture.
+      compared = false;
+      snapshot = await store.loadSnapshot(name, { outputs: false, parallel: true });
+      if (!snapshot) throw new NotFoundError('container', name, 'it was deleted while being created');
+    }
+  }
   if (store.recordApplied && compared && !isApplied(snapshot, fingerprint) && holdsExactly(snapshot, definition, fresh)) {
     // The next runner's start can trust the definition for the task records.
     const quiet = snapshot.tasks.every((t) => t.state.status !== 'running' && t.state.status !== 'failed');
@@ -148,6 +158,11 @@ export async function ensureContainer(
     snapshot = { ...snapshot, applied };
   }
   return { resumed: !created, changes, snapshot, fresh };
+}
+
+/** The record of a declared task as it is added. */
+function newTaskOf(t: ContainerDefinition['tasks'][number]): NewTask {
+  return { name: t.name, dependsOn: t.dependsOn as string[], handler: t.handlerName, input: t.input, options: t.options, dynamic: false, addedBy: null };
 }
 
 /**

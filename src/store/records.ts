@@ -297,6 +297,18 @@ export interface ContainerHead {
 export type NewTask = Omit<TaskRecord, 'container' | 'createdAt' | 'order'>;
 
 /**
+ * Tasks to add, read by index and made when asked, so that a large list
+ * (a million declared tasks) is never held as one object per task. An array
+ * is one. `distinct`: the names are known to be distinct (a definition's,
+ * checked when it was built), so they are not checked again.
+ */
+export interface NewTasks {
+  readonly length: number;
+  at(index: number): NewTask | undefined;
+  readonly distinct?: boolean;
+}
+
+/**
  * Where a page of {@link TaskStore.listContainerPage} goes on: below entry
  * `seq` of the store's container listing, below entry `finished` of the list
  * of the query's final status, or among the containers made

@@ -1,6 +1,6 @@
 import type { Transition } from './transition.js';
 import type { AttemptOutcome, AttemptPatch, AttemptTraceKey, Claim, ClaimOrder, ClaimRequest, HeldSlots, SettleOutcome, SlotAcquisition, SlotHolder, SlotHolding, SlotId } from './claims.js';
-import type { AppliedDefinition, ContainerHead, ContainerPage, ContainerPageQuery, ContainerRecord, ContainerSnapshot, ContainerStatus, NewContainer, NewTask, RetryIntent, SnapshotOptions, TaskRead, TaskRecord, TaskRecordsRead } from './records.js';
+import type { AppliedDefinition, ContainerHead, ContainerPage, ContainerPageQuery, ContainerRecord, ContainerSnapshot, ContainerStatus, NewContainer, NewTask, NewTasks, RetryIntent, SnapshotOptions, TaskRead, TaskRecord, TaskRecordsRead } from './records.js';
 
 export * from './records.js';
 export * from './claims.js';
@@ -71,7 +71,7 @@ export interface TaskStore {
    * task with `stagedBy` takes the place of one of the same name staged by an
    * earlier attempt of the same adder whose success was never recorded.
    */
-  addTasks(container: string, tasks: NewTask[]): Promise<string[]>;
+  addTasks(container: string, tasks: NewTasks): Promise<string[]>;
   /** Replaces the static fields of a task that exists (0.0.1 `updateTask`). */
   updateTaskRecord(container: string, name: string, patch: Partial<NewTask>): Promise<boolean>;
   /** Deletes one task and its history; false when it did not exist. */

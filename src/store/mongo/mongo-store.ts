@@ -14,6 +14,7 @@ import type {
   ContainerSnapshot,
   NewContainer,
   NewTask,
+  NewTasks,
   RetryIntent,
   SettleOutcome,
   SnapshotOptions,
@@ -179,7 +180,7 @@ export class MongoStore implements TaskStore {
   // Changes runners cannot see through their own writes move the container's
   // revision on, after they are written (see ContainerHead.revision).
 
-  async addTasks(container: string, tasks: NewTask[]): Promise<string[]> {
+  async addTasks(container: string, tasks: NewTasks): Promise<string[]> {
     const added = await records.addTasks(this.ctx, container, tasks);
     if (added.length > 0) await this.ctx.bump(container);
     return added;

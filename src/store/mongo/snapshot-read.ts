@@ -115,7 +115,8 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
   };
   const hiddenStaged = tasks.filter((t) => !visible(t)).map((t) => ({ addedBy: t.addedBy!, stagedBy: t.stagedBy! }));
   const records = hiddenStaged.length === 0 ? tasks : tasks.filter(visible);
-  records.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
+  // Declared records come in order already: a sort of 100k with a comparator took 120 ms in one call.
+  if (!inOrder(records)) records.sort(byOrder);
   const slice = new TimeSlice();
   const snapshots: TaskSnapshot[] = new Array(records.length);
   for (let i = 0; i < records.length; i++) {
@@ -134,6 +135,14 @@ export async function loadSnapshot(ctx: StoreContext, container: string, options
     applied,
     fromDeclared: declared !== null && !keyed,
   };
+}
+
+const byOrder = (a: TaskRecord, b: TaskRecord): number => a.order - b.order || a.name.localeCompare(b.name);
+
+/** The records are sorted by {@link byOrder} (one pass). */
+function inOrder(records: readonly TaskRecord[]): boolean {
+  for (let i = 1; i < records.length; i++) if (byOrder(records[i - 1]!, records[i]!) > 0) return false;
+  return true;
 }
 
 /** A fold of entries already in memory (a keyed read's). */

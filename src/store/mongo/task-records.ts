@@ -1,6 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import type { NewTask } from '../types.js';
+import type { NewTask, NewTasks } from '../types.js';
 import type { StoreContext } from './context.js';
 import { addToDirectory } from './directory.js';
 import { isDuplicateKeyError, ofIncarnation, taskKey, transitionKey } from './keys.js';
@@ -42,7 +42,7 @@ const SMALL_DEPENDENCIES = 10_000;
  * @throws OperationTimeoutError when a chunk got no reply within the deadline and retries ran out
  * @throws the driver's error for anything but a duplicate key (a document too large, …)
  */
-export async function addTasks(ctx: StoreContext, container: string, tasks: NewTask[]): Promise<string[]> {
+export async function addTasks(ctx: StoreContext, container: string, tasks: NewTasks): Promise<string[]> {
   const inc = await ctx.incarnation(container);
   if (inc === null) return [];
   const now = new Date();
@@ -51,7 +51,7 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
   // Documents are made a chunk at a time, never all at once: adding a
   // million tasks holds one chunk of documents, not a million.
   const toDoc = (i: number): TaskDoc => {
-    const t = tasks[i]!;
+    const t = tasks.at(i)!;
     return {
       _id: taskKey(container, t.name, inc),
       container,
@@ -76,7 +76,7 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
     // A document is made only when it could pass the size limit: one
     // without an input, with fewer than SMALL_DEPENDENCIES dependencies
     // (names of at most 200 characters), weighs a few MB at most.
-    const t = tasks[i]!;
+    const t = tasks.at(i)!;
     if ((t.input ?? null) !== null || t.dependsOn.length >= SMALL_DEPENDENCIES) await assertStorableTasks(ctx, [toDoc(i)]);
     if ((n + 1) % INSERT_CHUNK === 0) await yieldToLoop();
   }
@@ -103,18 +103,23 @@ export async function addTasks(ctx: StoreContext, container: string, tasks: NewT
     }
   }
   const names: string[] = [];
-  for (const [n, i] of picked.entries()) if (added[n]) names.push(tasks[i]!.name);
+  for (const [n, i] of picked.entries()) if (added[n]) names.push(tasks.at(i)!.name);
   return names;
 }
 
-/** Indexes of the first task of each name, in order. */
-function firstOccurrences(tasks: readonly NewTask[]): Uint32Array {
-  const seen = new Set<string>();
+/** Indexes of the first task of each name, in order (every index when the names are known distinct: no set of a million names). */
+function firstOccurrences(tasks: NewTasks): Uint32Array {
   const picked = new Uint32Array(tasks.length);
+  if (tasks.distinct) {
+    for (let i = 0; i < tasks.length; i++) picked[i] = i;
+    return picked;
+  }
+  const seen = new Set<string>();
   let n = 0;
-  for (const [i, t] of tasks.entries()) {
-    if (seen.has(t.name)) continue;
-    seen.add(t.name);
+  for (let i = 0; i < tasks.length; i++) {
+    const name = tasks.at(i)!.name;
+    if (seen.has(name)) continue;
+    seen.add(name);
     picked[n++] = i;
   }
   return picked.subarray(0, n);
