@@ -23,6 +23,8 @@ export interface CreateReport {
   baselineHeapUsed: number;
   peakRss: number;
   peakHeapUsed: number;
+  /** Heap used right after `Runner.create`, garbage collected, the runner (its picture) still held, bytes: what the create left behind. */
+  heapAfterGc: number;
   /** Task documents and graph pages found in the database afterwards. */
   storedTasks: number;
   graphPages: number;
@@ -47,6 +49,8 @@ const runner = await Runner.create({ connection, container: definition });
 const createSeconds = (performance.now() - t0) / 1000;
 sample();
 clearInterval(sampler);
+gc?.();
+const heapAfterGc = process.memoryUsage().heapUsed;
 void runner;
 const db = connection.db!;
 const report: CreateReport = {
@@ -57,6 +61,7 @@ const report: CreateReport = {
   baselineHeapUsed: base.heapUsed,
   peakRss,
   peakHeapUsed,
+  heapAfterGc,
   storedTasks: await db.collection('pts_tasks').estimatedDocumentCount(),
   graphPages: await db.collection('pts_graph').estimatedDocumentCount(),
 };
