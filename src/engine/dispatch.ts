@@ -45,6 +45,8 @@ export class Dispatcher {
   private readonly sweep = new Sweep();
   /** The runners of the container as they announce themselves (this runner's place steers its first sweep). */
   private readonly roster: Roster;
+  /** The roster was read again before the first sweep (see {@link claimReady}). */
+  private rosterReread = false;
   /** The roster's renewal in flight, if any. */
   private rosterRefresh: Promise<void> | null = null;
   /** Other runners seen holding tasks of this container (runnerId → monotonic time last seen). */
@@ -120,6 +122,12 @@ export class Dispatcher {
       if (handler && slots) claims.push(this.claimOne(t, handler, true, slots));
     }
     // Startable candidates, by priority then in the order of this runner's sweep, up to its free slots.
+    // Before the first sweep, the roster is read again: runners that joined
+    // with this one know each other only now, and their shares are by rank.
+    if (!this.rosterReread && this.roster.place >= 0) {
+      this.rosterReread = true;
+      await this.rereadRoster();
+    }
     // In the background: a renewal never delays a claim (what it reads counts from the next step).
     if (free()) this.rosterRefresh ??= this.refreshRoster().finally(() => (this.rosterRefresh = null));
     const seen = this.activePeers();
@@ -219,6 +227,15 @@ export class Dispatcher {
   async refreshRoster(): Promise<void> {
     try {
       await this.roster.refresh();
+    } catch (error) {
+      this.events.emit('runner:error', { error: coerceError(error), context: 'runner roster' });
+    }
+  }
+
+  /** Reads the roster again now (see Roster.reread); a failure is reported and costs only spreading. */
+  private async rereadRoster(): Promise<void> {
+    try {
+      await this.roster.reread();
     } catch (error) {
       this.events.emit('runner:error', { error: coerceError(error), context: 'runner roster' });
     }

@@ -78,6 +78,15 @@ export class Roster {
     await this.join(now);
   }
 
+  /**
+   * Reads the roster again now (one read), without renewing: runners that
+   * joined at the same time as this one are on it by the time they run.
+   * Throws what the store throws.
+   */
+  async reread(): Promise<void> {
+    if (this.held) await this.read();
+  }
+
   /** Gives this runner's place back (one delete); errors are the caller's to report. */
   async leave(): Promise<void> {
     const held = this.held;

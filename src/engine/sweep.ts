@@ -13,11 +13,15 @@ import type { ContainerView } from './view.js';
  * run keeps its first half, the newcomer takes the second.
  *
  * A runner with a place in the container's roster (see Roster) starts its
- * first sweep at its own share of the longest run of candidates: place 0 at
- * its head, 1 at its middle, 2 and 3 at its quarters, and so on (each new
- * place halves the widest share left), so runners started together sweep
- * apart from their first claim. Where its sweep reaches another place's
- * start, the next claim is a probe.
+ * first sweep at its own share of the longest run of candidates: the live
+ * places, ascending, split the run evenly, so the runner with the k-th of n
+ * places starts at k/n of it, and runners started together sweep apart from
+ * their first claim, with equal shares. By rank rather than by place number:
+ * places need not be 0…n-1 (a runner that lost a race for a place takes one
+ * of the few smallest free, and places given back leave holes), and places
+ * 0, 2, 4 and 5 as offsets 0, 1/4, 1/8 and 5/8 left one runner a share 3×
+ * another's. Where its sweep reaches another place's start, the next claim
+ * is a probe.
  *
  * A new start is probed with one claim before the others (the picture may
  * be old there): a lost probe costs one claim, not a claim per free slot.
@@ -111,7 +115,7 @@ export class Sweep {
     this.jump = false;
     const run = view.longestRun();
     if (!run) return false;
-    const own = startOf(run, roster.place);
+    const own = startOf(run, roster, roster.place);
     this.shares = { ...run, own, places: '' };
     this.noteStarts(roster);
     if (move) view.startAt(own);
@@ -124,7 +128,7 @@ export class Sweep {
     shares.places = roster.places.join();
     this.othersStarts = new Set();
     for (const p of roster.places) {
-      const at = startOf(shares, p);
+      const at = startOf(shares, roster, p);
       if (p !== roster.place && at !== shares.own && !this.probedStarts.has(at)) this.othersStarts.add(at);
     }
   }
@@ -154,19 +158,19 @@ export interface RosterPlaces {
 
 const NO_ROSTER: RosterPlaces = { place: -1, places: [] };
 
-/** The order where place `k` starts its first sweep in a run `[from, to)` of candidates. */
-const startOf = (run: { from: number; to: number }, k: number): number => run.from + Math.floor(spreadPoint(k) * (run.to - run.from));
+/** The order where `place` starts its first sweep in a run `[from, to)` of candidates, among the roster's live places. */
+const startOf = (run: { from: number; to: number }, roster: RosterPlaces, place: number): number =>
+  run.from + Math.floor(shareStart(roster.places, place) * (run.to - run.from));
 
 /**
- * Where place `k` starts, as a fraction 0–1 of the run: the van der Corput
- * sequence (the bits of `k` mirrored behind the point: 0, 1/2, 1/4, 3/4,
- * 1/8…), so the first `n` places split the run evenly whatever `n` is.
+ * Where `place` starts its first sweep, as a fraction 0–1 of the run: its
+ * rank among the live `places` (ascending; a place not among them counts as
+ * one more) over their number, so n places split the run into n equal shares.
  */
-export function spreadPoint(k: number): number {
-  let f = 0;
-  let weight = 0.5;
-  for (let i = k; i > 0; i >>= 1, weight /= 2) if (i & 1) f += weight;
-  return f;
+export function shareStart(places: readonly number[], place: number): number {
+  const listed = places.includes(place);
+  const rank = places.filter((p) => p < place).length;
+  return rank / (places.length + (listed ? 0 : 1));
 }
 
 /** Probes lost in a row after which a runner reads the whole container again. */
