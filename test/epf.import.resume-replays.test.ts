@@ -10,12 +10,14 @@
 import { expect, it } from 'vitest';
 import { importTable, type ImportCheckpoint, type ImportTableOptions } from '../src/ingest/epf/load/import-table.js';
 import { stagingCollectionName } from '../src/ingest/epf/load/switch.js';
+import { commandCounting } from './support/command-count.js';
 import { databasePerFile } from './support/database.js';
 import { tempDirPerFile, writeEpf, type TableSpec } from './support/epf-files.js';
 
 const db = databasePerFile();
 const tmp = tempDirPerFile();
 const mdb = () => db().connection.db!;
+const commands = commandCounting(db);
 
 /** 30 rows, compound key; record 25 repeats the key of record 3 with another price. */
 function spec(): TableSpec {
@@ -65,10 +67,11 @@ it('two batches replayed: the repeated key rejected before the stop is known by 
   await expectExact('replay', await importTable(base('replay', file, { resume })));
 });
 
-it('the stop fell between the insert of the batch in flight and its rejects, part of the batch landed: still exact', async () => {
+it('the stop fell while the insert of the batch in flight ran, part of the batch landed: still exact', async () => {
   const file = await writeEpf(tmp(), 'in-flight', spec());
   const resume = await stopAfterThirdBatch('in-flight', file);
-  // As if the stop came before the batch's rejects were written, with two of its rows not stored.
+  // As if the stop came before the batch's insert returned: no marker, no rejects, two of its rows not stored.
+  expect((await mdb().collection('epf_import_batches').deleteOne({ _id: `${resume.importId}#20` as never })).deletedCount).toBe(1);
   await mdb().collection('epf_rejects').deleteOne({ _id: 'pricing20250427/in-flight.tbz#25' as never });
   const staging = mdb().collection(stagingCollectionName('in-flight', '20250427'));
   await staging.deleteMany({ application_id: { $in: [28, 29] } });
@@ -86,4 +89,32 @@ it('a reject of an earlier file under the same name (a re-post) is not taken for
   });
   const result = await importTable(base('reposted', file, { resume }));
   expect(result).toMatchObject({ rows: 29, rejected: 1 });
+});
+
+it('replayed batches whose insert returned before the stop are judged by their markers: not sent again, no count, no read of the table', async () => {
+  const file = await writeEpf(tmp(), 'marked', spec());
+  const resume = await stopAfterThirdBatch('marked', file);
+  expect(await mdb().collection('epf_import_batches').countDocuments({ import: resume.importId })).toBe(3);
+  const staging = stagingCollectionName('marked', '20250427');
+  const { result, commands: sent } = await commands.count(() => importTable(base('marked', file, { resume, db: commands.connection().db! })));
+  await expectExact('marked', result);
+  // Before the markers: the replayed rows sent again, and one count of the table per resume (FerretDB v1 reads every row for it).
+  expect([...sent.keys()].filter((k) => k.startsWith('count') || [`aggregate ${staging}`, `find ${staging}`, `insert ${staging}`].includes(k))).toEqual([]);
+  expect(await mdb().collection('epf_import_batches').countDocuments({ import: resume.importId })).toBe(0); // deleted once every row is in
+});
+
+it('a checkpoint of a version without markers still resumes exactly', async () => {
+  const file = await writeEpf(tmp(), 'unmarked', spec());
+  const { importId, ...resume } = await stopAfterThirdBatch('unmarked', file);
+  await mdb().collection('epf_import_batches').deleteMany({ import: importId });
+  await expectExact('unmarked', await importTable(base('unmarked', file, { resume })));
+});
+
+it('a fresh import of a table deletes the markers an earlier, given-up import of it left', async () => {
+  const file = await writeEpf(tmp(), 'given-up', spec());
+  const resume = await stopAfterThirdBatch('given-up', file);
+  const marks = mdb().collection('epf_import_batches');
+  expect(await marks.countDocuments({ import: resume.importId })).toBe(3);
+  await expectExact('given-up', await importTable(base('given-up', file)));
+  expect(await marks.countDocuments({ import: resume.importId })).toBe(0);
 });

@@ -10,6 +10,7 @@
  * for inserts. The import ends with the row-count check against
  * `#recordsWritten` (EPF.md: "Row count").
  */
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { AnyBulkWriteOperation, Collection, Db, Document } from 'mongodb';
 import { InvalidOptionError } from '../../../errors.js';
@@ -18,7 +19,7 @@ import { makeConverter, type DecimalMode } from '../flatfile/convert.js';
 import { readHeader, readRecordsWritten } from '../flatfile/header.js';
 import { decodeUtf8, readRecords, type RawRecord } from '../flatfile/records.js';
 import { buildGeneration, exportDateOf, idFilterIndexed, keyOf, upsertNewer, type IncrementalWrite } from './incremental.js';
-import { DUPLICATE_REASON, ReplayJudge } from './replay.js';
+import { BatchMarks, DUPLICATE_REASON, insertBatch, insertIgnoringDuplicates, ReplayJudge } from './replay.js';
 import { DEFAULT_PREFIX, detectDecimalSupport, liveCollectionName, publishStaging, stagingCollectionName } from './switch.js';
 
 /** Progress saved after each committed batch; pass it back as `resume`. */
@@ -41,6 +42,8 @@ export interface ImportCheckpoint {
   stale?: number;
   /** Rows per batch when the checkpoint was saved; a resume keeps it, so replayed batches have the same rows (load/replay.ts). */
   batchSize?: number;
+  /** Names the import across its resumes, for its batch markers (load/replay.ts); absent in checkpoints of older versions. */
+  importId?: string;
 }
 
 /** What one table import did. */
@@ -181,7 +184,10 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     : { offset: header.dataOffset, number: 0, imported: 0, rejected: 0, replacedUtf8: 0, repaired: 0 };
   if (write) cp.write = write;
   cp.batchSize = batchSize;
-  const replays = opts.resume ? new ReplayJudge(db, collection, rejects, source, opts.resume.imported) : undefined;
+  cp.importId ??= randomBytes(8).toString('hex');
+  const marks = new BatchMarks(db, prefix, cp.importId, `${source}/${table}`);
+  if (!opts.resume) await marks.clearEarlier();
+  const replays = opts.resume ? new ReplayJudge(db, collection, rejects, source, opts.resume.imported, marks) : undefined;
   const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
   const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes
   const fraction = () => Math.min(1, Math.max(0, (cp.offset - header.dataOffset) / span));
@@ -212,16 +218,10 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
     let imported = docs.length;
     let stale = 0;
     if (docs.length && (mode === 'full' || write === 'generation')) {
-      const duplicates = await insertIgnoringDuplicates(collection, docs);
-      replays?.inserted(docs.length - duplicates.length);
-      // A fresh import starts from an empty staging collection, so a duplicate key is a second row
-      // with that key in the export. After a resume it may also be a replayed row (load/replay.ts).
-      const replayed = replays && duplicates.length ? await replays.judge(duplicates.map((i) => ({ doc: docs[i]!, rec: docRecords[i]! }))) : undefined;
-      duplicates.forEach((i, k) => {
-        if (replayed?.[k]) return; // written before the stop: counts as imported
+      for (const i of await insertBatch(collection, docs, docRecords, cp.number, marks, replays)) {
         imported -= 1;
         rejectDocs.push(rejectDoc(docRecords[i]!, `${DUPLICATE_REASON} in ${mode === 'full' ? 'a full export' : 'an incremental'} (the first row with this key was kept)`));
-      });
+      }
     } else if (docs.length && write === 'delete-insert') {
       stale = await deleteThenInsert(collection, docs);
     } else if (docs.length) {
@@ -276,6 +276,7 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   if (cp.imported + cp.rejected !== recordsWritten) {
     throw new RowCountMismatchError(file, recordsWritten, cp.imported, cp.rejected);
   }
+  await marks.clear(); // every row is in: no batch is replayed any more
   if (write === 'generation') {
     // Merge the live table and the incremental into a new generation, then switch readers to it.
     const built = await buildGeneration(db, live!, collectionName, stagingCollectionName(table, exportDate, prefix), signal);
@@ -371,22 +372,6 @@ async function deleteThenInsert(collection: Collection, docs: Document[]): Promi
     await collection.deleteMany(filter);
   }
   return stale + (await insertIgnoringDuplicates(collection, unique)).length;
-}
-
-/**
- * `insertMany(ordered: false)`; duplicate-key errors (11000) are collected
- * and returned as indexes into `docs`, any other write error is thrown.
- */
-async function insertIgnoringDuplicates(collection: Collection, docs: Document[]): Promise<number[]> {
-  try {
-    await collection.insertMany(docs, { ordered: false });
-    return [];
-  } catch (err) {
-    const raw = (err as { writeErrors?: unknown }).writeErrors;
-    const writeErrors = (Array.isArray(raw) ? raw : raw ? [raw] : []) as { code?: number; index: number }[];
-    if (writeErrors.length === 0 || writeErrors.some((w) => w.code !== 11000)) throw err;
-    return writeErrors.map((w) => w.index);
-  }
 }
 
 function ignoreNamespaceExists(err: unknown): void {
