@@ -19,7 +19,9 @@
  *   join          start delay of a join task after its last parent (diamonds)
  *   slots         300 ms tasks at concurrency 16 against the ideal wall time
  *   runners       1, 2 and 4 runner processes on one container (128 × 500 ms
- *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one
+ *                 at concurrency 8, 1,000 × 50 ms at 16): speed-up over one;
+ *                 --runners-reps n runs 1, 2, 4 in turn n times and reports
+ *                 medians (a loaded machine moves single runs by 1.5×)
  *   global-limit  4 runner processes under groups { api: { global: 4 } }: extra
  *                 commands per task, most tasks running at once against the limit
  *   rate-limit    4 runner processes under groups { api: { rate: { max: 10, perMs: 1000 } } }:
@@ -64,13 +66,14 @@ const { values } = parseArgs({
     'resume-size': { type: 'string' },
     'memory-size': { type: 'string' },
     'create-sizes': { type: 'string' },
+    'runners-reps': { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log(`npm run bench -- [--quick] [--sizes 1000,10000,100000] [--only ${CASES.join(',')}]
-  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--out <file>]`);
+  [--budget <s per case>] [--poll-ms <ms>] [--resume-size <n,n>] [--memory-size <n>] [--create-sizes 100000,1000000] [--runners-reps <n>] [--out <file>]`);
   process.exit(0);
 }
 const num = (v: string | undefined, d: number): number => (v === undefined ? d : Number(v));
@@ -88,6 +91,7 @@ const opts: BenchOptions = {
   memorySize: num(values['memory-size'], quick ? 10_000 : 100_000),
   createSizes: values['create-sizes'] ? values['create-sizes'].split(',').map(Number) : quick ? [10_000, 100_000] : [100_000, 1_000_000],
   slotTasks: quick ? 200 : 1000,
+  runnersReps: num(values['runners-reps'], 1),
   diamonds: 50,
 };
 const wanted = (c: (typeof CASES)[number]) => !only || only.has(c);

@@ -109,3 +109,12 @@ it('a checkpoint of a version without markers still resumes exactly', async () =
   await mdb().collection('epf_import_batches').deleteMany({ import: importId });
   await expectExact('unmarked', await importTable(base('unmarked', file, { resume })));
 });
+
+it('a fresh import of a table deletes the markers an earlier, given-up import of it left', async () => {
+  const file = await writeEpf(tmp(), 'given-up', spec());
+  const resume = await stopAfterThirdBatch('given-up', file);
+  const marks = mdb().collection('epf_import_batches');
+  expect(await marks.countDocuments({ import: resume.importId })).toBe(3);
+  await expectExact('given-up', await importTable(base('given-up', file)));
+  expect(await marks.countDocuments({ import: resume.importId })).toBe(0);
+});

@@ -115,12 +115,14 @@ it('a scheduler that keeps running takes over the slot of one that died mid-slot
     SLOTS: '2026-11-29T14:00:05Z',
     GO_FILE: go,
     RECOVER_MS: '500',
+    HOLD_FILE: path.join(dir, 'holding'),
   };
   const container = 'standby-2026-11-29T14:00Z';
   // B runs first and stays up; A claims the slot; B finds it taken. Both check for orphaned slots
   // every 500 ms, so on a busy machine B may join the slot before A claimed its first task (a
   // container with nothing running yet looks orphaned; two runners on it are safe). Whichever
-  // runs `fetch` holds after chunk 3 and is killed; the other one must finish the slot.
+  // runs `fetch` holds after chunk 3 and is killed; the other one must finish the slot. Only one ever holds
+  // (HOLD_FILE): under load B may take `fetch` over from a holding A whose lease lapsed, and must not hold too.
   const b = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'standby', NAME: 'B', HOLD_AFTER_CHUNK: '3' }, { label: 'scheduler-B' });
   await b.waitForLine('ready', 60_000);
   const a = spawnTsChild('test/fixtures/scheduler-child.ts', [], { ...env, MODE: 'resume', NAME: 'A', HOLD_AFTER_CHUNK: '3' }, { label: 'scheduler-A' });

@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Sizes of the create case, smallest first. */
   createSizes: number[];
   slotTasks: number;
+  /** Rounds of 1, 2 and 4 runners in turn in the runners case; medians are reported. */
+  runnersReps: number;
   diamonds: number;
 }
 

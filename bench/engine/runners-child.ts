@@ -2,7 +2,8 @@
  * One runner process of the runners case (forked by runners.ts): creates (or
  * joins) a container of sleeping tasks, says `ready`, runs it on `go`, and
  * sends what it started (wall-clock spans, ms since the epoch) and the
- * commands its connection sent.
+ * commands its connection sent. BENCH_TRACE=1 prints every command and task
+ * event with its time on stderr (where the time between rounds goes).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import mongoose from 'mongoose';
@@ -63,6 +64,22 @@ runner.on('task:started', () => void started++);
 let lostClaims = 0;
 runner.on('task:claim-lost', () => void lostClaims++);
 runner.on('runner:error', (e) => console.error(`  runner ${process.pid}: ${e.context}: ${e.error.message}`));
+if (process.env.BENCH_TRACE) {
+  // Every command sent and answered (with its duration) and the task events, on stderr, at ms since the epoch mod 1e6.
+  const client = connection.getClient();
+  const at = () => Date.now() % 1e6;
+  const sent = new Map<number, string>();
+  client.on('commandStarted', (e) => {
+    const coll = (e.command as Record<string, unknown>)[e.commandName];
+    const n = Array.isArray((e.command as any).documents) ? (e.command as any).documents.length : '';
+    sent.set(e.requestId, `${e.commandName} ${coll} ${n}`);
+    console.error(`${process.pid} +${at()} > ${e.requestId} ${e.commandName} ${coll} ${n}`);
+  });
+  client.on('commandSucceeded', (e) => console.error(`${process.pid} +${at()} < ${e.requestId} ${e.duration}ms ${sent.get(e.requestId)}`));
+  for (const ev of ['task:started', 'task:succeeded', 'task:claim-lost'] as const) {
+    runner.on(ev, (e) => console.error(`${process.pid} +${at()} ${ev} ${(e as { task: string }).task}`));
+  }
+}
 if (process.env.BENCH_DEBUG) {
   const t0 = Date.now();
   for (const ev of ['task:started', 'task:succeeded', 'task:released', 'task:claim-lost'] as const) {

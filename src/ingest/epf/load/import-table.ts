@@ -185,7 +185,8 @@ export async function importTable(opts: ImportTableOptions): Promise<ImportResul
   if (write) cp.write = write;
   cp.batchSize = batchSize;
   cp.importId ??= randomBytes(8).toString('hex');
-  const marks = new BatchMarks(db, prefix, cp.importId);
+  const marks = new BatchMarks(db, prefix, cp.importId, `${source}/${table}`);
+  if (!opts.resume) await marks.clearEarlier();
   const replays = opts.resume ? new ReplayJudge(db, collection, rejects, source, opts.resume.imported, marks) : undefined;
   const trailerBytes = Buffer.byteLength(`#recordsWritten:${recordsWritten}\x02\n`);
   const span = Math.max(1, (await stat(file)).size - trailerBytes - header.dataOffset); // data bytes

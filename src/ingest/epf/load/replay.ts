@@ -55,6 +55,8 @@ export interface RefusedRow {
 interface BatchMarkDoc {
   _id: string;
   import: string;
+  /** `<source>/<table>`: what was imported. */
+  of: string;
   repeats: number[];
 }
 
@@ -71,8 +73,11 @@ export function batchMarksCollectionName(prefix: string): string {
 export class BatchMarks {
   private readonly marks: Collection<BatchMarkDoc>;
 
-  /** @param importId names the import across its resumes (`ImportCheckpoint.importId`) */
-  constructor(db: Db, prefix: string, private readonly importId: string) {
+  /**
+   * @param importId names the import across its resumes (`ImportCheckpoint.importId`)
+   * @param of what is imported, `<source>/<table>`
+   */
+  constructor(db: Db, prefix: string, private readonly importId: string, private readonly of: string) {
     this.marks = db.collection<BatchMarkDoc>(batchMarksCollectionName(prefix));
   }
 
@@ -85,7 +90,7 @@ export class BatchMarks {
   /** Marks the batch after `rowsBefore` rows as inserted, with the rows of it that repeated a key (idempotent). */
   async write(rowsBefore: number, repeats: number[]): Promise<void> {
     try {
-      await this.marks.insertOne({ _id: `${this.importId}#${rowsBefore}`, import: this.importId, repeats });
+      await this.marks.insertOne({ _id: `${this.importId}#${rowsBefore}`, import: this.importId, of: this.of, repeats });
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err; // written before the stop: the same repeats
     }
@@ -94,6 +99,15 @@ export class BatchMarks {
   /** Deletes this import's markers (one read of the small marker collection). */
   async clear(): Promise<void> {
     await this.marks.deleteMany({ import: this.importId });
+  }
+
+  /**
+   * Deletes the markers of earlier imports of the same table of the same file
+   * (a run that failed or was given up mid-import), when a fresh import starts:
+   * markers left behind are bounded by one import per file and table.
+   */
+  async clearEarlier(): Promise<void> {
+    await this.marks.deleteMany({ of: this.of, import: { $ne: this.importId } });
   }
 }
 
