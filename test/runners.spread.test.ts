@@ -62,10 +62,10 @@ it('four runners started together claim apart from their first step: each starts
   // Racing from the head of the ready set (each knowing of the others only
   // from the claims it lost to them), all four started among the first
   // 4 x runners x free slots tasks, at random. Announced on the roster before
-  // their run, each starts at its own place's offset: 0, 1/2, 1/4, 3/4, 1/8…
-  // of the ready run. Places are distinct but need not be 0-3 (a runner that
-  // loses a race for a place takes one of the 4 smallest free ones), so the
-  // offsets are distinct eighths, not always distinct quarters.
+  // their run, each starts at its own share: the k-th of n live places at
+  // k/n of the ready run (quarters here; see the test of places with holes
+  // below). Judged by distinct eighths, as when offsets went by place number
+  // (0, 1/2, 1/4, 3/4, 1/8…) and places need not be 0-3.
   const eighthOf = (task: string) => Math.floor(Number(task.slice(1)) / (tasks / 8));
   const firstEighths = names.map((r) => eighthOf(starts.find((s) => s.runner === r)!.task));
   expect(new Set(firstEighths).size, `first eighths ${firstEighths.join('/')}`).toBe(4);
