@@ -3,6 +3,7 @@ import type { Transition } from '../store/transition.js';
 import type { ContainerRecord, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskState, TaskStatus } from '../store/types.js';
 import { OUTPUT_NOT_READ } from '../store/types.js';
 import { TimeSlice } from '../time-slice.js';
+import { CandidateHeap } from './candidate-heap.js';
 import { TaskTable, type TableRecord } from './task-table.js';
 
 /** The state every task that never moved shares (frozen: states are replaced, never changed). */
@@ -78,14 +79,11 @@ export class ContainerView {
   /** Per pending task: its dependencies that have not succeeded (missing ones included). */
   private unmet = new Int32Array(0);
   private marks = new Uint8Array(0);
-  /** Candidates, as a binary heap of task indexes on (priority descending, order from {@link origin}; see {@link startAt}). */
-  private heap = new Int32Array(0);
-  private heapSize = 0;
+  /** Candidates: pending tasks whose dependencies all succeeded, marked IN_HEAP while held (see {@link startAt}). */
+  private readonly heap = new CandidateHeap(() => this.table);
   private dirtyList = new Int32Array(0);
   private dirtyCount = 0;
   private readonly running = new Set<number>();
-  /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
-  private origin = 0;
   private terminalCount = 0;
   private succeededCount = 0;
   private failedCount = 0;
@@ -140,9 +138,9 @@ export class ContainerView {
     this.openDependents = new Int32Array(n);
     this.unmet = new Int32Array(n);
     this.marks = new Uint8Array(n);
-    this.heap = new Int32Array(n);
+    this.heap.reset(n);
     this.dirtyList = new Int32Array(n);
-    this.heapSize = this.dirtyCount = this.terminalCount = this.succeededCount = this.failedCount = this.missingDeclared = 0;
+    this.dirtyCount = this.terminalCount = this.succeededCount = this.failedCount = this.missingDeclared = 0;
     this.states.clear();
     this.extras.clear();
     this.outputs.clear();
@@ -173,16 +171,13 @@ export class ContainerView {
       if (code !== SUCCEEDED) this.markDirty(i);
       if (code === PENDING && this.unmet[i] === 0) {
         this.marks[i]! |= IN_HEAP;
-        this.heap[this.heapSize++] = i;
+        this.heap.addUnordered(i);
       }
       if (due()) yield true;
     }
     this.filling = false;
     for (const i of [...this.outputs.keys()]) if (this.openDependents[i] === 0) this.outputs.delete(i);
-    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) {
-      this.siftDown(i);
-      if (due()) yield true;
-    }
+    for (const _ of this.heap.heapify()) if (due()) yield true;
     if (this.declared && allDeclared) this.missingDeclared = snapshot.container.definition!.length - table.size;
     else if (this.declared) {
       // 100k lookups take tens of ms on a loaded machine: in slices too.
@@ -332,8 +327,8 @@ export class ContainerView {
 
   /** Pops the next pending task whose dependencies all succeeded (priority, then declaration order), or null. */
   nextCandidate(): TaskSnapshot | null {
-    while (this.heapSize > 0) {
-      const i = this.pop();
+    while (this.heap.size > 0) {
+      const i = this.heap.pop();
       this.marks[i]! &= ~IN_HEAP;
       if (this.status[i] === PENDING && this.unmet[i] === 0) return this.at(i);
     }
@@ -346,9 +341,7 @@ export class ContainerView {
    * container sweep from different places instead of racing for the same tasks.
    */
   startAt(order: number): void {
-    if (order === this.origin) return;
-    this.origin = order;
-    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    this.heap.startAt(order);
   }
 
   /**
@@ -371,8 +364,8 @@ export class ContainerView {
    */
   longestRun(): { from: number; to: number } | null {
     const orders: number[] = [];
-    for (let k = 0; k < this.heapSize; k++) {
-      const i = this.heap[k]!;
+    for (let k = 0; k < this.heap.size; k++) {
+      const i = this.heap.at(k);
       if (this.status[i] === PENDING && this.unmet[i] === 0) orders.push(this.table.order[i]!);
     }
     if (orders.length === 0) return null;
@@ -497,55 +490,7 @@ export class ContainerView {
   private enqueue(i: number): void {
     if (this.marks[i]! & IN_HEAP) return;
     this.marks[i]! |= IN_HEAP;
-    const h = this.heap;
-    let k = this.heapSize++;
-    h[k] = i;
-    while (k > 0) {
-      const p = (k - 1) >> 1;
-      if (!this.before(h[k]!, h[p]!)) break;
-      [h[k], h[p]] = [h[p]!, h[k]!];
-      k = p;
-    }
-  }
-
-  private pop(): number {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h[--this.heapSize]!;
-    if (this.heapSize > 0) {
-      h[0] = last;
-      this.siftDown(0);
-    }
-    return top;
-  }
-
-  private siftDown(from: number): void {
-    const h = this.heap;
-    const size = this.heapSize;
-    let k = from;
-    for (;;) {
-      const l = 2 * k + 1;
-      const r = l + 1;
-      let m = k;
-      if (l < size && this.before(h[l]!, h[m]!)) m = l;
-      if (r < size && this.before(h[r]!, h[m]!)) m = r;
-      if (m === k) break;
-      [h[k], h[m]] = [h[m]!, h[k]!];
-      k = m;
-    }
-  }
-
-  /** Candidate order: higher priority first, then declaration order from {@link origin} up, then from 0 up to it, then name. */
-  private before(a: number, b: number): boolean {
-    const pa = this.table.priority(a);
-    const pb = this.table.priority(b);
-    if (pa !== pb) return pa > pb;
-    const oa = this.table.order[a]!;
-    const ob = this.table.order[b]!;
-    const aWrapped = oa < this.origin;
-    const bWrapped = ob < this.origin;
-    if (aWrapped !== bWrapped) return bWrapped;
-    return oa < ob || (oa === ob && this.table.names[a]! < this.table.names[b]!);
+    this.heap.push(i);
   }
 }
 
