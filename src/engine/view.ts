@@ -1,30 +1,15 @@
-import { foldTransitions, initialTaskState } from '../store/fold.js';
+import { foldTransitions } from '../store/fold.js';
 import type { Transition } from '../store/transition.js';
-import type { ContainerRecord, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskState, TaskStatus } from '../store/types.js';
-import { OUTPUT_NOT_READ } from '../store/types.js';
+import type { ContainerRecord, ContainerSnapshot, ContainerStatus, TaskSnapshot, TaskState } from '../store/types.js';
 import { TimeSlice } from '../time-slice.js';
+import { CandidateHeap } from './candidate-heap.js';
+import { FAILED, isTerminal, PENDING, RUNNING, SKIPPED, StateColumns, SUCCEEDED } from './state-columns.js';
 import { TaskTable, type TableRecord } from './task-table.js';
-
-/** The state every task that never moved shares (frozen: states are replaced, never changed). */
-const UNTOUCHED: TaskState = Object.freeze(initialTaskState());
-
-
-const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
-const CODE = new Map(STATUSES.map((s, i) => [s, i]));
-const PENDING = 0;
-const RUNNING = 1;
-const SUCCEEDED = 2;
-const FAILED = 3;
-const SKIPPED = 4;
-const isTerminal = (code: number) => code >= SUCCEEDED;
 
 /** Marks per task. */
 const IN_HEAP = 1;
 const DIRTY = 2;
 const CHANGED = 4;
-
-/** What a succeeded task keeps besides its token, attempt and end (rare: most succeed first time, with no affinity). */
-type SucceededExtras = Pick<TaskState, 'failures' | 'recoveries' | 'lapses' | 'runnerId'>;
 
 /** Tasks added to a picture after those of its snapshot: just inserted by its builder, so pending and untouched. */
 export interface FreshTasks {
@@ -43,7 +28,7 @@ export interface FreshTasks {
  * and the container is finished only after every task's next position was
  * checked to be free (see `Runner`).
  *
- * Held for the whole run, so kept column-wise (see {@link TaskTable}): a
+ * Held for the whole run, so kept column-wise (see {@link TaskTable} and {@link StateColumns}): a
  * task is an index; its status and position are typed-array entries; a task
  * that never moved holds no state object, nor does a succeeded one (its
  * token, attempt and end are columns); only the others (running, failed,
@@ -63,29 +48,18 @@ export class ContainerView {
   /** Tasks staged by attempts whose success was not in the log when read (see `ContainerSnapshot.hiddenStaged`). */
   readonly hiddenStaged: ReadonlyArray<{ addedBy: string; stagedBy: number }>;
   private table: TaskTable;
-  private status = new Uint8Array(0);
-  private token = new Int32Array(0);
-  /** A succeeded task's attempt and end (ms; NaN for none). */
-  private attempt = new Int32Array(0);
-  private endedAt = new Float64Array(0);
-  /** Folded states of tasks neither untouched nor succeeded. */
-  private readonly states = new Map<number, TaskState>();
-  private readonly extras = new Map<number, SucceededExtras>();
-  /** Outputs of succeeded tasks some dependent of which has not succeeded yet. */
-  private readonly outputs = new Map<number, unknown>();
+  /** Task states, column-wise. */
+  private readonly cols = new StateColumns();
   /** Per task: its dependents that have not succeeded. */
   private openDependents = new Int32Array(0);
   /** Per pending task: its dependencies that have not succeeded (missing ones included). */
   private unmet = new Int32Array(0);
   private marks = new Uint8Array(0);
-  /** Candidates, as a binary heap of task indexes on (priority descending, order from {@link origin}; see {@link startAt}). */
-  private heap = new Int32Array(0);
-  private heapSize = 0;
+  /** Candidates: pending tasks whose dependencies all succeeded, marked IN_HEAP while held (see {@link startAt}). */
+  private readonly heap = new CandidateHeap(() => this.table);
   private dirtyList = new Int32Array(0);
   private dirtyCount = 0;
   private readonly running = new Set<number>();
-  /** Where the candidates' order starts: tasks of this order and above first, then the rest from 0 (a sweep that wraps around). */
-  private origin = 0;
   private terminalCount = 0;
   private succeededCount = 0;
   private failedCount = 0;
@@ -133,24 +107,18 @@ export class ContainerView {
     const tasks = snapshot.tasks;
     const n = tasks.length + (fresh?.tasks.length ?? 0);
     const table = (this.table = new TaskTable(snapshot.container.name, n));
-    this.status = new Uint8Array(n);
-    this.token = new Int32Array(n);
-    this.attempt = new Int32Array(n);
-    this.endedAt = new Float64Array(n).fill(Number.NaN);
+    this.cols.reset(n);
     this.openDependents = new Int32Array(n);
     this.unmet = new Int32Array(n);
     this.marks = new Uint8Array(n);
-    this.heap = new Int32Array(n);
+    this.heap.reset(n);
     this.dirtyList = new Int32Array(n);
-    this.heapSize = this.dirtyCount = this.terminalCount = this.succeededCount = this.failedCount = this.missingDeclared = 0;
-    this.states.clear();
-    this.extras.clear();
-    this.outputs.clear();
+    this.dirtyCount = this.terminalCount = this.succeededCount = this.failedCount = this.missingDeclared = 0;
     this.running.clear();
     this.filling = true;
     for (let k = 0; k < tasks.length; k++) {
       const i = table.add(tasks[k]!.record);
-      if (i === table.size - 1) this.store(i, tasks[k]!.state);
+      if (i === table.size - 1) this.keep(i, tasks[k]!.state);
       if (due()) yield true;
     }
     for (let k = 0; k < (fresh?.tasks.length ?? 0); k++) {
@@ -160,10 +128,10 @@ export class ContainerView {
     for (const _ of table.linking()) if (due()) yield true;
     const size = table.size;
     for (let i = 0; i < size; i++) {
-      const code = this.status[i]!;
+      const code = this.cols.status[i]!;
       table.forEachDependency(i, (d) => {
         if (code !== SUCCEEDED) this.openDependents[d]! += 1;
-        if (this.status[d] !== SUCCEEDED) this.unmet[i]! += 1;
+        if (this.cols.status[d] !== SUCCEEDED) this.unmet[i]! += 1;
       });
       // Dependencies missing from the picture never succeed.
       this.unmet[i]! += this.missingDependencies(i);
@@ -173,16 +141,13 @@ export class ContainerView {
       if (code !== SUCCEEDED) this.markDirty(i);
       if (code === PENDING && this.unmet[i] === 0) {
         this.marks[i]! |= IN_HEAP;
-        this.heap[this.heapSize++] = i;
+        this.heap.addUnordered(i);
       }
       if (due()) yield true;
     }
     this.filling = false;
-    for (const i of [...this.outputs.keys()]) if (this.openDependents[i] === 0) this.outputs.delete(i);
-    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) {
-      this.siftDown(i);
-      if (due()) yield true;
-    }
+    for (const i of this.cols.heldOutputs()) if (this.openDependents[i] === 0) this.cols.dropOutput(i);
+    for (const _ of this.heap.heapify()) if (due()) yield true;
     if (this.declared && allDeclared) this.missingDeclared = snapshot.container.definition!.length - table.size;
     else if (this.declared) {
       // 100k lookups take tens of ms on a loaded machine: in slices too.
@@ -244,7 +209,7 @@ export class ContainerView {
   /** Names of the tasks that are not succeeded. */
   activeNames(): string[] {
     const out: string[] = [];
-    for (let i = 0; i < this.table.size; i++) if (this.status[i] !== SUCCEEDED) out.push(this.table.names[i]!);
+    for (let i = 0; i < this.table.size; i++) if (this.cols.status[i] !== SUCCEEDED) out.push(this.table.names[i]!);
     return out;
   }
 
@@ -277,7 +242,7 @@ export class ContainerView {
     const picked: number[] = [];
     const consider = (i: number) => {
       if (this.marks[i]! & CHANGED) return;
-      const code = this.status[i]!;
+      const code = this.cols.status[i]!;
       if (code === SKIPPED || (code === PENDING && this.table.dependencyCount(i) > 0)) {
         this.marks[i]! |= CHANGED;
         picked.push(i);
@@ -311,11 +276,11 @@ export class ContainerView {
   apply(name: string, entries: readonly Transition[]): boolean {
     const i = this.table.index(name);
     if (i === undefined) return true;
-    const at = this.token[i]!;
+    const at = this.cols.token[i]!;
     const fresh = entries.filter((e) => e.token > at).sort((a, b) => a.token - b.token);
     if (fresh.length === 0) return true;
     if (fresh[0]!.token !== at + 1) return false;
-    this.setState(name, foldTransitions(fresh, this.stateAt(i)));
+    this.setState(name, foldTransitions(fresh, this.cols.get(i)));
     return true;
   }
 
@@ -323,19 +288,19 @@ export class ContainerView {
   setState(name: string, state: TaskState): void {
     const i = this.table.index(name);
     if (i === undefined) return;
-    const was = this.status[i]!;
+    const was = this.cols.status[i]!;
     this.count(was, -1);
-    this.store(i, state);
+    this.keep(i, state);
     this.reindex(i, was);
     this.markDirty(i);
   }
 
   /** Pops the next pending task whose dependencies all succeeded (priority, then declaration order), or null. */
   nextCandidate(): TaskSnapshot | null {
-    while (this.heapSize > 0) {
-      const i = this.pop();
+    while (this.heap.size > 0) {
+      const i = this.heap.pop();
       this.marks[i]! &= ~IN_HEAP;
-      if (this.status[i] === PENDING && this.unmet[i] === 0) return this.at(i);
+      if (this.cols.status[i] === PENDING && this.unmet[i] === 0) return this.at(i);
     }
     return null;
   }
@@ -346,9 +311,7 @@ export class ContainerView {
    * container sweep from different places instead of racing for the same tasks.
    */
   startAt(order: number): void {
-    if (order === this.origin) return;
-    this.origin = order;
-    for (let i = (this.heapSize >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    this.heap.startAt(order);
   }
 
   /**
@@ -371,9 +334,9 @@ export class ContainerView {
    */
   longestRun(): { from: number; to: number } | null {
     const orders: number[] = [];
-    for (let k = 0; k < this.heapSize; k++) {
-      const i = this.heap[k]!;
-      if (this.status[i] === PENDING && this.unmet[i] === 0) orders.push(this.table.order[i]!);
+    for (let k = 0; k < this.heap.size; k++) {
+      const i = this.heap.at(k);
+      if (this.cols.status[i] === PENDING && this.unmet[i] === 0) orders.push(this.table.order[i]!);
     }
     if (orders.length === 0) return null;
     orders.sort((a, b) => a - b);
@@ -397,7 +360,7 @@ export class ContainerView {
   /** A snapshot of the tasks that are not succeeded (for the full planner), read at `readAt`. */
   activeSnapshot(readAt: Date): ContainerSnapshot {
     const tasks: TaskSnapshot[] = [];
-    for (let i = 0; i < this.table.size; i++) if (this.status[i] !== SUCCEEDED) tasks.push(this.at(i));
+    for (let i = 0; i < this.table.size; i++) if (this.cols.status[i] !== SUCCEEDED) tasks.push(this.at(i));
     tasks.sort((a, b) => a.record.order - b.record.order || a.record.name.localeCompare(b.record.name));
     return { container: this.container, tasks, readAt };
   }
@@ -412,53 +375,18 @@ export class ContainerView {
 
   /** Task i as a snapshot, made anew. */
   private at(i: number): TaskSnapshot {
-    return { record: this.table.record(i), state: this.stateAt(i) };
+    return { record: this.table.record(i), state: this.cols.get(i) };
   }
 
-  private stateAt(i: number): TaskState {
-    const code = this.status[i]!;
-    if (code !== SUCCEEDED) return this.states.get(i) ?? UNTOUCHED;
-    const s = Object.create(SUCCEEDED_STATE) as TaskState;
-    s.token = this.token[i]!;
-    s.attempt = this.attempt[i]!;
-    const end = this.endedAt[i]!;
-    s.endedAt = Number.isNaN(end) ? null : new Date(end);
-    s.output = this.outputs.has(i) ? this.outputs.get(i) : OUTPUT_NOT_READ;
-    const extras = this.extras.get(i);
-    if (extras) Object.assign(s, extras);
-    return s;
-  }
-
-  /** Keeps task i's state in the columns (and the few objects some states need). */
-  private store(i: number, state: TaskState): void {
-    const code = CODE.get(state.status)!;
-    this.status[i] = code;
-    this.token[i] = state.token;
-    this.states.delete(i);
-    this.extras.delete(i);
-    this.outputs.delete(i);
-    if (code === SUCCEEDED) {
-      this.attempt[i] = state.attempt;
-      this.endedAt[i] = state.endedAt ? state.endedAt.getTime() : Number.NaN;
-      // Tasks with an affinity key name their key's holder (see AffinityJudge).
-      const runnerId = this.table.options(i).affinity !== undefined ? state.runnerId : null;
-      if (state.failures !== 0 || state.recoveries !== 0 || state.lapses !== 0 || runnerId !== null) {
-        this.extras.set(i, { failures: state.failures, recoveries: state.recoveries, lapses: state.lapses, runnerId });
-      }
-      // Kept while a dependent may start and need it (read from the store otherwise).
-      const output = state.output;
-      // (While the picture is built, dependents are not counted yet: kept, then dropped once they are.)
-      if (output !== OUTPUT_NOT_READ && (this.openDependents[i]! > 0 || this.filling)) this.outputs.set(i, output);
-      return;
-    }
-    if (code === PENDING && state.token === 0) return;
-    // Only a succeeded task's output is ever read.
-    this.states.set(i, state.output === null || state.output === undefined ? state : { ...state, output: null });
+  /** Keeps task i's state; a success's output while a dependent may start and need it (read from the store otherwise). */
+  private keep(i: number, state: TaskState): void {
+    // (While the picture is built, dependents are not counted yet: kept, then dropped once they are.)
+    this.cols.set(i, state, { affinity: this.table.options(i).affinity !== undefined, output: this.openDependents[i]! > 0 || this.filling });
   }
 
   /** Keeps the indexes right after task i's status went from `was` to its current one. */
   private reindex(i: number, was: number): void {
-    const now = this.status[i]!;
+    const now = this.cols.status[i]!;
     this.count(now, 1);
     if (now === RUNNING) this.running.add(i);
     else this.running.delete(i);
@@ -466,11 +394,11 @@ export class ContainerView {
       const delta = now === SUCCEEDED ? -1 : 1;
       this.table.forEachDependent(i, (j) => {
         this.unmet[j]! += delta;
-        if (this.unmet[j] === 0 && this.status[j] === PENDING) this.enqueue(j);
+        if (this.unmet[j] === 0 && this.cols.status[j] === PENDING) this.enqueue(j);
       });
       this.table.forEachDependency(i, (d) => {
         this.openDependents[d]! += delta;
-        if (this.openDependents[d] === 0) this.outputs.delete(d);
+        if (this.openDependents[d] === 0) this.cols.dropOutput(d);
       });
     }
     if (now === PENDING && this.unmet[i] === 0) this.enqueue(i);
@@ -497,62 +425,6 @@ export class ContainerView {
   private enqueue(i: number): void {
     if (this.marks[i]! & IN_HEAP) return;
     this.marks[i]! |= IN_HEAP;
-    const h = this.heap;
-    let k = this.heapSize++;
-    h[k] = i;
-    while (k > 0) {
-      const p = (k - 1) >> 1;
-      if (!this.before(h[k]!, h[p]!)) break;
-      [h[k], h[p]] = [h[p]!, h[k]!];
-      k = p;
-    }
-  }
-
-  private pop(): number {
-    const h = this.heap;
-    const top = h[0]!;
-    const last = h[--this.heapSize]!;
-    if (this.heapSize > 0) {
-      h[0] = last;
-      this.siftDown(0);
-    }
-    return top;
-  }
-
-  private siftDown(from: number): void {
-    const h = this.heap;
-    const size = this.heapSize;
-    let k = from;
-    for (;;) {
-      const l = 2 * k + 1;
-      const r = l + 1;
-      let m = k;
-      if (l < size && this.before(h[l]!, h[m]!)) m = l;
-      if (r < size && this.before(h[r]!, h[m]!)) m = r;
-      if (m === k) break;
-      [h[k], h[m]] = [h[m]!, h[k]!];
-      k = m;
-    }
-  }
-
-  /** Candidate order: higher priority first, then declaration order from {@link origin} up, then from 0 up to it, then name. */
-  private before(a: number, b: number): boolean {
-    const pa = this.table.priority(a);
-    const pb = this.table.priority(b);
-    if (pa !== pb) return pa > pb;
-    const oa = this.table.order[a]!;
-    const ob = this.table.order[b]!;
-    const aWrapped = oa < this.origin;
-    const bWrapped = ob < this.origin;
-    if (aWrapped !== bWrapped) return bWrapped;
-    return oa < ob || (oa === ob && this.table.names[a]! < this.table.names[b]!);
+    this.heap.push(i);
   }
 }
-
-/**
- * What a succeeded state shares; a task's own token, attempt, end and output
- * are set over it (see `stateAt`). Not frozen: own fields are assigned over
- * it, which a frozen prototype forbids. Never written to. `foldTransitions`
- * reads every field (prototype included) when it continues from such a state.
- */
-const SUCCEEDED_STATE: TaskState = { ...initialTaskState(), status: 'succeeded', progress: 1 };
