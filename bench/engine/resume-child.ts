@@ -44,6 +44,16 @@ export interface ResumeReport {
   peakRss: number;
   /** Highest heap used sampled likewise, bytes. */
   peakHeapUsed: number;
+  /** Heap used at the baseline, bytes. */
+  baselineHeapUsed: number;
+  /**
+   * Heap used right after a full garbage collection at the end of the watch
+   * (full read taken in), bytes: what the runner holds. The peak's excess
+   * over it is garbage the collector had not yet reclaimed.
+   */
+  liveHeapUsed: number;
+  /** Highest `arrayBuffers` of `process.memoryUsage()` sampled (Buffers: the driver's replies among them), bytes. */
+  peakArrayBuffers: number;
   /**
    * The ticks after which the main thread had used more than the goal's CPU
    * since the previous one: when (monotonic µs, the clock of `node
@@ -100,7 +110,9 @@ if (job.role === 'prepare') {
   (globalThis as { gc?: () => void }).gc?.();
   const baselineRss = process.memoryUsage().rss;
   let peakRss = baselineRss;
-  let peakHeapUsed = process.memoryUsage().heapUsed;
+  const baselineHeapUsed = process.memoryUsage().heapUsed;
+  let peakHeapUsed = baselineHeapUsed;
+  let peakArrayBuffers = process.memoryUsage().arrayBuffers;
   let maxLoopGapMs = 0;
   let maxLoopCpuMs = 0;
   let last = performance.now();
@@ -127,6 +139,7 @@ if (job.role === 'prepare') {
     const m = process.memoryUsage();
     peakRss = Math.max(peakRss, m.rss);
     peakHeapUsed = Math.max(peakHeapUsed, m.heapUsed);
+    peakArrayBuffers = Math.max(peakArrayBuffers, m.arrayBuffers);
     if (runner && Number.isNaN(fullReadMs) && fullReadIn(runner)) fullReadMs = now - t0;
   }, 10);
   const t0 = performance.now();
@@ -152,6 +165,8 @@ if (job.role === 'prepare') {
   const tookIn = performance.now();
   while (performance.now() - tookIn < 1000) await new Promise((r) => setTimeout(r, 100));
   clearInterval(ticker);
+  (globalThis as { gc?: () => void }).gc?.();
+  const liveHeapUsed = process.memoryUsage().heapUsed;
   await runner.stop();
   await running.catch(() => undefined);
   await find();
@@ -168,6 +183,9 @@ if (job.role === 'prepare') {
     baselineRss,
     peakRss,
     peakHeapUsed,
+    baselineHeapUsed,
+    liveHeapUsed,
+    peakArrayBuffers,
     blocks,
   };
   process.send!(report);
