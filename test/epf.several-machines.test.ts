@@ -100,7 +100,13 @@ it('two runner processes with separate work folders ingest one slot; one is SIGK
   const file = fileOf(killedImport);
   const warnings = effects.filter((e) => e.runner === 'B' && e.event === 'warn').map((e) => e.message!);
   expect(warnings.some((m) => m.includes('not in this work folder'))).toBe(true);
-  // Files that never moved were fetched once; a moved one at most twice.
+  // A file is fetched once per runner its steps ran on, plus once per step run again (a retry, or a recovery
+  // after a lapsed lease, both of which happen on a busy machine): a small file has no download checkpoint,
+  // and a step run again where the archive is gone fetches it again. Nothing else fetches a file twice.
+  const reruns = new Map<string, number>();
+  for (const e of effects.filter((x) => x.event === 'started' && x.task!.includes(':') && (x.recovered || (x.attempt ?? 1) > 1))) {
+    reruns.set(fileOf(e.task!), (reruns.get(fileOf(e.task!)) ?? 0) + 1);
+  }
   const sent = new Map<string, number>();
   for (const e of feed.accessLog()) if (e.method === 'GET' && e.path.endsWith('.tbz')) sent.set(e.path, (sent.get(e.path) ?? 0) + e.bytes);
   const finalRunners = new Map<string, Set<string>>();
@@ -115,7 +121,8 @@ it('two runner processes with separate work folders ingest one slot; one is SIGK
   for (const f of feed.manifest.files) {
     const id = `${f.kind === 'full' ? 'full' : 'inc'}-${f.group}${f.date}-${path.basename(f.path, '.tbz')}`;
     expect(finalRunners.has(id), id).toBe(true);
-    expect(sent.get(f.path), f.path).toBeLessThanOrEqual((finalRunners.get(id)!.size > 1 ? 2 : 1) * f.size);
+    const fetches = finalRunners.get(id)!.size + (reruns.get(id) ?? 0);
+    expect(sent.get(f.path), `${f.path}: fetched by ${[...finalRunners.get(id)!]}, ${reruns.get(id) ?? 0} steps run again`).toBeLessThanOrEqual(fetches * f.size);
   }
 }, 600_000);
 
